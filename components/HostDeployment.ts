@@ -1,0 +1,97 @@
+import * as pulumi from "@pulumi/pulumi";
+import { HostTarget } from "../infra/providers/host";
+import type { ArtifactRelease } from "../stacks/schema";
+import { Activation } from "./Activation";
+import { Release } from "./Release";
+import { SystemdService } from "./SystemdService";
+
+export interface HostDeploymentArgs {
+    /** The host, as configured (plain; shown in preview). */
+    readonly host: HostTarget;
+    /** SSH private key text (secret). */
+    readonly privateKey: pulumi.Input<string>;
+    /** Stack name (for messages). */
+    readonly stack: string;
+    /** Deployment root on the host. */
+    readonly baseDir: string;
+    /** The version to activate. */
+    readonly version: string;
+    /** Every version to keep on the host (includes `version` and the pinned rollback target). */
+    readonly keep: ReadonlyArray<string>;
+    /** Artifact of every kept version. */
+    readonly releases: Readonly<Record<string, ArtifactRelease>>;
+    /** Service settings, defaults applied. */
+    readonly service: { readonly name: string; readonly port: number; readonly user: string; readonly command: string; readonly environment: Readonly<Record<string, string>> };
+    /** Generated secrets for the env file. */
+    readonly secretEnvironment: pulumi.Input<Record<string, pulumi.Input<string>>>;
+    /** Health gate settings, defaults applied. */
+    readonly health: { readonly path: string; readonly timeoutSeconds: number; readonly intervalMs: number };
+    /** Command run in the new release before the switch. */
+    readonly beforeActivate?: string;
+    /** The previous batch's activations: nothing on this host changes until they are healthy. */
+    readonly after?: ReadonlyArray<pulumi.Resource>;
+}
+
+/**
+ * Everything one host runs in release mode: its kept Releases, the
+ * SystemdService, and the Activation of `version`. With `after` (the previous
+ * batch's activations) the whole host waits until they are healthy: a bad
+ * release is never even uploaded to a later batch.
+ */
+export class HostDeployment extends pulumi.ComponentResource {
+    public readonly activation: Activation;
+    public readonly releases: Record<string, Release>;
+    public readonly service: SystemdService;
+    /** The version this host serves and whether it is healthy. */
+    public readonly status: pulumi.Output<{ version: string; healthy: boolean }>;
+
+    constructor(name: string, args: HostDeploymentArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("complinist:host:HostDeployment", name, {}, opts);
+        if (!args.keep.includes(args.version)) throw new pulumi.ResourceError(`host ${args.host.name}: version ${args.version} must be among the kept releases`, this);
+        const after = [...(args.after ?? [])];
+        const child = { parent: this, dependsOn: after };
+        const common = { host: args.host, privateKey: args.privateKey, baseDir: args.baseDir, service: args.service.name };
+
+        this.releases = {};
+        for (const v of args.keep) {
+            const r = args.releases[v];
+            if (r === undefined) throw new pulumi.ResourceError(`host ${args.host.name}: release ${v} has no artifact in config`, this);
+            const artifact = r.path !== undefined ? { path: r.path } : { url: r.url as string };
+            // Never protected, even in prod: retention deletes releases that fall out of the kept set,
+            // and the provider refuses to remove the one `current` points to.
+            this.releases[v] = new Release(`${name}-release-${v}`, { ...common, version: v, sha256: r.sha256, artifact }, { ...child, protect: false });
+        }
+
+        this.service = new SystemdService(
+            `${name}-service`,
+            {
+                ...common,
+                user: args.service.user,
+                command: args.service.command,
+                environment: { PORT: String(args.service.port), ...args.service.environment },
+                secretEnvironment: args.secretEnvironment,
+            },
+            child,
+        );
+
+        const target = args.releases[args.version] as ArtifactRelease;
+        this.activation = new Activation(
+            `${name}-activation`,
+            {
+                ...common,
+                stack: args.stack,
+                version: args.version,
+                sha256: target.sha256,
+                port: args.service.port,
+                healthPath: args.health.path,
+                timeoutSeconds: args.health.timeoutSeconds,
+                intervalMs: args.health.intervalMs,
+                ...(args.beforeActivate !== undefined ? { beforeActivate: args.beforeActivate } : {}),
+                serviceRevision: this.service.revision,
+            },
+            { parent: this, dependsOn: [this.releases[args.version] as Release, this.service, ...after] },
+        );
+        this.status = pulumi.all([this.activation.version, this.activation.healthy]).apply(([version, healthy]) => ({ version, healthy }));
+        this.registerOutputs({ status: this.status });
+    }
+}

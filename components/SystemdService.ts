@@ -1,0 +1,53 @@
+import * as pulumi from "@pulumi/pulumi";
+import { HostTarget } from "../infra/providers/host";
+import { ServiceUnit } from "../infra/providers/service";
+import { renderEnvFile, renderUnit } from "../infra/render/unit";
+
+export interface SystemdServiceArgs {
+    /** The host the unit is installed on. */
+    readonly host: pulumi.Input<HostTarget>;
+    /** SSH private key text (secret). */
+    readonly privateKey: pulumi.Input<string>;
+    /** Deployment root on the host; the unit's WorkingDirectory is `<baseDir>/current`. */
+    readonly baseDir: string;
+    /** Unit name without `.service`; default complinist. */
+    readonly service: string;
+    /** Unix user the service runs as (created if missing). */
+    readonly user: string;
+    /** Command run inside `current`, e.g. `bin/start`. */
+    readonly command: string;
+    /** Plain environment (PORT and the operator's `service.environment`). */
+    readonly environment: Readonly<Record<string, string>>;
+    /** Generated secrets added to the env file (kept secret in state). */
+    readonly secretEnvironment: pulumi.Input<Record<string, pulumi.Input<string>>>;
+}
+
+/**
+ * The systemd unit (hardened) and its 0600 env file, daemon-reloaded and
+ * enabled. Starting and restarting belong to Activation.
+ */
+export class SystemdService extends pulumi.ComponentResource {
+    /** The rendered unit text, as installed. */
+    public readonly unitText: string;
+    /** Changes whenever the unit or the env file changes (an Activation input: a change restarts through the health gate). */
+    public readonly revision: pulumi.Output<string>;
+    public readonly unit: ServiceUnit;
+
+    constructor(name: string, args: SystemdServiceArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("complinist:host:SystemdService", name, {}, opts);
+        this.unitText = renderUnit({ service: args.service, user: args.user, baseDir: args.baseDir, command: args.command });
+        const envText = pulumi.secret(
+            pulumi.output(args.secretEnvironment).apply((secrets) => renderEnvFile({ ...args.environment, ...(secrets as Record<string, string>) })),
+        );
+        this.unit = new ServiceUnit(
+            `${name}-unit`,
+            { host: args.host, privateKey: args.privateKey, baseDir: args.baseDir, service: args.service, user: args.user, unitText: this.unitText, envText },
+            { parent: this },
+        );
+        const crypto = require("crypto") as typeof import("crypto");
+        // A hash, not the text: the activation must restart on a change without carrying the secret env in its
+        // inputs. A truncated sha256 of high-entropy secrets reveals nothing, so it is shown in preview.
+        this.revision = pulumi.unsecret(envText).apply((env) => crypto.createHash("sha256").update(this.unitText).update("\0").update(env).digest("hex").slice(0, 16));
+        this.registerOutputs({ unitText: this.unitText, revision: this.revision });
+    }
+}

@@ -1,0 +1,23 @@
+import * as random from "@pulumi/random";
+import { ReleaseRollout } from "../components/ReleaseRollout";
+import { loadStackConfig, sshPrivateKey } from "../stacks/load";
+
+// Thin entry: validated config → components → stack outputs.
+const config = loadStackConfig();
+const protect = { protect: config.policy.protect };
+
+// Shared by every host so sessions stay valid behind a load balancer; encrypted in state.
+const secretKey = new random.RandomPassword("app-secret-key", { length: 48, special: false }, protect);
+
+const rollout = new ReleaseRollout(
+    "complinist",
+    { config, privateKey: sshPrivateKey(config), secretEnvironment: { SECRET_KEY: secretKey.result } },
+    protect,
+);
+
+export const deployedVersion = config.version;
+export const rollbackVersion = config.rollbackVersion ?? null;
+export const deployedAt = rollout.deployedAt;
+export const deployedCommit = rollout.deployedCommit;
+export const hosts = rollout.status;
+export const releases = rollout.kept;

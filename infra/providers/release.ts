@@ -1,0 +1,117 @@
+import * as pulumi from "@pulumi/pulumi";
+import { hostLayout, releaseDir } from "../render/layout";
+import { parseKeyValues, renderReleaseDelete, renderReleaseInstall, renderReleaseProbe } from "../render/scripts";
+import { connect, HostTarget, run } from "./host";
+
+/** A release directory `releases/<version>` on one host. */
+export interface ReleaseDirState {
+    readonly host: HostTarget;
+    readonly privateKey: string;
+    readonly baseDir: string;
+    readonly service: string;
+    readonly version: string;
+    /** sha256 of the .tar.gz: the identity of the release (shown in preview, never the bytes). */
+    readonly sha256: string;
+    /** Local artifact (relative to the project directory) to upload, or a URL the host downloads. */
+    readonly artifact: { readonly path?: string; readonly url?: string };
+}
+
+export interface ReleaseDirOutputs extends ReleaseDirState {
+    /** False when refresh found the directory missing or its manifest not matching. */
+    readonly complete: boolean;
+    /** Bytes uploaded by the create that made this directory (0 when it was already there). */
+    readonly uploadedBytes: number;
+}
+
+async function install(s: ReleaseDirState): Promise<ReleaseDirOutputs> {
+    const path = require("path") as typeof import("path");
+    const t = await connect(s.host, s.privateKey);
+    const l = hostLayout(s.baseDir, s.service, t.root);
+    const probe = parseKeyValues((await run(t, `probing release ${s.version}`, renderReleaseProbe(l, s.version))).stdout);
+    if (probe.complete === "true" && probe.sha256 === s.sha256) {
+        return { ...s, complete: true, uploadedBytes: 0 };
+    }
+    let uploadedBytes = 0;
+    let source: { uploaded: string } | { url: string };
+    if (s.artifact.path !== undefined) {
+        const local = path.resolve(s.artifact.path);
+        const remote = path.posix.join(l.releasesDir, `.upload-${s.version}.tar.gz`);
+        await run(t, "preparing the releases directory", `mkdir -p '${l.releasesDir.replace(/'/g, "'\\''")}'`);
+        const up = await t.upload(local, remote);
+        uploadedBytes = up.bytes;
+        source = { uploaded: remote };
+    } else if (s.artifact.url !== undefined) {
+        source = { url: s.artifact.url };
+    } else {
+        throw new Error(`release ${s.version}: artifact needs a path or a url`);
+    }
+    const r = await t.exec(renderReleaseInstall(l, { version: s.version, sha256: s.sha256, source }), { timeoutMs: 900000 });
+    if (r.code !== 0) {
+        throw new Error(`host ${t.host}: release ${s.version} was not installed: ${(r.stderr || r.stdout).trim().slice(-800)} (nothing was left in ${releaseDir(l, s.version)})`);
+    }
+    return { ...s, complete: true, uploadedBytes };
+}
+
+export const releaseDirProvider: pulumi.dynamic.ResourceProvider = {
+    async check(olds: Partial<ReleaseDirOutputs>, news: ReleaseDirState) {
+        if (olds.version === news.version && olds.sha256 !== undefined && olds.sha256 !== news.sha256) {
+            return {
+                inputs: news,
+                failures: [
+                    {
+                        property: "sha256",
+                        reason: `release ${news.version} is already installed with sha256 ${olds.sha256}; a release never changes after it is built: publish a new version instead`,
+                    },
+                ],
+            };
+        }
+        return { inputs: news };
+    },
+
+    async diff(_id: string, olds: ReleaseDirOutputs, news: ReleaseDirState) {
+        const replaces = (["version", "baseDir", "sha256"] as const).filter((k) => olds[k] !== news[k]);
+        const changed = (["service", "artifact", "host"] as const).filter((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]));
+        const drift = olds.complete === false ? ["complete"] : [];
+        const all = [...replaces, ...changed, ...drift];
+        return { changes: all.length > 0, replaces, deleteBeforeReplace: false, ...(all.length ? { stables: [] } : {}) };
+    },
+
+    async create(inputs: ReleaseDirState) {
+        const outs = await install(inputs);
+        return { id: `${inputs.host.name}:${inputs.version}`, outs };
+    },
+
+    async update(_id: string, olds: ReleaseDirOutputs, news: ReleaseDirState) {
+        // Host/artifact location changes only update state; a missing or broken directory is reinstalled.
+        if (olds.complete === false) return { outs: await install(news) };
+        return { outs: { ...news, complete: true, uploadedBytes: 0 } };
+    },
+
+    async read(id: string, props: ReleaseDirOutputs) {
+        const t = await connect(props.host, props.privateKey);
+        const l = hostLayout(props.baseDir, props.service, t.root);
+        const probe = parseKeyValues((await run(t, `reading release ${props.version}`, renderReleaseProbe(l, props.version))).stdout);
+        const complete = probe.complete === "true" && probe.sha256 === props.sha256;
+        return { id, props: { ...props, complete } };
+    },
+
+    async delete(_id: string, props: ReleaseDirOutputs) {
+        const t = await connect(props.host, props.privateKey);
+        const l = hostLayout(props.baseDir, props.service, t.root);
+        await run(t, `deleting release ${props.version}`, renderReleaseDelete(l, props.version));
+    },
+};
+
+export type ReleaseDirArgs = { readonly [K in keyof ReleaseDirState]: pulumi.Input<ReleaseDirState[K]> };
+
+/** Dynamic resource for one release directory; see releaseDirProvider. */
+export class ReleaseDir extends pulumi.dynamic.Resource {
+    declare public readonly version: pulumi.Output<string>;
+    declare public readonly sha256: pulumi.Output<string>;
+    declare public readonly complete: pulumi.Output<boolean>;
+    declare public readonly uploadedBytes: pulumi.Output<number>;
+
+    constructor(name: string, args: ReleaseDirArgs, opts?: pulumi.CustomResourceOptions) {
+        super(releaseDirProvider, name, { ...args, complete: undefined, uploadedBytes: undefined }, { ...opts, additionalSecretOutputs: ["privateKey"] }, "complinist", "ReleaseDir");
+    }
+}

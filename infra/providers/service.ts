@@ -1,0 +1,90 @@
+import * as pulumi from "@pulumi/pulumi";
+import { hostLayout } from "../render/layout";
+import { parseKeyValues, renderServiceApply, renderServiceDelete, renderServiceRead } from "../render/scripts";
+import { connect, hasSystemd, HostTarget, run, sha256Hex } from "./host";
+
+/** The systemd unit, its env file (0600) and its enablement on one host. */
+export interface ServiceUnitState {
+    readonly host: HostTarget;
+    readonly privateKey: string;
+    readonly baseDir: string;
+    readonly service: string;
+    readonly user: string;
+    /** The rendered unit, shown whole in preview so a change reads as a text diff. */
+    readonly unitText: string;
+    /** The env file (secret). */
+    readonly envText: string;
+}
+
+export interface ServiceUnitOutputs extends ServiceUnitState {
+    /** sha256 of the env file on the host (refresh compares it instead of the secret). */
+    readonly envSha256: string;
+    /** Octal mode of the env file on the host; anything but 600 is drift. */
+    readonly envMode: string;
+    /** `systemctl is-enabled` on the host. */
+    readonly enabled: string;
+}
+
+async function apply(s: ServiceUnitState): Promise<ServiceUnitOutputs> {
+    const t = await connect(s.host, s.privateKey);
+    const l = hostLayout(s.baseDir, s.service, t.root);
+    await run(t, `installing unit ${s.service}.service`, renderServiceApply(l, { service: s.service, user: s.user, unitText: s.unitText }, hasSystemd(t)), Buffer.from(s.envText, "utf8"));
+    return { ...s, envSha256: sha256Hex(s.envText), envMode: "600", enabled: "enabled" };
+}
+
+export const serviceUnitProvider: pulumi.dynamic.ResourceProvider = {
+    async diff(_id: string, olds: ServiceUnitOutputs, news: ServiceUnitState) {
+        const replaces = (["service", "baseDir"] as const).filter((k) => olds[k] !== news[k]);
+        const changed: string[] = (["user", "unitText"] as const).filter((k) => olds[k] !== news[k]);
+        if (olds.envSha256 !== sha256Hex(news.envText)) changed.push("envText");
+        if (olds.envMode !== "600") changed.push("envMode");
+        if (olds.enabled !== "enabled") changed.push("enabled");
+        if (JSON.stringify(olds.host) !== JSON.stringify(news.host)) changed.push("host");
+        return { changes: replaces.length + changed.length > 0, replaces, deleteBeforeReplace: true };
+    },
+
+    async create(inputs: ServiceUnitState) {
+        return { id: `${inputs.host.name}:${inputs.service}`, outs: await apply(inputs) };
+    },
+
+    async update(_id: string, _olds: ServiceUnitOutputs, news: ServiceUnitState) {
+        return { outs: await apply(news) };
+    },
+
+    async read(id: string, props: ServiceUnitOutputs) {
+        const t = await connect(props.host, props.privateKey);
+        const l = hostLayout(props.baseDir, props.service, t.root);
+        const kv = parseKeyValues((await run(t, `reading unit ${props.service}.service`, renderServiceRead(l, props.service, hasSystemd(t)))).stdout);
+        const unitText = Buffer.from(kv.unit ?? "", "base64").toString("utf8");
+        return {
+            id,
+            props: { ...props, unitText, envSha256: kv.envSha256 ?? "", envMode: kv.envMode ?? "", enabled: kv.enabled ?? "" },
+        };
+    },
+
+    async delete(_id: string, props: ServiceUnitOutputs) {
+        const t = await connect(props.host, props.privateKey);
+        const l = hostLayout(props.baseDir, props.service, t.root);
+        await run(t, `removing unit ${props.service}.service`, renderServiceDelete(l, props.service, hasSystemd(t)));
+    },
+};
+
+export type ServiceUnitArgs = { readonly [K in keyof ServiceUnitState]: pulumi.Input<ServiceUnitState[K]> };
+
+/** Dynamic resource for the unit + env file; see serviceUnitProvider. */
+export class ServiceUnit extends pulumi.dynamic.Resource {
+    declare public readonly unitText: pulumi.Output<string>;
+    declare public readonly envSha256: pulumi.Output<string>;
+    declare public readonly enabled: pulumi.Output<string>;
+
+    constructor(name: string, args: ServiceUnitArgs, opts?: pulumi.CustomResourceOptions) {
+        super(
+            serviceUnitProvider,
+            name,
+            { ...args, envSha256: undefined, envMode: undefined, enabled: undefined },
+            { ...opts, additionalSecretOutputs: ["privateKey", "envText"] },
+            "complinist",
+            "ServiceUnit",
+        );
+    }
+}

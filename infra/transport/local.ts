@@ -1,0 +1,50 @@
+import type { ExecOptions, ExecResult, Transport, UploadResult } from "./transport";
+
+/**
+ * Runs scripts on this machine. With a `root`, every host path the providers
+ * compute is prefixed by it, so tests act on a temp directory as if it were `/`.
+ * npm and node modules are required inside functions: this module is
+ * serialized with the providers (see transport.ts).
+ */
+export function localTransport(conn: { readonly name: string; readonly root: string }): Transport {
+    return {
+        host: conn.name,
+        root: conn.root,
+        exec(script: string, options?: ExecOptions): Promise<ExecResult> {
+            const cp = require("child_process") as typeof import("child_process");
+            const timeoutMs = options?.timeoutMs ?? 120000;
+            return new Promise((resolve, reject) => {
+                // The script travels as an argument so stdin stays free for data (e.g. an env file with secrets).
+                const child = cp.spawn("bash", ["-euo", "pipefail", "-c", script], { stdio: ["pipe", "pipe", "pipe"] });
+                const out: Buffer[] = [];
+                const err: Buffer[] = [];
+                const timer = setTimeout(() => {
+                    child.kill("SIGKILL");
+                    reject(new Error(`host ${conn.name}: command timed out after ${timeoutMs} ms`));
+                }, timeoutMs);
+                child.stdout.on("data", (d: Buffer) => out.push(d));
+                child.stderr.on("data", (d: Buffer) => err.push(d));
+                child.on("error", (e) => {
+                    clearTimeout(timer);
+                    reject(e);
+                });
+                child.on("close", (code) => {
+                    clearTimeout(timer);
+                    resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") });
+                });
+                child.stdin.on("error", () => undefined);
+                child.stdin.end(options?.stdin ?? Buffer.alloc(0));
+            });
+        },
+        async upload(localPath: string, remotePath: string): Promise<UploadResult> {
+            const fs = require("fs") as typeof import("fs");
+            const path = require("path") as typeof import("path");
+            const crypto = require("crypto") as typeof import("crypto");
+            await fs.promises.mkdir(path.dirname(remotePath), { recursive: true });
+            await fs.promises.copyFile(localPath, remotePath);
+            const data = await fs.promises.readFile(remotePath);
+            if (process.env.COMPLINIST_TRACE) process.stderr.write(`[complinist] upload host=${conn.name} bytes=${data.length}\n`);
+            return { bytes: data.length, sha256: crypto.createHash("sha256").update(data).digest("hex") };
+        },
+    };
+}

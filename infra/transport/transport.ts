@@ -1,0 +1,67 @@
+/**
+ * The one way host state is touched: run a bash script, upload a file.
+ * Implemented by the local transport (this machine, optionally under a root
+ * prefix for tests) and the SSH transport (a pinned-host-key connection).
+ *
+ * Providers are serialized into state by Pulumi's closure serializer, so
+ * implementations must `require` npm modules inside functions and keep
+ * process-wide caches on `globalThis` (a module-level Map would be copied
+ * into every serialized provider and never shared).
+ */
+export interface ExecResult {
+    /** Exit status of the script (non-zero is not thrown; callers decide). */
+    readonly code: number;
+    readonly stdout: string;
+    readonly stderr: string;
+}
+
+export interface ExecOptions {
+    /** Bytes fed to the script's standard input (the script itself never travels on stdin). */
+    readonly stdin?: Buffer;
+    /** Kill the script and reject after this many milliseconds. Default 120000. */
+    readonly timeoutMs?: number;
+}
+
+export interface UploadResult {
+    /** Bytes sent to the host. */
+    readonly bytes: number;
+    /** sha256 of the file as computed on the host after the upload. */
+    readonly sha256: string;
+}
+
+export interface Transport {
+    /** Host name used in every error message. */
+    readonly host: string;
+    /**
+     * Prefix joined in front of every absolute host path ("" on real hosts).
+     * Lets the local transport act on a temp directory as if it were `/`.
+     */
+    readonly root: string;
+    /** Run `script` with `bash -euo pipefail` on the host. */
+    exec(script: string, options?: ExecOptions): Promise<ExecResult>;
+    /** Copy a local file to `remotePath` (already root-prefixed) and return its size and host-side sha256. */
+    upload(localPath: string, remotePath: string): Promise<UploadResult>;
+}
+
+/** How a provider reaches a host; carried in resource inputs (the key is a secret). */
+export type Connection =
+    | {
+          readonly kind: "ssh";
+          /** Host name from config (for messages). */
+          readonly name: string;
+          readonly address: string;
+          readonly port: number;
+          readonly user: string;
+          /** The host's public key, "ssh-ed25519 AAAA…" — verified on every connect. */
+          readonly hostKey: string;
+          /** PEM/OpenSSH private key text (secret). */
+          readonly privateKey: string;
+          /** Connect/handshake timeout in ms. Default 15000. */
+          readonly timeoutMs?: number;
+      }
+    | {
+          readonly kind: "local";
+          readonly name: string;
+          /** Absolute directory acting as `/` (tests); "" for the real root. */
+          readonly root: string;
+      };

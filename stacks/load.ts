@@ -1,0 +1,27 @@
+import * as fs from "fs";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { ConfigError, NAMESPACE, parseStackConfig, StackConfig } from "./config";
+
+/** Parse the running stack's config once, at program start, before any resource exists. */
+export function loadStackConfig(): StackConfig {
+    try {
+        return parseStackConfig(pulumi.getStack(), pulumi.runtime.allConfig());
+    } catch (e) {
+        // RunError prints the message without a stack trace: the operator needs the key, not our call stack.
+        if (e instanceof ConfigError) throw new pulumi.RunError(e.message);
+        throw e;
+    }
+}
+
+/** The SSH private key as a secret, from `sshPrivateKey` or the file at `sshPrivateKeyPath`. */
+export function sshPrivateKey(c: StackConfig): pulumi.Output<string> {
+    if (c.sshPrivateKeyPath !== undefined) {
+        const file = path.resolve(c.sshPrivateKeyPath);
+        if (!fs.existsSync(file)) {
+            throw new pulumi.RunError(`Invalid configuration for stack '${c.stack}':\n  - ${NAMESPACE}:sshPrivateKeyPath: no such file ${file} (a path to an OpenSSH private key, absolute or relative to the project)`);
+        }
+        return pulumi.secret(fs.readFileSync(file, "utf8"));
+    }
+    return new pulumi.Config(NAMESPACE).requireSecret("sshPrivateKey");
+}

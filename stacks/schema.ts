@@ -1,0 +1,149 @@
+import * as path from "path";
+import { z } from "zod";
+
+/**
+ * The stack contract: every key of the `complinist` config namespace, with its
+ * defaults. Every value that can reach a shell is constrained here *and* quoted
+ * when rendered (see infra/render/shell.ts) — belt and braces.
+ */
+
+export const VERSION_PATTERN = /^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$/;
+const NAME_PATTERN = /^[a-z][a-z0-9-]{0,62}$/;
+const SERVICE_PATTERN = /^[a-z][a-z0-9_-]{0,31}$/;
+const USER_PATTERN = /^[a-z_][a-z0-9_-]{0,31}$/;
+const ENV_NAME_PATTERN = /^[A-Z_][A-Z0-9_]*$/;
+const HOST_KEY_PATTERN = /^(ssh-ed25519|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521|ssh-rsa) [A-Za-z0-9+/]+={0,3}( [^\n]*)?$/;
+const ADDRESS_PATTERN = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?$|^\[?[0-9A-Fa-f:.]+\]?$/;
+const IMAGE_PATTERN = /^[a-z0-9]+([._/-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$/;
+
+/** Config values arrive as strings; numbers written in YAML come through as "5000". */
+const integer = (what: string, min: number, max: number) =>
+    z.preprocess(
+        (v) => (typeof v === "string" && /^-?[0-9]+$/.test(v) ? Number(v) : v),
+        z
+            .number({ error: `must be ${what}: a whole number from ${min} to ${max}` })
+            .int(`must be ${what}: a whole number from ${min} to ${max}`)
+            .min(min, `must be ${what}: a whole number from ${min} to ${max}`)
+            .max(max, `must be ${what}: a whole number from ${min} to ${max}`),
+    );
+
+const port = integer("a TCP port", 1, 65535);
+
+const version = z
+    .string({ error: "must be a version string" })
+    .regex(VERSION_PATTERN, "must be a version: 1-64 characters of letters, digits and . + _ -, starting with a letter or digit");
+
+/** An absolute, normalized host path: no `..`, no `//`, no trailing slash, no shell-hostile characters. */
+export const absolutePath = z
+    .string({ error: "must be an absolute path" })
+    .refine((p) => p.startsWith("/"), "must be an absolute path (start with /)")
+    .refine((p) => p === "/" || (path.posix.normalize(p) === p && !p.endsWith("/")), "must be a normalized path (no '..', '.', '//' or trailing '/')")
+    .refine((p) => /^[A-Za-z0-9/._-]+$/.test(p), "may only contain letters, digits and / . _ -")
+    .refine((p) => p !== "/", "must not be the filesystem root");
+
+const sha256 = z.string({ error: "must be a sha256" }).regex(/^[0-9a-f]{64}$/, "must be a sha256: 64 lowercase hex characters");
+
+const artifactRelease = z.strictObject({
+    /** Local .tar.gz, absolute or relative to the project directory; uploaded over SSH. */
+    path: z.string().min(1).refine((p) => !p.includes("\n"), "must be a single line").optional(),
+    /** https URL the host downloads itself. */
+    url: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
+    sha256,
+});
+
+const imageRelease = z.strictObject({
+    image: z.string().regex(IMAGE_PATTERN, "must be a Docker image reference such as complinist:1.0.0"),
+});
+
+const host = z.strictObject({
+    name: z.string({ error: "is required" }).regex(NAME_PATTERN, "must be a host name: lowercase letters, digits and -, starting with a letter"),
+    address: z.string({ error: "is required" }).regex(ADDRESS_PATTERN, "must be a DNS name or an IP address"),
+    port: port.default(22),
+    user: z.string().regex(USER_PATTERN, "must be a Unix user name").default("root"),
+    hostKey: z
+        .string({ error: "is required: the host's public key (ssh-keyscan -t ed25519 HOST), SSH is never blind" })
+        .regex(HOST_KEY_PATTERN, "must be an OpenSSH public key line such as 'ssh-ed25519 AAAA…'"),
+});
+
+const service = z.strictObject({
+    name: z.string().regex(SERVICE_PATTERN, "must be a systemd unit name: lowercase letters, digits, _ and -").default("complinist"),
+    port: port.default(5000),
+    user: z.string().regex(USER_PATTERN, "must be a Unix user name").refine((u) => u !== "root", "must not be root: the service runs as its own user").default("complinist"),
+    command: z
+        .string({ error: "is required: the command that starts the app inside <baseDir>/current, e.g. bin/start" })
+        .min(1, "must not be empty")
+        .refine((c) => !/[\n\r\0]/.test(c), "must be a single line"),
+    environment: z
+        .record(z.string().regex(ENV_NAME_PATTERN, "names must be UPPER_SNAKE_CASE"), z.string().refine((v) => !/[\n\r\0]/.test(v), "values must be single-line"))
+        .default({}),
+});
+
+const health = z.strictObject({
+    path: z.string().regex(/^\/[A-Za-z0-9/._~-]*$/, "must be a URL path starting with /").default("/health"),
+    timeoutSeconds: integer("a timeout in seconds", 1, 3600).default(60),
+    intervalMs: integer("an interval in milliseconds", 100, 60000).default(1000),
+});
+
+export const configSchema = z
+    .strictObject({
+        mode: z.enum(["release", "container"], { error: "must be 'release' or 'container'" }).default("release"),
+        version,
+        rollbackVersion: version.optional(),
+        releases: z.record(version, z.union([artifactRelease, imageRelease], { error: "must be { path | url, sha256 } or { image }" }), {
+            error: "must be a map of version → { path | url, sha256 } (or { image } in container mode)",
+        }),
+        keepReleases: integer("a count of releases kept per host", 2, 50).default(3),
+        hosts: z.array(host, { error: "must be a list of { name, address, port?, user?, hostKey }" }).min(1, "must list at least one host"),
+        sshPrivateKey: z.string().optional(),
+        sshPrivateKeyPath: z.string().min(1).optional(),
+        baseDir: absolutePath.default("/opt/complinist"),
+        service,
+        health: health.default({ path: "/health", timeoutSeconds: 60, intervalMs: 1000 }),
+        rollout: z.strictObject({ batchSize: integer("a batch size", 1, 1000).optional() }).default({}),
+        hooks: z
+            .strictObject({
+                beforeActivate: z.string().min(1).refine((c) => !/[\n\r\0]/.test(c), "must be a single line").optional(),
+            })
+            .default({}),
+        promoteFrom: z.string().regex(/^[A-Za-z0-9._/-]+$/, "must be a stack name such as staging or org/project/staging").optional(),
+    })
+    .superRefine((c, ctx) => {
+        const names = new Set<string>();
+        c.hosts.forEach((h, i) => {
+            if (names.has(h.name)) ctx.addIssue({ code: "custom", path: ["hosts", i, "name"], message: `duplicate host name '${h.name}': names must be unique` });
+            names.add(h.name);
+        });
+        if (!(c.version in c.releases)) {
+            ctx.addIssue({ code: "custom", path: ["version"], message: `'${c.version}' is not in releases (known: ${Object.keys(c.releases).join(", ") || "none"})` });
+        }
+        if (c.rollbackVersion !== undefined) {
+            if (c.rollbackVersion === c.version) {
+                ctx.addIssue({ code: "custom", path: ["rollbackVersion"], message: `must differ from version '${c.version}': a rollback target is the previous release` });
+            } else if (!(c.rollbackVersion in c.releases)) {
+                ctx.addIssue({ code: "custom", path: ["rollbackVersion"], message: `'${c.rollbackVersion}' is not in releases (known: ${Object.keys(c.releases).join(", ")})` });
+            }
+        }
+        for (const [v, r] of Object.entries(c.releases)) {
+            if (c.mode === "release") {
+                if ("image" in r) ctx.addIssue({ code: "custom", path: ["releases", v], message: "release mode needs { path | url, sha256 }, not { image }" });
+                else if ((r.path === undefined) === (r.url === undefined)) ctx.addIssue({ code: "custom", path: ["releases", v], message: "needs exactly one of path or url" });
+            } else if (!("image" in r)) {
+                ctx.addIssue({ code: "custom", path: ["releases", v, "image"], message: "container mode needs { image } for every release" });
+            }
+        }
+        if (c.mode === "release" && c.sshPrivateKey === undefined && c.sshPrivateKeyPath === undefined) {
+            ctx.addIssue({ code: "custom", path: ["sshPrivateKey"], message: "is required (pulumi config set --secret complinist:sshPrivateKey < key), or set sshPrivateKeyPath" });
+        }
+        if (c.sshPrivateKey !== undefined && c.sshPrivateKeyPath !== undefined) {
+            ctx.addIssue({ code: "custom", path: ["sshPrivateKeyPath"], message: "set either sshPrivateKey or sshPrivateKeyPath, not both" });
+        }
+        if (c.hooks.beforeActivate !== undefined && c.mode === "container") {
+            ctx.addIssue({ code: "custom", path: ["hooks", "beforeActivate"], message: "is only supported in release mode" });
+        }
+    });
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type ParsedConfig = z.output<typeof configSchema>;
+export type HostConfig = ParsedConfig["hosts"][number];
+export type ArtifactRelease = z.output<typeof artifactRelease>;
+export type ImageRelease = z.output<typeof imageRelease>;

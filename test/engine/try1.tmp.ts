@@ -1,0 +1,24 @@
+import { EngineDriver } from "./driver";
+import * as fs from "fs";
+(async () => {
+  fs.rmSync("/tmp/toy1", { recursive: true, force: true }); fs.mkdirSync("/tmp/toy1");
+  const d = new EngineDriver({ program: "test/engine/fixtures/toy/index.ts", project: "toy", stack: "test", env: { X: "1" } });
+  const cfg: Record<string, unknown> = { "toy:dir": "/tmp/toy1", "toy:files": [{ name: "a", content: "A" }, { name: "b", content: "B" }], "toy:chain": true, "toy:token": "s3cr3t-token", "toy:password": true };
+  console.time("up");
+  let r = await d.up(cfg, ["toy:token"]);
+  console.timeEnd("up");
+  console.log(JSON.stringify({ steps: r.steps, error: r.error, warnings: r.warnings, log: r.providerLog.map(l => l.line) }, null, 1));
+  console.log(fs.readdirSync("/tmp/toy1"), d.stateContainsPlaintext("s3cr3t-token"), d.stateContainsPlaintext("5075fe9ba193042ff2aea5a7"), d.stateContainsPlaintext("TOKEN"));
+  r = await d.up(cfg, ["toy:token"]);
+  console.log(JSON.stringify({ steps: r.steps.map(s => [s.name, s.op, s.diffs]), error: r.error, log: r.providerLog.map(l => l.line) }));
+  cfg["toy:files"] = [{ name: "a", content: "A2" }, { name: "b", file: "b2.txt", content: "B" }];
+  const p = await d.preview(cfg, ["toy:token"]);
+  console.log("preview", JSON.stringify({ steps: p.steps.map(s => [s.name, s.op, s.diffs, s.replaces]), error: p.error, log: p.providerLog.map(l => l.line) }));
+  r = await d.up(cfg, ["toy:token"]);
+  console.log(JSON.stringify({ steps: r.steps.map(s => [s.name, s.op, s.diffs]), error: r.error, log: r.providerLog.map(l => l.line) }));
+  console.log(fs.readdirSync("/tmp/toy1"));
+  fs.writeFileSync("/tmp/toy1/a.txt", "tampered");
+  const rf = await d.refresh({ previewOnly: true });
+  console.log(JSON.stringify(rf));
+  await d.close();
+})();

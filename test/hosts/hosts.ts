@@ -1,0 +1,353 @@
+/**
+ * Disposable target hosts for integration tests: Debian bookworm containers with systemd
+ * as PID 1 and sshd (image from scripts/build-test-image.sh), reachable only through a
+ * port published on 127.0.0.1.
+ *
+ * Every container carries the label complinist-testhost=1 and a per-run name prefix, and
+ * is removed by stopHosts, by useHosts' `after` hook (also when `before` failed) and, as a
+ * last resort, by an exit/SIGINT/SIGTERM handler — so an aborted run leaves nothing behind.
+ */
+import { execFileSync, spawn } from "child_process";
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as net from "net";
+import * as path from "path";
+
+export interface ExecOutcome {
+    code: number;
+    stdout: string;
+    stderr: string;
+}
+
+export interface TestHost {
+    /** Logical host name (what a stack's hosts[].name would be). */
+    name: string;
+    /** Docker container name. */
+    container: string;
+    address: "127.0.0.1";
+    /** Published SSH port on 127.0.0.1; stays the same across stop()/start(). */
+    sshPort: number;
+    user: "root";
+    /** The host's own public key, "ssh-ed25519 AAAA…", for pinning. */
+    hostKey: string;
+    /** Private key text authorized for root on every test host. */
+    privateKey: string;
+    /** Runs `cmd` with bash via `docker exec` — an observation channel independent of SSH. */
+    exec(cmd: string): Promise<ExecOutcome>;
+    /** `docker stop`: the host goes away, sshd with it. */
+    stop(): Promise<void>;
+    /** `docker start` and wait until systemd and sshd are up again. */
+    start(): Promise<void>;
+}
+
+export interface StartHostsOptions {
+    /** Image to run; default $COMPLINIST_TESTHOST_IMAGE or complinist-testhost:latest. */
+    image?: string;
+    /** Host names; default host-1 … host-N. */
+    names?: string[];
+    /** How long one host may take to boot; default 90 s (2 shared cores, several hosts at once). */
+    bootTimeoutMs?: number;
+}
+
+const REPO_ROOT = path.resolve(__dirname, "..", "..");
+const KEY_DIR = path.join(REPO_ROOT, ".build", "test-ssh");
+const LABEL = "complinist-testhost=1";
+
+function defaultImage(): string {
+    return process.env.COMPLINIST_TESTHOST_IMAGE ?? "complinist-testhost:latest";
+}
+
+/** Containers started by this process and not yet removed (for the exit handler). */
+const live = new Set<string>();
+const runPrefix = `complinist-test-${process.pid}-${crypto.randomBytes(3).toString("hex")}`;
+let counter = 0;
+let cleanupInstalled = false;
+
+function installCleanup(): void {
+    if (cleanupInstalled) return;
+    cleanupInstalled = true;
+    // Synchronous on purpose: 'exit' handlers cannot await, and a signal handler that
+    // returns before the containers are gone would race the process exit.
+    const removeAll = (): void => {
+        if (live.size === 0) return;
+        try {
+            execFileSync("docker", ["rm", "-f", "-v", ...live], { stdio: "ignore", timeout: 30000 });
+        } catch {
+            /* best effort on the way out */
+        }
+        live.clear();
+    };
+    process.on("exit", removeAll);
+    for (const sig of ["SIGINT", "SIGTERM"] as const) {
+        process.once(sig, () => {
+            removeAll();
+            process.exit(sig === "SIGINT" ? 130 : 143);
+        });
+    }
+}
+
+function docker(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<ExecOutcome> {
+    return new Promise((resolve, reject) => {
+        const child = spawn("docker", args, { stdio: ["pipe", "pipe", "pipe"] });
+        const out: Buffer[] = [];
+        const err: Buffer[] = [];
+        const timer = setTimeout(() => {
+            child.kill("SIGKILL");
+            reject(new Error(`docker ${args.join(" ")} did not finish within ${opts.timeoutMs ?? 60000} ms`));
+        }, opts.timeoutMs ?? 60000);
+        child.stdout.on("data", (d: Buffer) => out.push(d));
+        child.stderr.on("data", (d: Buffer) => err.push(d));
+        child.on("error", (e) => {
+            clearTimeout(timer);
+            reject(e);
+        });
+        child.on("close", (code) => {
+            clearTimeout(timer);
+            resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") });
+        });
+        child.stdin.on("error", () => undefined);
+        child.stdin.end(opts.input ?? "");
+    });
+}
+
+async function dockerOk(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<string> {
+    const res = await docker(args, opts);
+    if (res.code !== 0) throw new Error(`docker ${args.join(" ")} failed (${res.code}): ${res.stderr.trim()}`);
+    return res.stdout;
+}
+
+/** True when a Docker engine answers and the test-host image exists. */
+export function hostsAvailable(image: string = defaultImage()): boolean {
+    try {
+        execFileSync("docker", ["image", "inspect", image], { stdio: "ignore", timeout: 15000 });
+        return true;
+    } catch {
+        return false;
+    }
+}
+
+/**
+ * Skips the calling suite when hosts are unavailable on a developer machine; in CI
+ * (process.env.CI set) missing hosts are a setup failure and must not hide as skips.
+ */
+export function requireHosts(ctx: Mocha.Context, image: string = defaultImage()): void {
+    if (hostsAvailable(image)) return;
+    const why = `test hosts unavailable: docker is not reachable or image ${image} is missing (run: bash scripts/ci-setup.sh)`;
+    if (process.env.CI) throw new Error(`${why}; CI is set, so this fails instead of skipping`);
+    ctx.skip();
+}
+
+/** The test key pair, generated once per checkout (concurrent runs race safely via rename). */
+export function testKeyPair(): { privateKey: string; publicKey: string; privateKeyPath: string } {
+    const keyPath = path.join(KEY_DIR, "id_ed25519");
+    if (!fs.existsSync(keyPath) || !fs.existsSync(`${keyPath}.pub`)) {
+        fs.mkdirSync(KEY_DIR, { recursive: true, mode: 0o700 });
+        const tmp = path.join(KEY_DIR, `tmp-${process.pid}-${crypto.randomBytes(3).toString("hex")}`);
+        fs.mkdirSync(tmp, { mode: 0o700 });
+        try {
+            execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "complinist-test", "-f", path.join(tmp, "id_ed25519")], {
+                stdio: ["ignore", "ignore", "pipe"],
+            });
+            fs.renameSync(path.join(tmp, "id_ed25519.pub"), `${keyPath}.pub`);
+            fs.renameSync(path.join(tmp, "id_ed25519"), keyPath);
+        } finally {
+            fs.rmSync(tmp, { recursive: true, force: true });
+        }
+    }
+    return {
+        privateKey: fs.readFileSync(keyPath, "utf8"),
+        publicKey: fs.readFileSync(`${keyPath}.pub`, "utf8").trim(),
+        privateKeyPath: keyPath,
+    };
+}
+
+/**
+ * Free ports on 127.0.0.1, held open together so one call never returns a duplicate.
+ * We choose the port (instead of `-p 127.0.0.1::22`) so it survives stop()/start():
+ * Docker would hand out a new ephemeral port on every start, and a test's pinned
+ * Connection would then point at nothing.
+ */
+async function freePorts(n: number): Promise<number[]> {
+    const servers = await Promise.all(
+        Array.from({ length: n }, () =>
+            new Promise<net.Server>((resolve, reject) => {
+                const s = net.createServer();
+                s.once("error", reject);
+                s.listen(0, "127.0.0.1", () => resolve(s));
+            }),
+        ),
+    );
+    const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
+    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+    return ports;
+}
+
+function sleep(ms: number): Promise<void> {
+    return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Resolves once sshd answers with its banner through the published port. */
+function sshBanner(port: number, timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+        const sock = net.connect({ host: "127.0.0.1", port });
+        let buf = "";
+        const done = (ok: boolean): void => {
+            clearTimeout(timer);
+            sock.destroy();
+            resolve(ok);
+        };
+        const timer = setTimeout(() => done(false), timeoutMs);
+        sock.on("data", (d) => {
+            buf += d.toString("latin1");
+            if (buf.includes("SSH-2.0-")) done(true);
+        });
+        sock.on("error", () => done(false));
+        sock.on("close", () => done(false));
+    });
+}
+
+async function waitReady(container: string, port: number, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let state = "";
+    while (Date.now() < deadline) {
+        const res = await docker(["exec", container, "systemctl", "is-system-running"], { timeoutMs: 15000 });
+        state = res.stdout.trim();
+        if (state === "running" || state === "degraded") break;
+        await sleep(200);
+    }
+    if (state !== "running" && state !== "degraded") {
+        const failed = await docker(["exec", container, "systemctl", "--failed", "--no-legend"]).catch(() => undefined);
+        throw new Error(`test host ${container} did not boot within ${timeoutMs} ms (systemd state "${state}"; failed units: ${failed?.stdout.trim() || "none"})`);
+    }
+    while (Date.now() < deadline) {
+        if (await sshBanner(port, 2000)) return;
+        await sleep(200);
+    }
+    throw new Error(`test host ${container}: sshd did not answer on 127.0.0.1:${port} within ${timeoutMs} ms`);
+}
+
+async function startOne(name: string, port: number, image: string, publicKey: string, privateKey: string, bootTimeoutMs: number): Promise<TestHost> {
+    const container = `${runPrefix}-${++counter}-${name}`.replace(/[^a-zA-Z0-9_.-]/g, "-");
+    live.add(container);
+    const run = await docker([
+        "run", "-d",
+        "--name", container,
+        "--hostname", name.replace(/[^a-zA-Z0-9-]/g, "-").slice(0, 63),
+        "--label", LABEL,
+        "--label", `complinist-testhost-run=${runPrefix}`,
+        // The flags that make systemd work as PID 1 on these machines (--privileged fails here).
+        "--cap-add", "SYS_ADMIN",
+        "--security-opt", "seccomp=unconfined",
+        "--cgroupns=host",
+        "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+        "--tmpfs", "/run",
+        "--tmpfs", "/run/lock",
+        "-e", "container=docker",
+        // systemd halts cleanly on SIGRTMIN+3; on docker's default SIGTERM it would just
+        // re-execute itself and `docker stop` would wait out its 10 s before killing.
+        "--stop-signal", "SIGRTMIN+3",
+        "-p", `127.0.0.1:${port}:22`,
+        image,
+        "/sbin/init",
+    ]);
+    if (run.code !== 0) {
+        throw Object.assign(new Error(`docker run for test host ${name} failed: ${run.stderr.trim()}`), {
+            portInUse: /port is already allocated|address already in use/i.test(run.stderr),
+        });
+    }
+    await waitReady(container, port, bootTimeoutMs);
+    await dockerOk(
+        ["exec", "-i", container, "sh", "-c", "install -d -m 0700 /root/.ssh && cat >>/root/.ssh/authorized_keys && chmod 0600 /root/.ssh/authorized_keys"],
+        { input: `${publicKey}\n` },
+    );
+    const hostKey = (await dockerOk(["exec", container, "cat", "/etc/ssh/ssh_host_ed25519_key.pub"])).trim().split(/\s+/).slice(0, 2).join(" ");
+
+    const host: TestHost = {
+        name,
+        container,
+        address: "127.0.0.1",
+        sshPort: port,
+        user: "root",
+        hostKey,
+        privateKey,
+        async exec(cmd: string): Promise<ExecOutcome> {
+            return docker(["exec", container, "bash", "-c", cmd], { timeoutMs: 120000 });
+        },
+        async stop(): Promise<void> {
+            await dockerOk(["stop", "-t", "10", container], { timeoutMs: 60000 });
+        },
+        async start(): Promise<void> {
+            await dockerOk(["start", container]);
+            await waitReady(container, port, bootTimeoutMs);
+        },
+    };
+    return host;
+}
+
+async function removeContainers(containers: string[]): Promise<void> {
+    if (containers.length === 0) return;
+    await docker(["rm", "-f", "-v", ...containers], { timeoutMs: 60000 });
+    for (const c of containers) live.delete(c);
+}
+
+/**
+ * Starts `count` hosts in parallel (boot time dominates, and it overlaps well). If any
+ * host fails to come up, the others are removed too and the first error is thrown.
+ */
+export async function startHosts(count: number, opts: StartHostsOptions = {}): Promise<TestHost[]> {
+    installCleanup();
+    const image = opts.image ?? defaultImage();
+    const names = opts.names ?? Array.from({ length: count }, (_, i) => `host-${i + 1}`);
+    if (names.length !== count) throw new Error(`startHosts: ${count} hosts requested but ${names.length} names given`);
+    const bootTimeoutMs = opts.bootTimeoutMs ?? 90000;
+    const { publicKey, privateKey } = testKeyPair();
+    const ports = await freePorts(count);
+    const before = new Set(live);
+
+    const results = await Promise.allSettled(
+        names.map(async (name, i) => {
+            // A port freed by freePorts can be taken by someone else before docker binds
+            // it; retry with a fresh one rather than fail the suite.
+            for (let attempt = 0; ; attempt++) {
+                try {
+                    return await startOne(name, ports[i]!, image, publicKey, privateKey, bootTimeoutMs);
+                } catch (e) {
+                    if (!(e as { portInUse?: boolean }).portInUse || attempt >= 3) throw e;
+                    const stale = [...live].filter((c) => !before.has(c) && c.endsWith(`-${name}`));
+                    await removeContainers(stale);
+                    ports[i] = (await freePorts(1))[0]!;
+                }
+            }
+        }),
+    );
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) {
+        await removeContainers([...live].filter((c) => !before.has(c)));
+        throw failed.reason;
+    }
+    return results.map((r) => (r as PromiseFulfilledResult<TestHost>).value);
+}
+
+/** Removes the hosts' containers (not just stops them). */
+export async function stopHosts(hosts: readonly TestHost[]): Promise<void> {
+    await removeContainers(hosts.map((h) => h.container));
+}
+
+/**
+ * Mocha helper: hosts started in `before`, removed in `after` (which mocha runs even when
+ * `before` failed). The returned array is filled in by `before`; read it inside tests.
+ */
+export function useHosts(count: number, opts: StartHostsOptions = {}): TestHost[] {
+    const hosts: TestHost[] = [];
+    before(async function () {
+        this.timeout((opts.bootTimeoutMs ?? 90000) + 60000);
+        requireHosts(this, opts.image);
+        hosts.push(...(await startHosts(count, opts)));
+    });
+    after(async function () {
+        this.timeout(60000);
+        const started = hosts.splice(0);
+        await stopHosts(started);
+    });
+    return hosts;
+}

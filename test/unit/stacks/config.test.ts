@@ -1,0 +1,221 @@
+import * as assert from "assert";
+import { batches, compareVersions, ConfigError, keptVersions, parseStackConfig } from "../../../stacks/config";
+
+const SHA = "a".repeat(64);
+const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMHZNMVhu73rtnkCVV1dnWn09B3L5W/ZVMUBqhTkSJws";
+
+/** A valid release-mode config as Pulumi hands it over: every value a string, structures as JSON. */
+function valid(overrides: Record<string, unknown> = {}): Record<string, string> {
+    const base: Record<string, unknown> = {
+        version: "1.1.0",
+        rollbackVersion: "1.0.0",
+        releases: { "1.0.0": { path: "a-1.0.0.tar.gz", sha256: SHA }, "1.1.0": { path: "a-1.1.0.tar.gz", sha256: SHA } },
+        hosts: [{ name: "web-1", address: "10.0.0.5", hostKey: KEY }],
+        sshPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nzzz\n-----END OPENSSH PRIVATE KEY-----",
+        service: { command: "bin/start" },
+        ...overrides,
+    };
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(base)) {
+        if (v === undefined) continue;
+        out[`complinist:${k}`] = typeof v === "string" ? v : JSON.stringify(v);
+    }
+    return out;
+}
+
+function rejects(stack: string, config: Record<string, string>, ...fragments: string[]): void {
+    assert.throws(
+        () => parseStackConfig(stack, config),
+        (e: unknown) => {
+            assert.ok(e instanceof ConfigError, `expected ConfigError, got ${String(e)}`);
+            assert.ok(e.message.startsWith(`Invalid configuration for stack '${stack}'`), e.message);
+            for (const f of fragments) assert.ok(e.message.includes(f), `message lacks ${JSON.stringify(f)}:\n${e.message}`);
+            return true;
+        },
+    );
+}
+
+describe("stack configuration", () => {
+    describe("defaults", () => {
+        it("applies the documented defaults", () => {
+            const c = parseStackConfig("dev", valid());
+            assert.strictEqual(c.mode, "release");
+            assert.strictEqual(c.baseDir, "/opt/complinist");
+            assert.strictEqual(c.keepReleases, 3);
+            assert.deepStrictEqual(c.service, { name: "complinist", port: 5000, user: "complinist", command: "bin/start", environment: {} });
+            assert.deepStrictEqual(c.health, { path: "/health", timeoutSeconds: 60, intervalMs: 1000 });
+            assert.strictEqual(c.hosts[0]?.port, 22);
+            assert.strictEqual(c.hosts[0]?.user, "root");
+        });
+
+        it("rolls out to every host at once outside production, one host per batch in production", () => {
+            const hosts = [1, 2, 3].map((i) => ({ name: `web-${i}`, address: `10.0.0.${i}`, hostKey: KEY }));
+            assert.strictEqual(parseStackConfig("staging", valid({ hosts })).batchSize, 3);
+            assert.strictEqual(parseStackConfig("prod", valid({ hosts, promoteFrom: "staging" })).batchSize, 1);
+            assert.strictEqual(parseStackConfig("prod", valid({ hosts, promoteFrom: "staging", rollout: { batchSize: 2 } })).batchSize, 2);
+        });
+
+        it("accepts numbers written as YAML numbers (strings from Pulumi)", () => {
+            const c = parseStackConfig("dev", valid({ keepReleases: "4", service: { command: "bin/start", port: "8080" } }));
+            assert.strictEqual(c.keepReleases, 4);
+            assert.strictEqual(c.service.port, 8080);
+        });
+    });
+
+    describe("rejects bad configuration, naming stack, key, value and what is accepted", () => {
+        for (const bad of ["../1.0.0", "1.0;rm -rf /", "$(reboot)", "1.0 0", "1.0\n0", "`id`", ".hidden", ""]) {
+            it(`version ${JSON.stringify(bad)}`, () => {
+                rejects("dev", valid({ version: bad }), "complinist:version", "must be a version", JSON.stringify(bad));
+            });
+        }
+
+        it("a release key that is not a version", () => {
+            rejects("dev", valid({ releases: { "1.0.0": { path: "a", sha256: SHA }, "1.1.0": { path: "a", sha256: SHA }, "x/../y": { path: "a", sha256: SHA } } }), "complinist:releases", "must be a version");
+        });
+
+        it("a relative baseDir", () => {
+            rejects("dev", valid({ baseDir: "opt/complinist" }), "complinist:baseDir", "must be an absolute path", '"opt/complinist"');
+        });
+
+        it("a baseDir that is not normalized", () => {
+            rejects("dev", valid({ baseDir: "/opt/../etc" }), "complinist:baseDir", "normalized");
+            rejects("dev", valid({ baseDir: "/opt//complinist/" }), "complinist:baseDir", "normalized");
+        });
+
+        it("a baseDir with shell characters", () => {
+            rejects("dev", valid({ baseDir: "/opt/$(id)" }), "complinist:baseDir", "may only contain");
+        });
+
+        it("service port 0", () => {
+            rejects("dev", valid({ service: { command: "bin/start", port: 0 } }), "complinist:service.port", "a TCP port", "from 1 to 65535", "(got 0)");
+        });
+
+        it("service port 70000", () => {
+            rejects("dev", valid({ service: { command: "bin/start", port: 70000 } }), "complinist:service.port", "(got 70000)");
+        });
+
+        it('service port "5000abc"', () => {
+            rejects("dev", valid({ service: { command: "bin/start", port: "5000abc" } }), "complinist:service.port", '(got "5000abc")');
+        });
+
+        it("an SSH port out of range", () => {
+            rejects("dev", valid({ hosts: [{ name: "web-1", address: "10.0.0.5", port: 65536, hostKey: KEY }] }), "complinist:hosts[0].port", "a TCP port");
+        });
+
+        it("duplicate host names", () => {
+            const h = { name: "web-1", address: "10.0.0.5", hostKey: KEY };
+            rejects("dev", valid({ hosts: [h, { ...h, address: "10.0.0.6" }] }), "complinist:hosts[1].name", "duplicate host name 'web-1'");
+        });
+
+        it("a host without hostKey", () => {
+            rejects("dev", valid({ hosts: [{ name: "web-1", address: "10.0.0.5" }] }), "complinist:hosts[0].hostKey", "is required", "never blind", "(got missing)");
+        });
+
+        it("a hostKey that is not an OpenSSH public key", () => {
+            rejects("dev", valid({ hosts: [{ name: "web-1", address: "10.0.0.5", hostKey: "yes" }] }), "complinist:hosts[0].hostKey", "OpenSSH public key");
+        });
+
+        it("an empty host list", () => {
+            rejects("dev", valid({ hosts: [] }), "complinist:hosts", "at least one host");
+        });
+
+        it("version missing from releases", () => {
+            rejects("dev", valid({ version: "2.0.0" }), "complinist:version", "'2.0.0' is not in releases", "1.0.0, 1.1.0");
+        });
+
+        it("rollbackVersion missing from releases", () => {
+            rejects("dev", valid({ rollbackVersion: "0.9.0" }), "complinist:rollbackVersion", "'0.9.0' is not in releases");
+        });
+
+        it("rollbackVersion equal to version", () => {
+            rejects("dev", valid({ rollbackVersion: "1.1.0" }), "complinist:rollbackVersion", "must differ from version '1.1.0'");
+        });
+
+        it("a sha256 that is not 64 hex characters", () => {
+            rejects("dev", valid({ releases: { "1.0.0": { path: "a", sha256: "abc" }, "1.1.0": { path: "a", sha256: SHA } } }), "complinist:releases.1.0.0.sha256", "64 lowercase hex", '"abc"');
+        });
+
+        it("a release with both path and url", () => {
+            rejects("dev", valid({ releases: { "1.0.0": { path: "a", url: "https://x.test/a.tar.gz", sha256: SHA }, "1.1.0": { path: "a", sha256: SHA } } }), "complinist:releases.1.0.0", "exactly one of path or url");
+        });
+
+        it("keepReleases below 2", () => {
+            rejects("dev", valid({ keepReleases: "1" }), "complinist:keepReleases", "from 2 to 50", '(got "1")');
+        });
+
+        it("an unknown mode", () => {
+            rejects("dev", valid({ mode: "kubernetes" }), "complinist:mode", "'release' or 'container'", '"kubernetes"');
+        });
+
+        it("prod without promoteFrom", () => {
+            rejects("prod", valid(), "complinist:promoteFrom", "required for production");
+        });
+
+        it("container mode without images", () => {
+            rejects("dev", valid({ mode: "container" }), "complinist:releases.1.0.0.image", "container mode needs { image }");
+        });
+
+        it("release mode with images", () => {
+            rejects("dev", valid({ releases: { "1.0.0": { image: "complinist:1.0.0" }, "1.1.0": { path: "a", sha256: SHA } } }), "complinist:releases.1.0.0", "release mode needs");
+        });
+
+        it("a misspelled top-level key", () => {
+            rejects("dev", valid({ keepRelease: "3" }), "complinist:keepRelease: unknown key");
+        });
+
+        it("a misspelled nested key", () => {
+            rejects("dev", valid({ health: { timeoutSecs: 5 } }), "complinist:health.timeoutSecs: unknown key");
+        });
+
+        it("release mode without an SSH key, without echoing secrets", () => {
+            rejects("dev", valid({ sshPrivateKey: undefined }), "complinist:sshPrivateKey", "pulumi config set --secret");
+        });
+
+        it("a service user of root", () => {
+            rejects("dev", valid({ service: { command: "bin/start", user: "root" } }), "complinist:service.user", "must not be root");
+        });
+
+        it("a multi-line service command", () => {
+            rejects("dev", valid({ service: { command: "bin/start\nreboot" } }), "complinist:service.command", "single line");
+        });
+
+        it("environment names that are not UPPER_SNAKE_CASE", () => {
+            rejects("dev", valid({ service: { command: "bin/start", environment: { "bad-name": "x" } } }), "complinist:service.environment", "UPPER_SNAKE_CASE");
+        });
+
+        it("never prints the SSH private key", () => {
+            try {
+                parseStackConfig("dev", valid({ sshPrivateKey: "{not json", sshPrivateKeyPath: "/k" }));
+                assert.fail("expected an error");
+            } catch (e) {
+                assert.ok(!(e as Error).message.includes("not json"), (e as Error).message);
+            }
+        });
+
+        it("reports every problem at once", () => {
+            rejects("dev", valid({ baseDir: "rel", keepReleases: "1", mode: "nope" }), "complinist:baseDir", "complinist:keepReleases", "complinist:mode");
+        });
+    });
+
+    describe("retention", () => {
+        const releases = Object.fromEntries(["1.0.0", "1.1.0", "1.2.0", "1.10.0", "1.3.0"].map((v) => [v, { sha256: SHA }]));
+
+        it("keeps version, the pinned rollback target, then the newest others", () => {
+            assert.deepStrictEqual(keptVersions({ version: "1.2.0", rollbackVersion: "1.0.0", releases, keepReleases: 3 }), ["1.2.0", "1.0.0", "1.10.0"]);
+        });
+
+        it("keeps exactly keepReleases when there are more", () => {
+            assert.deepStrictEqual(keptVersions({ version: "1.3.0", releases, keepReleases: 2 }), ["1.3.0", "1.10.0"]);
+        });
+
+        it("orders versions numerically", () => {
+            assert.ok(compareVersions("1.10.0", "1.9.0") > 0);
+            assert.ok(compareVersions("1.0.0", "1.0.0-rc1") < 0);
+            assert.strictEqual(compareVersions("2.0", "2.0"), 0);
+        });
+
+        it("splits hosts into batches in config order", () => {
+            assert.deepStrictEqual(batches(["a", "b", "c"], 2), [["a", "b"], ["c"]]);
+        });
+    });
+});

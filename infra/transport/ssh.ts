@@ -19,8 +19,18 @@ interface PoolEntry {
     client: Promise<Client>;
     /** Channels in flight. The socket is unref'd at 0 so an idle pool never keeps a process alive. */
     busy: number;
+    /** Open channels, capped below sshd's MaxSessions (default 10). */
+    channels: number;
+    /** Callers waiting for a channel slot. */
+    waiters: Array<() => void>;
     closed: boolean;
 }
+
+/**
+ * OpenSSH refuses the 11th concurrent session on one connection ("open failed"), and
+ * Pulumi happily runs many resources of one host in parallel: queue above this instead.
+ */
+const MAX_CHANNELS_PER_CONNECTION = 8;
 
 interface SshState {
     pool: Map<string, PoolEntry>;
@@ -225,12 +235,14 @@ function entryFor(conn: SshConnection): PoolEntry {
     const key = poolKey(conn);
     const existing = state.pool.get(key);
     if (existing && !existing.closed) return existing;
-    const entry: PoolEntry = { client: Promise.resolve(undefined as unknown as Client), busy: 0, closed: false };
+    const entry: PoolEntry = { client: Promise.resolve(undefined as unknown as Client), busy: 0, channels: 0, waiters: [], closed: false };
     entry.client = connect(conn).then(
         (client) => {
             const forget = (): void => {
                 entry.closed = true;
                 if (state.pool.get(key) === entry) state.pool.delete(key);
+                // Queued callers retry on a fresh connection instead of waiting forever.
+                for (const wake of entry.waiters.splice(0)) wake();
             };
             client.on("close", forget);
             client.on("end", forget);
@@ -268,29 +280,50 @@ function setIdle(client: Client, entry: PoolEntry): void {
 async function openChannel(conn: SshConnection, command: string): Promise<{ channel: ClientChannel; release: () => void }> {
     for (let attempt = 0; ; attempt++) {
         const entry = entryFor(conn);
-        const client = await entry.client;
+        // Counted as busy from here on, not only once the channel is open: while we wait
+        // for the server to confirm the channel nothing else may keep the event loop alive,
+        // and an unref'd socket would let the process exit mid-request.
+        entry.busy++;
+        let released = false;
+        let slot = false;
+        let client: Client | undefined;
+        const release = (): void => {
+            if (released) return;
+            released = true;
+            entry.busy--;
+            if (slot) {
+                entry.channels--;
+                entry.waiters.shift()?.();
+            }
+            if (client) setIdle(client, entry);
+        };
         try {
+            client = await entry.client;
+        } catch (e) {
+            release();
+            throw e;
+        }
+        setIdle(client, entry);
+        while (entry.channels >= MAX_CHANNELS_PER_CONNECTION && !entry.closed) {
+            await new Promise<void>((resolve) => entry.waiters.push(resolve));
+        }
+        entry.channels++;
+        slot = true;
+        try {
+            const c = client;
             const channel = await new Promise<ClientChannel>((resolve, reject) => {
                 if (entry.closed) {
                     reject(Object.assign(new Error("connection closed"), { dropped: true }));
                     return;
                 }
-                client.exec(command, (err, ch) => {
+                c.exec(command, (err, ch) => {
                     if (err) reject(Object.assign(err, { dropped: entry.closed || /Not connected|No response/.test(err.message) }));
                     else resolve(ch);
                 });
             });
-            entry.busy++;
-            setIdle(client, entry);
-            let released = false;
-            const release = (): void => {
-                if (released) return;
-                released = true;
-                entry.busy--;
-                setIdle(client, entry);
-            };
             return { channel, release };
         } catch (e) {
+            release();
             const err = e as Error & { dropped?: boolean };
             if (err.dropped && attempt === 0) {
                 entry.closed = true;
@@ -337,6 +370,9 @@ function runScript(
                 let code: number | undefined;
                 let signal: string | undefined;
                 let finished = false;
+                // Declared before `finish` uses it: Pulumi's closure analysis rejects a
+                // reference to a const declared later in the same scope.
+                let timer: ReturnType<typeof setTimeout> | undefined = undefined;
                 const finish = (e: Error | undefined): void => {
                     if (finished) return;
                     finished = true;
@@ -350,7 +386,7 @@ function runScript(
                             stderr: Buffer.concat(err).toString("utf8") + (signal ? `\n(killed by signal ${signal})` : ""),
                         });
                 };
-                const timer = setTimeout(() => {
+                timer = setTimeout(() => {
                     try {
                         channel.signal("KILL");
                     } catch {
@@ -457,6 +493,7 @@ export async function closeAllConnections(): Promise<void> {
     await Promise.all(
         entries.map(async (entry) => {
             entry.closed = true;
+            for (const wake of entry.waiters.splice(0)) wake();
             try {
                 const client = await entry.client;
                 await new Promise<void>((resolve) => {

@@ -124,6 +124,16 @@ describe("SSH transport against real hosts", function () {
             results.map((r) => r.stdout.trim()),
             ["host-1", "host-1", "host-1", "host-2", "host-2", "host-2"],
         );
+        // Concurrent first uses share the one handshake in flight.
+        assert.strictEqual(handshakeCount("host-1"), 1);
+        assert.strictEqual(handshakeCount("host-2"), 1);
+    });
+
+    it("queues more concurrent scripts than sshd allows sessions per connection", async function () {
+        const t = sshTransport(connectionTo(hosts[0]!));
+        const results = await Promise.all(Array.from({ length: 25 }, (_, i) => t.exec(`sleep 0.2; echo ${i}`)));
+        assert.deepStrictEqual(results.map((r) => r.stdout.trim()), Array.from({ length: 25 }, (_, i) => String(i)));
+        assert.strictEqual(handshakeCount("host-1"), 1);
     });
 
     it("reuses one connection per host: many execs and an upload, one handshake each", async function () {

@@ -32,7 +32,8 @@ export class Release extends pulumi.ComponentResource {
 
     constructor(name: string, args: ReleaseArgs, opts?: pulumi.ComponentResourceOptions) {
         super("complinist:host:Release", name, {}, opts);
-        this.directory = new ReleaseDir(`${name}-dir`, args, { parent: this });
+        // Children do not inherit a component's dependsOn: pass it down, so a later batch uploads nothing early.
+        this.directory = new ReleaseDir(`${name}-dir`, args, { parent: this, ...(opts?.dependsOn ? { dependsOn: opts.dependsOn } : {}) });
         this.version = this.directory.version;
         this.sha256 = this.directory.sha256;
         this.registerOutputs({ version: this.version, sha256: this.sha256 });

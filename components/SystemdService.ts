@@ -42,7 +42,8 @@ export class SystemdService extends pulumi.ComponentResource {
         this.unit = new ServiceUnit(
             `${name}-unit`,
             { host: args.host, privateKey: args.privateKey, baseDir: args.baseDir, service: args.service, user: args.user, unitText: this.unitText, envText },
-            { parent: this },
+            // Children do not inherit a component's dependsOn: pass it down (rollout batches).
+            { parent: this, ...(opts?.dependsOn ? { dependsOn: opts.dependsOn } : {}) },
         );
         const crypto = require("crypto") as typeof import("crypto");
         // A hash, not the text: the activation must restart on a change without carrying the secret env in its

@@ -387,10 +387,20 @@ function runScript(
                         });
                 };
                 timer = setTimeout(() => {
+                    // TERM reaches the session's `timeout`, which passes it on to the whole
+                    // script's process group (KILL would end only `timeout` itself). Servers
+                    // that ignore signal requests still have the host-side timeout.
+                    // ssh2's channel.signal() silently does nothing once our side of the
+                    // channel is ended (always, after stdin EOF), so the request goes
+                    // through the protocol object directly.
                     try {
-                        channel.signal("KILL");
+                        const raw = channel as unknown as {
+                            outgoing?: { id: number; state: string };
+                            _client?: { _protocol?: { signal(id: number, name: string): void } };
+                        };
+                        if (raw.outgoing?.state === "open") raw._client?._protocol?.signal(raw.outgoing.id, "TERM");
                     } catch {
-                        /* not every server honours signals; closing is enough */
+                        /* channel already gone */
                     }
                     channel.close();
                     finish(new Error(`${what} on ${where(conn)} did not finish within ${Math.round(timeoutMs / 1000)} s; it was killed`));

@@ -278,6 +278,26 @@ export class EngineDriver {
         return { name, main: typeof doc?.main === "string" ? doc.main : undefined, config };
     }
 
+    /**
+     * Plain config of a stack file (Pulumi.<stack>.yaml), for tests that start from it and override
+     * keys. `secure:` values cannot be decrypted here: they are left out and listed in `encrypted`.
+     */
+    stackFileConfig(stack = this.stack): { config: ProgramConfig; encrypted: string[] } {
+        const file = path.join(this.repoRoot, `Pulumi.${stack}.yaml`);
+        const YAML = require("yaml") as { parse(s: string): unknown };
+        const doc = YAML.parse(fs.readFileSync(file, "utf8")) as { config?: { [key: string]: unknown } } | null;
+        const config: ProgramConfig = {};
+        const encrypted: string[] = [];
+        for (const [k, v] of Object.entries(doc?.config ?? {})) {
+            if (v !== null && typeof v === "object" && !Array.isArray(v) && "secure" in v) {
+                encrypted.push(k);
+            } else {
+                config[k] = v;
+            }
+        }
+        return { config, encrypted };
+    }
+
     /** The config the engine would pass: Pulumi.yaml project defaults (for this project) under the given values. */
     effectiveConfig(config: ProgramConfig): ProgramConfig {
         const yaml = this.readPulumiYaml();
@@ -495,7 +515,7 @@ export class EngineDriver {
         }
         const r = await p.check(rec.urn, old ? mapForProvider(old.inputs) : {}, mapForProvider(news));
         if (r.failures.length > 0) {
-            throw new Error(`${rec.urn}: check failed: ${r.failures.map((f) => (f.property ? `${f.property}: ${f.reason}` : f.reason)).join("; ")}`);
+            throw new Error(`check failed: ${r.failures.map((f) => (f.property ? `${f.property}: ${f.reason}` : f.reason)).join("; ")}`);
         }
         return annotateSecrets(r.inputs, news);
     }
@@ -709,7 +729,8 @@ export class EngineDriver {
     private staleOutputWarnings(resources: CapturedResource[], changed: Set<string>): string[] {
         const warnings: string[] = [];
         const strip = (m: PropertyMap): Json => {
-            const { __provider: _p, ...rest } = m;
+            const rest = { ...m };
+            delete rest.__provider;
             return unwrapSecrets(rest);
         };
         for (const rec of resources) {

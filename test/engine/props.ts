@@ -17,7 +17,7 @@ export function isObject(v: Json | undefined): v is { [key: string]: Json } {
     return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-export function isSecret(v: Json | undefined): v is { [key: string]: Json } {
+export function isSecret(v: Json | undefined): boolean {
     return isObject(v) && v[SIG_KEY] === SECRET_SIG;
 }
 

@@ -1,10 +1,14 @@
 import * as random from "@pulumi/random";
 import { ReleaseRollout } from "../components/ReleaseRollout";
 import { loadStackConfig, sshPrivateKey } from "../stacks/load";
+import { promotionGate } from "../stacks/promotion";
+import { logBanner } from "./banner";
 
 // Thin entry: validated config → components → stack outputs.
 const config = loadStackConfig();
-const protect = { protect: config.policy.protect };
+logBanner(config);
+// Every resource waits for the promotion gate (stacks/promotion.ts): a refused version registers nothing.
+const protect = { protect: config.policy.protect, dependsOn: promotionGate(config) };
 
 // Shared by every host so sessions stay valid behind a load balancer; encrypted in state.
 const secretKey = new random.RandomPassword("app-secret-key", { length: 48, special: false }, protect);

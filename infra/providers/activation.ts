@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { hostLayout } from "../render/layout";
 import { EXIT, parseKeyValues, renderActivate, renderActivationRead } from "../render/scripts";
-import { connect, deployCommit, deployer, hasSystemd, HostTarget, run } from "./host";
+import { connect, deployCommit, deployer, hasSystemd, HostTarget, run, trace } from "./host";
 
 /** Which release `current` points to on one host, and that the service runs it healthy. */
 export interface ActivationState {
@@ -51,6 +51,7 @@ async function activate(s: ActivationState): Promise<ActivationOutputs> {
         who: deployer(),
         systemd: hasSystemd(t),
     });
+    trace(`activate host=${s.host.name} version=${s.version}`);
     // Twice the health timeout: the gate may run once for the new release and once for the undo.
     const r = await t.exec(script, { timeoutMs: (2 * s.timeoutSeconds + 120) * 1000 });
     const kv = parseKeyValues(r.stdout);

@@ -29,8 +29,10 @@ interface PoolEntry {
 /**
  * OpenSSH refuses the 11th concurrent session on one connection ("open failed"), and
  * Pulumi happily runs many resources of one host in parallel: queue above this instead.
+ * Half of MaxSessions, because sessions we already saw close still count on the server
+ * until its main loop collects them.
  */
-const MAX_CHANNELS_PER_CONNECTION = 8;
+const MAX_CHANNELS_PER_CONNECTION = 5;
 
 interface SshState {
     pool: Map<string, PoolEntry>;
@@ -277,7 +279,15 @@ function setIdle(client: Client, entry: PoolEntry): void {
  * Opens an exec channel on the pooled connection. A connection that dropped since it was
  * pooled is replaced once; a failure after that is the host's answer.
  */
-async function openChannel(conn: SshConnection, command: string): Promise<{ channel: ClientChannel; release: () => void }> {
+interface OpenedChannel {
+    channel: ClientChannel;
+    /** Filled from the channel's 'exit' event, which may fire before the caller attaches. */
+    exit: { code?: number; signal?: string };
+    release: () => void;
+}
+
+async function openChannel(conn: SshConnection, command: string): Promise<OpenedChannel> {
+    let refusals = 0;
     for (let attempt = 0; ; attempt++) {
         const entry = entryFor(conn);
         // Counted as busy from here on, not only once the channel is open: while we wait
@@ -311,17 +321,27 @@ async function openChannel(conn: SshConnection, command: string): Promise<{ chan
         slot = true;
         try {
             const c = client;
+            const exit: OpenedChannel["exit"] = {};
             const channel = await new Promise<ClientChannel>((resolve, reject) => {
                 if (entry.closed) {
                     reject(Object.assign(new Error("connection closed"), { dropped: true }));
                     return;
                 }
                 c.exec(command, (err, ch) => {
-                    if (err) reject(Object.assign(err, { dropped: entry.closed || /Not connected|No response/.test(err.message) }));
-                    else resolve(ch);
+                    if (err) {
+                        reject(Object.assign(err, { dropped: entry.closed || /Not connected|No response/.test(err.message) }));
+                        return;
+                    }
+                    // Synchronously: for a short command the exit status arrives in the same
+                    // TCP read as the exec reply and is emitted before any await resumes.
+                    ch.on("exit", (c: number | null, sig?: string) => {
+                        if (typeof c === "number") exit.code = c;
+                        if (sig) exit.signal = sig;
+                    });
+                    resolve(ch);
                 });
             });
-            return { channel, release };
+            return { channel, exit, release };
         } catch (e) {
             release();
             const err = e as Error & { dropped?: boolean };
@@ -329,6 +349,14 @@ async function openChannel(conn: SshConnection, command: string): Promise<{ chan
                 entry.closed = true;
                 const state = sshState();
                 if (state.pool.get(poolKey(conn)) === entry) state.pool.delete(poolKey(conn));
+                continue;
+            }
+            // sshd frees a finished session only after its main loop has drained input, so
+            // a burst of new channels right after closes can briefly exceed MaxSessions.
+            // Nothing ran yet, so trying again is safe.
+            if (/open failed/i.test(err.message) && refusals++ < 20) {
+                await sleep(50 * refusals);
+                attempt--;
                 continue;
             }
             throw new Error(`cannot open a session on ${where(conn)}: ${err.message}`);
@@ -356,19 +384,24 @@ function runScript(
     what: string,
 ): Promise<ExecResult> {
     const b64 = Buffer.from(script, "utf8").toString("base64");
-    const hostTimeout = Math.ceil(timeoutMs / 1000) + 5;
+    // The host enforces the timeout itself: OpenSSH refuses "signal" channel requests
+    // for these sessions ("session signalling requires privilege separation"), and
+    // closing a non-pty channel does not stop the script, so only a host-side `timeout`
+    // reliably kills the whole process group. The local timer is a fallback for a host
+    // that stops answering altogether.
+    const hostTimeoutS = (Math.max(1, timeoutMs) / 1000).toFixed(3);
+    const timeoutMessage = `${what} on ${where(conn)} did not finish within ${Math.round(timeoutMs / 1000)} s; it was killed`;
+    const startedAt = Date.now();
     const command =
-        `timeout --kill-after=5 ${hostTimeout} ` +
+        `timeout --kill-after=2 ${hostTimeoutS} ` +
         // --norc: bash started under sshd sources /etc/bash.bashrc even when
         // non-interactive, and that file trips over `set -u` (unbound PS1).
         `bash --norc --noprofile -euo pipefail -c "$(printf %s ${shq(b64)} | base64 -d)" complinist-script`;
     return openChannel(conn, command).then(
-        ({ channel, release }) =>
+        ({ channel, exit, release }) =>
             new Promise<ExecResult>((resolve, reject) => {
                 const out: Buffer[] = [];
                 const err: Buffer[] = [];
-                let code: number | undefined;
-                let signal: string | undefined;
                 let finished = false;
                 // Declared before `finish` uses it: Pulumi's closure analysis rejects a
                 // reference to a const declared later in the same scope.
@@ -381,39 +414,23 @@ function runScript(
                     if (e) reject(e);
                     else
                         resolve({
-                            code: code ?? (signal ? 128 : 255),
+                            code: exit.code ?? (exit.signal ? 128 : 255),
                             stdout: Buffer.concat(out).toString("utf8"),
-                            stderr: Buffer.concat(err).toString("utf8") + (signal ? `\n(killed by signal ${signal})` : ""),
+                            stderr: Buffer.concat(err).toString("utf8") + (exit.signal ? `\n(killed by signal ${exit.signal})` : ""),
                         });
                 };
                 timer = setTimeout(() => {
-                    // TERM reaches the session's `timeout`, which passes it on to the whole
-                    // script's process group (KILL would end only `timeout` itself). Servers
-                    // that ignore signal requests still have the host-side timeout.
-                    // ssh2's channel.signal() silently does nothing once our side of the
-                    // channel is ended (always, after stdin EOF), so the request goes
-                    // through the protocol object directly.
-                    try {
-                        const raw = channel as unknown as {
-                            outgoing?: { id: number; state: string };
-                            _client?: { _protocol?: { signal(id: number, name: string): void } };
-                        };
-                        if (raw.outgoing?.state === "open") raw._client?._protocol?.signal(raw.outgoing.id, "TERM");
-                    } catch {
-                        /* channel already gone */
-                    }
                     channel.close();
-                    finish(new Error(`${what} on ${where(conn)} did not finish within ${Math.round(timeoutMs / 1000)} s; it was killed`));
-                }, timeoutMs);
+                    finish(new Error(`${timeoutMessage} (host did not report back)`));
+                }, timeoutMs + 10000);
                 channel.on("data", (d: Buffer) => out.push(d));
                 channel.stderr.on("data", (d: Buffer) => err.push(d));
-                channel.on("exit", (c: number | null, sig?: string) => {
-                    if (typeof c === "number") code = c;
-                    if (sig) signal = sig;
-                });
                 channel.on("close", () => {
-                    if (code === undefined && signal === undefined) {
+                    if (exit.code === undefined && exit.signal === undefined) {
                         finish(new Error(`connection to ${where(conn)} was lost while running ${what}`));
+                    } else if ((exit.code === 124 || exit.code === 137) && Date.now() - startedAt >= timeoutMs) {
+                        // 124/137: `timeout` ended the script (TERM, then KILL after 2 s).
+                        finish(new Error(timeoutMessage));
                     } else {
                         finish(undefined);
                     }

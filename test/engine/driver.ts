@@ -29,6 +29,11 @@ export * from "./props";
 export type { CapturedResource, EvalResult, MockPlugins } from "./types";
 export type { KillTrigger, ProviderLine } from "./provider";
 
+/** Number of provider output lines matching a pattern (e.g. /\[complinist\] upload host=h1/). */
+export function countLines(lines: readonly ProviderLine[], pattern: RegExp | string): number {
+    return lines.filter((l) => (typeof pattern === "string" ? l.line.includes(pattern) : pattern.test(l.line))).length;
+}
+
 export const DYNAMIC_TYPE_PREFIX = "pulumi-nodejs:dynamic";
 
 export function isDynamicType(type: string): boolean {
@@ -232,6 +237,8 @@ export class EngineDriver {
     state: EngineState = { resources: [] };
     /** Provider output lines of the last operation. */
     lastProviderLog: ProviderLine[] = [];
+    /** Extra environment for the program and the provider process; may be changed between operations. */
+    env: { [key: string]: string | undefined };
     private lastConfig: { config: ProgramConfig; secretKeys: string[] } = { config: {}, secretKeys: [] };
     private killTrigger?: KillTrigger;
     private shared?: Promise<ProviderServer>;
@@ -245,6 +252,7 @@ export class EngineDriver {
         this.project = opts.project ?? pulumiYaml.name ?? "complinist";
         this.stack = opts.stack ?? "dev";
         this.parallel = opts.parallel ?? 10;
+        this.env = { ...opts.env };
         if (opts.stateFile && fs.existsSync(opts.stateFile)) {
             this.state = JSON.parse(fs.readFileSync(opts.stateFile, "utf8")) as EngineState;
         }
@@ -377,7 +385,7 @@ export class EngineDriver {
                     project: this.project,
                     config: ctx.config,
                     secretKeys: ctx.secretKeys,
-                    env: this.opts.env ?? {},
+                    env: this.env,
                     callTimeoutMs: this.opts.callTimeoutMs ?? 600000,
                     kill,
                 });
@@ -447,7 +455,7 @@ export class EngineDriver {
         fs.writeFileSync(jobFile, JSON.stringify(job));
         const env: { [key: string]: string | undefined } = {
             ...process.env,
-            ...this.opts.env,
+            ...this.env,
             PULUMI_CONFIG: JSON.stringify(encodeConfig(this.effectiveConfig(config))),
             PULUMI_CONFIG_SECRET_KEYS: JSON.stringify(secretKeys),
         };
@@ -654,6 +662,7 @@ export class EngineDriver {
         }
         let op: StepOp = old ? "same" : "create";
         let diffs: string[] = [];
+        let replaces: string[] = [];
         try {
             const p = await this.provider(ctx);
             const checked = await this.check(p, rec, old);
@@ -665,6 +674,7 @@ export class EngineDriver {
                 const pl = await this.plan(p, rec, old, checked);
                 op = pl.op;
                 diffs = pl.diffs;
+                replaces = pl.replaces;
                 if (pl.op === "same") {
                     this.put({ ...entry(old.id, checked, clone(old.outputs), true) });
                 } else if (pl.op === "update") {
@@ -691,10 +701,10 @@ export class EngineDriver {
                     changed.add(rec.urn);
                 }
             }
-            steps.push({ ...base, op, diffs, ...(op === "replace" ? { replaces: diffs } : {}), status: "ok" });
+            steps.push({ ...base, op, diffs, ...(op === "replace" ? { replaces } : {}), status: "ok" });
         } catch (e) {
             const message = `${op === "same" ? "updating" : op === "create" ? "creating" : op === "update" ? "updating" : "replacing"} ${rec.urn}: ${errorMessage(e)}`;
-            steps.push({ ...base, op, diffs, status: "failed", error: errorMessage(e) });
+            steps.push({ ...base, op, diffs, ...(op === "replace" ? { replaces } : {}), status: "failed", error: errorMessage(e) });
             throw new Error(message);
         }
     }

@@ -4,7 +4,7 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { EngineDriver, isSecret, ProgramConfig, Step } from "../engine/driver";
+import { countLines, EngineDriver, isSecret, ProgramConfig, Step } from "../engine/driver";
 
 const FIXTURE = path.join(__dirname, "..", "engine", "fixtures", "toy", "index.ts");
 
@@ -14,6 +14,7 @@ interface FileSpec {
     content: string;
     delayMs?: number;
     protect?: boolean;
+    deleteBeforeReplace?: boolean;
 }
 
 function ops(steps: Step[]): string[] {
@@ -76,6 +77,19 @@ describe("engine driver (toy fixture)", function () {
         assert.deepStrictEqual(changes(r.steps), ["b:delete"]);
         assert.deepStrictEqual(fs.readdirSync(dir), ["a.txt"]);
         assert.deepStrictEqual(driver.byName("b"), []);
+    });
+
+    it("replaces delete-before-create when the resource asks for it", async () => {
+        await driver.up(config([{ name: "b", content: "B", deleteBeforeReplace: true }]));
+        const r = await driver.up(config([{ name: "b", file: "b2.txt", content: "B", deleteBeforeReplace: true }]));
+        assert.strictEqual(r.error, undefined);
+        assert.deepStrictEqual(changes(r.steps), ["b:replace"]);
+        assert.deepStrictEqual(
+            r.providerLog.map((l) => l.line).filter((l) => l.startsWith("[toy]")),
+            ["[toy] delete b.txt", "[toy] create b2.txt"],
+        );
+        assert.strictEqual(countLines(r.providerLog, /^\[toy\] (create|delete)/), 2);
+        assert.deepStrictEqual(fs.readdirSync(dir), ["b2.txt"]);
     });
 
     it("previews the plan without touching anything", async () => {
@@ -183,6 +197,20 @@ describe("engine driver (toy fixture)", function () {
         assert.match(r.error ?? "", /cannot be deleted\s+because it is protected/);
         assert.ok(fs.existsSync(path.join(dir, "a.txt")));
         assert.strictEqual(driver.byName("a").length, 1);
+    });
+
+    it("persists state to a file that a new driver picks up", async () => {
+        const stateFile = path.join(dir, "state.json");
+        const first = new EngineDriver({ program: FIXTURE, project: "toy", stack: "test", stateFile });
+        await first.up(config([{ name: "a", content: "A" }]));
+        await first.close();
+        const second = new EngineDriver({ program: FIXTURE, project: "toy", stack: "test", stateFile });
+        try {
+            const r = await second.up(config([{ name: "a", content: "A" }]));
+            assert.deepStrictEqual(ops(r.steps), ["a:same"]);
+        } finally {
+            await second.close();
+        }
     });
 
     it("reports program errors", async () => {

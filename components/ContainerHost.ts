@@ -1,0 +1,237 @@
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+
+/** `address: local` selects the Docker engine of the machine running Pulumi (no SSH). */
+export const LOCAL_ADDRESS = "local";
+export const LOCAL_DOCKER_HOST = "unix:///var/run/docker.sock";
+/** The env var the healthcheck compares `/health`'s `version` with. */
+export const VERSION_ENV = "COMPLINIST_VERSION";
+/** Label carrying the version: a plain, readable line in `pulumi preview --diff`. */
+export const VERSION_LABEL = "complinist.version";
+
+/** A Docker host as configured (plain values: they appear in preview). */
+export interface ContainerHostTarget {
+    readonly name: string;
+    /** DNS name or IP of the host, or `local` for this machine's engine. */
+    readonly address: string;
+    readonly port: number;
+    readonly user: string;
+    /** The host's SSH public key ("ssh-ed25519 AAAA… [comment]"); ignored for `local`. */
+    readonly hostKey: string;
+}
+
+export interface ContainerHostArgs {
+    /** The host and how to reach its engine (plain; shown in preview). */
+    readonly host: pulumi.Input<ContainerHostTarget>;
+    /** The version to run: a key of `images`, one of `keep`. */
+    readonly version: pulumi.Input<string>;
+    /** Every version whose image stays on the host (version, pinned rollback, newest others). */
+    readonly keep: pulumi.Input<ReadonlyArray<string>>;
+    /** Image reference of every kept version, e.g. { "1.1.0": "complinist:1.1.0" }. */
+    readonly images: pulumi.Input<Readonly<Record<string, string>>>;
+    /** Service settings, defaults applied: name (container name, log dir), port (published as is), environment. */
+    readonly service: pulumi.Input<{ readonly name: string; readonly port: number; readonly environment: Readonly<Record<string, string>> }>;
+    /** Health gate, defaults applied: path (default /health), timeoutSeconds (waitTimeout), intervalMs (probe interval). */
+    readonly health: pulumi.Input<{ readonly path: string; readonly timeoutSeconds: number; readonly intervalMs: number }>;
+    /**
+     * Generated secrets, one env var each. Keys are plain so the rest of `envs` stays readable
+     * in preview; every value is wrapped as a secret here whatever the caller passed.
+     */
+    readonly secretEnvironment: Readonly<Record<string, pulumi.Input<string>>>;
+    /** The previous batch's containers: nothing here starts (not even an image pull) before they are healthy. */
+    readonly after?: pulumi.Input<ReadonlyArray<pulumi.Resource>>;
+}
+
+/** `ssh://user@host:port`, IPv6 literals bracketed. */
+export function dockerHostUrl(h: Pick<ContainerHostTarget, "address" | "port" | "user">): string {
+    if (h.address === LOCAL_ADDRESS) return LOCAL_DOCKER_HOST;
+    const bare = h.address.replace(/^\[|\]$/g, "");
+    const host = bare.includes(":") ? `[${bare}]` : bare;
+    return `ssh://${h.user}@${host}:${h.port}`;
+}
+
+/**
+ * ssh options that pin the host key without any file: OpenSSH (≥ 8.5) asks
+ * KnownHostsCommand for the known_hosts line and, with StrictHostKeyChecking=yes
+ * and both known_hosts files emptied, trusts nothing else. No temp path, so two
+ * previews see the same input. Only the key type and blob are used: a comment
+ * could carry `%` tokens that ssh would expand.
+ */
+export function pinnedSshOpts(h: Pick<ContainerHostTarget, "address" | "port" | "hostKey">): string[] {
+    const [type, blob] = h.hostKey.trim().split(/\s+/);
+    const bare = h.address.replace(/^\[|\]$/g, "");
+    const pattern = h.port === 22 ? bare : `[${bare}]:${h.port}`;
+    return [
+        "-o", "StrictHostKeyChecking=yes",
+        "-o", "UserKnownHostsFile=/dev/null",
+        "-o", "GlobalKnownHostsFile=/dev/null",
+        "-o", `KnownHostsCommand=/bin/echo ${pattern} ${type} ${blob}`,
+        "-o", "BatchMode=yes",
+    ];
+}
+
+/** Go's time.Duration.String() for whole milliseconds: the form the provider reads back ("500ms", "1.5s", "1m0s"). */
+export function goDuration(ms: number): string {
+    if (ms === 0) return "0s";
+    if (ms < 1000) return `${ms}ms`;
+    const h = Math.floor(ms / 3600000);
+    const m = Math.floor((ms % 3600000) / 60000);
+    const s = ((ms % 60000) / 1000).toString();
+    if (h > 0) return `${h}h${m}m${s}s`;
+    if (m > 0) return `${m}m${s}s`;
+    return `${s}s`;
+}
+
+/**
+ * The /health contract as a Docker healthcheck (shell form, so it is also a plain
+ * `docker run --health-cmd`): healthy only for HTTP 200 with status "healthy" AND
+ * the version in $COMPLINIST_VERSION — an old image still answering under the new
+ * name never passes. The version is read from env, not baked in, so a version
+ * change alters `image`/`envs` but not the healthcheck. Output lands in
+ * `docker inspect` (.State.Health.Log) for the operator.
+ */
+export function healthcheckCommand(port: number, path: string): string {
+    const py = [
+        "import json, os, sys, urllib.request as u",
+        `want = os.environ.get("${VERSION_ENV}", "")`,
+        "try:",
+        `    r = u.urlopen("http://127.0.0.1:${port}${path}", timeout=4)`,
+        "    code, body = r.status, r.read()",
+        "except u.HTTPError as e:",
+        "    code, body = e.code, e.read()",
+        "except Exception as e:",
+        "    print(\"no answer: %s\" % e); sys.exit(1)",
+        "try:",
+        "    doc = json.loads(body)",
+        "except ValueError:",
+        "    doc = {}",
+        "ok = code == 200 and doc.get(\"status\") == \"healthy\" and doc.get(\"version\") == want",
+        "print(\"HTTP %s status=%s version=%s want=%s\" % (code, doc.get(\"status\"), doc.get(\"version\"), want))",
+        "sys.exit(0 if ok else 1)",
+    ].join("\n");
+    // Single-quoted for sh: the script has no single quote, path is validated to [A-Za-z0-9/._~-].
+    return `python3 -c '${py}'`;
+}
+
+/**
+ * One Docker host in container mode: its engine (a provider pinned to the host
+ * key), one RemoteImage per kept version (`keepLocally`, so a rollback pulls
+ * nothing and retention never deletes an image a container may still use), a
+ * log volume, and the service's container with the /health contract as its
+ * healthcheck.
+ *
+ * Which changes replace the container (stop old, start new: the name and the
+ * host port are fixed, so deleteBeforeReplace): `image` (a version change),
+ * `envs` (service.environment, secrets, the version), `labels`, `ports`,
+ * `volumes` — all ForceNew in the provider — and `healthcheck`, which the
+ * provider would "update" in place without changing the container
+ * (kreuzwerker/terraform-provider-docker#988), hence replaceOnChanges.
+ * In place: `restart` (docker update), `waitTimeout`, `destroyGraceSeconds`
+ * (provider-side only).
+ */
+export class ContainerHost extends pulumi.ComponentResource {
+    public readonly provider: docker.Provider;
+    public readonly images: Record<string, docker.RemoteImage>;
+    public readonly logVolume: docker.Volume;
+    public readonly container: docker.Container;
+    /** The version this host serves and whether it passed the health gate. */
+    public readonly status: pulumi.Output<{ version: string; healthy: boolean }>;
+
+    constructor(name: string, args: ContainerHostArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("complinist:container:ContainerHost", name, {}, opts);
+        const host = pulumi.output(args.host);
+        const service = pulumi.output(args.service);
+        const health = pulumi.output(args.health);
+        const after = pulumi.output(args.after ?? []).apply((a) => [...a]);
+
+        this.provider = new docker.Provider(
+            `${name}-docker`,
+            {
+                host: host.apply(dockerHostUrl),
+                // Remote engines only: the local socket has no host key. The operator's ssh agent/config
+                // supplies the client key; the schema therefore does not require sshPrivateKey here.
+                sshOpts: host.apply((h) => (h.address === LOCAL_ADDRESS ? [] : pinnedSshOpts(h))),
+            },
+            { parent: this },
+        );
+        const child = { parent: this, provider: this.provider, dependsOn: after };
+
+        // The image set is known at program time (it comes from validated config), so the
+        // RemoteImages can be plain children with stable names; only values inside are Inputs.
+        this.images = {};
+        const keep = args.keep;
+        const images = args.images;
+        if (Array.isArray(keep) && !pulumi.Output.isInstance(images) && !(images instanceof Promise)) {
+            const known = images as Readonly<Record<string, string>>;
+            for (const v of keep as ReadonlyArray<string>) {
+                const ref = known[v];
+                if (ref === undefined) throw new pulumi.ResourceError(`${name}: kept version ${v} has no image in config (complinist:releases.${v}.image)`, this);
+                // Never protected, even in prod: retention drops versions that fall out of the kept set.
+                this.images[v] = new docker.RemoteImage(`${name}-image-${v}`, { name: ref, keepLocally: true }, { ...child, protect: false });
+            }
+        } else {
+            throw new pulumi.ResourceError(`${name}: keep and images must be known when the program runs (they come from the stack config)`, this);
+        }
+        const version = args.version;
+        if (typeof version !== "string" || this.images[version] === undefined) {
+            throw new pulumi.ResourceError(`${name}: version ${String(version)} must be a plain string among the kept versions (${Object.keys(this.images).join(", ")})`, this);
+        }
+        const current = this.images[version] as docker.RemoteImage;
+
+        this.logVolume = new docker.Volume(`${name}-logs`, { name: service.apply((s) => `${s.name}-logs`) }, child);
+
+        const plainEnv = service.apply((s) =>
+            [`PORT=${s.port}`, ...Object.keys(s.environment).sort().map((k) => `${k}=${s.environment[k]}`), `${VERSION_ENV}=${version}`],
+        );
+        const secretEnv = Object.keys(args.secretEnvironment)
+            .sort()
+            .map((k) => pulumi.secret(pulumi.interpolate`${k}=${args.secretEnvironment[k] as pulumi.Input<string>}`));
+        // Plain entries stay plain and each secret is its own secret element, so a changed
+        // LOG_LEVEL is readable in preview while SECRET_KEY never is.
+        const envs = plainEnv.apply((p) => [...p, ...secretEnv]);
+
+        this.container = new docker.Container(
+            `${name}-container`,
+            {
+                name: service.apply((s) => s.name),
+                // The image ID, not the tag: the provider reads the ID back, a tag would differ on every refresh.
+                image: current.imageId,
+                envs,
+                labels: [{ label: VERSION_LABEL, value: version }],
+                ports: service.apply((s) => [{ internal: s.port, external: s.port, ip: "0.0.0.0", protocol: "tcp" }]),
+                volumes: service.apply((s) => [{ volumeName: `${s.name}-logs`, containerPath: `/var/log/${s.name}` }]),
+                healthcheck: pulumi.all([service, health]).apply(([s, h]) => ({
+                    tests: ["CMD-SHELL", healthcheckCommand(s.port, h.path)],
+                    interval: goDuration(h.intervalMs),
+                    timeout: "5s",
+                    startPeriod: "0s",
+                    retries: 3,
+                })),
+                restart: "unless-stopped",
+                mustRun: true,
+                // `docker stop` before removal: in-flight requests finish (the image's STOPSIGNAL is SIGINT).
+                destroyGraceSeconds: 10,
+                wait: true,
+                waitTimeout: health.apply((h) => h.timeoutSeconds),
+            },
+            {
+                ...child,
+                dependsOn: pulumi.all([after]).apply(([a]) => [...a, current, this.logVolume]),
+                // The name and the published port are fixed: the old container must go before the new one starts.
+                deleteBeforeReplace: true,
+                replaceOnChanges: ["healthcheck"],
+                // Replaced on every version change: protect would turn each deploy into an error in prod.
+                protect: false,
+            },
+        );
+
+        this.status = pulumi
+            .all([this.container.id, this.container.labels, this.container.wait])
+            .apply(([id, labels, wait]) => ({
+                version: labels.find((l) => l.label === VERSION_LABEL)?.value ?? version,
+                // The container exists in state only if `wait` saw it healthy (create fails otherwise).
+                healthy: id !== "" && wait === true,
+            }));
+        this.registerOutputs({ status: this.status });
+    }
+}

@@ -21,25 +21,25 @@ export interface ContainerHostTarget {
 }
 
 export interface ContainerHostArgs {
-    /** The host and how to reach its engine (plain; shown in preview). */
+    /** The host and how to reach its engine (plain: shown in preview). */
     readonly host: pulumi.Input<ContainerHostTarget>;
-    /** The version to run: a key of `images`, one of `keep`. */
-    readonly version: pulumi.Input<string>;
-    /** Every version whose image stays on the host (version, pinned rollback, newest others). */
-    readonly keep: pulumi.Input<ReadonlyArray<string>>;
+    /** The version to run: one of `keep` (plain: names the image the container runs). */
+    readonly version: string;
+    /** Every version whose image stays on the host: version, pinned rollback, newest others (plain: one RemoteImage each). */
+    readonly keep: ReadonlyArray<string>;
     /** Image reference of every kept version, e.g. { "1.1.0": "complinist:1.1.0" }. */
-    readonly images: pulumi.Input<Readonly<Record<string, string>>>;
-    /** Service settings, defaults applied: name (container name, log dir), port (published as is), environment. */
-    readonly service: pulumi.Input<{ readonly name: string; readonly port: number; readonly environment: Readonly<Record<string, string>> }>;
-    /** Health gate, defaults applied: path (default /health), timeoutSeconds (waitTimeout), intervalMs (probe interval). */
+    readonly images: Readonly<Record<string, pulumi.Input<string>>>;
+    /** Service settings, defaults applied: name (container name, log dir), port (published as is), environment (plain: one env entry each). */
+    readonly service: { readonly name: string; readonly port: number; readonly environment: Readonly<Record<string, string>> };
+    /** Health gate, defaults applied: path (/health), timeoutSeconds (60: waitTimeout), intervalMs (1000: probe interval). */
     readonly health: pulumi.Input<{ readonly path: string; readonly timeoutSeconds: number; readonly intervalMs: number }>;
     /**
-     * Generated secrets, one env var each. Keys are plain so the rest of `envs` stays readable
-     * in preview; every value is wrapped as a secret here whatever the caller passed.
+     * Generated secrets, one env var each. Keys are plain so the other `envs` entries stay
+     * readable in preview; every value is wrapped as a secret here whatever the caller passed.
      */
     readonly secretEnvironment: Readonly<Record<string, pulumi.Input<string>>>;
     /** The previous batch's containers: nothing here starts (not even an image pull) before they are healthy. */
-    readonly after?: pulumi.Input<ReadonlyArray<pulumi.Resource>>;
+    readonly after?: ReadonlyArray<pulumi.Resource>;
 }
 
 /** `ssh://user@host:port`, IPv6 literals bracketed. */
@@ -140,67 +140,62 @@ export class ContainerHost extends pulumi.ComponentResource {
     constructor(name: string, args: ContainerHostArgs, opts?: pulumi.ComponentResourceOptions) {
         super("complinist:container:ContainerHost", name, {}, opts);
         const host = pulumi.output(args.host);
-        const service = pulumi.output(args.service);
         const health = pulumi.output(args.health);
-        const after = pulumi.output(args.after ?? []).apply((a) => [...a]);
+        const s = args.service;
+        const after = [...(args.after ?? [])];
 
         this.provider = new docker.Provider(
             `${name}-docker`,
             {
                 host: host.apply(dockerHostUrl),
                 // Remote engines only: the local socket has no host key. The operator's ssh agent/config
-                // supplies the client key; the schema therefore does not require sshPrivateKey here.
+                // supplies the client key, so container mode needs no sshPrivateKey.
                 sshOpts: host.apply((h) => (h.address === LOCAL_ADDRESS ? [] : pinnedSshOpts(h))),
             },
-            { parent: this },
+            // Children do not inherit a component's dependsOn (the promotion gate): every other child
+            // uses this provider, so none registers before the gate has passed.
+            { parent: this, ...(opts?.dependsOn ? { dependsOn: opts.dependsOn } : {}) },
         );
         const child = { parent: this, provider: this.provider, dependsOn: after };
 
-        // The image set is known at program time (it comes from validated config), so the
-        // RemoteImages can be plain children with stable names; only values inside are Inputs.
         this.images = {};
-        const keep = args.keep;
-        const images = args.images;
-        if (Array.isArray(keep) && !pulumi.Output.isInstance(images) && !(images instanceof Promise)) {
-            const known = images as Readonly<Record<string, string>>;
-            for (const v of keep as ReadonlyArray<string>) {
-                const ref = known[v];
-                if (ref === undefined) throw new pulumi.ResourceError(`${name}: kept version ${v} has no image in config (complinist:releases.${v}.image)`, this);
-                // Never protected, even in prod: retention drops versions that fall out of the kept set.
-                this.images[v] = new docker.RemoteImage(`${name}-image-${v}`, { name: ref, keepLocally: true }, { ...child, protect: false });
-            }
-        } else {
-            throw new pulumi.ResourceError(`${name}: keep and images must be known when the program runs (they come from the stack config)`, this);
+        for (const v of args.keep) {
+            const ref = args.images[v];
+            if (ref === undefined) throw new pulumi.ResourceError(`${name}: kept version ${v} has no image (set complinist:releases.${v}.image)`, this);
+            // Never protected, even in prod: retention drops versions that fall out of the kept set.
+            this.images[v] = new docker.RemoteImage(`${name}-image-${v}`, { name: ref, keepLocally: true }, { ...child, protect: false });
         }
-        const version = args.version;
-        if (typeof version !== "string" || this.images[version] === undefined) {
-            throw new pulumi.ResourceError(`${name}: version ${String(version)} must be a plain string among the kept versions (${Object.keys(this.images).join(", ")})`, this);
+        const current = this.images[args.version];
+        if (current === undefined) {
+            throw new pulumi.ResourceError(`${name}: version ${args.version} must be among the kept versions (${args.keep.join(", ")})`, this);
         }
-        const current = this.images[version] as docker.RemoteImage;
 
-        this.logVolume = new docker.Volume(`${name}-logs`, { name: service.apply((s) => `${s.name}-logs`) }, child);
+        this.logVolume = new docker.Volume(`${name}-logs`, { name: `${s.name}-logs` }, child);
 
-        const plainEnv = service.apply((s) =>
-            [`PORT=${s.port}`, ...Object.keys(s.environment).sort().map((k) => `${k}=${s.environment[k]}`), `${VERSION_ENV}=${version}`],
-        );
-        const secretEnv = Object.keys(args.secretEnvironment)
-            .sort()
-            .map((k) => pulumi.secret(pulumi.interpolate`${k}=${args.secretEnvironment[k] as pulumi.Input<string>}`));
         // Plain entries stay plain and each secret is its own secret element, so a changed
         // LOG_LEVEL is readable in preview while SECRET_KEY never is.
-        const envs = plainEnv.apply((p) => [...p, ...secretEnv]);
+        const envs: pulumi.Input<string>[] = [
+            `PORT=${s.port}`,
+            ...Object.keys(s.environment)
+                .sort()
+                .map((k) => `${k}=${s.environment[k]}`),
+            `${VERSION_ENV}=${args.version}`,
+            ...Object.keys(args.secretEnvironment)
+                .sort()
+                .map((k) => pulumi.secret(pulumi.interpolate`${k}=${args.secretEnvironment[k] as pulumi.Input<string>}`)),
+        ];
 
         this.container = new docker.Container(
             `${name}-container`,
             {
-                name: service.apply((s) => s.name),
-                // The image ID, not the tag: the provider reads the ID back, a tag would differ on every refresh.
+                name: s.name,
+                // The image ID, not the tag: the provider reads the ID back, so a tag would differ after every refresh.
                 image: current.imageId,
                 envs,
-                labels: [{ label: VERSION_LABEL, value: version }],
-                ports: service.apply((s) => [{ internal: s.port, external: s.port, ip: "0.0.0.0", protocol: "tcp" }]),
-                volumes: service.apply((s) => [{ volumeName: `${s.name}-logs`, containerPath: `/var/log/${s.name}` }]),
-                healthcheck: pulumi.all([service, health]).apply(([s, h]) => ({
+                labels: [{ label: VERSION_LABEL, value: args.version }],
+                ports: [{ internal: s.port, external: s.port, ip: "0.0.0.0", protocol: "tcp" }],
+                volumes: [{ volumeName: this.logVolume.name, containerPath: `/var/log/${s.name}` }],
+                healthcheck: health.apply((h) => ({
                     tests: ["CMD-SHELL", healthcheckCommand(s.port, h.path)],
                     interval: goDuration(h.intervalMs),
                     timeout: "5s",
@@ -209,18 +204,21 @@ export class ContainerHost extends pulumi.ComponentResource {
                 })),
                 restart: "unless-stopped",
                 mustRun: true,
-                // `docker stop` before removal: in-flight requests finish (the image's STOPSIGNAL is SIGINT).
+                // python as PID 1 ignores SIGTERM (no handler; the kernel drops default-action signals
+                // to PID 1); SIGINT raises KeyboardInterrupt and server.py exits cleanly.
+                stopSignal: "SIGINT",
+                // `docker stop` before removal so in-flight requests finish.
                 destroyGraceSeconds: 10,
                 wait: true,
                 waitTimeout: health.apply((h) => h.timeoutSeconds),
             },
             {
                 ...child,
-                dependsOn: pulumi.all([after]).apply(([a]) => [...a, current, this.logVolume]),
+                dependsOn: [...after, current, this.logVolume],
                 // The name and the published port are fixed: the old container must go before the new one starts.
                 deleteBeforeReplace: true,
                 replaceOnChanges: ["healthcheck"],
-                // Replaced on every version change: protect would turn each deploy into an error in prod.
+                // Replaced on every version change: protect would turn each prod deploy into an error.
                 protect: false,
             },
         );
@@ -228,7 +226,7 @@ export class ContainerHost extends pulumi.ComponentResource {
         this.status = pulumi
             .all([this.container.id, this.container.labels, this.container.wait])
             .apply(([id, labels, wait]) => ({
-                version: labels.find((l) => l.label === VERSION_LABEL)?.value ?? version,
+                version: labels.find((l) => l.label === VERSION_LABEL)?.value ?? args.version,
                 // The container exists in state only if `wait` saw it healthy (create fails otherwise).
                 healthy: id !== "" && wait === true,
             }));

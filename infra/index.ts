@@ -1,4 +1,5 @@
 import * as random from "@pulumi/random";
+import { ContainerRollout } from "../components/ContainerRollout";
 import { ReleaseRollout } from "../components/ReleaseRollout";
 import { loadStackConfig, sshPrivateKey } from "../stacks/load";
 import { promotionGate } from "../stacks/promotion";
@@ -13,11 +14,11 @@ const protect = { protect: config.policy.protect, dependsOn: promotionGate(confi
 // Shared by every host so sessions stay valid behind a load balancer; encrypted in state.
 const secretKey = new random.RandomPassword("app-secret-key", { length: 48, special: false }, protect);
 
-const rollout = new ReleaseRollout(
-    "complinist",
-    { config, privateKey: sshPrivateKey(config), secretEnvironment: { SECRET_KEY: secretKey.result } },
-    protect,
-);
+// Container mode reaches engines over the operator's ssh agent/config (docker provider): no sshPrivateKey.
+const rollout =
+    config.mode === "container"
+        ? new ContainerRollout("complinist", { config, secretEnvironment: { SECRET_KEY: secretKey.result } }, protect)
+        : new ReleaseRollout("complinist", { config, privateKey: sshPrivateKey(config), secretEnvironment: { SECRET_KEY: secretKey.result } }, protect);
 
 export const deployedVersion = config.version;
 export const rollbackVersion = config.rollbackVersion ?? null;

@@ -106,6 +106,12 @@ function where(conn: SshConnection): string {
     return `host ${conn.name} at ${conn.address}:${conn.port}`;
 }
 
+/** "15 s", "2.5 s": how timeouts read in messages. */
+function secs(ms: number): string {
+    const s = ms / 1000;
+    return `${Number.isInteger(s) ? s : s.toFixed(1)} s`;
+}
+
 function sleep(ms: number): Promise<void> {
     return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -225,7 +231,7 @@ async function connect(conn: SshConnection): Promise<Client> {
         }
     }
     throw new Error(
-        `cannot reach host ${conn.name} at ${conn.address}:${conn.port} within ${Math.round(timeoutMs / 1000)} s` +
+        `cannot reach host ${conn.name} at ${conn.address}:${conn.port} within ${secs(timeoutMs)}` +
             ` (last error: ${last?.message ?? "none"}); check that the host is up, sshd listens on that port ` +
             `and nothing filters it, or raise the connection timeout`,
     );
@@ -390,7 +396,7 @@ function runScript(
     // reliably kills the whole process group. The local timer is a fallback for a host
     // that stops answering altogether.
     const hostTimeoutS = (Math.max(1, timeoutMs) / 1000).toFixed(3);
-    const timeoutMessage = `${what} on ${where(conn)} did not finish within ${Math.round(timeoutMs / 1000)} s; it was killed`;
+    const timeoutMessage = `${what} on ${where(conn)} did not finish within ${secs(timeoutMs)}; it was killed`;
     const startedAt = Date.now();
     const command =
         `timeout --kill-after=2 ${hostTimeoutS} ` +

@@ -22,6 +22,8 @@ export interface KillTrigger {
     afterMs?: number;
     /** Kill when a provider output line (stderr or stdout) matches. */
     onLine?: RegExp | string;
+    /** With onLine: wait this long after the matching line before killing (e.g. mid health check). */
+    delayMs?: number;
 }
 
 export interface ProviderServerOptions {
@@ -114,7 +116,8 @@ export class ProviderServer {
                 this.lines.push({ stream, line, at: Date.now() - this.started });
                 const trigger = kill?.onLine;
                 if (trigger !== undefined && (typeof trigger === "string" ? line.includes(trigger) : trigger.test(line))) {
-                    this.kill();
+                    if (kill?.delayMs) this.killTimer = setTimeout(() => this.kill(), kill.delayMs);
+                    else this.kill();
                 }
             };
             for (const stream of ["stdout", "stderr"] as const) {

@@ -203,8 +203,10 @@ describe("release mode on real hosts", function () {
     });
 
     it("h. a provider killed mid-activation leaves current on a complete release; the next apply converges", async () => {
-        const c = config("1.3.0", "1.4.0", ["1.1.0", "1.3.0", "1.4.0"]);
-        driver.killProvider({ onLine: /activate host=web-1 version=1\.3\.0/ });
+        // The hook holds the remote script for 1 s, so a kill 1.3 s after the activation starts lands
+        // after the switch, during the restart or the health check.
+        const c = config("1.3.0", "1.4.0", ["1.1.0", "1.3.0", "1.4.0"], { "complinist:hooks": { beforeActivate: "sleep 1" } });
+        driver.killProvider({ onLine: /activate host=web-1 version=1\.3\.0/, delayMs: 1300 });
         const killed = await up(c);
         assert.ok(killed.error, "the interrupted update must fail");
         for (const h of hosts) {
@@ -212,6 +214,8 @@ describe("release mode on real hosts", function () {
             assert.match(target, /^releases\/1\.[34]\.0$/);
             assert.strictEqual(await sh(h, `test -f ${BASE}/${target}/.complinist-release && echo complete`), "complete");
         }
+        // A script orphaned by the kill may still hold the host lock until sshd reaps it; an operator waits too.
+        for (const h of hosts) await sh(h, `flock -w 60 ${BASE}/.deploy.lock true`);
         const r = await up(c);
         assert.strictEqual(r.error, undefined);
         for (const h of hosts) {

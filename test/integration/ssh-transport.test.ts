@@ -40,7 +40,8 @@ describe("SSH transport against real hosts", function () {
     });
     after(async function () {
         await closeAllConnections();
-        fs.rmSync(tmp, { recursive: true, force: true });
+        // Unset when the suite was skipped before this file's own `before` ran.
+        if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
     });
     afterEach(async function () {
         await closeAllConnections();

@@ -1,0 +1,204 @@
+// The promotion gate (stacks/promotion.ts): the pure rule, the gate under Pulumi's own mocks with
+// the StackReference mocked as Pulumi documents it, and the whole program (infra/index.ts) run by the
+// engine driver for the prod stack — a refusal registers no resource at all.
+import * as assert from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import * as YAML from "yaml";
+import { EngineDriver } from "../engine/driver";
+import type { CapturedResource, PropertyMap } from "../engine/driver";
+import { evaluatePromotion, PromotionInput, promotionGate, PromotionRefused, StackOutputs } from "../../stacks/promotion";
+
+const REPO = path.join(__dirname, "..", "..");
+
+function staging(version: string, hosts: Record<string, { version: string; healthy: boolean }> = { "staging-1": { version, healthy: true } }): StackOutputs {
+    return { deployedVersion: version, rollbackVersion: "1.0.0", hosts, releases: [version] };
+}
+
+function input(overrides: Partial<PromotionInput>): PromotionInput {
+    return { stack: "prod", source: "staging", version: "1.2.0", rollbackVersion: "1.1.0", sourceOutputs: staging("1.2.0"), ownOutputs: {}, ...overrides };
+}
+
+function refused(i: PromotionInput): string {
+    const d = evaluatePromotion(i);
+    assert.strictEqual(d.ok, false, `expected a refusal, got: ${d.ok ? d.reason : ""}`);
+    return d.ok ? "" : d.message;
+}
+
+describe("promotion gate: the rule", () => {
+    it("passes a version staging deployed and every staging host serves healthy", () => {
+        const d = evaluatePromotion(input({}));
+        assert.ok(d.ok);
+        assert.match(d.reason, /staging runs 1\.2\.0 healthy on every host/);
+    });
+
+    it("refuses a version staging has not deployed, naming both stacks, the version and what staging reports", () => {
+        const m = refused(input({ version: "1.3.0" }));
+        for (const part of ["stack 'prod' refuses version 1.3.0", "stack 'staging'", "staging reports deployedVersion 1.2.0; hosts: staging-1 1.2.0 healthy", "Nothing was changed"]) {
+            assert.ok(m.includes(part), `message lacks ${JSON.stringify(part)}:\n${m}`);
+        }
+        assert.match(m, /pulumi up --stack staging/);
+    });
+
+    it("refuses when one staging host serves another version or is unhealthy", () => {
+        const split = staging("1.2.0", { "staging-1": { version: "1.2.0", healthy: true }, "staging-2": { version: "1.1.0", healthy: true } });
+        assert.match(refused(input({ sourceOutputs: split })), /staging-2 1\.1\.0 healthy/);
+        const sick = staging("1.2.0", { "staging-1": { version: "1.2.0", healthy: false } });
+        assert.match(refused(input({ sourceOutputs: sick })), /staging-1 1\.2\.0 UNHEALTHY/);
+    });
+
+    it("refuses when staging reports no hosts or no deploy record at all", () => {
+        assert.match(refused(input({ sourceOutputs: { deployedVersion: "1.2.0", hosts: {} } })), /no hosts/);
+        assert.match(refused(input({ sourceOutputs: {} })), /deployedVersion none; hosts: no hosts/);
+    });
+
+    it("lets an emergency rollback to prod's pinned rollback target through although staging moved on", () => {
+        const d = evaluatePromotion(
+            input({ version: "1.0.0", rollbackVersion: "1.1.0", sourceOutputs: staging("1.2.0"), ownOutputs: { deployedVersion: "1.1.0", rollbackVersion: "1.0.0" } }),
+        );
+        assert.ok(d.ok);
+        assert.match(d.reason, /pinned rollback target/);
+    });
+
+    it("lets prod re-apply the version it already runs (a config change, a replaced host)", () => {
+        const d = evaluatePromotion(input({ version: "1.1.0", rollbackVersion: "1.0.0", sourceOutputs: staging("1.2.0"), ownOutputs: { deployedVersion: "1.1.0", rollbackVersion: "1.0.0" } }));
+        assert.ok(d.ok);
+    });
+
+    it("refuses a rollback to a version prod never ran nor had pinned", () => {
+        const m = refused(input({ version: "0.9.0", rollbackVersion: "1.1.0", sourceOutputs: staging("1.2.0"), ownOutputs: { deployedVersion: "1.1.0", rollbackVersion: "1.0.0" } }));
+        assert.match(m, /neither what prod runs \(1\.1\.0\) nor its pinned rollback target \(1\.0\.0\)/);
+        assert.match(m, /npm run rollback -- --stack prod/);
+    });
+
+    it("refuses pinning an unproven rollback target, which would otherwise open a two-step bypass", () => {
+        const m = refused(input({ version: "1.2.0", rollbackVersion: "1.3.0-untested", ownOutputs: { deployedVersion: "1.1.0", rollbackVersion: "1.0.0" } }));
+        assert.match(m, /refuses rollbackVersion 1\.3\.0-untested/);
+        // The normal promotion pins what prod ran before.
+        assert.ok(evaluatePromotion(input({ version: "1.2.0", rollbackVersion: "1.1.0", ownOutputs: { deployedVersion: "1.1.0", rollbackVersion: "1.0.0" } })).ok);
+    });
+
+    it("accepts the stack file's pin on the first deployment, when prod has no record yet", () => {
+        assert.ok(evaluatePromotion(input({ version: "1.2.0", rollbackVersion: "1.0.0", ownOutputs: {} })).ok);
+        // ...but the version itself must still come from staging.
+        refused(input({ version: "1.0.0", rollbackVersion: undefined, ownOutputs: {} }));
+    });
+});
+
+/** Pulumi's documented mocks: StackReference is a read of type pulumi:pulumi:StackReference whose state carries `outputs`. */
+class GateMocks implements pulumi.runtime.Mocks {
+    readonly references: string[] = [];
+    constructor(private readonly outputs: Record<string, StackOutputs>) {}
+    newResource(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult {
+        if (args.type !== "pulumi:pulumi:StackReference") throw new Error(`unexpected resource ${args.type} ${args.name}`);
+        const name = String(args.inputs.name);
+        const outputs = this.outputs[name];
+        if (outputs === undefined) throw new Error(`unexpected StackReference to ${name}`);
+        this.references.push(name);
+        return { id: name, state: { name, outputs, secretOutputNames: [] } };
+    }
+    call(args: pulumi.runtime.MockCallArgs): pulumi.runtime.MockCallResult {
+        throw new Error(`unexpected call ${args.token}`);
+    }
+}
+
+async function settle(gate: pulumi.Input<pulumi.Resource[]>): Promise<pulumi.Resource[]> {
+    // Output.promise() is internal API but the documented way tests unwrap outputs (pulumi/examples testing-unit-ts).
+    return pulumi.Output.isInstance(gate) ? (gate as unknown as { promise(): Promise<pulumi.Resource[]> }).promise() : (gate as pulumi.Resource[]);
+}
+
+describe("promotion gate: under Pulumi's mocks", () => {
+    const cfg = { stack: "prod", version: "1.2.0", rollbackVersion: "1.1.0", promoteFrom: "staging" };
+
+    it("reads the source stack and the stack's own record, and resolves when staging runs the version healthy", async () => {
+        const mocks = new GateMocks({ staging: staging("1.2.0"), prod: { deployedVersion: "1.1.0", rollbackVersion: "1.0.0" } });
+        await pulumi.runtime.setMocks(mocks, "complinist", "prod", true);
+        assert.deepStrictEqual(await settle(promotionGate(cfg)), []);
+        assert.deepStrictEqual(mocks.references.sort(), ["prod", "staging"]);
+    });
+
+    it("rejects with the refusal when staging runs something else", async () => {
+        const mocks = new GateMocks({ staging: staging("1.1.0"), prod: {} });
+        await pulumi.runtime.setMocks(mocks, "complinist", "prod", true);
+        await assert.rejects(settle(promotionGate(cfg)), (e: unknown) => {
+            assert.ok(e instanceof PromotionRefused);
+            assert.match((e as Error).message, /stack 'prod' refuses version 1\.2\.0: stack 'staging' has not deployed it healthy \(staging reports deployedVersion 1\.1\.0/);
+            return true;
+        });
+    });
+
+    it("keeps its message when the SDK's serializer tries to prefix it", () => {
+        const e = new PromotionRefused("refused");
+        e.message = `error serializing property "x": ${e.message}`;
+        assert.strictEqual(e.message, "refused");
+        assert.ok(pulumi.RunError.isInstance(e));
+    });
+
+    it("reads nothing for a stack without promoteFrom", async () => {
+        const mocks = new GateMocks({});
+        await pulumi.runtime.setMocks(mocks, "complinist", "staging", true);
+        assert.deepStrictEqual(await settle(promotionGate({ stack: "staging", version: "1.2.0", rollbackVersion: undefined, promoteFrom: undefined })), []);
+        assert.deepStrictEqual(mocks.references, []);
+    });
+});
+
+/** Pulumi.prod.yaml as the engine would pass it, plus a stand-in for the secret key. */
+function prodConfig(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+    const doc = YAML.parse(fs.readFileSync(path.join(REPO, "Pulumi.prod.yaml"), "utf8")) as { config: Record<string, unknown> };
+    return { ...doc.config, "complinist:sshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-key\n-----END OPENSSH PRIVATE KEY-----", ...overrides };
+}
+
+function managed(resources: CapturedResource[]): CapturedResource[] {
+    return resources.filter((r) => !r.external && r.type !== "pulumi:pulumi:Stack");
+}
+
+describe("promotion gate: the prod program (engine driver)", function () {
+    this.timeout(60000);
+
+    async function previewProd(refs: Record<string, StackOutputs>, config: Record<string, unknown> = prodConfig()) {
+        const stackReferences: Record<string, { outputs: PropertyMap }> = {};
+        for (const [k, v] of Object.entries(refs)) stackReferences[k] = { outputs: v as PropertyMap };
+        const driver = new EngineDriver({ repoRoot: REPO, stack: "prod", stackReferences, env: { CI_COMMIT_SHA: "0123abc", CI_COMMIT_REF_NAME: "main", CI_COMMIT_TAG: "v1.1.0" } });
+        try {
+            return await driver.evaluate(config, ["complinist:sshPrivateKey"], true);
+        } finally {
+            await driver.close();
+        }
+    }
+
+    it("deploys a version staging runs healthy, every resource waiting on the gate", async () => {
+        const r = await previewProd({ staging: staging("1.1.0"), prod: {} });
+        assert.strictEqual(r.error, undefined, r.error);
+        const refs = r.resources.filter((x) => x.type === "pulumi:pulumi:StackReference");
+        assert.deepStrictEqual(refs.map((x) => x.mockId).sort(), ["prod", "staging"]);
+        const source = refs.find((x) => x.mockId === "staging") as CapturedResource;
+        // The roots wait for the gate; every other resource is their descendant and waits for its parent.
+        for (const name of ["app-secret-key", "complinist"]) {
+            const root = r.resources.find((x) => x.name === name) as CapturedResource;
+            assert.ok(root.dependencies.includes(source.urn), `${name} does not depend on the gate`);
+        }
+        const roots = managed(r.resources).filter((x) => !r.resources.some((p) => p.urn === x.parent && p.type !== "pulumi:pulumi:Stack"));
+        assert.deepStrictEqual(roots.map((x) => x.name).sort(), ["app-secret-key", "complinist"]);
+        assert.match(r.programLog, /Promotion gate: prod may take 1\.1\.0: staging runs 1\.1\.0 healthy/);
+        // The banner is logged by the program, so preview and up show it.
+        assert.match(r.programLog, /CompliNist deployment: stack prod \(PRODUCTION\)/);
+        assert.match(r.programLog, /commit\s+0123abc/);
+    });
+
+    it("refuses a version staging does not run before any resource registers", async () => {
+        const r = await previewProd({ staging: staging("1.2.0"), prod: { deployedVersion: "1.0.0", rollbackVersion: null } }, prodConfig({ "complinist:rollbackVersion": undefined }));
+        assert.deepStrictEqual(managed(r.resources), []);
+        const errors = [...new Set((r.error ?? "").split("\n").filter((l) => l !== ""))];
+        assert.strictEqual(errors.length, 1, `one clear error expected, got:\n${errors.join("\n")}`);
+        assert.match(errors[0] as string, /^Promotion gate: stack 'prod' refuses version 1\.1\.0: stack 'staging' has not deployed it healthy \(staging reports deployedVersion 1\.2\.0; hosts: staging-1 1\.2\.0 healthy\)/);
+    });
+
+    it("lets the rollback helper's config (version = pinned target) through while staging runs something newer", async () => {
+        const config = prodConfig({ "complinist:version": "1.0.0", "complinist:rollbackVersion": "1.1.0" });
+        const r = await previewProd({ staging: staging("1.2.0"), prod: { deployedVersion: "1.1.0", rollbackVersion: "1.0.0" } }, config);
+        assert.strictEqual(r.error, undefined, r.error);
+        assert.ok(managed(r.resources).length > 0);
+        assert.match(r.programLog, /1\.0\.0 is prod's pinned rollback target/);
+    });
+});

@@ -1,0 +1,108 @@
+import * as assert from "assert";
+import { bannerData, renderBanner, sourceInfo, type BannerData, type GitRunner } from "../../infra/banner";
+import { parseStackConfig } from "../../stacks/config";
+
+const SHA = "a".repeat(64);
+const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMHZNMVhu73rtnkCVV1dnWn09B3L5W/ZVMUBqhTkSJws";
+
+const PROD: BannerData = {
+    stack: "prod",
+    production: true,
+    mode: "release",
+    version: "1.1.0",
+    commit: "5407e1a3e97ff9be5d0df28c80edd261c7473122",
+    branch: "main",
+    tag: "v1.1.0",
+    hosts: [
+        { name: "prod-1", address: "prod-1.complinist.example", port: 22, user: "deploy" },
+        { name: "prod-2", address: "prod-2.complinist.example", port: 2222, user: "deploy" },
+    ],
+    rollbackVersion: "1.0.0",
+    batchSize: 1,
+    promoteFrom: "staging",
+};
+
+/** A git that answers from a table and fails (undefined) for anything else. */
+function fakeGit(answers: Record<string, string>): GitRunner & { asked: string[] } {
+    const asked: string[] = [];
+    const run = (args: string[]) => {
+        asked.push(args.join(" "));
+        return answers[args.join(" ")];
+    };
+    return Object.assign(run, { asked });
+}
+
+describe("deployment banner", () => {
+    it("renders the production summary an operator checks before confirming", () => {
+        assert.strictEqual(
+            renderBanner(PROD),
+            [
+                "CompliNist deployment: stack prod (PRODUCTION)",
+                "  version       1.1.0",
+                "  commit        5407e1a3e97ff9be5d0df28c80edd261c7473122",
+                "  branch        main",
+                "  tag           v1.1.0",
+                "  mode          release",
+                "  rollback to   1.0.0 (npm run rollback -- --stack prod)",
+                "  batch size    1 of 2 hosts (2 batches)",
+                "  promote from  staging (only a version it runs healthy)",
+                "  hosts",
+                "    prod-1  deploy@prod-1.complinist.example:22",
+                "    prod-2  deploy@prod-2.complinist.example:2222",
+            ].join("\n"),
+        );
+    });
+
+    it("says so when no tag, no rollback target and no promotion apply", () => {
+        const text = renderBanner({ ...PROD, stack: "dev", production: false, tag: undefined, rollbackVersion: undefined, promoteFrom: undefined, batchSize: 2 });
+        assert.match(text, /^CompliNist deployment: stack dev\n/);
+        assert.match(text, /tag {11}none/);
+        assert.match(text, /rollback to {3}none pinned/);
+        assert.match(text, /batch size {4}2 of 2 hosts \(1 batch\)/);
+        assert.doesNotMatch(text, /promote from/);
+        assert.doesNotMatch(text, /PRODUCTION/);
+    });
+
+    it("takes commit, branch and tag from GitLab CI's variables without asking git", () => {
+        const git = fakeGit({});
+        const s = sourceInfo({ CI_COMMIT_SHA: "abc123", CI_COMMIT_REF_NAME: "release-1.1", CI_COMMIT_TAG: "v1.1.0" }, git);
+        assert.deepStrictEqual(s, { commit: "abc123", branch: "release-1.1", tag: "v1.1.0" });
+        assert.deepStrictEqual(git.asked, []);
+    });
+
+    it("treats an empty CI_COMMIT_TAG as 'no tag' rather than asking git", () => {
+        const git = fakeGit({ "describe --tags --exact-match HEAD": "v9" });
+        assert.strictEqual(sourceInfo({ CI_COMMIT_SHA: "abc", CI_COMMIT_REF_NAME: "main", CI_COMMIT_TAG: "" }, git).tag, undefined);
+    });
+
+    it("falls back to git outside CI, and to 'unknown' without git or on a detached HEAD", () => {
+        const git = fakeGit({ "rev-parse HEAD": "deadbeef", "rev-parse --abbrev-ref HEAD": "feature-x", "describe --tags --exact-match HEAD": "v2.0.0" });
+        assert.deepStrictEqual(sourceInfo({}, git), { commit: "deadbeef", branch: "feature-x", tag: "v2.0.0" });
+        assert.deepStrictEqual(sourceInfo({}, fakeGit({ "rev-parse --abbrev-ref HEAD": "HEAD" })), { commit: "unknown", branch: "unknown" });
+    });
+
+    it("is built from the validated config: hosts with their addresses, batch size after defaults", () => {
+        const cfg = parseStackConfig("prod", {
+            "complinist:version": "1.1.0",
+            "complinist:rollbackVersion": "1.0.0",
+            "complinist:promoteFrom": "staging",
+            "complinist:releases": JSON.stringify({ "1.0.0": { url: "https://x.example/1.0.0.tar.gz", sha256: SHA }, "1.1.0": { url: "https://x.example/1.1.0.tar.gz", sha256: SHA } }),
+            "complinist:hosts": JSON.stringify([
+                { name: "prod-1", address: "10.0.0.1", user: "deploy", hostKey: KEY },
+                { name: "prod-2", address: "10.0.0.2", hostKey: KEY },
+            ]),
+            "complinist:sshPrivateKey": "k",
+            "complinist:service": JSON.stringify({ command: "bin/start" }),
+        });
+        const d = bannerData(cfg, { commit: "c", branch: "b" });
+        assert.strictEqual(d.batchSize, 1, "prod defaults to one host per batch");
+        assert.deepStrictEqual(d.hosts, [
+            { name: "prod-1", address: "10.0.0.1", port: 22, user: "deploy" },
+            { name: "prod-2", address: "10.0.0.2", port: 22, user: "root" },
+        ]);
+        const text = renderBanner(d);
+        assert.match(text, /\(PRODUCTION\)/);
+        assert.match(text, /rollback to {3}1\.0\.0/);
+        assert.ok(!text.includes("sshPrivateKey") && !text.includes(" k\n"), "no secret in the banner");
+    });
+});

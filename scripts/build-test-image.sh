@@ -13,6 +13,7 @@ PACKAGES=(
     curl ca-certificates
     python3
     iproute2 procps
+    sudo
 )
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -6,9 +6,18 @@ set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 dockerd_log="${DOCKERD_LOG:-/tmp/dockerd.log}"
 
-# Tests generate their SSH key pair with ssh-keygen; CI images may only carry the server.
-if ! command -v ssh-keygen >/dev/null 2>&1; then
-    apt-get install -y --no-install-recommends openssh-client
+# A fresh Debian machine has none of the tools; install them once (as root), from apt's own mirror.
+# docker.io: the engine for test hosts; debootstrap: builds their image; systemd: systemd-analyze;
+# and the linter for rendered scripts; python3: runs the sample app in unit tests; ssh-keygen: test keys.
+missing=()
+for tool in dockerd:docker.io debootstrap:debootstrap systemd-analyze:systemd shellcheck:shellcheck python3:python3 ssh-keygen:openssh-client curl:curl; do
+    command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool#*:}")
+done
+if ((${#missing[@]})); then
+    echo "ci-setup: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 if ! docker info >/dev/null 2>&1; then

@@ -398,8 +398,11 @@ function runScript(
     const hostTimeoutS = (Math.max(1, timeoutMs) / 1000).toFixed(3);
     const timeoutMessage = `${what} on ${where(conn)} did not finish within ${secs(timeoutMs)}; it was killed`;
     const startedAt = Date.now();
+    // Host state (/etc, systemctl, the service user) needs root: a non-root deploy user
+    // runs every script through passwordless sudo (-n: fail at once, never prompt).
+    const elevate = conn.user === "root" ? "" : "sudo -n ";
     const command =
-        `timeout --kill-after=2 ${hostTimeoutS} ` +
+        `${elevate}timeout --kill-after=2 ${hostTimeoutS} ` +
         // --norc: bash started under sshd sources /etc/bash.bashrc even when
         // non-interactive, and that file trips over `set -u` (unbound PS1).
         `bash --norc --noprofile -euo pipefail -c "$(printf %s ${shq(b64)} | base64 -d)" complinist-script`;

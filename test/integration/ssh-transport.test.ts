@@ -37,6 +37,7 @@ describe("SSH transport against real hosts", function () {
 
     before(function () {
         tmp = fs.mkdtempSync(path.join(os.tmpdir(), "ssh-transport-test-"));
+        execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path.join(tmp, "deploy_key")]);
     });
     after(async function () {
         await closeAllConnections();
@@ -116,6 +117,24 @@ describe("SSH transport against real hosts", function () {
         const t = sshTransport(connectionTo(hosts[0]!, { privateKey: fs.readFileSync(keyFile, "utf8") }));
         const err = await rejection(t.exec("true"));
         assert.match(err.message, /host host-1 at 127\.0\.0\.1:\d+ refused key authentication for user root \(key SHA256:/);
+    });
+
+    it("runs scripts as root through passwordless sudo for a non-root deploy user", async function () {
+        const h = hosts[0]!;
+        const pub = execFileSync("ssh-keygen", ["-y", "-f", path.join(tmp, "deploy_key")], { encoding: "utf8" }).trim();
+        for (const cmd of [
+            "id -u deploy >/dev/null 2>&1 || useradd --create-home --shell /bin/bash deploy",
+            `install -d -m 700 -o deploy -g deploy /home/deploy/.ssh && echo '${pub}' > /home/deploy/.ssh/authorized_keys && chown deploy: /home/deploy/.ssh/authorized_keys`,
+            "echo 'deploy ALL=(root) NOPASSWD: ALL' > /etc/sudoers.d/deploy && chmod 0440 /etc/sudoers.d/deploy",
+        ]) {
+            assert.strictEqual((await h.exec(cmd)).code, 0, cmd);
+        }
+        const t = sshTransport(connectionTo(h, { user: "deploy", privateKey: fs.readFileSync(path.join(tmp, "deploy_key"), "utf8") }));
+        const r = await t.exec('echo "$(id -un) via ${SUDO_USER:-none}"');
+        assert.strictEqual(r.stdout.trim(), "root via deploy");
+        await h.exec("rm -f /etc/sudoers.d/deploy");
+        const refused = await t.exec("id -u");
+        assert.notStrictEqual(refused.code, 0, "without sudo rights the script must fail, never prompt");
     });
 
     it("serves two hosts concurrently from one process", async function () {

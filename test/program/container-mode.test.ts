@@ -303,11 +303,15 @@ describe("the container healthcheck command (run by sh and python3, against a st
     this.timeout(30000);
     let server: http.Server;
     let port = 0;
-    let answer: { code: number; body: string } | "hang-up" = { code: 200, body: "" };
+    type Answer = { code: number; body: string } | "hang-up";
+    let answer: Answer = { code: 200, body: "" };
 
     before(async () => {
         server = http.createServer((_req, res) => {
-            if (answer === "hang-up") return res.destroy();
+            if (answer === "hang-up") {
+                res.destroy();
+                return;
+            }
             res.writeHead(answer.code, { "Content-Type": "application/json" }).end(answer.body);
         });
         await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -325,7 +329,7 @@ describe("the container healthcheck command (run by sh and python3, against a st
         });
     }
 
-    const cases: Array<[string, typeof answer, string, number]> = [
+    const cases: Array<[string, Answer, string, number]> = [
         ["passes for 200, status healthy and the expected version", { code: 200, body: '{"status":"healthy","version":"1.3.0","uptime":1}' }, "1.3.0", 0],
         ["fails for a healthy answer from another version", { code: 200, body: '{"status":"healthy","version":"1.1.0","uptime":1}' }, "1.3.0", 1],
         ["fails for 503 with status unhealthy (release 1.2.0)", { code: 503, body: '{"status":"unhealthy","version":"1.2.0","uptime":1}' }, "1.2.0", 1],

@@ -9,16 +9,16 @@ import { logBanner } from "./banner";
 const config = loadStackConfig();
 logBanner(config);
 // Every resource waits for the promotion gate (stacks/promotion.ts): a refused version registers nothing.
-const protect = { protect: config.policy.protect, dependsOn: promotionGate(config) };
+const stackOptions = { protect: config.policy.protect, dependsOn: promotionGate(config) };
 
 // Shared by every host so sessions stay valid behind a load balancer; encrypted in state.
-const secretKey = new random.RandomPassword("app-secret-key", { length: 48, special: false }, protect);
+const secretKey = new random.RandomPassword("app-secret-key", { length: 48, special: false }, stackOptions);
 
 // Container mode reaches engines over the operator's ssh agent/config (docker provider): no sshPrivateKey.
 const rollout =
     config.mode === "container"
-        ? new ContainerRollout("complinist", { config, secretEnvironment: { SECRET_KEY: secretKey.result } }, protect)
-        : new ReleaseRollout("complinist", { config, privateKey: sshPrivateKey(config), secretEnvironment: { SECRET_KEY: secretKey.result } }, protect);
+        ? new ContainerRollout("complinist", { config, secretEnvironment: { SECRET_KEY: secretKey.result } }, stackOptions)
+        : new ReleaseRollout("complinist", { config, privateKey: sshPrivateKey(config), secretEnvironment: { SECRET_KEY: secretKey.result } }, stackOptions);
 
 export const deployedVersion = config.version;
 export const rollbackVersion = config.rollbackVersion ?? null;

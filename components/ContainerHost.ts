@@ -1,8 +1,9 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 
-/** `address: local` selects the Docker engine of the machine running Pulumi (no SSH). */
-export const LOCAL_ADDRESS = "local";
+import { LOCAL_ADDRESS } from "../stacks/schema";
+
+export { LOCAL_ADDRESS };
 export const LOCAL_DOCKER_HOST = "unix:///var/run/docker.sock";
 /** The env var the healthcheck compares `/health`'s `version` with. */
 export const VERSION_ENV = "COMPLINIST_VERSION";
@@ -16,8 +17,8 @@ export interface ContainerHostTarget {
     readonly address: string;
     readonly port: number;
     readonly user: string;
-    /** The host's SSH public key ("ssh-ed25519 AAAA… [comment]"); ignored for `local`. */
-    readonly hostKey: string;
+    /** The host's SSH public key ("ssh-ed25519 AAAA… [comment]"); required unless `local`. */
+    readonly hostKey?: string;
 }
 
 export interface ContainerHostArgs {
@@ -58,6 +59,7 @@ export function dockerHostUrl(h: Pick<ContainerHostTarget, "address" | "port" | 
  * could carry `%` tokens that ssh would expand.
  */
 export function pinnedSshOpts(h: Pick<ContainerHostTarget, "address" | "port" | "hostKey">): string[] {
+    if (h.hostKey === undefined) throw new Error(`host ${h.address}: an SSH engine needs the host's hostKey (SSH is never blind)`);
     const [type, blob] = h.hostKey.trim().split(/\s+/);
     const bare = h.address.replace(/^\[|\]$/g, "");
     const pattern = h.port === 22 ? bare : `[${bare}]:${h.port}`;

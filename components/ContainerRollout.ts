@@ -46,7 +46,7 @@ export class ContainerRollout extends pulumi.ComponentResource {
                 const host = new ContainerHost(
                     `${name}-${h.name}`,
                     {
-                        host: { name: h.name, address: h.address, port: h.port, user: h.user, hostKey: h.hostKey },
+                        host: { name: h.name, address: h.address, port: h.port, user: h.user, ...(h.hostKey !== undefined ? { hostKey: h.hostKey } : {}) },
                         version: c.version,
                         keep: this.kept,
                         images,

@@ -40,7 +40,8 @@ export class ReleaseRollout extends pulumi.ComponentResource {
                 const d = new HostDeployment(
                     `${name}-${h.name}`,
                     {
-                        host: { name: h.name, address: h.address, port: h.port, user: h.user, hostKey: h.hostKey },
+                        // The schema requires hostKey for every SSH host (only container mode's `local` has none).
+                        host: { name: h.name, address: h.address, port: h.port, user: h.user, hostKey: h.hostKey as string },
                         privateKey: args.privateKey,
                         stack: c.stack,
                         baseDir: c.baseDir,

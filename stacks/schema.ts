@@ -60,10 +60,11 @@ const host = z.strictObject({
     address: z.string({ error: "is required" }).regex(ADDRESS_PATTERN, "must be a DNS name or an IP address"),
     port: port.default(22),
     user: z.string().regex(USER_PATTERN, "must be a Unix user name").default("root"),
-    hostKey: z
-        .string({ error: "is required: the host's public key (ssh-keyscan -t ed25519 HOST), SSH is never blind" })
-        .regex(HOST_KEY_PATTERN, "must be an OpenSSH public key line such as 'ssh-ed25519 AAAA…'"),
+    hostKey: z.string().regex(HOST_KEY_PATTERN, "must be an OpenSSH public key line such as 'ssh-ed25519 AAAA…'").optional(),
 });
+
+/** `address: local` is this machine's Docker engine (container mode only): no SSH, so no host key. */
+export const LOCAL_ADDRESS = "local";
 
 const service = z.strictObject({
     name: z.string().regex(SERVICE_PATTERN, "must be a systemd unit name: lowercase letters, digits, _ and -").default("complinist"),
@@ -110,6 +111,11 @@ export const configSchema = z
     .superRefine((c, ctx) => {
         const names = new Set<string>();
         c.hosts.forEach((h, i) => {
+            if (h.address === LOCAL_ADDRESS && c.mode !== "container") {
+                ctx.addIssue({ code: "custom", path: ["hosts", i, "address"], message: "'local' (this machine's Docker engine) is only valid in container mode; release mode needs an SSH host" });
+            } else if (h.address !== LOCAL_ADDRESS && h.hostKey === undefined) {
+                ctx.addIssue({ code: "custom", path: ["hosts", i, "hostKey"], message: "is required: the host's public key (ssh-keyscan -t ed25519 HOST), SSH is never blind" });
+            }
             if (names.has(h.name)) ctx.addIssue({ code: "custom", path: ["hosts", i, "name"], message: `duplicate host name '${h.name}': names must be unique` });
             names.add(h.name);
         });

@@ -52,6 +52,19 @@ async function install(s: ReleaseDirState): Promise<ReleaseDirOutputs> {
     return { ...s, complete: true, uploadedBytes };
 }
 
+/** Why a local artifact cannot be installed (missing, unreadable, other sha256), or undefined when it can. */
+async function localArtifactProblem(file: string, sha256: string): Promise<string | undefined> {
+    const fs = require("fs") as typeof import("fs");
+    const path = require("path") as typeof import("path");
+    const crypto = require("crypto") as typeof import("crypto");
+    const local = path.resolve(file);
+    if (!fs.existsSync(local)) return `artifact ${file} not found (resolved to ${local}); build it (npm run artifacts) or fix releases.<version>.path`;
+    const hash = crypto.createHash("sha256");
+    for await (const chunk of fs.createReadStream(local)) hash.update(chunk as Buffer);
+    const actual = hash.digest("hex");
+    return actual === sha256 ? undefined : `artifact ${file} has sha256 ${actual}, but the config says ${sha256}: a release never changes after it is built`;
+}
+
 export const releaseDirProvider: pulumi.dynamic.ResourceProvider = {
     async check(olds: Partial<ReleaseDirOutputs>, news: ReleaseDirState) {
         if (olds.version === news.version && olds.sha256 !== undefined && olds.sha256 !== news.sha256) {
@@ -64,6 +77,13 @@ export const releaseDirProvider: pulumi.dynamic.ResourceProvider = {
                     },
                 ],
             };
+        }
+        // Before anything touches a host: a release about to be installed must have its artifact
+        // here with the configured sha256. An installed release is not re-checked, so a rollback
+        // works even after the local artifact was cleaned up.
+        if (news.artifact.path !== undefined && olds.complete !== true) {
+            const reason = await localArtifactProblem(news.artifact.path, news.sha256);
+            if (reason) return { inputs: news, failures: [{ property: "artifact", reason: `release ${news.version}: ${reason}` }] };
         }
         return { inputs: news };
     },

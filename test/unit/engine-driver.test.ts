@@ -5,17 +5,10 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { countLines, EngineDriver, isSecret, ProgramConfig, Step } from "../engine/driver";
+import type { FileSpec } from "../engine/fixtures/toy";
 
 const FIXTURE = path.join(__dirname, "..", "engine", "fixtures", "toy", "index.ts");
 
-interface FileSpec {
-    name: string;
-    file?: string;
-    content: string;
-    delayMs?: number;
-    protect?: boolean;
-    deleteBeforeReplace?: boolean;
-}
 
 function ops(steps: Step[]): string[] {
     return steps.map((s) => `${s.name}:${s.op}`).sort();

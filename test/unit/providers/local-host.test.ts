@@ -85,6 +85,21 @@ describe("host operations under a temp root (local transport)", () => {
             assert.match(r.failures?.[0]?.reason ?? "", /never changes after it is built/);
         });
 
+        it("check stops a missing or altered local artifact before any host is touched", async () => {
+            const missing = await releaseDirProvider.check!({}, { ...release("1.0.0", a1), artifact: { path: "/nonexistent/a.tar.gz" } });
+            assert.match(missing.failures?.[0]?.reason ?? "", /release 1\.0\.0: artifact \/nonexistent\/a\.tar\.gz not found/);
+            const wrong = await releaseDirProvider.check!({}, { ...release("1.0.0", a1), sha256: a2.sha256 });
+            assert.match(wrong.failures?.[0]?.reason ?? "", new RegExp(`has sha256 ${a1.sha256}, but the config says ${a2.sha256}`));
+            assert.strictEqual((await releaseDirProvider.check!({}, release("1.0.0", a1))).failures, undefined);
+            assert.ok(!fs.existsSync(at(base)), "nothing on the host");
+        });
+
+        it("check does not need the local artifact once the release is installed (rollback after cleanup)", async () => {
+            const outs = (await releaseDirProvider.create!(release("1.0.0", a1))).outs as ReleaseDirOutputs;
+            fs.rmSync(a1.file);
+            assert.strictEqual((await releaseDirProvider.check!(outs, release("1.0.0", a1))).failures, undefined);
+        });
+
         it("read reports a deleted directory as incomplete, and diff then asks to reinstall", async () => {
             const outs = (await releaseDirProvider.create!(release("1.0.0", a1))).outs as ReleaseDirOutputs;
             fs.rmSync(at(`${base}/releases/1.0.0`), { recursive: true });

@@ -13,7 +13,7 @@ import * as path from "path";
 import { buildArtifacts } from "./build-artifacts";
 
 const REPO = path.resolve(__dirname, "..");
-const DEV_HOST = { container: "complinist-dev-1", port: 2222, image: "complinist-testhost:latest" };
+export const DEV_HOST = { container: "complinist-dev-1", port: 2222, image: "complinist-testhost:latest" };
 const DEV_PASSPHRASE = "complinist-dev-only";
 
 function fail(message: string): never {
@@ -34,7 +34,7 @@ function stackArg(argv: string[]): string {
 }
 
 /** Start (or reuse) the dev host with the pinned dev host key and the dev deploy key authorized. */
-async function ensureDevHost(): Promise<void> {
+export async function ensureDevHost(): Promise<void> {
     const running = spawnSync("docker", ["inspect", "-f", "{{.State.Running}}", DEV_HOST.container], { encoding: "utf8" });
     if (running.status === 0 && running.stdout.trim() === "true") {
         console.log(`up: dev host ${DEV_HOST.container} already running on 127.0.0.1:${DEV_HOST.port}`);
@@ -93,4 +93,4 @@ async function main(): Promise<void> {
     process.exit(up.status ?? 1);
 }
 
-main().catch((e: unknown) => fail(e instanceof Error ? e.message : String(e)));
+if (require.main === module) main().catch((e: unknown) => fail(e instanceof Error ? e.message : String(e)));

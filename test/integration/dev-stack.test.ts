@@ -1,0 +1,40 @@
+import * as assert from "assert";
+import { execFileSync } from "child_process";
+import * as path from "path";
+import { buildArtifacts } from "../../scripts/build-artifacts";
+import { DEV_HOST, ensureDevHost } from "../../scripts/up";
+import { EngineDriver } from "../engine/driver";
+import { requireHosts } from "../hosts/hosts";
+import { stackFileConfig } from "../program/stackFile";
+
+/**
+ * The main job without the Pulumi CLI: the dev host that `npm run up -- --stack dev`
+ * starts, and the committed Pulumi.dev.yaml applied to it unchanged. Proves the dev
+ * host key pin, the dev deploy key, the artifact paths and sha256s all line up.
+ */
+describe("the dev stack file on the dev host from npm run up", function () {
+    this.timeout(300000);
+    let driver: EngineDriver;
+
+    before(async function () {
+        requireHosts(this);
+        execFileSync("docker", ["rm", "-f", DEV_HOST.container], { stdio: "ignore" });
+        await buildArtifacts(path.resolve(__dirname, "..", "..", ".build", "artifacts"));
+        await ensureDevHost();
+        driver = new EngineDriver({ stack: "dev" });
+    });
+    after(async () => {
+        await driver?.close();
+        execFileSync("docker", ["rm", "-f", DEV_HOST.container], { stdio: "ignore" });
+    });
+
+    it("deploys the sample release exactly as committed and reports it healthy", async () => {
+        const r = await driver.up(stackFileConfig("dev"));
+        assert.strictEqual(r.error, undefined);
+        const version = String(stackFileConfig("dev")["complinist:version"]);
+        const health = execFileSync("docker", ["exec", DEV_HOST.container, "curl", "-sS", "http://127.0.0.1:5000/health"], { encoding: "utf8" });
+        assert.match(health, new RegExp(`"version": ?"${version.replace(/\./g, "\\.")}"`));
+        const again = await driver.preview(stackFileConfig("dev"));
+        assert.deepStrictEqual(again.steps.filter((s) => s.op !== "same"), [], "a second preview of the dev stack is empty");
+    });
+});

@@ -92,7 +92,8 @@ describe(".gitlab-ci.yml", () => {
         assert.match(v, /npm ci/);
         assert.match(v, /npm run lint/);
         assert.match(v, /npm run typecheck|tsc --noEmit/);
-        assert.match(commands("test").join("\n"), /npm test/);
+        assert.match(commands("test").join("\n"), /bash \.ci\/run/);
+        assert.match(fs.readFileSync(path.join(path.dirname(file), ".ci", "run"), "utf8"), /^npm test$/m, ".ci/run ends in the README's test command");
     });
 
     it("builds the artifacts, prints their sha256 and keeps them as job artifacts", () => {

@@ -57,7 +57,7 @@ export interface StateResource {
     /** false for mocked (non-dynamic) custom resources: no provider is ever called for them. */
     dynamic: boolean;
     /** An old copy left by a create-before-delete replacement, deleted at the end of the deployment. */
-    pendingDelete?: boolean;
+    pendingDelete?: boolean | undefined;
 }
 
 export interface EngineState {
@@ -74,10 +74,10 @@ export interface Step {
     /** Changed top-level input keys (update/replace), as the engine's diff reports them. */
     diffs: string[];
     /** Keys that force replacement (replace). */
-    replaces?: string[];
+    replaces?: string[] | undefined;
     /** up/destroy only. */
-    status?: "ok" | "failed";
-    error?: string;
+    status?: "ok" | "failed" | undefined;
+    error?: string | undefined;
 }
 
 export interface PreviewResult {
@@ -85,7 +85,7 @@ export interface PreviewResult {
     /** Stack outputs in wire form (secrets wrapped). */
     outputs: PropertyMap;
     resources: CapturedResource[];
-    error?: string;
+    error?: string | undefined;
     providerLog: ProviderLine[];
     programLog: string;
 }
@@ -108,7 +108,7 @@ export interface Drift {
 
 export interface RefreshResult {
     drift: Drift[];
-    error?: string;
+    error?: string | undefined;
     providerLog: ProviderLine[];
 }
 
@@ -117,34 +117,34 @@ export type ProgramConfig = { [key: string]: unknown };
 
 export interface DriverOptions {
     /** Repository root: cwd of the program and of the provider server. Default: two levels above this file. */
-    repoRoot?: string;
+    repoRoot?: string | undefined;
     /** Program entry (absolute, or relative to repoRoot). Default: `main` of Pulumi.yaml, else infra/index.ts. */
-    program?: string;
+    program?: string | undefined;
     /** Default: `name` of Pulumi.yaml, else "complinist". */
-    project?: string;
-    stack?: string;
+    project?: string | undefined;
+    stack?: string | undefined;
     /** Concurrent provider steps (the engine's default is 10). */
-    parallel?: number;
+    parallel?: number | undefined;
     /** Extra environment for the provider process (e.g. COMPLINIST_TRACE=1) and the program. */
     env?: { [key: string]: string | undefined };
     /** Persist state here after every step (loaded at construction when it exists). */
-    stateFile?: string;
+    stateFile?: string | undefined;
     /** StackReference name -> outputs. */
-    stackReferences?: EvalJob["stackReferences"];
+    stackReferences?: EvalJob["stackReferences"] | undefined;
     /** Invoke token -> result, for the invokes the program may make. */
-    invokes?: EvalJob["invokes"];
+    invokes?: EvalJob["invokes"] | undefined;
     /** Module exporting MockPlugins (per-type outputs for mocked custom resources, invokes). */
-    mocksModule?: string;
-    evalTimeoutMs?: number;
-    callTimeoutMs?: number;
+    mocksModule?: string | undefined;
+    evalTimeoutMs?: number | undefined;
+    callTimeoutMs?: number | undefined;
     /** Keep one provider process across operations (the engine starts one per deployment). */
-    reuseProvider?: boolean;
+    reuseProvider?: boolean | undefined;
 }
 
 interface OperationContext {
     config: { [key: string]: string };
     secretKeys: string[];
-    provider?: Promise<ProviderServer>;
+    provider?: Promise<ProviderServer> | undefined;
     servers: ProviderServer[];
 }
 
@@ -240,8 +240,8 @@ export class EngineDriver {
     /** Extra environment for the program and the provider process; may be changed between operations. */
     env: { [key: string]: string | undefined };
     private lastConfig: { config: ProgramConfig; secretKeys: string[] } = { config: {}, secretKeys: [] };
-    private killTrigger?: KillTrigger;
-    private shared?: Promise<ProviderServer>;
+    private killTrigger?: KillTrigger | undefined;
+    private shared?: Promise<ProviderServer> | undefined;
     private live = new Set<ProviderServer>();
 
     constructor(private readonly opts: DriverOptions = {}) {
@@ -258,13 +258,13 @@ export class EngineDriver {
         }
     }
 
-    private readPulumiYaml(): { name?: string; main?: string; config: { [key: string]: unknown } } {
+    private readPulumiYaml(): { name?: string | undefined; main?: string | undefined; config: { [key: string]: unknown } } {
         const file = path.join(this.repoRoot, "Pulumi.yaml");
         if (!fs.existsSync(file)) {
             return { config: {} };
         }
         const YAML = require("yaml") as { parse(s: string): unknown };
-        const doc = YAML.parse(fs.readFileSync(file, "utf8")) as { name?: unknown; main?: unknown; config?: unknown } | null;
+        const doc = YAML.parse(fs.readFileSync(file, "utf8")) as { name?: unknown | undefined; main?: unknown | undefined; config?: unknown } | null;
         const name = typeof doc?.name === "string" ? doc.name : undefined;
         // Project-level config: `key: value` or `key: { type, default | value }`; keys without a
         // namespace belong to the project. The engine merges these under the stack's own values.
@@ -273,7 +273,7 @@ export class EngineDriver {
             for (const [k, v] of Object.entries(doc.config as { [key: string]: unknown })) {
                 const key = k.includes(":") ? k : `${name}:${k}`;
                 if (v !== null && typeof v === "object" && !Array.isArray(v)) {
-                    const spec = v as { default?: unknown; value?: unknown };
+                    const spec = v as { default?: unknown | undefined; value?: unknown };
                     const value = spec.value !== undefined ? spec.value : spec.default;
                     if (value !== undefined) {
                         config[key] = value;
@@ -761,7 +761,7 @@ export class EngineDriver {
     // ---------------------------------------------------------------- destroy
 
     /** Deletes every resource in state (reverse dependency order), as `pulumi destroy`. */
-    async destroy(config?: ProgramConfig, secretKeys?: string[]): Promise<{ steps: Step[]; error?: string; providerLog: ProviderLine[] }> {
+    async destroy(config?: ProgramConfig, secretKeys?: string[]): Promise<{ steps: Step[]; error?: string | undefined; providerLog: ProviderLine[] }> {
         const ctx = this.newOperation(config ?? this.lastConfig.config, secretKeys ?? this.lastConfig.secretKeys);
         const steps: Step[] = [];
         try {
@@ -779,7 +779,7 @@ export class EngineDriver {
      * changed). Updates state as the engine does unless previewOnly (`pulumi refresh --preview-only`).
      * Uses the config of the last operation unless one is given (the provider process gets it).
      */
-    async refresh(opts: { previewOnly?: boolean; config?: ProgramConfig; secretKeys?: string[] } = {}): Promise<RefreshResult> {
+    async refresh(opts: { previewOnly?: boolean | undefined; config?: ProgramConfig | undefined; secretKeys?: string[] } = {}): Promise<RefreshResult> {
         const ctx = this.newOperation(opts.config ?? this.lastConfig.config, opts.secretKeys ?? this.lastConfig.secretKeys);
         const drift: Drift[] = [];
         const errors: string[] = [];

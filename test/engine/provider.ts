@@ -19,11 +19,11 @@ export interface ProviderLine {
 
 export interface KillTrigger {
     /** Kill (SIGKILL) this many ms after the provider process has started. */
-    afterMs?: number;
+    afterMs?: number | undefined;
     /** Kill when a provider output line (stderr or stdout) matches. */
-    onLine?: RegExp | string;
+    onLine?: RegExp | string | undefined;
     /** With onLine: wait this long after the matching line before killing (e.g. mid health check). */
-    delayMs?: number;
+    delayMs?: number | undefined;
 }
 
 export interface ProviderServerOptions {
@@ -34,7 +34,7 @@ export interface ProviderServerOptions {
     secretKeys: readonly string[];
     env: { [key: string]: string | undefined };
     callTimeoutMs: number;
-    kill?: KillTrigger;
+    kill?: KillTrigger | undefined;
 }
 
 /** An error from a provider call, carrying the provider's message as the engine would show it. */
@@ -58,11 +58,11 @@ export function fromStruct(s: structproto.Struct | undefined): PropertyMap {
 
 export class ProviderServer {
     readonly lines: ProviderLine[] = [];
-    private proc?: ChildProcess;
-    private client?: provrpc.ResourceProviderClient;
+    private proc?: ChildProcess | undefined;
+    private client?: provrpc.ResourceProviderClient | undefined;
     private started = 0;
-    private exitInfo?: string;
-    private killTimer?: NodeJS.Timeout;
+    private exitInfo?: string | undefined;
+    private killTimer?: NodeJS.Timeout | undefined;
 
     private constructor(private readonly opts: ProviderServerOptions) {}
 
@@ -266,7 +266,7 @@ export class ProviderServer {
         return { id: res.getId(), outputs: fromStruct(res.getProperties()) };
     }
 
-    async read(urn: string, id: string, outputs: PropertyMap, inputs: PropertyMap): Promise<{ id: string; outputs: PropertyMap; inputs?: PropertyMap }> {
+    async read(urn: string, id: string, outputs: PropertyMap, inputs: PropertyMap): Promise<{ id: string; outputs: PropertyMap; inputs?: PropertyMap | undefined }> {
         const req = new provproto.ReadRequest();
         req.setId(id);
         req.setUrn(urn);

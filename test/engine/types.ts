@@ -44,7 +44,7 @@ export interface EvalJob {
     /** Invoke token -> result, for invokes the test allows. */
     invokes: { [token: string]: PropertyMap };
     /** Optional module (absolute path) exporting `MockPlugins` for per-type outputs and invokes. */
-    mocksModule?: string;
+    mocksModule?: string | undefined;
     /** Where the child writes its EvalResult. */
     resultFile: string;
     timeoutMs: number;
@@ -55,7 +55,7 @@ export interface EvalResult {
     /** Stack outputs in wire form (secrets wrapped). */
     outputs: PropertyMap;
     /** Program error (message), if the program failed. */
-    error?: string;
+    error?: string | undefined;
 }
 
 /**

@@ -1,7 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
-import { batches, keptVersions, StackConfig } from "../stacks/config";
+import { keptVersions, StackConfig } from "../stacks/config";
 import type { ImageRelease } from "../stacks/schema";
 import { ContainerHost } from "./ContainerHost";
+import { deployInBatches, HostStatus, statusByHost } from "./rollout";
 
 export interface ContainerRolloutArgs {
     /** The validated stack config (container mode: every release is `{ image }`). */
@@ -20,7 +21,7 @@ export interface ContainerRolloutArgs {
 export class ContainerRollout extends pulumi.ComponentResource {
     public readonly hosts: Record<string, ContainerHost>;
     /** Per host: the version it serves and whether it is healthy. */
-    public readonly status: pulumi.Output<Record<string, { version: string; healthy: boolean }>>;
+    public readonly status: pulumi.Output<Record<string, HostStatus>>;
     /**
      * "" in container mode: the docker provider records no creation time and the
      * program may not put a clock into resource inputs (preview must be stable).
@@ -38,12 +39,11 @@ export class ContainerRollout extends pulumi.ComponentResource {
         const images: Record<string, string> = {};
         for (const v of this.kept) images[v] = (c.releases[v] as ImageRelease).image;
 
-        this.hosts = {};
-        let previous: pulumi.Resource[] = [];
-        for (const batch of batches(c.hosts, c.batchSize)) {
-            const current: pulumi.Resource[] = [];
-            for (const h of batch) {
-                const host = new ContainerHost(
+        this.hosts = deployInBatches(
+            c.hosts,
+            c.batchSize,
+            (h, after) =>
+                new ContainerHost(
                     `${name}-${h.name}`,
                     {
                         host: { name: h.name, address: h.address, port: h.port, user: h.user, ...(h.hostKey !== undefined ? { hostKey: h.hostKey } : {}) },
@@ -53,20 +53,14 @@ export class ContainerRollout extends pulumi.ComponentResource {
                         service: { name: c.service.name, port: c.service.port, environment: c.service.environment },
                         health: c.health,
                         secretEnvironment: args.secretEnvironment,
-                        after: previous,
+                        after,
                     },
                     // The promotion gate (infra/index.ts) travels down: children do not inherit dependsOn.
                     { parent: this, ...(opts?.dependsOn ? { dependsOn: opts.dependsOn } : {}) },
-                );
-                this.hosts[h.name] = host;
-                current.push(host.container);
-            }
-            previous = current;
-        }
-        const names = Object.keys(this.hosts);
-        this.status = pulumi
-            .all(names.map((n) => (this.hosts[n] as ContainerHost).status))
-            .apply((s) => Object.fromEntries(names.map((n, i) => [n, s[i]])));
+                ),
+            (host) => host.container,
+        );
+        this.status = statusByHost(this.hosts);
         this.deployedAt = pulumi.output("");
         this.deployedCommit = pulumi.output("");
         this.registerOutputs({ status: this.status, deployedAt: this.deployedAt, deployedCommit: this.deployedCommit, kept: this.kept });

@@ -1,7 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
-import { keptVersions, StackConfig, batches } from "../stacks/config";
+import { keptVersions, StackConfig } from "../stacks/config";
 import type { ArtifactRelease } from "../stacks/schema";
 import { HostDeployment } from "./HostDeployment";
+import { deployInBatches, HostStatus, statusByHost } from "./rollout";
 
 export interface ReleaseRolloutArgs {
     /** The validated stack config (release mode). */
@@ -20,7 +21,7 @@ export interface ReleaseRolloutArgs {
 export class ReleaseRollout extends pulumi.ComponentResource {
     public readonly hosts: Record<string, HostDeployment>;
     /** Per host: the version it serves and whether it is healthy. */
-    public readonly status: pulumi.Output<Record<string, { version: string; healthy: boolean }>>;
+    public readonly status: pulumi.Output<Record<string, HostStatus>>;
     public readonly deployedAt: pulumi.Output<string>;
     public readonly deployedCommit: pulumi.Output<string>;
     public readonly kept: string[];
@@ -32,12 +33,11 @@ export class ReleaseRollout extends pulumi.ComponentResource {
         const releases: Record<string, ArtifactRelease> = {};
         for (const v of this.kept) releases[v] = c.releases[v] as ArtifactRelease;
 
-        this.hosts = {};
-        let previous: pulumi.Resource[] = [];
-        for (const batch of batches(c.hosts, c.batchSize)) {
-            const current: pulumi.Resource[] = [];
-            for (const h of batch) {
-                const d = new HostDeployment(
+        this.hosts = deployInBatches(
+            c.hosts,
+            c.batchSize,
+            (h, after) =>
+                new HostDeployment(
                     `${name}-${h.name}`,
                     {
                         // The schema requires hostKey for every SSH host (only container mode's `local` has none).
@@ -52,24 +52,19 @@ export class ReleaseRollout extends pulumi.ComponentResource {
                         secretEnvironment: args.secretEnvironment,
                         health: c.health,
                         ...(c.hooks.beforeActivate !== undefined ? { beforeActivate: c.hooks.beforeActivate } : {}),
-                        after: previous,
+                        after,
                     },
                     { parent: this },
-                );
-                this.hosts[h.name] = d;
-                current.push(d.activation.resource);
-            }
-            previous = current;
-        }
-        const names = Object.keys(this.hosts);
-        this.status = pulumi.all(names.map((n) => (this.hosts[n] as HostDeployment).status)).apply((s) => Object.fromEntries(names.map((n, i) => [n, s[i]])));
-        this.deployedAt = pulumi
-            .all(names.map((n) => (this.hosts[n] as HostDeployment).activation.activatedAt))
-            .apply((ts) => ts.filter((t): t is string => typeof t === "string" && t !== "").sort().pop() ?? "");
-        const activations = names.map((n) => (this.hosts[n] as HostDeployment).activation);
-        this.deployedCommit = pulumi
-            .all(activations.map((a) => pulumi.all([a.activatedAt, a.activatedCommit])))
-            .apply((pairs) => pairs.filter(([t]) => typeof t === "string" && t !== "").sort(([a], [b]) => a.localeCompare(b)).pop()?.[1] ?? "");
+                ),
+            (d) => d.activation.resource,
+        );
+        this.status = statusByHost(this.hosts);
+        // The latest activation on any host: when it happened and which commit it deployed.
+        const latest = pulumi
+            .all(Object.values(this.hosts).map((d) => pulumi.all([d.activation.activatedAt, d.activation.activatedCommit])))
+            .apply((pairs) => pairs.filter(([t]) => typeof t === "string" && t !== "").sort(([a], [b]) => a.localeCompare(b)).pop());
+        this.deployedAt = latest.apply((p) => p?.[0] ?? "");
+        this.deployedCommit = latest.apply((p) => p?.[1] ?? "");
         this.registerOutputs({ status: this.status, deployedAt: this.deployedAt, deployedCommit: this.deployedCommit, kept: this.kept });
     }
 }

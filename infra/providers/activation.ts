@@ -1,7 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { hostLayout } from "../render/layout";
 import { EXIT, parseKeyValues, renderActivate, renderActivationRead } from "../render/scripts";
-import { connect, deployCommit, deployer, hasSystemd, HostTarget, run, trace } from "./host";
+import { trace } from "../transport/trace";
+import { connect, deployCommit, deployer, hasSystemd, HostTarget, run } from "./host";
 
 /** Which release `current` points to on one host, and that the service runs it healthy. */
 export interface ActivationState {

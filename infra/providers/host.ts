@@ -59,8 +59,3 @@ export function deployCommit(): string {
         return "unknown";
     }
 }
-
-/** One line on the provider's stderr when COMPLINIST_TRACE is set (tests and the benchmark count these). */
-export function trace(line: string): void {
-    if (process.env.COMPLINIST_TRACE) process.stderr.write(`[complinist] ${line}\n`);
-}

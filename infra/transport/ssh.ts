@@ -10,6 +10,7 @@
  */
 import type { Client, ClientChannel, ConnectConfig } from "ssh2";
 import type { Readable } from "stream";
+import { trace } from "./trace";
 import type { Connection, ExecOptions, ExecResult, Transport, UploadResult } from "./transport";
 
 export type SshConnection = Extract<Connection, { kind: "ssh" }>;
@@ -45,12 +46,6 @@ function sshState(): SshState {
         g.__complinistSsh = { pool: new Map(), handshakes: new Map() };
     }
     return g.__complinistSsh;
-}
-
-function trace(line: string): void {
-    if (process.env.COMPLINIST_TRACE) {
-        process.stderr.write(`[complinist] ${line}\n`);
-    }
 }
 
 /** OpenSSH-style fingerprint ("SHA256:<base64 without padding>") of a key blob. */

@@ -1,0 +1,36 @@
+import * as pulumi from "@pulumi/pulumi";
+import { batches } from "../stacks/config";
+
+/** What a host reports after its rollout step. */
+export type HostStatus = { version: string; healthy: boolean };
+
+/**
+ * The batch wiring shared by both rollout components: hosts in config order,
+ * `size` per batch, every host of batch N+1 built with the gates of batch N
+ * (its activation or its container) as `after`, so nothing on it changes until
+ * the previous batch is healthy.
+ */
+export function deployInBatches<H extends { readonly name: string }, D>(
+    hosts: ReadonlyArray<H>,
+    size: number,
+    build: (host: H, after: pulumi.Resource[]) => D,
+    gateOf: (deployment: D) => pulumi.Resource,
+): Record<string, D> {
+    const out: Record<string, D> = {};
+    let previous: pulumi.Resource[] = [];
+    for (const batch of batches(hosts, size)) {
+        const built = batch.map((h) => {
+            const d = build(h, previous);
+            out[h.name] = d;
+            return d;
+        });
+        previous = built.map(gateOf);
+    }
+    return out;
+}
+
+/** `{ <host>: { version, healthy } }` for the `hosts` stack output. */
+export function statusByHost(hosts: Readonly<Record<string, { readonly status: pulumi.Output<HostStatus> }>>): pulumi.Output<Record<string, HostStatus>> {
+    const names = Object.keys(hosts);
+    return pulumi.all(names.map((n) => (hosts[n] as { status: pulumi.Output<HostStatus> }).status)).apply((s) => Object.fromEntries(names.map((n, i) => [n, s[i] as HostStatus])));
+}

@@ -10,6 +10,7 @@
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
+import { SYSTEMD_HOST_FLAGS, waitReady } from "../test/hosts/hosts";
 import { buildArtifacts } from "./build-artifacts";
 
 const REPO = path.resolve(__dirname, "..");
@@ -43,19 +44,9 @@ export async function ensureDevHost(): Promise<void> {
     if (running.status === 0) docker(["rm", "-f", DEV_HOST.container]);
     console.log(`up: starting dev host ${DEV_HOST.container} on 127.0.0.1:${DEV_HOST.port}`);
     // The flags verified for systemd as PID 1 under this Docker engine (DESIGN.md "Real parts in tests").
-    docker([
-        "run", "-d", "--name", DEV_HOST.container, "--hostname", "dev-1",
-        "--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined", "--cgroupns=host",
-        "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
-        "-e", "container=docker", "--stop-signal", "SIGRTMIN+3",
-        "-p", `127.0.0.1:${DEV_HOST.port}:22`, DEV_HOST.image, "/sbin/init",
-    ]);
+    docker(["run", "-d", "--name", DEV_HOST.container, "--hostname", "dev-1", ...SYSTEMD_HOST_FLAGS, "-p", `127.0.0.1:${DEV_HOST.port}:22`, DEV_HOST.image, "/sbin/init"]);
     const keys = path.join(REPO, "dev", "keys");
-    for (let i = 0; i < 120; i++) {
-        const state = spawnSync("docker", ["exec", DEV_HOST.container, "systemctl", "is-system-running"], { encoding: "utf8" }).stdout.trim();
-        if (state === "running" || state === "degraded") break;
-        await new Promise((r) => setTimeout(r, 500));
-    }
+    await waitReady(DEV_HOST.container, DEV_HOST.port, 90000);
     docker(["cp", path.join(keys, "dev_host_ed25519_key"), `${DEV_HOST.container}:/etc/ssh/ssh_host_ed25519_key`]);
     docker(["cp", path.join(keys, "dev_host_ed25519_key.pub"), `${DEV_HOST.container}:/etc/ssh/ssh_host_ed25519_key.pub`]);
     const pub = fs.readFileSync(path.join(keys, "deploy_ed25519.pub"), "utf8");

@@ -206,7 +206,22 @@ function sshBanner(port: number, timeoutMs: number): Promise<boolean> {
     });
 }
 
-async function waitReady(container: string, port: number, timeoutMs: number): Promise<void> {
+/** `docker run` flags that make systemd work as PID 1 on these machines (--privileged fails here); also used by the dev host. */
+export const SYSTEMD_HOST_FLAGS: readonly string[] = [
+    "--cap-add", "SYS_ADMIN",
+    "--security-opt", "seccomp=unconfined",
+    "--cgroupns=host",
+    "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+    "--tmpfs", "/run",
+    "--tmpfs", "/run/lock",
+    "-e", "container=docker",
+    // systemd halts cleanly on SIGRTMIN+3; on docker's default SIGTERM it would just
+    // re-execute itself and `docker stop` would wait out its 10 s before killing.
+    "--stop-signal", "SIGRTMIN+3",
+];
+
+/** Waits until systemd reports running/degraded and sshd answers on the published port; throws with what it saw. */
+export async function waitReady(container: string, port: number, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let state = "";
     while (Date.now() < deadline) {
@@ -235,17 +250,7 @@ async function startOne(name: string, port: number, image: string, publicKey: st
         "--hostname", name.replace(/[^a-zA-Z0-9-]/g, "-").slice(0, 63),
         "--label", LABEL,
         "--label", `complinist-testhost-run=${runPrefix}`,
-        // The flags that make systemd work as PID 1 on these machines (--privileged fails here).
-        "--cap-add", "SYS_ADMIN",
-        "--security-opt", "seccomp=unconfined",
-        "--cgroupns=host",
-        "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
-        "--tmpfs", "/run",
-        "--tmpfs", "/run/lock",
-        "-e", "container=docker",
-        // systemd halts cleanly on SIGRTMIN+3; on docker's default SIGTERM it would just
-        // re-execute itself and `docker stop` would wait out its 10 s before killing.
-        "--stop-signal", "SIGRTMIN+3",
+        ...SYSTEMD_HOST_FLAGS,
         "-p", `127.0.0.1:${port}:22`,
         image,
         "/sbin/init",

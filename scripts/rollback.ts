@@ -1,8 +1,7 @@
 // npm run rollback -- --stack <env> [--to <version>] [--yes]   (decisions: ops/rollback.ts)
-import * as path from "path";
 import * as readline from "readline";
-import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import { OperatorIo, parseRollbackArgs, rollback, ROLLBACK_EXIT, ROLLBACK_USAGE, RollbackStack } from "../ops/rollback";
+import { exitWith, selectProjectStack } from "./automation";
 
 const io: OperatorIo = {
     interactive: process.stdin.isTTY === true && process.stdout.isTTY === true,
@@ -31,24 +30,14 @@ async function main(): Promise<number> {
         console.log(ROLLBACK_USAGE);
         return ROLLBACK_EXIT.ok;
     }
-    // The project directory: Pulumi.yaml and Pulumi.<stack>.yaml, where the pin is written.
-    const workDir = path.join(__dirname, "..");
     let stack: RollbackStack;
     try {
-        stack = await LocalWorkspace.selectStack({ stackName: args.stack, workDir });
+        stack = await selectProjectStack(args.stack);
     } catch (e) {
-        console.error(`rollback refused: cannot select stack '${args.stack}' (is the Pulumi CLI installed and logged in to the backend?): ${e instanceof Error ? e.message : String(e)}`);
+        console.error(`rollback refused: ${e instanceof Error ? e.message : String(e)}`);
         return ROLLBACK_EXIT.refused;
     }
     return rollback(stack, args, io);
 }
 
-main().then(
-    (code) => {
-        process.exitCode = code;
-    },
-    (e: unknown) => {
-        console.error(`rollback: unexpected error: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
-        process.exitCode = ROLLBACK_EXIT.refused;
-    },
-);
+exitWith(main, "rollback", ROLLBACK_EXIT.refused);

@@ -9,7 +9,8 @@
  */
 import * as path from "path";
 import { buildArtifacts, BuiltArtifact } from "./build-artifacts";
-import { EngineDriver, ProgramConfig, ProviderLine } from "../test/engine/driver";
+import { EngineDriver, ProgramConfig } from "../test/engine/driver";
+import { handshakes, uploads } from "../test/engine/trace";
 import { startHosts, stopHosts, TestHost } from "../test/hosts/hosts";
 
 const REPO = path.resolve(__dirname, "..");
@@ -22,19 +23,6 @@ interface Row {
     bytes: number;
     handshakes: number;
     changes: number;
-}
-
-function sum(log: ProviderLine[], re: RegExp): { count: number; total: number } {
-    let count = 0;
-    let total = 0;
-    for (const l of log) {
-        const m = re.exec(l.line);
-        if (m) {
-            count++;
-            total += Number(m[1] ?? 0);
-        }
-    }
-    return { count, total };
 }
 
 async function run(hosts: TestHost[], arts: Record<string, BuiltArtifact>): Promise<Row[]> {
@@ -72,8 +60,8 @@ async function run(hosts: TestHost[], arts: Record<string, BuiltArtifact>): Prom
                 // up evaluates the program once more before applying; report the apply alone.
                 applySeconds: Math.max(0, total - evalSeconds),
                 evalSeconds,
-                bytes: sum(r.providerLog, /\[complinist\] upload host=\S+ bytes=(\d+)/).total,
-                handshakes: sum(r.providerLog, /\[complinist\] ssh-handshake host=\S+/).count,
+                bytes: uploads(r.providerLog).reduce((n, u) => n + u.bytes, 0),
+                handshakes: handshakes(r.providerLog),
                 changes: r.steps.filter((s) => s.op !== "same").length,
             });
         }

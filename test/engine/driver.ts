@@ -235,14 +235,13 @@ export class EngineDriver {
     readonly stack: string;
     readonly parallel: number;
     state: EngineState = { resources: [] };
-    /** Provider output lines of the last operation. */
-    lastProviderLog: ProviderLine[] = [];
     /** Extra environment for the program and the provider process; may be changed between operations. */
     env: { [key: string]: string | undefined };
     private lastConfig: { config: ProgramConfig; secretKeys: string[] } = { config: {}, secretKeys: [] };
     private killTrigger?: KillTrigger | undefined;
     private shared?: Promise<ProviderServer> | undefined;
     private live = new Set<ProviderServer>();
+    private readonly projectDefaults: ProgramConfig;
 
     constructor(private readonly opts: DriverOptions = {}) {
         this.repoRoot = path.resolve(opts.repoRoot ?? path.join(__dirname, "..", ".."));
@@ -250,6 +249,8 @@ export class EngineDriver {
         const program = opts.program ?? pulumiYaml.main ?? "infra/index.ts";
         this.program = path.resolve(this.repoRoot, program);
         this.project = opts.project ?? pulumiYaml.name ?? "complinist";
+        // Read once: every operation merges these under the test's config.
+        this.projectDefaults = pulumiYaml.name === this.project ? pulumiYaml.config : {};
         this.stack = opts.stack ?? "dev";
         this.parallel = opts.parallel ?? 10;
         this.env = { ...opts.env };
@@ -286,31 +287,9 @@ export class EngineDriver {
         return { name, main: typeof doc?.main === "string" ? doc.main : undefined, config };
     }
 
-    /**
-     * Plain config of a stack file (Pulumi.<stack>.yaml), for tests that start from it and override
-     * keys. `secure:` values cannot be decrypted here: they are left out and listed in `encrypted`.
-     */
-    stackFileConfig(stack = this.stack): { config: ProgramConfig; encrypted: string[] } {
-        const file = path.join(this.repoRoot, `Pulumi.${stack}.yaml`);
-        const YAML = require("yaml") as { parse(s: string): unknown };
-        const doc = YAML.parse(fs.readFileSync(file, "utf8")) as { config?: { [key: string]: unknown } } | null;
-        const config: ProgramConfig = {};
-        const encrypted: string[] = [];
-        for (const [k, v] of Object.entries(doc?.config ?? {})) {
-            if (v !== null && typeof v === "object" && !Array.isArray(v) && "secure" in v) {
-                encrypted.push(k);
-            } else {
-                config[k] = v;
-            }
-        }
-        return { config, encrypted };
-    }
-
     /** The config the engine would pass: Pulumi.yaml project defaults (for this project) under the given values. */
     effectiveConfig(config: ProgramConfig): ProgramConfig {
-        const yaml = this.readPulumiYaml();
-        const defaults = yaml.name === this.project ? yaml.config : {};
-        return { ...defaults, ...config };
+        return { ...this.projectDefaults, ...config };
     }
 
     // ---------------------------------------------------------------- state
@@ -361,13 +340,6 @@ export class EngineDriver {
         this.killTrigger = trigger;
     }
 
-    /** SIGKILL every running provider process now. */
-    killProviderNow(): void {
-        for (const s of this.live) {
-            s.kill();
-        }
-    }
-
     private newOperation(config: ProgramConfig, secretKeys: string[]): OperationContext {
         this.lastConfig = { config, secretKeys };
         return { config: encodeConfig(this.effectiveConfig(config)), secretKeys, servers: [] };
@@ -415,7 +387,6 @@ export class EngineDriver {
                 this.live.delete(s);
             }
         }
-        this.lastProviderLog = lines;
         return lines;
     }
 

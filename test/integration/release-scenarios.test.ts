@@ -1,7 +1,8 @@
 import * as assert from "assert";
 import * as path from "path";
 import { buildArtifacts, BuiltArtifact } from "../../scripts/build-artifacts";
-import { EngineDriver, ProgramConfig, ProviderLine, Step } from "../engine/driver";
+import { EngineDriver, ProgramConfig, Step } from "../engine/driver";
+import { uploads } from "../engine/trace";
 import { TestHost, useHosts } from "../hosts/hosts";
 
 /**
@@ -14,13 +15,6 @@ import { TestHost, useHosts } from "../hosts/hosts";
 
 const REPO = path.resolve(__dirname, "..", "..");
 const BASE = "/opt/complinist";
-
-function uploads(log: ProviderLine[]): Array<{ host: string; bytes: number }> {
-    return log
-        .map((l) => /\[complinist\] upload host=(\S+) bytes=(\d+)/.exec(l.line))
-        .filter((m): m is RegExpExecArray => m !== null)
-        .map((m) => ({ host: m[1] as string, bytes: Number(m[2]) }));
-}
 
 function changed(steps: Step[]): Step[] {
     return steps.filter((s) => s.op !== "same");

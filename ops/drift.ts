@@ -1,5 +1,6 @@
 import { parseArgs } from "util";
 import type { EngineEvent, OpMap, StepEventMetadata } from "@pulumi/pulumi/automation";
+import { STACK_NAME_PATTERN } from "../stacks/schema";
 
 /**
  * `npm run drift -- --stack <env>`: the runbook's "did someone change a host by
@@ -52,7 +53,7 @@ export function parseDriftArgs(argv: string[]): { stack: string; help: boolean }
         throw new Error(`${e instanceof Error ? e.message : String(e)}\n${DRIFT_USAGE}`);
     }
     if (values.help) return { stack: "", help: true };
-    if (values.stack === undefined || !/^[A-Za-z0-9._/-]+$/.test(values.stack)) throw new Error(`--stack <env> is required (dev, staging or prod)\n${DRIFT_USAGE}`);
+    if (values.stack === undefined || !STACK_NAME_PATTERN.test(values.stack)) throw new Error(`--stack <env> is required (dev, staging or prod)\n${DRIFT_USAGE}`);
     return { stack: values.stack, help: false };
 }
 

@@ -1,7 +1,7 @@
 import { parseArgs } from "util";
 import type { ConfigValue, OpMap, OutputMap } from "@pulumi/pulumi/automation";
 import { keptVersions } from "../stacks/config";
-import { VERSION_PATTERN, type ParsedConfig } from "../stacks/schema";
+import { STACK_NAME_PATTERN, VERSION_PATTERN, type ParsedConfig } from "../stacks/schema";
 
 /**
  * `npm run rollback -- --stack <env> [--to <version>] [--yes]`: the runbook's
@@ -86,7 +86,7 @@ export function parseRollbackArgs(argv: string[]): RollbackArgs {
         throw new UsageError(`${e instanceof Error ? e.message : String(e)}\n${ROLLBACK_USAGE}`);
     }
     if (values.help) return { stack: "", yes: false, help: true };
-    if (values.stack === undefined || !/^[A-Za-z0-9._/-]+$/.test(values.stack)) throw new UsageError(`--stack <env> is required (dev, staging or prod)\n${ROLLBACK_USAGE}`);
+    if (values.stack === undefined || !STACK_NAME_PATTERN.test(values.stack)) throw new UsageError(`--stack <env> is required (dev, staging or prod)\n${ROLLBACK_USAGE}`);
     if (values.to !== undefined && !VERSION_PATTERN.test(values.to)) throw new UsageError(`--to ${JSON.stringify(values.to)} is not a version (letters, digits and . + _ -)\n${ROLLBACK_USAGE}`);
     return { stack: values.stack, to: values.to, yes: values.yes === true, help: false };
 }

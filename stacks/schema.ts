@@ -8,6 +8,8 @@ import { z } from "zod";
  */
 
 export const VERSION_PATTERN = /^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$/;
+/** A Pulumi stack name, bare (`staging`) or qualified (`org/project/staging`). */
+export const STACK_NAME_PATTERN = /^[A-Za-z0-9._/-]+$/;
 const NAME_PATTERN = /^[a-z][a-z0-9-]{0,62}$/;
 const SERVICE_PATTERN = /^[a-z][a-z0-9_-]{0,31}$/;
 const USER_PATTERN = /^[a-z_][a-z0-9_-]{0,31}$/;
@@ -106,7 +108,7 @@ export const configSchema = z
                 beforeActivate: z.string().min(1).refine((c) => !/[\n\r\0]/.test(c), "must be a single line").optional(),
             })
             .default({}),
-        promoteFrom: z.string().regex(/^[A-Za-z0-9._/-]+$/, "must be a stack name such as staging or org/project/staging").optional(),
+        promoteFrom: z.string().regex(STACK_NAME_PATTERN, "must be a stack name such as staging or org/project/staging").optional(),
     })
     .superRefine((c, ctx) => {
         const names = new Set<string>();

@@ -55,7 +55,7 @@ export class ContainerRollout extends pulumi.ComponentResource {
                         secretEnvironment: args.secretEnvironment,
                         after,
                     },
-                    // The promotion gate (infra/index.ts) travels down: children do not inherit dependsOn.
+                    // The promotion gate (index.ts) travels down: children do not inherit dependsOn.
                     { parent: this, ...(opts?.dependsOn ? { dependsOn: opts.dependsOn } : {}) },
                 ),
             (host) => host.container,

@@ -14,6 +14,7 @@ PACKAGES=(
     python3
     iproute2 procps
     sudo
+    haproxy logrotate jq
 )
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -123,6 +124,9 @@ UNIT
     touch "${rootfs}/.complete"
 fi
 
+# debootstrap mounts proc inside the target and a busy unmount can leave it there; never pack
+# a live /proc into the image.
+if mountpoint -q "${rootfs}/proc"; then umount -R "${rootfs}/proc"; fi
 log "importing ${tag}"
 tar --numeric-owner --exclude=./.complete -C "${rootfs}" -c . |
     docker import \

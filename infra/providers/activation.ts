@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { hostLayout } from "../render/layout";
-import { EXIT, parseKeyValues, renderActivate, renderActivationRead } from "../render/scripts";
+import { renderActivate, renderActivationRead } from "../render/activation";
+import { EXIT, parseKeyValues } from "../render/protocol";
 import { trace } from "../transport/trace";
 import { connect, deployCommit, deployer, hasSystemd, HostTarget, run } from "./host";
 

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { hostLayout, releaseDir } from "../render/layout";
-import { parseKeyValues, renderReleaseDelete, renderReleaseInstall, renderReleaseProbe } from "../render/scripts";
+import { parseKeyValues } from "../render/protocol";
+import { renderReleaseDelete, renderReleaseInstall, renderReleaseProbe } from "../render/release";
 import { connect, HostTarget, run } from "./host";
 
 /** A release directory `releases/<version>` on one host. */

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { hostLayout } from "../render/layout";
-import { parseKeyValues, renderServiceApply, renderServiceDelete, renderServiceRead } from "../render/scripts";
+import { parseKeyValues } from "../render/protocol";
+import { renderServiceApply, renderServiceDelete, renderServiceRead } from "../render/service";
 import { connect, hasSystemd, HostTarget, run, sha256Hex } from "./host";
 
 /** The systemd unit, its env file (0600) and its enablement on one host. */

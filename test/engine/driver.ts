@@ -118,7 +118,7 @@ export type ProgramConfig = { [key: string]: unknown };
 export interface DriverOptions {
     /** Repository root: cwd of the program and of the provider server. Default: two levels above this file. */
     repoRoot?: string | undefined;
-    /** Program entry (absolute, or relative to repoRoot). Default: `main` of Pulumi.yaml, else infra/index.ts. */
+    /** Program entry (absolute, or relative to repoRoot). Default: `main` of Pulumi.yaml, else index.ts. */
     program?: string | undefined;
     /** Default: `name` of Pulumi.yaml, else "complinist". */
     project?: string | undefined;
@@ -246,7 +246,7 @@ export class EngineDriver {
     constructor(private readonly opts: DriverOptions = {}) {
         this.repoRoot = path.resolve(opts.repoRoot ?? path.join(__dirname, "..", ".."));
         const pulumiYaml = this.readPulumiYaml();
-        const program = opts.program ?? pulumiYaml.main ?? "infra/index.ts";
+        const program = opts.program ?? pulumiYaml.main ?? "index.ts";
         this.program = path.resolve(this.repoRoot, program);
         this.project = opts.project ?? pulumiYaml.name ?? "complinist";
         // Read once: every operation merges these under the test's config.

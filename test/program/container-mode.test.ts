@@ -10,7 +10,7 @@ import { mockImageId } from "./fixtures/docker-mocks";
 import { stackFileConfig } from "./stackFile";
 
 /**
- * The real program (infra/index.ts) in container mode, under Pulumi's mocks in a child
+ * The real program (index.ts) in container mode, under Pulumi's mocks in a child
  * process (test/engine/driver.ts), from the fixture stack file a user would write.
  */
 

@@ -1,5 +1,5 @@
 // The promotion gate (stacks/promotion.ts): the pure rule, the gate under Pulumi's own mocks with
-// the StackReference mocked as Pulumi documents it, and the whole program (infra/index.ts) run by the
+// the StackReference mocked as Pulumi documents it, and the whole program (index.ts) run by the
 // engine driver for the prod stack — a refusal registers no resource at all.
 import * as assert from "assert";
 import * as fs from "fs";

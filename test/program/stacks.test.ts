@@ -3,7 +3,7 @@ import { CapturedResource, EngineDriver, EvalResult, isSecret, Json, ProgramConf
 import { stackFileConfig, USER_SECRET_KEY, withUserSecrets } from "./stackFile";
 
 /**
- * The real program (infra/index.ts) under Pulumi's mocks, once per committed
+ * The real program (index.ts) under Pulumi's mocks, once per committed
  * stack file, loaded from the YAML as a user has it.
  */
 

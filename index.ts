@@ -1,9 +1,9 @@
 import * as random from "@pulumi/random";
-import { ContainerRollout } from "../components/ContainerRollout";
-import { ReleaseRollout } from "../components/ReleaseRollout";
-import { loadStackConfig, sshPrivateKey } from "../stacks/load";
-import { promotionGate } from "../stacks/promotion";
-import { logBanner } from "./banner";
+import { ContainerRollout } from "./components/ContainerRollout";
+import { ReleaseRollout } from "./components/ReleaseRollout";
+import { loadStackConfig, sshPrivateKey } from "./stacks/load";
+import { promotionGate } from "./stacks/promotion";
+import { logBanner } from "./infra/banner";
 
 // Thin entry: validated config → components → stack outputs.
 const config = loadStackConfig();

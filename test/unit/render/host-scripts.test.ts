@@ -1,17 +1,10 @@
 import * as assert from "assert";
 import * as cp from "child_process";
 import { hostLayout } from "../../../infra/render/layout";
-import {
-    parseKeyValues,
-    renderActivate,
-    renderActivationRead,
-    renderReleaseDelete,
-    renderReleaseInstall,
-    renderReleaseProbe,
-    renderServiceApply,
-    renderServiceDelete,
-    renderServiceRead,
-} from "../../../infra/render/scripts";
+import { renderActivate, renderActivationRead } from "../../../infra/render/activation";
+import { parseKeyValues } from "../../../infra/render/protocol";
+import { renderReleaseDelete, renderReleaseInstall, renderReleaseProbe } from "../../../infra/render/release";
+import { renderServiceApply, renderServiceDelete, renderServiceRead } from "../../../infra/render/service";
 import { q } from "../../../infra/render/shell";
 
 const l = hostLayout("/opt/complinist", "complinist");

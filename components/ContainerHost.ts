@@ -59,6 +59,7 @@ export class ContainerHost extends pulumi.ComponentResource {
         const health = pulumi.output(args.health);
         const s = args.service;
         const after = [...(args.after ?? [])];
+        const child = { parent: this };
 
         this.provider = new docker.Provider(
             `${name}-docker`,
@@ -70,23 +71,23 @@ export class ContainerHost extends pulumi.ComponentResource {
             },
             // Children do not inherit a component's dependsOn (the promotion gate): every other child
             // uses this provider, so none registers before the gate has passed.
-            { parent: this, ...(opts?.dependsOn ? { dependsOn: opts.dependsOn } : {}) },
+            { ...child, ...(opts?.dependsOn ? { dependsOn: opts.dependsOn } : {}) },
         );
-        const child = { parent: this, provider: this.provider, dependsOn: after };
+        const onEngine = { ...child, provider: this.provider, dependsOn: after };
 
         this.images = {};
         for (const v of args.keep) {
             const ref = args.images[v];
             if (ref === undefined) throw new pulumi.ResourceError(`${name}: kept version ${v} has no image (set complinist:releases.${v}.image)`, this);
             // Never protected, even in prod: retention drops versions that fall out of the kept set.
-            this.images[v] = new docker.RemoteImage(`${name}-image-${v}`, { name: ref, keepLocally: true }, { ...child, protect: false });
+            this.images[v] = new docker.RemoteImage(`${name}-image-${v}`, { name: ref, keepLocally: true }, { ...onEngine, protect: false });
         }
         const current = this.images[args.version];
         if (current === undefined) {
             throw new pulumi.ResourceError(`${name}: version ${args.version} must be among the kept versions (${args.keep.join(", ")})`, this);
         }
 
-        this.logVolume = new docker.Volume(`${name}-logs`, { name: `${s.name}-logs` }, child);
+        this.logVolume = new docker.Volume(`${name}-logs`, { name: `${s.name}-logs` }, onEngine);
 
         // Plain entries stay plain and each secret is its own secret element, so a changed
         // LOG_LEVEL is readable in preview while SECRET_KEY never is.
@@ -129,7 +130,7 @@ export class ContainerHost extends pulumi.ComponentResource {
                 waitTimeout: health.apply((h) => h.timeoutSeconds),
             },
             {
-                ...child,
+                ...onEngine,
                 dependsOn: [...after, current, this.logVolume],
                 // The name and the published port are fixed: the old container must go before the new one starts.
                 deleteBeforeReplace: true,

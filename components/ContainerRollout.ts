@@ -38,6 +38,8 @@ export class ContainerRollout extends pulumi.ComponentResource {
         this.kept = keptVersions(c);
         const images: Record<string, string> = {};
         for (const v of this.kept) images[v] = (c.releases[v] as ImageRelease).image;
+        // The promotion gate (infra/index.ts) travels down: children do not inherit dependsOn.
+        const child = { parent: this, ...(opts?.dependsOn ? { dependsOn: opts.dependsOn } : {}) };
 
         this.hosts = deployInBatches(
             c.hosts,
@@ -55,8 +57,7 @@ export class ContainerRollout extends pulumi.ComponentResource {
                         secretEnvironment: args.secretEnvironment,
                         after,
                     },
-                    // The promotion gate (index.ts) travels down: children do not inherit dependsOn.
-                    { parent: this, ...(opts?.dependsOn ? { dependsOn: opts.dependsOn } : {}) },
+                    child,
                 ),
             (host) => host.container,
         );

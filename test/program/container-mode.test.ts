@@ -1,9 +1,6 @@
 import * as assert from "assert";
-import { spawn } from "child_process";
-import * as http from "http";
-import * as net from "net";
 import * as path from "path";
-import { goDuration, healthcheckCommand } from "../../components/ContainerHost";
+import { healthcheckCommand } from "../../infra/render/container";
 import { keptVersions } from "../../stacks/config";
 import { CapturedResource, changedKeys, EngineDriver, EvalResult, isSecret, Json, ProgramConfig, PropertyMap, redactSecrets, unwrapSecrets } from "../engine/driver";
 import { mockImageId } from "./fixtures/docker-mocks";
@@ -296,56 +293,5 @@ describe("container mode (program under mocks)", function () {
         const refs = prod.resources.filter((x) => x.type === "pulumi:pulumi:StackReference").map((x) => x.urn);
         assert.strictEqual(refs.length, 2);
         for (const h of hosts) for (const u of refs) assert.ok(named(prod, `complinist-${h}-docker`).dependencies.includes(u), `provider of ${h} does not wait for ${u}`);
-    });
-});
-
-describe("the container healthcheck command (run by sh and python3, against a stand-in server)", function () {
-    this.timeout(30000);
-    let server: http.Server;
-    let port = 0;
-    type Answer = { code: number; body: string } | "hang-up";
-    let answer: Answer = { code: 200, body: "" };
-
-    before(async () => {
-        server = http.createServer((_req, res) => {
-            if (answer === "hang-up") {
-                res.destroy();
-                return;
-            }
-            res.writeHead(answer.code, { "Content-Type": "application/json" }).end(answer.body);
-        });
-        await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-        port = (server.address() as net.AddressInfo).port;
-    });
-    after(() => server.close());
-
-    function probe(want: string): Promise<{ code: number | null; out: string }> {
-        return new Promise((resolve) => {
-            const p = spawn("sh", ["-c", healthcheckCommand(port, "/health")], { env: { ...process.env, COMPLINIST_VERSION: want } });
-            let out = "";
-            p.stdout.on("data", (d: Buffer) => (out += d.toString()));
-            p.stderr.on("data", (d: Buffer) => (out += d.toString()));
-            p.on("exit", (code) => resolve({ code, out }));
-        });
-    }
-
-    const cases: Array<[string, Answer, string, number]> = [
-        ["passes for 200, status healthy and the expected version", { code: 200, body: '{"status":"healthy","version":"1.3.0","uptime":1}' }, "1.3.0", 0],
-        ["fails for a healthy answer from another version", { code: 200, body: '{"status":"healthy","version":"1.1.0","uptime":1}' }, "1.3.0", 1],
-        ["fails for 503 with status unhealthy (release 1.2.0)", { code: 503, body: '{"status":"unhealthy","version":"1.2.0","uptime":1}' }, "1.2.0", 1],
-        ["fails for a 200 that is not JSON", { code: 200, body: "ok" }, "1.3.0", 1],
-        ["fails when the app does not answer", "hang-up", "1.3.0", 1],
-    ];
-    for (const [title, a, want, code] of cases) {
-        it(title, async () => {
-            answer = a;
-            const res = await probe(want);
-            assert.strictEqual(res.code, code, res.out);
-            assert.ok(!/Traceback/.test(res.out), res.out);
-        });
-    }
-
-    it("formats durations the way the provider reads them back (Go's Duration.String)", () => {
-        assert.deepStrictEqual([100, 500, 1000, 1500, 60000, 61500, 3600000].map(goDuration), ["100ms", "500ms", "1s", "1.5s", "1m0s", "1m1.5s", "1h0m0s"]);
     });
 });

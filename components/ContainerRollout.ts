@@ -38,7 +38,7 @@ export class ContainerRollout extends pulumi.ComponentResource {
         this.kept = keptVersions(c);
         const images: Record<string, string> = {};
         for (const v of this.kept) images[v] = (c.releases[v] as ImageRelease).image;
-        // The promotion gate (infra/index.ts) travels down: children do not inherit dependsOn.
+        // The promotion gate (index.ts) travels down: children do not inherit dependsOn.
         const child = { parent: this, ...(opts?.dependsOn ? { dependsOn: opts.dependsOn } : {}) };
 
         this.hosts = deployInBatches(

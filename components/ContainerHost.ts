@@ -1,6 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 
+import { q } from "../infra/render/shell";
 import { LOCAL_ADDRESS } from "../stacks/schema";
 
 export { LOCAL_ADDRESS };
@@ -111,8 +112,8 @@ export function healthcheckCommand(port: number, path: string): string {
         "print(\"HTTP %s status=%s version=%s want=%s\" % (code, doc.get(\"status\"), doc.get(\"version\"), want))",
         "sys.exit(0 if ok else 1)",
     ].join("\n");
-    // Single-quoted for sh: the script has no single quote, path is validated to [A-Za-z0-9/._~-].
-    return `python3 -c '${py}'`;
+    // `path` sits inside a Python string literal: safe because the schema limits it to [A-Za-z0-9/._~-].
+    return `python3 -c ${q(py)}`;
 }
 
 /**

@@ -5,6 +5,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { buildArtifacts } from "../../scripts/build-artifacts";
+import { q } from "../../infra/render/shell";
 import { closeAllConnections, handshakeCount, sshTransport, type SshConnection } from "../../infra/transport/ssh";
 import { useHosts, type TestHost } from "../hosts/hosts";
 
@@ -124,7 +125,7 @@ describe("SSH transport against real hosts", function () {
         const pub = execFileSync("ssh-keygen", ["-y", "-f", path.join(tmp, "deploy_key")], { encoding: "utf8" }).trim();
         for (const cmd of [
             "id -u deploy >/dev/null 2>&1 || useradd --create-home --shell /bin/bash deploy",
-            `install -d -m 700 -o deploy -g deploy /home/deploy/.ssh && echo '${pub}' > /home/deploy/.ssh/authorized_keys && chown deploy: /home/deploy/.ssh/authorized_keys`,
+            `install -d -m 700 -o deploy -g deploy /home/deploy/.ssh && echo ${q(pub)} > /home/deploy/.ssh/authorized_keys && chown deploy: /home/deploy/.ssh/authorized_keys`,
             "echo 'deploy ALL=(root) NOPASSWD: ALL' > /etc/sudoers.d/deploy && chmod 0440 /etc/sudoers.d/deploy",
         ]) {
             assert.strictEqual((await h.exec(cmd)).code, 0, cmd);

@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { hostLayout } from "../render/layout";
 import { EXIT, parseKeyValues, renderActivate, renderActivationRead } from "../render/scripts";
 import { trace } from "../transport/trace";
-import { connect, deployCommit, deployer, hasSystemd, HostTarget, run } from "./host";
+import { connect, deployCommit, deployer, HostTarget, run } from "./host";
 
 /** Which release `current` points to on one host, and that the service runs it healthy. */
 export interface ActivationState {
@@ -50,7 +50,7 @@ async function activate(s: ActivationState): Promise<ActivationOutputs> {
         intervalMs: s.intervalMs,
         ...(s.beforeActivate !== undefined ? { beforeActivate: s.beforeActivate } : {}),
         who: deployer(),
-        systemd: hasSystemd(t),
+        systemd: t.systemd,
     });
     trace(`activate host=${s.host.name} version=${s.version}`);
     // Twice the health timeout: the gate may run once for the new release and once for the undo.
@@ -110,7 +110,7 @@ export const activationProvider: pulumi.dynamic.ResourceProvider = {
     async read(id: string, props: ActivationOutputs) {
         const t = await connect(props.host, props.privateKey);
         const l = hostLayout(props.baseDir, props.service, t.root);
-        const kv = parseKeyValues((await run(t, "reading the current release", renderActivationRead(l, props.service, hasSystemd(t)))).stdout);
+        const kv = parseKeyValues((await run(t, "reading the current release", renderActivationRead(l, props.service, t.systemd))).stdout);
         const target = kv.target ?? "";
         const activeVersion = target.startsWith("releases/") ? target.slice("releases/".length) : target;
         return { id, props: { ...props, activeVersion, active: kv.active ?? "" } };

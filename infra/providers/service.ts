@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { hostLayout } from "../render/layout";
 import { parseKeyValues, renderServiceApply, renderServiceDelete, renderServiceRead } from "../render/scripts";
-import { connect, hasSystemd, HostTarget, run, sha256Hex } from "./host";
+import { connect, HostTarget, run, sha256Hex } from "./host";
 
 /** The systemd unit, its env file (0600) and its enablement on one host. */
 export interface ServiceUnitState {
@@ -28,7 +28,7 @@ export interface ServiceUnitOutputs extends ServiceUnitState {
 async function apply(s: ServiceUnitState): Promise<ServiceUnitOutputs> {
     const t = await connect(s.host, s.privateKey);
     const l = hostLayout(s.baseDir, s.service, t.root);
-    await run(t, `installing unit ${s.service}.service`, renderServiceApply(l, { service: s.service, user: s.user, unitText: s.unitText }, hasSystemd(t)), Buffer.from(s.envText, "utf8"));
+    await run(t, `installing unit ${s.service}.service`, renderServiceApply(l, { service: s.service, user: s.user, unitText: s.unitText }, t.systemd), Buffer.from(s.envText, "utf8"));
     return { ...s, envSha256: sha256Hex(s.envText), envMode: "600", enabled: "enabled" };
 }
 
@@ -54,7 +54,7 @@ export const serviceUnitProvider: pulumi.dynamic.ResourceProvider = {
     async read(id: string, props: ServiceUnitOutputs) {
         const t = await connect(props.host, props.privateKey);
         const l = hostLayout(props.baseDir, props.service, t.root);
-        const kv = parseKeyValues((await run(t, `reading unit ${props.service}.service`, renderServiceRead(l, props.service, hasSystemd(t)))).stdout);
+        const kv = parseKeyValues((await run(t, `reading unit ${props.service}.service`, renderServiceRead(l, props.service, t.systemd))).stdout);
         const unitText = Buffer.from(kv.unit ?? "", "base64").toString("utf8");
         return {
             id,
@@ -65,7 +65,7 @@ export const serviceUnitProvider: pulumi.dynamic.ResourceProvider = {
     async delete(_id: string, props: ServiceUnitOutputs) {
         const t = await connect(props.host, props.privateKey);
         const l = hostLayout(props.baseDir, props.service, t.root);
-        await run(t, `removing unit ${props.service}.service`, renderServiceDelete(l, props.service, hasSystemd(t)));
+        await run(t, `removing unit ${props.service}.service`, renderServiceDelete(l, props.service, t.systemd));
     },
 };
 

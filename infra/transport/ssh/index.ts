@@ -25,6 +25,7 @@ export function sshTransport(conn: SshConnection): Transport {
     return {
         host: conn.name,
         root: "",
+        systemd: true,
         exec(script: string, options?: ExecOptions): Promise<ExecResult> {
             return runScript(conn, script, options?.stdin, options?.timeoutMs ?? 120000, "script");
         },

@@ -63,6 +63,6 @@ export type Connection = {
     readonly hostKey: string;
     /** PEM/OpenSSH private key text (secret). */
     readonly privateKey: string;
-    /** Connect/handshake timeout in ms. Default 15000. */
+    /** Connect, handshake and session-open timeout in ms. Default 15000. */
     readonly timeoutMs?: number;
 };

@@ -198,6 +198,28 @@ describe("SSH transport against real hosts", function () {
         assert.strictEqual(left, "", "the timed-out script is still running on the host");
     });
 
+    it("fails a session request that a frozen host never answers within the timeout, then reconnects", async function () {
+        const h = hosts[1]!;
+        assert.strictEqual((await sshTransport(connectionTo(h)).exec("true")).code, 0);
+        // A paused container keeps the pooled TCP connection up (the kernel still ACKs) while
+        // sshd answers nothing: what a half-open connection looks like to the client.
+        execFileSync("docker", ["pause", h.container]);
+        let err: Error;
+        let elapsed: number;
+        try {
+            const started = Date.now();
+            err = await rejection(sshTransport(connectionTo(h, { timeoutMs: 2000 })).exec("true"));
+            elapsed = Date.now() - started;
+        } finally {
+            execFileSync("docker", ["unpause", h.container]);
+        }
+        assert.match(err.message, new RegExp(`cannot open a session on host ${h.name} at 127\\.0\\.0\\.1:${h.sshPort}: .* within 2 s`));
+        assert.ok(elapsed < 5000, `took ${elapsed} ms for a 2000 ms bound`);
+        const again = await sshTransport(connectionTo(h)).exec("echo again");
+        assert.strictEqual(again.stdout, "again\n");
+        assert.strictEqual(handshakeCount(h.name), 2, "the stale connection was reused instead of dropped");
+    });
+
     it("fails within the connect timeout, naming host and address, when the host is down", async function () {
         this.timeout(120000);
         const h = hosts[1]!;

@@ -8,7 +8,7 @@ import { clientKeyFingerprint, fingerprint, hostKeyAlgorithms, parseHostKey } fr
 
 export type SshConnection = Extract<Connection, { kind: "ssh" }>;
 
-/** Connect and handshake timeout when the connection sets none. */
+/** Connect, handshake and channel-open timeout when the connection sets none. */
 export const DEFAULT_TIMEOUT_MS = 15000;
 
 export function where(conn: SshConnection): string {

@@ -8,7 +8,7 @@
  */
 import type { Client, ClientChannel } from "ssh2";
 import { trace } from "../trace";
-import { connect, sleep, where, type SshConnection } from "./connect";
+import { connect, DEFAULT_TIMEOUT_MS, secs, sleep, where, type SshConnection } from "./connect";
 
 interface PoolEntry {
     /** The pool key this entry was stored under. */
@@ -112,9 +112,12 @@ export interface OpenedChannel {
 
 /**
  * Opens an exec channel on the pooled connection. A connection that dropped since it was
- * pooled is replaced once; a failure after that is the host's answer.
+ * pooled is replaced once; a failure after that is the host's answer. A connection that
+ * does not answer the channel request within the connection timeout is half-open (host
+ * frozen, NAT entry gone): it is dropped so the next call reconnects, and this call fails.
  */
 export async function openChannel(conn: SshConnection, command: string): Promise<OpenedChannel> {
+    const openTimeoutMs = conn.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     let refusals = 0;
     for (let attempt = 0; ; attempt++) {
         const entry = entryFor(conn);
@@ -155,19 +158,37 @@ export async function openChannel(conn: SshConnection, command: string): Promise
                     reject(Object.assign(new Error("connection closed"), { dropped: true }));
                     return;
                 }
-                c.exec(command, (err, ch) => {
-                    if (err) {
-                        reject(Object.assign(err, { dropped: entry.closed || /Not connected|No response/.test(err.message) }));
-                        return;
-                    }
-                    // Synchronously: for a short command the exit status arrives in the same
-                    // TCP read as the exec reply and is emitted before any await resumes.
-                    ch.on("exit", (code: number | null, sig?: string) => {
-                        if (typeof code === "number") exit.code = code;
-                        if (sig) exit.signal = sig;
+                let answered = false;
+                const timer = setTimeout(() => {
+                    answered = true;
+                    drop(entry);
+                    // Also fails the other channels waiting on this connection at once,
+                    // instead of each waiting out its own timer.
+                    c.destroy();
+                    reject(new Error(`the host did not answer the session request within ${secs(openTimeoutMs)}; ` +
+                        `the connection was dropped and the next command reconnects (check the host's load and sshd)`));
+                }, openTimeoutMs);
+                try {
+                    c.exec(command, (err, ch) => {
+                        if (answered) return;
+                        answered = true;
+                        clearTimeout(timer);
+                        if (err) {
+                            reject(Object.assign(err, { dropped: entry.closed || /Not connected|No response/.test(err.message) }));
+                            return;
+                        }
+                        // Synchronously: for a short command the exit status arrives in the same
+                        // TCP read as the exec reply and is emitted before any await resumes.
+                        ch.on("exit", (code: number | null, sig?: string) => {
+                            if (typeof code === "number") exit.code = code;
+                            if (sig) exit.signal = sig;
+                        });
+                        resolve(ch);
                     });
-                    resolve(ch);
-                });
+                } catch (e) {
+                    clearTimeout(timer);
+                    throw e;
+                }
             });
             return { channel, exit, release };
         } catch (e) {

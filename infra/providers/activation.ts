@@ -3,7 +3,7 @@ import { hostLayout } from "../render/layout";
 import { renderActivate, renderActivationRead } from "../render/activation";
 import { EXIT, parseKeyValues } from "../render/protocol";
 import { trace } from "../transport/trace";
-import { connect, deployCommit, deployer, hasSystemd, HostTarget, run } from "./host";
+import { connect, deployCommit, deployer, HostTarget, run } from "./host";
 
 /** Which release `current` points to on one host, and that the service runs it healthy. */
 export interface ActivationState {
@@ -51,7 +51,7 @@ async function activate(s: ActivationState): Promise<ActivationOutputs> {
         intervalMs: s.intervalMs,
         ...(s.beforeActivate !== undefined ? { beforeActivate: s.beforeActivate } : {}),
         who: deployer(),
-        systemd: hasSystemd(t),
+        systemd: t.systemd,
     });
     trace(`activate host=${s.host.name} version=${s.version}`);
     // Twice the health timeout: the gate may run once for the new release and once for the undo.
@@ -111,7 +111,7 @@ export const activationProvider: pulumi.dynamic.ResourceProvider = {
     async read(id: string, props: ActivationOutputs) {
         const t = await connect(props.host, props.privateKey);
         const l = hostLayout(props.baseDir, props.service, t.root);
-        const kv = parseKeyValues((await run(t, "reading the current release", renderActivationRead(l, props.service, hasSystemd(t)))).stdout);
+        const kv = parseKeyValues((await run(t, "reading the current release", renderActivationRead(l, props.service, t.systemd))).stdout);
         const target = kv.target ?? "";
         const activeVersion = target.startsWith("releases/") ? target.slice("releases/".length) : target;
         return { id, props: { ...props, activeVersion, active: kv.active ?? "" } };

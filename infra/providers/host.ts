@@ -8,23 +8,14 @@ export interface HostTarget {
     readonly port: number;
     readonly user: string;
     readonly hostKey: string;
-    /** Tests only: act on this machine under this root instead of SSH. */
-    readonly localRoot?: string;
 }
 
 export function connectionOf(target: HostTarget, privateKey: string): Connection {
-    return target.localRoot !== undefined
-        ? { kind: "local", name: target.name, root: target.localRoot }
-        : { kind: "ssh", name: target.name, address: target.address, port: target.port, user: target.user, hostKey: target.hostKey, privateKey };
+    return { kind: "ssh", name: target.name, address: target.address, port: target.port, user: target.user, hostKey: target.hostKey, privateKey };
 }
 
 export async function connect(target: HostTarget, privateKey: string): Promise<Transport> {
     return openTransport(connectionOf(target, privateKey));
-}
-
-/** Whether scripts may call systemctl (not under a local temp root). */
-export function hasSystemd(t: Transport): boolean {
-    return t.root === "";
 }
 
 /** Run a script; a non-zero exit becomes an error naming the host and the step. */

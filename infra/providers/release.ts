@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { hostLayout, releaseDir } from "../render/layout";
 import { parseKeyValues } from "../render/protocol";
 import { renderReleaseDelete, renderReleaseInstall, renderReleaseProbe } from "../render/release";
+import { q } from "../render/shell";
 import { connect, HostTarget, run } from "./host";
 
 /** A release directory `releases/<version>` on one host. */
@@ -37,7 +38,7 @@ async function install(s: ReleaseDirState): Promise<ReleaseDirOutputs> {
     if (s.artifact.path !== undefined) {
         const local = path.resolve(s.artifact.path);
         const remote = path.posix.join(l.releasesDir, `.upload-${s.version}.tar.gz`);
-        await run(t, "preparing the releases directory", `mkdir -p '${l.releasesDir.replace(/'/g, "'\\''")}'`);
+        await run(t, "preparing the releases directory", `mkdir -p ${q(l.releasesDir)}`);
         const up = await t.upload(local, remote);
         uploadedBytes = up.bytes;
         source = { uploaded: remote };

@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { hostLayout } from "../render/layout";
 import { parseKeyValues } from "../render/protocol";
 import { renderServiceApply, renderServiceDelete, renderServiceRead } from "../render/service";
-import { connect, hasSystemd, HostTarget, run, sha256Hex } from "./host";
+import { connect, HostTarget, run, sha256Hex } from "./host";
 
 /** The systemd unit, its env file (0600) and its enablement on one host. */
 export interface ServiceUnitState {
@@ -29,7 +29,7 @@ export interface ServiceUnitOutputs extends ServiceUnitState {
 async function apply(s: ServiceUnitState): Promise<ServiceUnitOutputs> {
     const t = await connect(s.host, s.privateKey);
     const l = hostLayout(s.baseDir, s.service, t.root);
-    await run(t, `installing unit ${s.service}.service`, renderServiceApply(l, { service: s.service, user: s.user, unitText: s.unitText }, hasSystemd(t)), Buffer.from(s.envText, "utf8"));
+    await run(t, `installing unit ${s.service}.service`, renderServiceApply(l, { service: s.service, user: s.user, unitText: s.unitText }, t.systemd), Buffer.from(s.envText, "utf8"));
     return { ...s, envSha256: sha256Hex(s.envText), envMode: "600", enabled: "enabled" };
 }
 
@@ -55,7 +55,7 @@ export const serviceUnitProvider: pulumi.dynamic.ResourceProvider = {
     async read(id: string, props: ServiceUnitOutputs) {
         const t = await connect(props.host, props.privateKey);
         const l = hostLayout(props.baseDir, props.service, t.root);
-        const kv = parseKeyValues((await run(t, `reading unit ${props.service}.service`, renderServiceRead(l, props.service, hasSystemd(t)))).stdout);
+        const kv = parseKeyValues((await run(t, `reading unit ${props.service}.service`, renderServiceRead(l, props.service, t.systemd))).stdout);
         const unitText = Buffer.from(kv.unit ?? "", "base64").toString("utf8");
         return {
             id,
@@ -66,7 +66,7 @@ export const serviceUnitProvider: pulumi.dynamic.ResourceProvider = {
     async delete(_id: string, props: ServiceUnitOutputs) {
         const t = await connect(props.host, props.privateKey);
         const l = hostLayout(props.baseDir, props.service, t.root);
-        await run(t, `removing unit ${props.service}.service`, renderServiceDelete(l, props.service, hasSystemd(t)));
+        await run(t, `removing unit ${props.service}.service`, renderServiceDelete(l, props.service, t.systemd));
     },
 };
 

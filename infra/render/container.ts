@@ -1,4 +1,5 @@
 import { LOCAL_ADDRESS } from "../../stacks/schema";
+import { q } from "./shell";
 
 /** The engine of the machine running Pulumi, for a host with `address: local`. */
 export const LOCAL_DOCKER_HOST = "unix:///var/run/docker.sock";
@@ -90,5 +91,5 @@ export function healthcheckCommand(port: number, path: string): string {
         "sys.exit(0 if ok else 1)",
     ].join("\n");
     // Single-quoted for sh: the script has no single quote, path is validated to [A-Za-z0-9/._~-].
-    return `python3 -c '${py}'`;
+    return `python3 -c ${q(py)}`;
 }

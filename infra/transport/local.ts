@@ -1,16 +1,26 @@
 import { trace } from "./trace";
 import type { ExecOptions, ExecResult, Transport, UploadResult } from "./transport";
 
+export interface LocalTransportOptions {
+    /** Host name used in messages. */
+    readonly name: string;
+    /** Absolute directory acting as `/`; "" for the real root. */
+    readonly root: string;
+    /** Whether this machine's systemd may be driven (never under a temp root). */
+    readonly systemd: boolean;
+}
+
 /**
  * Runs scripts on this machine. With a `root`, every host path the providers
  * compute is prefixed by it, so tests act on a temp directory as if it were `/`.
  * npm and node modules are required inside functions: this module is
  * serialized with the providers (see transport.ts).
  */
-export function localTransport(conn: { readonly name: string; readonly root: string }): Transport {
+export function localTransport(conn: LocalTransportOptions): Transport {
     return {
         host: conn.name,
         root: conn.root,
+        systemd: conn.systemd,
         exec(script: string, options?: ExecOptions): Promise<ExecResult> {
             const cp = require("child_process") as typeof import("child_process");
             const timeoutMs = options?.timeoutMs ?? 120000;

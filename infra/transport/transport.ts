@@ -37,31 +37,32 @@ export interface Transport {
      * Lets the local transport act on a temp directory as if it were `/`.
      */
     readonly root: string;
+    /**
+     * Whether scripts may call systemctl: true on real hosts, false for the local
+     * transport acting on a temp root, where there is no systemd to talk to.
+     */
+    readonly systemd: boolean;
     /** Run `script` with `bash -euo pipefail` on the host. */
     exec(script: string, options?: ExecOptions): Promise<ExecResult>;
     /** Copy a local file to `remotePath` (already root-prefixed) and return its size and host-side sha256. */
     upload(localPath: string, remotePath: string): Promise<UploadResult>;
 }
 
-/** How a provider reaches a host; carried in resource inputs (the key is a secret). */
-export type Connection =
-    | {
-          readonly kind: "ssh";
-          /** Host name from config (for messages). */
-          readonly name: string;
-          readonly address: string;
-          readonly port: number;
-          readonly user: string;
-          /** The host's public key, "ssh-ed25519 AAAA…" — verified on every connect. */
-          readonly hostKey: string;
-          /** PEM/OpenSSH private key text (secret). */
-          readonly privateKey: string;
-          /** Connect/handshake timeout in ms. Default 15000. */
-          readonly timeoutMs?: number;
-      }
-    | {
-          readonly kind: "local";
-          readonly name: string;
-          /** Absolute directory acting as `/` (tests); "" for the real root. */
-          readonly root: string;
-      };
+/**
+ * How a provider reaches a host, built from the resource inputs (the key is a secret).
+ * Tests that act on this machine instead inject a transport (see useTransportFactory).
+ */
+export type Connection = {
+    readonly kind: "ssh";
+    /** Host name from config (for messages). */
+    readonly name: string;
+    readonly address: string;
+    readonly port: number;
+    readonly user: string;
+    /** The host's public key, "ssh-ed25519 AAAA…" — verified on every connect. */
+    readonly hostKey: string;
+    /** PEM/OpenSSH private key text (secret). */
+    readonly privateKey: string;
+    /** Connect, handshake and session-open timeout in ms. Default 15000. */
+    readonly timeoutMs?: number;
+};

@@ -5,6 +5,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { buildArtifacts } from "../../scripts/build-artifacts";
+import { q } from "../../infra/render/shell";
 import { closeAllConnections, handshakeCount, sshTransport, type SshConnection } from "../../infra/transport/ssh";
 import { useHosts, type TestHost } from "../hosts/hosts";
 
@@ -124,7 +125,7 @@ describe("SSH transport against real hosts", function () {
         const pub = execFileSync("ssh-keygen", ["-y", "-f", path.join(tmp, "deploy_key")], { encoding: "utf8" }).trim();
         for (const cmd of [
             "id -u deploy >/dev/null 2>&1 || useradd --create-home --shell /bin/bash deploy",
-            `install -d -m 700 -o deploy -g deploy /home/deploy/.ssh && echo '${pub}' > /home/deploy/.ssh/authorized_keys && chown deploy: /home/deploy/.ssh/authorized_keys`,
+            `install -d -m 700 -o deploy -g deploy /home/deploy/.ssh && echo ${q(pub)} > /home/deploy/.ssh/authorized_keys && chown deploy: /home/deploy/.ssh/authorized_keys`,
             "echo 'deploy ALL=(root) NOPASSWD: ALL' > /etc/sudoers.d/deploy && chmod 0440 /etc/sudoers.d/deploy",
         ]) {
             assert.strictEqual((await h.exec(cmd)).code, 0, cmd);
@@ -195,6 +196,28 @@ describe("SSH transport against real hosts", function () {
             await new Promise((r) => setTimeout(r, 250));
         }
         assert.strictEqual(left, "", "the timed-out script is still running on the host");
+    });
+
+    it("fails a session request that a frozen host never answers within the timeout, then reconnects", async function () {
+        const h = hosts[1]!;
+        assert.strictEqual((await sshTransport(connectionTo(h)).exec("true")).code, 0);
+        // A paused container keeps the pooled TCP connection up (the kernel still ACKs) while
+        // sshd answers nothing: what a half-open connection looks like to the client.
+        execFileSync("docker", ["pause", h.container]);
+        let err: Error;
+        let elapsed: number;
+        try {
+            const started = Date.now();
+            err = await rejection(sshTransport(connectionTo(h, { timeoutMs: 2000 })).exec("true"));
+            elapsed = Date.now() - started;
+        } finally {
+            execFileSync("docker", ["unpause", h.container]);
+        }
+        assert.match(err.message, new RegExp(`cannot open a session on host ${h.name} at 127\\.0\\.0\\.1:${h.sshPort}: .* within 2 s`));
+        assert.ok(elapsed < 5000, `took ${elapsed} ms for a 2000 ms bound`);
+        const again = await sshTransport(connectionTo(h)).exec("echo again");
+        assert.strictEqual(again.stdout, "again\n");
+        assert.strictEqual(handshakeCount(h.name), 2, "the stale connection was reused instead of dropped");
     });
 
     it("fails within the connect timeout, naming host and address, when the host is down", async function () {

@@ -9,6 +9,8 @@ import { HostTarget } from "../../../infra/providers/host";
 import { releaseDirProvider, ReleaseDirOutputs, ReleaseDirState } from "../../../infra/providers/release";
 import { serviceUnitProvider, ServiceUnitOutputs, ServiceUnitState } from "../../../infra/providers/service";
 import { renderUnit } from "../../../infra/render/unit";
+import { useTransportFactory } from "../../../infra/transport";
+import { localTransport } from "../../../infra/transport/local";
 
 /**
  * File-only host operations, for real, through the local transport under a
@@ -44,10 +46,15 @@ describe("host operations under a temp root (local transport)", () => {
 
     beforeEach(() => {
         root = fs.mkdtempSync(path.join(os.tmpdir(), "host-root-"));
-        host = { name: "local-1", address: "127.0.0.1", port: 22, user: "root", hostKey: "ssh-ed25519 AAAA", localRoot: root };
+        host = { name: "local-1", address: "127.0.0.1", port: 22, user: "root", hostKey: "ssh-ed25519 AAAA" };
+        useTransportFactory((conn) => localTransport({ name: conn.name, root, systemd: false }));
         const arts = fs.mkdtempSync(path.join(os.tmpdir(), "arts-"));
         a1 = makeArtifact(arts, "1.0.0");
         a2 = makeArtifact(arts, "1.1.0");
+    });
+
+    afterEach(() => {
+        useTransportFactory(undefined);
     });
 
     describe("Release", () => {

@@ -1,0 +1,90 @@
+import type { Readable } from "stream";
+import { q } from "../../render/shell";
+import type { ExecResult } from "../transport";
+import { secs, where, type SshConnection } from "./connect";
+import { openChannel } from "./pool";
+
+/**
+ * Runs `script` under bash on the host, feeding `input` (bytes or a stream) to its stdin.
+ *
+ * The script travels base64-encoded in the command line, not on stdin, so the script's
+ * own stdin is exactly `input` — an upload's bytes can never be parsed as shell. The
+ * host-side `timeout` makes sure a script whose channel we abandon does not live on.
+ */
+export function runScript(
+    conn: SshConnection,
+    script: string,
+    input: Buffer | Readable | undefined,
+    timeoutMs: number,
+    what: string,
+): Promise<ExecResult> {
+    const b64 = Buffer.from(script, "utf8").toString("base64");
+    // The host enforces the timeout itself: OpenSSH refuses "signal" channel requests
+    // for these sessions ("session signalling requires privilege separation"), and
+    // closing a non-pty channel does not stop the script, so only a host-side `timeout`
+    // reliably kills the whole process group. The local timer is a fallback for a host
+    // that stops answering altogether.
+    const hostTimeoutS = (Math.max(1, timeoutMs) / 1000).toFixed(3);
+    const timeoutMessage = `${what} on ${where(conn)} did not finish within ${secs(timeoutMs)}; it was killed`;
+    const startedAt = Date.now();
+    // Host state (/etc, systemctl, the service user) needs root: a non-root deploy user
+    // runs every script through passwordless sudo (-n: fail at once, never prompt).
+    const elevate = conn.user === "root" ? "" : "sudo -n ";
+    const command =
+        `${elevate}timeout --kill-after=2 ${hostTimeoutS} ` +
+        // --norc: bash started under sshd sources /etc/bash.bashrc even when
+        // non-interactive, and that file trips over `set -u` (unbound PS1).
+        `bash --norc --noprofile -euo pipefail -c "$(printf %s ${q(b64)} | base64 -d)" complinist-script`;
+    return openChannel(conn, command).then(
+        ({ channel, exit, release }) =>
+            new Promise<ExecResult>((resolve, reject) => {
+                const out: Buffer[] = [];
+                const err: Buffer[] = [];
+                let finished = false;
+                // Declared before `finish` uses it: Pulumi's closure analysis rejects a
+                // reference to a const declared later in the same scope.
+                let timer: ReturnType<typeof setTimeout> | undefined = undefined;
+                const finish = (e: Error | undefined): void => {
+                    if (finished) return;
+                    finished = true;
+                    clearTimeout(timer);
+                    release();
+                    if (e) reject(e);
+                    else
+                        resolve({
+                            code: exit.code ?? (exit.signal ? 128 : 255),
+                            stdout: Buffer.concat(out).toString("utf8"),
+                            stderr: Buffer.concat(err).toString("utf8") + (exit.signal ? `\n(killed by signal ${exit.signal})` : ""),
+                        });
+                };
+                timer = setTimeout(() => {
+                    channel.close();
+                    finish(new Error(`${timeoutMessage} (host did not report back)`));
+                }, timeoutMs + 10000);
+                channel.on("data", (d: Buffer) => out.push(d));
+                channel.stderr.on("data", (d: Buffer) => err.push(d));
+                channel.on("close", () => {
+                    if (exit.code === undefined && exit.signal === undefined) {
+                        finish(new Error(`connection to ${where(conn)} was lost while running ${what}`));
+                    } else if ((exit.code === 124 || exit.code === 137) && Date.now() - startedAt >= timeoutMs) {
+                        // 124/137: `timeout` ended the script (TERM, then KILL after 2 s).
+                        finish(new Error(timeoutMessage));
+                    } else {
+                        finish(undefined);
+                    }
+                });
+                channel.on("error", (e: Error) => finish(new Error(`${what} on ${where(conn)} failed: ${e.message}`)));
+                if (input === undefined) {
+                    channel.end();
+                } else if (Buffer.isBuffer(input)) {
+                    channel.end(input);
+                } else {
+                    input.on("error", (e: Error) => {
+                        channel.close();
+                        finish(new Error(`reading local input for ${what} on ${conn.name} failed: ${e.message}`));
+                    });
+                    input.pipe(channel);
+                }
+            }),
+    );
+}

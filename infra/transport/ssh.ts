@@ -215,7 +215,7 @@ async function connect(conn: SshConnection): Promise<Client> {
             const client = await connectOnce(conn, remaining, expected);
             const state = sshState();
             state.handshakes.set(conn.name, (state.handshakes.get(conn.name) ?? 0) + 1);
-            trace(`ssh-handshake host=${conn.name}`);
+            trace("ssh-handshake", { host: conn.name });
             return client;
         } catch (e) {
             const err = e as Error & { retryable?: boolean; timeout?: boolean };
@@ -495,7 +495,7 @@ export function sshTransport(conn: SshConnection): Transport {
             if (!/^[0-9a-f]{64}$/.test(sha256)) {
                 throw new Error(`upload to ${conn.name}:${remotePath}: unexpected sha256sum output ${JSON.stringify(res.stdout)}`);
             }
-            trace(`upload host=${conn.name} bytes=${size}`);
+            trace("upload", { host: conn.name, bytes: size });
             return { bytes: size, sha256 };
         },
     };

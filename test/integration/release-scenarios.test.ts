@@ -3,7 +3,7 @@ import * as path from "path";
 import { buildArtifacts, BuiltArtifact } from "../../scripts/build-artifacts";
 import { EngineDriver, ProgramConfig, Step } from "../engine/driver";
 import { isTrace, uploads } from "../engine/trace";
-import { TestHost, useHosts } from "../hosts/hosts";
+import { TestHost, useHosts } from "../../dev/hosts";
 
 /**
  * Release mode end to end: the real program under mocks, its dynamic

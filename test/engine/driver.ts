@@ -233,14 +233,15 @@ export class EngineDriver {
         if (ctx.provider) {
             await ctx.provider.catch(() => undefined);
         }
-        const lines = ctx.servers.flatMap((s) => s.lines.splice(0));
+        // Closed before the lines are taken: the gRPC answer to the last call can overtake the
+        // stderr line the provider wrote during it, and only the pipe's end says nothing is left.
         if (!this.opts.reuseProvider) {
             for (const s of ctx.servers) {
                 await s.close();
                 this.live.delete(s);
             }
         }
-        return lines;
+        return ctx.servers.flatMap((s) => s.lines.splice(0));
     }
 
     /** Stops every provider process this driver started. */

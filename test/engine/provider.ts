@@ -82,6 +82,8 @@ export class ProviderServer {
     private started = 0;
     private exitInfo?: string | undefined;
     private killTimer?: NodeJS.Timeout | undefined;
+    /** Settles once the process has exited and both its output streams are drained. */
+    private closed: Promise<void> = Promise.resolve();
 
     private constructor(private readonly opts: ProviderServerOptions) {}
 
@@ -116,6 +118,7 @@ export class ProviderServer {
             stdio: ["ignore", "pipe", "pipe"],
         });
         this.proc = proc;
+        this.closed = new Promise<void>((resolve) => proc.once("close", () => resolve()));
         const kill = this.opts.kill;
         if (kill?.afterMs !== undefined) {
             this.killTimer = setTimeout(() => this.kill(), kill.afterMs);
@@ -181,11 +184,10 @@ export class ProviderServer {
         this.client?.close();
         const proc = this.proc;
         if (proc && proc.exitCode === null && proc.signalCode === null) {
-            await new Promise<void>((resolve) => {
-                proc.once("exit", () => resolve());
-                proc.kill("SIGTERM");
-            });
+            proc.kill("SIGTERM");
         }
+        // "close", not "exit": a line written during the last call may still sit in the pipe.
+        await this.closed;
         if (this.killTimer) {
             clearTimeout(this.killTimer);
         }

@@ -200,7 +200,10 @@ export interface DriverOptions {
     mocksModule?: string | undefined;
     evalTimeoutMs?: number | undefined;
     callTimeoutMs?: number | undefined;
-    /** Keep one provider process across operations (the engine starts one per deployment). */
+    /**
+     * Keep one provider process across operations (the engine starts one per deployment). A line the
+     * provider writes during an operation's last call may then land in the next operation's log.
+     */
     reuseProvider?: boolean | undefined;
 }
 

@@ -10,7 +10,7 @@
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { SYSTEMD_HOST_FLAGS, waitReady } from "../test/hosts/hosts";
+import { SYSTEMD_HOST_FLAGS, waitReady } from "../dev/container";
 import { buildArtifacts } from "./build-artifacts";
 
 const REPO = path.resolve(__dirname, "..");
@@ -43,7 +43,7 @@ export async function ensureDevHost(): Promise<void> {
     }
     if (running.status === 0) docker(["rm", "-f", DEV_HOST.container]);
     console.log(`up: starting dev host ${DEV_HOST.container} on 127.0.0.1:${DEV_HOST.port}`);
-    // The flags verified for systemd as PID 1 under this Docker engine (DESIGN.md "Real parts in tests").
+    // Started as the disposable test hosts are (systemd as PID 1), so the dev host behaves like them.
     docker(["run", "-d", "--name", DEV_HOST.container, "--hostname", "dev-1", ...SYSTEMD_HOST_FLAGS, "-p", `127.0.0.1:${DEV_HOST.port}:22`, DEV_HOST.image, "/sbin/init"]);
     const keys = path.join(REPO, "dev", "keys");
     await waitReady(DEV_HOST.container, DEV_HOST.port, 90000);

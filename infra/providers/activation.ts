@@ -53,7 +53,7 @@ async function activate(s: ActivationState): Promise<ActivationOutputs> {
         who: deployer(),
         systemd: t.systemd,
     });
-    trace(`activate host=${s.host.name} version=${s.version}`);
+    trace("activate", { host: s.host.name, version: s.version });
     // Twice the health timeout: the gate may run once for the new release and once for the undo.
     const r = await t.exec(script, { timeoutMs: (2 * s.timeoutSeconds + 120) * 1000 });
     const kv = parseKeyValues(r.stdout);

@@ -1,6 +1,17 @@
 import * as path from "path";
 
-/** The host layout contract (DESIGN.md "Host layout"), derived from baseDir and the service name. */
+/**
+ * Where everything lives on a host, the contract every provider and host script shares:
+ *
+ *   <baseDir>/releases/<version>/       one extracted artifact per version, never modified after
+ *   <baseDir>/current -> releases/<v>   the live release, switched atomically
+ *   <baseDir>/shared/                   persistent data linked into each release
+ *   <baseDir>/revisions.log             append-only record of every deploy
+ *   /etc/<service>/<service>.env        secrets, mode 0600
+ *   /var/log/<service>/app.log
+ *
+ * Derived from baseDir and the service name alone, so two deploys can never disagree on it.
+ */
 export interface HostLayout {
     readonly baseDir: string;
     readonly releasesDir: string;

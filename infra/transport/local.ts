@@ -54,7 +54,7 @@ export function localTransport(conn: LocalTransportOptions): Transport {
             await fs.promises.mkdir(path.dirname(remotePath), { recursive: true });
             await fs.promises.copyFile(localPath, remotePath);
             const data = await fs.promises.readFile(remotePath);
-            trace(`upload host=${conn.name} bytes=${data.length}`);
+            trace("upload", { host: conn.name, bytes: data.length });
             return { bytes: data.length, sha256: crypto.createHash("sha256").update(data).digest("hex") };
         },
     };

@@ -1,15 +1,21 @@
-// EngineDriver: plays the Pulumi engine's part for tests, since the CLI cannot be installed here.
+// The engine for tests that run without the Pulumi CLI: the program's dynamic resources are applied
+// through Pulumi's own dynamic provider server, following the engine's rules.
 //
 //  1. evaluate: the real program runs under Pulumi's mocks in a child process (child.ts), which
 //     records every registration as the engine would receive it (inputs in wire form, dependencies,
 //     parent, protect, ignoreChanges, additionalSecretOutputs ...);
 //  2. apply: the captured dynamic resources go through Pulumi's own dynamic provider server with
 //     Check/Diff/Create/Read/Update/Delete marshalled as the engine marshals them (provider.ts),
-//     in dependency order with bounded parallelism, and the results land in an engine-like state.
+//     in dependency order with bounded parallelism (scheduler.ts), and the results land in an
+//     engine-like state.
+//
+// The rest of the folder: types.ts (every type), props.ts (wire-form values), trace.ts (reading the
+// provider log), fixtures/ (a toy program that tests the driver itself).
 import { spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { errorMessage } from "./errors";
 import {
     annotateSecrets,
     applyAdditionalSecretOutputs,
@@ -22,124 +28,29 @@ import {
     Json,
     PropertyMap,
 } from "./props";
-import { KillTrigger, ProviderLine, ProviderServer } from "./provider";
-import type { CapturedResource, EvalJob, EvalResult, PriorOutputs } from "./types";
+import { isDynamicType, ProviderServer } from "./provider";
+import { DagItem, runDag } from "./scheduler";
+import type {
+    CapturedResource,
+    Drift,
+    DriverOptions,
+    EngineState,
+    EvalJob,
+    EvalResult,
+    KillTrigger,
+    PreviewResult,
+    PriorOutputs,
+    ProgramConfig,
+    ProviderLine,
+    RefreshResult,
+    StateResource,
+    Step,
+    StepOp,
+    UpResult,
+} from "./types";
 
 export * from "./props";
-export type { CapturedResource, EvalResult, MockPlugins } from "./types";
-export type { KillTrigger, ProviderLine } from "./provider";
-
-/** Number of provider output lines matching a pattern (e.g. /\[complinist\] upload host=h1/). */
-export function countLines(lines: readonly ProviderLine[], pattern: RegExp | string): number {
-    return lines.filter((l) => (typeof pattern === "string" ? l.line.includes(pattern) : pattern.test(l.line))).length;
-}
-
-export const DYNAMIC_TYPE_PREFIX = "pulumi-nodejs:dynamic";
-
-export function isDynamicType(type: string): boolean {
-    return type === DYNAMIC_TYPE_PREFIX + ":Resource" || type.startsWith(DYNAMIC_TYPE_PREFIX + "/") || type.startsWith(DYNAMIC_TYPE_PREFIX + ":");
-}
-
-/** One resource in the driver's state (the engine's checkpoint, in wire form: secrets stay wrapped). */
-export interface StateResource {
-    urn: string;
-    type: string;
-    name: string;
-    id: string;
-    parent: string;
-    /** Checked inputs (what the engine stores as `inputs`). */
-    inputs: PropertyMap;
-    outputs: PropertyMap;
-    dependencies: string[];
-    protect: boolean;
-    retainOnDelete: boolean;
-    additionalSecretOutputs: string[];
-    /** false for mocked (non-dynamic) custom resources: no provider is ever called for them. */
-    dynamic: boolean;
-    /** An old copy left by a create-before-delete replacement, deleted at the end of the deployment. */
-    pendingDelete?: boolean | undefined;
-}
-
-export interface EngineState {
-    resources: StateResource[];
-}
-
-export type StepOp = "create" | "update" | "replace" | "delete" | "same";
-
-export interface Step {
-    urn: string;
-    name: string;
-    type: string;
-    op: StepOp;
-    /** Changed top-level input keys (update/replace), as the engine's diff reports them. */
-    diffs: string[];
-    /** Keys that force replacement (replace). */
-    replaces?: string[] | undefined;
-    /** up/destroy only. */
-    status?: "ok" | "failed" | undefined;
-    error?: string | undefined;
-}
-
-export interface PreviewResult {
-    steps: Step[];
-    /** Stack outputs in wire form (secrets wrapped). */
-    outputs: PropertyMap;
-    resources: CapturedResource[];
-    error?: string | undefined;
-    providerLog: ProviderLine[];
-    programLog: string;
-}
-
-export interface UpResult extends PreviewResult {
-    /** Dynamic resources whose outputs changed during apply while other resources depended on them:
-     *  those dependents were evaluated against the pre-apply values (see limitations). */
-    warnings: string[];
-}
-
-export interface Drift {
-    urn: string;
-    name: string;
-    type: string;
-    /** Output keys whose value Read returned differently from state. */
-    diffs: string[];
-    /** Read returned an empty id: the resource is gone (removed from state unless previewOnly). */
-    deleted: boolean;
-}
-
-export interface RefreshResult {
-    drift: Drift[];
-    error?: string | undefined;
-    providerLog: ProviderLine[];
-}
-
-/** Program config as a test writes it: namespaced keys; non-string values are JSON-encoded as the engine does. */
-export type ProgramConfig = { [key: string]: unknown };
-
-export interface DriverOptions {
-    /** Repository root: cwd of the program and of the provider server. Default: two levels above this file. */
-    repoRoot?: string | undefined;
-    /** Program entry (absolute, or relative to repoRoot). Default: `main` of Pulumi.yaml, else index.ts. */
-    program?: string | undefined;
-    /** Default: `name` of Pulumi.yaml, else "complinist". */
-    project?: string | undefined;
-    stack?: string | undefined;
-    /** Concurrent provider steps (the engine's default is 10). */
-    parallel?: number | undefined;
-    /** Extra environment for the provider process (e.g. COMPLINIST_TRACE=1) and the program. */
-    env?: { [key: string]: string | undefined };
-    /** Persist state here after every step (loaded at construction when it exists). */
-    stateFile?: string | undefined;
-    /** StackReference name -> outputs. */
-    stackReferences?: EvalJob["stackReferences"] | undefined;
-    /** Invoke token -> result, for the invokes the program may make. */
-    invokes?: EvalJob["invokes"] | undefined;
-    /** Module exporting MockPlugins (per-type outputs for mocked custom resources, invokes). */
-    mocksModule?: string | undefined;
-    evalTimeoutMs?: number | undefined;
-    callTimeoutMs?: number | undefined;
-    /** Keep one provider process across operations (the engine starts one per deployment). */
-    reuseProvider?: boolean | undefined;
-}
+export type * from "./types";
 
 interface OperationContext {
     config: { [key: string]: string };
@@ -163,69 +74,11 @@ function clone<T>(v: T): T {
     return JSON.parse(JSON.stringify(v)) as T;
 }
 
-function errorMessage(e: unknown): string {
-    return e instanceof Error ? e.message : String(e);
-}
-
 function matchesReplaceOnChanges(diffs: readonly string[], replaceOnChanges: readonly string[]): boolean {
     if (replaceOnChanges.length === 0) {
         return false;
     }
     return diffs.some((d) => replaceOnChanges.some((r) => r === "*" || r === d || r.split(/[.[]/)[0] === d));
-}
-
-interface DagItem {
-    key: string;
-    deps: string[];
-    run: () => Promise<void>;
-}
-
-/**
- * Runs items whose dependencies (keys within the set) have completed, at most `parallel` at once.
- * On the first failure: start nothing new, wait for the in-flight items, resolve with the errors.
- */
-async function runDag(items: DagItem[], parallel: number): Promise<unknown[]> {
-    const status = new Map<string, "pending" | "running" | "done" | "failed">();
-    for (const it of items) {
-        status.set(it.key, "pending");
-    }
-    const errors: unknown[] = [];
-    let running = 0;
-    return new Promise<unknown[]>((resolve) => {
-        const pump = (): void => {
-            if (errors.length === 0) {
-                for (const it of items) {
-                    if (running >= parallel) {
-                        break;
-                    }
-                    if (status.get(it.key) !== "pending") {
-                        continue;
-                    }
-                    if (!it.deps.every((d) => !status.has(d) || status.get(d) === "done")) {
-                        continue;
-                    }
-                    status.set(it.key, "running");
-                    running++;
-                    it.run().then(
-                        () => {
-                            status.set(it.key, "done");
-                        },
-                        (e: unknown) => {
-                            status.set(it.key, "failed");
-                            errors.push(e);
-                        },
-                    ).finally(() => {
-                        running--;
-                        pump();
-                    });
-                }
-            }
-            if (running === 0) {
-                resolve(errors);
-            }
-        };
-        pump();
-    });
 }
 
 export class EngineDriver {
@@ -380,14 +233,15 @@ export class EngineDriver {
         if (ctx.provider) {
             await ctx.provider.catch(() => undefined);
         }
-        const lines = ctx.servers.flatMap((s) => s.lines.splice(0));
+        // Closed before the lines are taken: the gRPC answer to the last call can overtake the
+        // stderr line the provider wrote during it, and only the pipe's end says nothing is left.
         if (!this.opts.reuseProvider) {
             for (const s of ctx.servers) {
                 await s.close();
                 this.live.delete(s);
             }
         }
-        return lines;
+        return ctx.servers.flatMap((s) => s.lines.splice(0));
     }
 
     /** Stops every provider process this driver started. */

@@ -9,33 +9,7 @@ import * as structproto from "google-protobuf/google/protobuf/struct_pb";
 import * as provrpc from "@pulumi/pulumi/proto/provider_grpc_pb";
 import * as provproto from "@pulumi/pulumi/proto/provider_pb";
 import type { PropertyMap } from "./props";
-
-export interface ProviderLine {
-    stream: "stdout" | "stderr";
-    line: string;
-    /** ms since the provider process started */
-    at: number;
-}
-
-export interface KillTrigger {
-    /** Kill (SIGKILL) this many ms after the provider process has started. */
-    afterMs?: number | undefined;
-    /** Kill when a provider output line (stderr or stdout) matches. */
-    onLine?: RegExp | string | undefined;
-    /** With onLine: wait this long after the matching line before killing (e.g. mid health check). */
-    delayMs?: number | undefined;
-}
-
-export interface ProviderServerOptions {
-    repoRoot: string;
-    project: string;
-    /** Full stack config, namespaced keys, values as strings (the engine's PULUMI_CONFIG). */
-    config: { [key: string]: string };
-    secretKeys: readonly string[];
-    env: { [key: string]: string | undefined };
-    callTimeoutMs: number;
-    kill?: KillTrigger | undefined;
-}
+import type { ProviderLine, ProviderServerOptions } from "./types";
 
 /** An error from a provider call, carrying the provider's message as the engine would show it. */
 export class ProviderCallError extends Error {
@@ -56,6 +30,51 @@ export function fromStruct(s: structproto.Struct | undefined): PropertyMap {
     return (s?.toJavaScript() ?? {}) as PropertyMap;
 }
 
+/** The fields of a resource request, named as the engine's RPCs name them. */
+interface ResourceFields {
+    id: string;
+    olds: PropertyMap;
+    news: PropertyMap;
+    properties: PropertyMap;
+    oldInputs: PropertyMap;
+    inputs: PropertyMap;
+    ignoreChanges: readonly string[];
+}
+
+const SETTERS = {
+    id: "setId",
+    olds: "setOlds",
+    news: "setNews",
+    properties: "setProperties",
+    oldInputs: "setOldInputs",
+    inputs: "setInputs",
+    ignoreChanges: "setIgnorechangesList",
+} as const;
+
+type Wire<K extends keyof ResourceFields> = K extends "id" ? string : K extends "ignoreChanges" ? string[] : structproto.Struct;
+
+/** A generated request with the setters for the fields K (the type rejects a field the request lacks). */
+type ResourceRequest<K extends keyof ResourceFields> = {
+    setUrn(v: string): unknown;
+    setName(v: string): unknown;
+    setType(v: string): unknown;
+} & { [P in K as (typeof SETTERS)[P]]: (v: Wire<P>) => unknown };
+
+/**
+ * Fills a Check/Diff/Create/Read/Update/Delete request as the engine does: the URN with the name
+ * and type it carries, property maps as Structs (wire form, secrets wrapped), then the given fields.
+ */
+function resourceRequest<K extends keyof ResourceFields, R extends ResourceRequest<K>>(req: R, urn: string, fields: Pick<ResourceFields, K>): R {
+    req.setUrn(urn);
+    req.setName(nameOf(urn));
+    req.setType(typeOf(urn));
+    for (const [key, value] of Object.entries(fields) as Array<[K, ResourceFields[K]]>) {
+        const wire = key === "id" ? value : key === "ignoreChanges" ? [...(value as readonly string[])] : toStruct(value as PropertyMap);
+        (req as unknown as { [setter: string]: (v: unknown) => unknown })[SETTERS[key]](wire);
+    }
+    return req;
+}
+
 export class ProviderServer {
     readonly lines: ProviderLine[] = [];
     private proc?: ChildProcess | undefined;
@@ -63,6 +82,8 @@ export class ProviderServer {
     private started = 0;
     private exitInfo?: string | undefined;
     private killTimer?: NodeJS.Timeout | undefined;
+    /** Settles once the process has exited and both its output streams are drained. */
+    private closed: Promise<void> = Promise.resolve();
 
     private constructor(private readonly opts: ProviderServerOptions) {}
 
@@ -97,6 +118,7 @@ export class ProviderServer {
             stdio: ["ignore", "pipe", "pipe"],
         });
         this.proc = proc;
+        this.closed = new Promise<void>((resolve) => proc.once("close", () => resolve()));
         const kill = this.opts.kill;
         if (kill?.afterMs !== undefined) {
             this.killTimer = setTimeout(() => this.kill(), kill.afterMs);
@@ -115,7 +137,7 @@ export class ProviderServer {
                 }
                 this.lines.push({ stream, line, at: Date.now() - this.started });
                 const trigger = kill?.onLine;
-                if (trigger !== undefined && (typeof trigger === "string" ? line.includes(trigger) : trigger.test(line))) {
+                if (trigger !== undefined && (typeof trigger === "string" ? line.includes(trigger) : typeof trigger === "function" ? trigger(line) : trigger.test(line))) {
                     if (kill?.delayMs) this.killTimer = setTimeout(() => this.kill(), kill.delayMs);
                     else this.kill();
                 }
@@ -162,11 +184,10 @@ export class ProviderServer {
         this.client?.close();
         const proc = this.proc;
         if (proc && proc.exitCode === null && proc.signalCode === null) {
-            await new Promise<void>((resolve) => {
-                proc.once("exit", () => resolve());
-                proc.kill("SIGTERM");
-            });
+            proc.kill("SIGTERM");
         }
+        // "close", not "exit": a line written during the last call may still sit in the pipe.
+        await this.closed;
         if (this.killTimer) {
             clearTimeout(this.killTimer);
         }
@@ -212,12 +233,7 @@ export class ProviderServer {
     }
 
     async check(urn: string, olds: PropertyMap, news: PropertyMap): Promise<{ inputs: PropertyMap; failures: { property: string; reason: string }[] }> {
-        const req = new provproto.CheckRequest();
-        req.setUrn(urn);
-        req.setName(nameOf(urn));
-        req.setType(typeOf(urn));
-        req.setOlds(toStruct(olds));
-        req.setNews(toStruct(news));
+        const req = resourceRequest(new provproto.CheckRequest(), urn, { olds, news });
         const res = await this.unary<provproto.CheckRequest, provproto.CheckResponse>("check", req);
         return {
             inputs: fromStruct(res.getInputs()),
@@ -233,15 +249,7 @@ export class ProviderServer {
         oldInputs: PropertyMap,
         ignoreChanges: readonly string[],
     ): Promise<{ changes: "unknown" | "none" | "some"; replaces: string[]; diffs: string[]; deleteBeforeReplace: boolean }> {
-        const req = new provproto.DiffRequest();
-        req.setId(id);
-        req.setUrn(urn);
-        req.setName(nameOf(urn));
-        req.setType(typeOf(urn));
-        req.setOlds(toStruct(oldOutputs));
-        req.setNews(toStruct(news));
-        req.setOldInputs(toStruct(oldInputs));
-        req.setIgnorechangesList([...ignoreChanges]);
+        const req = resourceRequest(new provproto.DiffRequest(), urn, { id, olds: oldOutputs, news, oldInputs, ignoreChanges });
         const res = await this.unary<provproto.DiffRequest, provproto.DiffResponse>("diff", req);
         const c = res.getChanges();
         const D = provproto.DiffResponse.DiffChanges;
@@ -254,11 +262,7 @@ export class ProviderServer {
     }
 
     async create(urn: string, props: PropertyMap): Promise<{ id: string; outputs: PropertyMap }> {
-        const req = new provproto.CreateRequest();
-        req.setUrn(urn);
-        req.setName(nameOf(urn));
-        req.setType(typeOf(urn));
-        req.setProperties(toStruct(props));
+        const req = resourceRequest(new provproto.CreateRequest(), urn, { properties: props });
         const res = await this.unary<provproto.CreateRequest, provproto.CreateResponse>("create", req);
         if (!res.getId()) {
             throw new ProviderCallError(`plugin for package 'pulumi-nodejs' returned empty resource.ID from create '${urn}'`, undefined);
@@ -267,39 +271,19 @@ export class ProviderServer {
     }
 
     async read(urn: string, id: string, outputs: PropertyMap, inputs: PropertyMap): Promise<{ id: string; outputs: PropertyMap; inputs?: PropertyMap | undefined }> {
-        const req = new provproto.ReadRequest();
-        req.setId(id);
-        req.setUrn(urn);
-        req.setName(nameOf(urn));
-        req.setType(typeOf(urn));
-        req.setProperties(toStruct(outputs));
-        req.setInputs(toStruct(inputs));
+        const req = resourceRequest(new provproto.ReadRequest(), urn, { id, properties: outputs, inputs });
         const res = await this.unary<provproto.ReadRequest, provproto.ReadResponse>("read", req);
         return { id: res.getId(), outputs: fromStruct(res.getProperties()), inputs: res.hasInputs() ? fromStruct(res.getInputs()) : undefined };
     }
 
     async update(urn: string, id: string, oldOutputs: PropertyMap, news: PropertyMap, oldInputs: PropertyMap, ignoreChanges: readonly string[]): Promise<PropertyMap> {
-        const req = new provproto.UpdateRequest();
-        req.setId(id);
-        req.setUrn(urn);
-        req.setName(nameOf(urn));
-        req.setType(typeOf(urn));
-        req.setOlds(toStruct(oldOutputs));
-        req.setNews(toStruct(news));
-        req.setOldInputs(toStruct(oldInputs));
-        req.setIgnorechangesList([...ignoreChanges]);
+        const req = resourceRequest(new provproto.UpdateRequest(), urn, { id, olds: oldOutputs, news, oldInputs, ignoreChanges });
         const res = await this.unary<provproto.UpdateRequest, provproto.UpdateResponse>("update", req);
         return fromStruct(res.getProperties());
     }
 
     async delete(urn: string, id: string, outputs: PropertyMap, inputs: PropertyMap): Promise<void> {
-        const req = new provproto.DeleteRequest();
-        req.setId(id);
-        req.setUrn(urn);
-        req.setName(nameOf(urn));
-        req.setType(typeOf(urn));
-        req.setProperties(toStruct(outputs));
-        req.setOldInputs(toStruct(inputs));
+        const req = resourceRequest(new provproto.DeleteRequest(), urn, { id, properties: outputs, oldInputs: inputs });
         await this.unary<provproto.DeleteRequest, unknown>("delete", req);
     }
 }
@@ -310,4 +294,11 @@ export function nameOf(urn: string): string {
 
 export function typeOf(urn: string): string {
     return (urn.split("::")[2] ?? "").split("$").pop() ?? "";
+}
+
+const DYNAMIC_TYPE_PREFIX = "pulumi-nodejs:dynamic";
+
+/** True for the resource types the dynamic provider server handles (every `pulumi.dynamic.Resource`). */
+export function isDynamicType(type: string): boolean {
+    return type === DYNAMIC_TYPE_PREFIX + ":Resource" || type.startsWith(DYNAMIC_TYPE_PREFIX + "/") || type.startsWith(DYNAMIC_TYPE_PREFIX + ":");
 }

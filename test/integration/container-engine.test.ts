@@ -5,7 +5,7 @@ import * as http from "http";
 import * as net from "net";
 import * as path from "path";
 import { CapturedResource, EngineDriver, Json, unwrapSecrets } from "../engine/driver";
-import { testKeyPair, useHosts } from "../hosts/hosts";
+import { testKeyPair, useHosts } from "../../dev/hosts";
 import { stackFileConfig } from "../program/stackFile";
 
 /**

@@ -4,7 +4,7 @@ import * as path from "path";
 import { buildArtifacts } from "../../scripts/build-artifacts";
 import { DEV_HOST, ensureDevHost } from "../../scripts/up";
 import { EngineDriver } from "../engine/driver";
-import { requireHosts } from "../hosts/hosts";
+import { requireHosts } from "../../dev/hosts";
 import { stackFileConfig } from "../program/stackFile";
 
 /**

@@ -2,8 +2,8 @@ import * as assert from "assert";
 import * as path from "path";
 import { buildArtifacts, BuiltArtifact } from "../../scripts/build-artifacts";
 import { EngineDriver, ProgramConfig, Step } from "../engine/driver";
-import { uploads } from "../engine/trace";
-import { TestHost, useHosts } from "../hosts/hosts";
+import { isTrace, uploads } from "../engine/trace";
+import { TestHost, useHosts } from "../../dev/hosts";
 
 /**
  * Release mode end to end: the real program under mocks, its dynamic
@@ -200,7 +200,7 @@ describe("release mode on real hosts", function () {
         // The hook holds the remote script for 1 s, so a kill 1.3 s after the activation starts lands
         // after the switch, during the restart or the health check.
         const c = config("1.3.0", "1.4.0", ["1.1.0", "1.3.0", "1.4.0"], { "complinist:hooks": { beforeActivate: "sleep 1" } });
-        driver.killProvider({ onLine: /activate host=web-1 version=1\.3\.0/, delayMs: 1300 });
+        driver.killProvider({ onLine: isTrace("activate", { host: "web-1", version: "1.3.0" }), delayMs: 1300 });
         const killed = await up(c);
         assert.ok(killed.error, "the interrupted update must fail");
         for (const h of hosts) {

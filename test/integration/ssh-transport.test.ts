@@ -7,7 +7,7 @@ import * as path from "path";
 import { buildArtifacts } from "../../scripts/build-artifacts";
 import { q } from "../../infra/render/shell";
 import { closeAllConnections, handshakeCount, sshTransport, type SshConnection } from "../../infra/transport/ssh";
-import { useHosts, type TestHost } from "../hosts/hosts";
+import { useHosts, type TestHost } from "../../dev/hosts";
 
 function connectionTo(host: TestHost, overrides: Partial<SshConnection> = {}): SshConnection {
     return {

@@ -4,7 +4,8 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { countLines, EngineDriver, isSecret, ProgramConfig, Step } from "../engine/driver";
+import { EngineDriver, isSecret, ProgramConfig, Step } from "../engine/driver";
+import { countLines } from "../engine/trace";
 import type { FileSpec } from "../engine/fixtures/toy";
 
 const FIXTURE = path.join(__dirname, "..", "engine", "fixtures", "toy", "index.ts");

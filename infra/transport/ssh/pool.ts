@@ -72,7 +72,7 @@ function entryFor(conn: SshConnection): PoolEntry {
     entry.client = connect(conn).then(
         (client) => {
             state.handshakes.set(conn.name, (state.handshakes.get(conn.name) ?? 0) + 1);
-            trace(`ssh-handshake host=${conn.name}`);
+            trace("ssh-handshake", { host: conn.name });
             const forget = (): void => drop(entry);
             client.on("close", forget);
             client.on("end", forget);

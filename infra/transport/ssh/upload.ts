@@ -35,6 +35,6 @@ export async function upload(conn: SshConnection, localPath: string, remotePath:
     if (!/^[0-9a-f]{64}$/.test(sha256)) {
         throw new Error(`upload to ${conn.name}:${remotePath}: unexpected sha256sum output ${JSON.stringify(res.stdout)}`);
     }
-    trace(`upload host=${conn.name} bytes=${size}`);
+    trace("upload", { host: conn.name, bytes: size });
     return { bytes: size, sha256 };
 }

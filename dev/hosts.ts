@@ -1,23 +1,18 @@
 /**
- * Disposable target hosts for integration tests: Debian bookworm containers with systemd
- * as PID 1 and sshd (image from scripts/build-test-image.sh), reachable only through a
- * port published on 127.0.0.1.
+ * Disposable target hosts for the integration tests and `npm run bench`: Debian bookworm
+ * containers with systemd as PID 1 and sshd (image from scripts/build-test-image.sh),
+ * reachable only through a port published on 127.0.0.1.
  *
  * Every container carries the label complinist-testhost=1 and a per-run name prefix, and
  * is removed by stopHosts, by useHosts' `after` hook (also when `before` failed) and, as a
  * last resort, by an exit/SIGINT/SIGTERM handler — so an aborted run leaves nothing behind.
  */
-import { execFileSync, spawn } from "child_process";
+import { execFileSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
-
-export interface ExecOutcome {
-    code: number;
-    stdout: string;
-    stderr: string;
-}
+import { docker, dockerOk, ExecOutcome, SYSTEMD_HOST_FLAGS, waitReady } from "./container";
 
 export interface TestHost {
     /** Logical host name (what a stack's hosts[].name would be). */
@@ -49,7 +44,7 @@ export interface StartHostsOptions {
     bootTimeoutMs?: number;
 }
 
-const REPO_ROOT = path.resolve(__dirname, "..", "..");
+const REPO_ROOT = path.resolve(__dirname, "..");
 const KEY_DIR = path.join(REPO_ROOT, ".build", "test-ssh");
 const LABEL = "complinist-testhost=1";
 
@@ -84,36 +79,6 @@ function installCleanup(): void {
             process.exit(sig === "SIGINT" ? 130 : 143);
         });
     }
-}
-
-function docker(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<ExecOutcome> {
-    return new Promise((resolve, reject) => {
-        const child = spawn("docker", args, { stdio: ["pipe", "pipe", "pipe"] });
-        const out: Buffer[] = [];
-        const err: Buffer[] = [];
-        const timer = setTimeout(() => {
-            child.kill("SIGKILL");
-            reject(new Error(`docker ${args.join(" ")} did not finish within ${opts.timeoutMs ?? 60000} ms`));
-        }, opts.timeoutMs ?? 60000);
-        child.stdout.on("data", (d: Buffer) => out.push(d));
-        child.stderr.on("data", (d: Buffer) => err.push(d));
-        child.on("error", (e) => {
-            clearTimeout(timer);
-            reject(e);
-        });
-        child.on("close", (code) => {
-            clearTimeout(timer);
-            resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") });
-        });
-        child.stdin.on("error", () => undefined);
-        child.stdin.end(opts.input ?? "");
-    });
-}
-
-async function dockerOk(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<string> {
-    const res = await docker(args, opts);
-    if (res.code !== 0) throw new Error(`docker ${args.join(" ")} failed (${res.code}): ${res.stderr.trim()}`);
-    return res.stdout;
 }
 
 /** True when a Docker engine answers and the test-host image exists. */
@@ -180,65 +145,6 @@ async function freePorts(n: number): Promise<number[]> {
     const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
     await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
     return ports;
-}
-
-function sleep(ms: number): Promise<void> {
-    return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Resolves once sshd answers with its banner through the published port. */
-function sshBanner(port: number, timeoutMs: number): Promise<boolean> {
-    return new Promise((resolve) => {
-        const sock = net.connect({ host: "127.0.0.1", port });
-        let buf = "";
-        const done = (ok: boolean): void => {
-            clearTimeout(timer);
-            sock.destroy();
-            resolve(ok);
-        };
-        const timer = setTimeout(() => done(false), timeoutMs);
-        sock.on("data", (d) => {
-            buf += d.toString("latin1");
-            if (buf.includes("SSH-2.0-")) done(true);
-        });
-        sock.on("error", () => done(false));
-        sock.on("close", () => done(false));
-    });
-}
-
-/** `docker run` flags that make systemd work as PID 1 on these machines (--privileged fails here); also used by the dev host. */
-export const SYSTEMD_HOST_FLAGS: readonly string[] = [
-    "--cap-add", "SYS_ADMIN",
-    "--security-opt", "seccomp=unconfined",
-    "--cgroupns=host",
-    "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
-    "--tmpfs", "/run",
-    "--tmpfs", "/run/lock",
-    "-e", "container=docker",
-    // systemd halts cleanly on SIGRTMIN+3; on docker's default SIGTERM it would just
-    // re-execute itself and `docker stop` would wait out its 10 s before killing.
-    "--stop-signal", "SIGRTMIN+3",
-];
-
-/** Waits until systemd reports running/degraded and sshd answers on the published port; throws with what it saw. */
-export async function waitReady(container: string, port: number, timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    let state = "";
-    while (Date.now() < deadline) {
-        const res = await docker(["exec", container, "systemctl", "is-system-running"], { timeoutMs: 15000 });
-        state = res.stdout.trim();
-        if (state === "running" || state === "degraded") break;
-        await sleep(200);
-    }
-    if (state !== "running" && state !== "degraded") {
-        const failed = await docker(["exec", container, "systemctl", "--failed", "--no-legend"]).catch(() => undefined);
-        throw new Error(`test host ${container} did not boot within ${timeoutMs} ms (systemd state "${state}"; failed units: ${failed?.stdout.trim() || "none"})`);
-    }
-    while (Date.now() < deadline) {
-        if (await sshBanner(port, 2000)) return;
-        await sleep(200);
-    }
-    throw new Error(`test host ${container}: sshd did not answer on 127.0.0.1:${port} within ${timeoutMs} ms`);
 }
 
 async function startOne(name: string, port: number, image: string, publicKey: string, privateKey: string, bootTimeoutMs: number): Promise<TestHost> {

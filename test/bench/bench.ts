@@ -1,5 +1,6 @@
 /**
- * `npm run bench`: what a deployment costs on real hosts. Not a test: it prints figures.
+ * `npm run bench`: what a deployment costs on real hosts. Not a test (mocha runs only *.test.ts):
+ * it prints figures. It lives under test/ because it applies the program through the test engine.
  *
  * For 1 host and for 4 hosts in one batch (parallel), runs first deploy, upgrade,
  * rollback and an unchanged re-apply through the engine driver (the real program,
@@ -8,12 +9,12 @@
  * handshakes, counted from the providers' trace lines.
  */
 import * as path from "path";
-import { buildArtifacts, BuiltArtifact } from "./build-artifacts";
-import { EngineDriver, ProgramConfig } from "../test/engine/driver";
-import { handshakes, uploads } from "../test/engine/trace";
-import { startHosts, stopHosts, TestHost } from "../test/hosts/hosts";
+import { startHosts, stopHosts, TestHost } from "../../dev/hosts";
+import { buildArtifacts, BuiltArtifact } from "../../scripts/build-artifacts";
+import { EngineDriver, ProgramConfig } from "../engine/driver";
+import { handshakes, uploads } from "../engine/trace";
 
-const REPO = path.resolve(__dirname, "..");
+const REPO = path.resolve(__dirname, "..", "..");
 
 interface Row {
     hosts: number;

@@ -1,0 +1,103 @@
+/**
+ * The Docker side of a Debian + systemd + sshd host container (image from
+ * scripts/build-test-image.sh): the `docker run` flags systemd needs as PID 1 and the wait
+ * until it has booted. Shared by the disposable hosts (dev/hosts.ts) and the dev host of
+ * `npm run up` (scripts/up.ts).
+ */
+import { spawn } from "child_process";
+import * as net from "net";
+
+export interface ExecOutcome {
+    code: number;
+    stdout: string;
+    stderr: string;
+}
+
+export function docker(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<ExecOutcome> {
+    return new Promise((resolve, reject) => {
+        const child = spawn("docker", args, { stdio: ["pipe", "pipe", "pipe"] });
+        const out: Buffer[] = [];
+        const err: Buffer[] = [];
+        const timer = setTimeout(() => {
+            child.kill("SIGKILL");
+            reject(new Error(`docker ${args.join(" ")} did not finish within ${opts.timeoutMs ?? 60000} ms`));
+        }, opts.timeoutMs ?? 60000);
+        child.stdout.on("data", (d: Buffer) => out.push(d));
+        child.stderr.on("data", (d: Buffer) => err.push(d));
+        child.on("error", (e) => {
+            clearTimeout(timer);
+            reject(e);
+        });
+        child.on("close", (code) => {
+            clearTimeout(timer);
+            resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") });
+        });
+        child.stdin.on("error", () => undefined);
+        child.stdin.end(opts.input ?? "");
+    });
+}
+
+export async function dockerOk(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<string> {
+    const res = await docker(args, opts);
+    if (res.code !== 0) throw new Error(`docker ${args.join(" ")} failed (${res.code}): ${res.stderr.trim()}`);
+    return res.stdout;
+}
+
+function sleep(ms: number): Promise<void> {
+    return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Resolves once sshd answers with its banner through the published port. */
+function sshBanner(port: number, timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+        const sock = net.connect({ host: "127.0.0.1", port });
+        let buf = "";
+        const done = (ok: boolean): void => {
+            clearTimeout(timer);
+            sock.destroy();
+            resolve(ok);
+        };
+        const timer = setTimeout(() => done(false), timeoutMs);
+        sock.on("data", (d) => {
+            buf += d.toString("latin1");
+            if (buf.includes("SSH-2.0-")) done(true);
+        });
+        sock.on("error", () => done(false));
+        sock.on("close", () => done(false));
+    });
+}
+
+/** `docker run` flags that make systemd work as PID 1 on these machines (--privileged fails here); also used by the dev host. */
+export const SYSTEMD_HOST_FLAGS: readonly string[] = [
+    "--cap-add", "SYS_ADMIN",
+    "--security-opt", "seccomp=unconfined",
+    "--cgroupns=host",
+    "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+    "--tmpfs", "/run",
+    "--tmpfs", "/run/lock",
+    "-e", "container=docker",
+    // systemd halts cleanly on SIGRTMIN+3; on docker's default SIGTERM it would just
+    // re-execute itself and `docker stop` would wait out its 10 s before killing.
+    "--stop-signal", "SIGRTMIN+3",
+];
+
+/** Waits until systemd reports running/degraded and sshd answers on the published port; throws with what it saw. */
+export async function waitReady(container: string, port: number, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let state = "";
+    while (Date.now() < deadline) {
+        const res = await docker(["exec", container, "systemctl", "is-system-running"], { timeoutMs: 15000 });
+        state = res.stdout.trim();
+        if (state === "running" || state === "degraded") break;
+        await sleep(200);
+    }
+    if (state !== "running" && state !== "degraded") {
+        const failed = await docker(["exec", container, "systemctl", "--failed", "--no-legend"]).catch(() => undefined);
+        throw new Error(`test host ${container} did not boot within ${timeoutMs} ms (systemd state "${state}"; failed units: ${failed?.stdout.trim() || "none"})`);
+    }
+    while (Date.now() < deadline) {
+        if (await sshBanner(port, 2000)) return;
+        await sleep(200);
+    }
+    throw new Error(`test host ${container}: sshd did not answer on 127.0.0.1:${port} within ${timeoutMs} ms`);
+}

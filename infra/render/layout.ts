@@ -7,8 +7,17 @@ import * as path from "path";
  *   <baseDir>/current -> releases/<v>   the live release, switched atomically
  *   <baseDir>/shared/                   persistent data linked into each release
  *   <baseDir>/revisions.log             append-only record of every deploy
- *   /etc/<service>/<service>.env        secrets, mode 0600
- *   /var/log/<service>/app.log
+ *   <baseDir>/instances/<port> -> ../releases/<v>   the release each app instance runs from
+ *   <baseDir>/.activations/             one result file per host-side activation (polled by the provider)
+ *   /etc/<service>/<service>.env        secrets, mode 0600 (the staged env; each instance starts from a copy)
+ *   /etc/<service>/instance-<port>.env  the env an instance was started with
+ *   /etc/<service>/deploy.conf          the gate settings the host program uses (health, checks, soak, standby)
+ *   /etc/<service>/haproxy.cfg          the local proxy on the service port
+ *   /etc/systemd/system/<service>.service         the umbrella unit: `systemctl stop|start <service>`
+ *   /etc/systemd/system/<service>@.service        one app instance per private loopback port
+ *   /etc/systemd/system/<service>-proxy.service   HAProxy on the service port
+ *   /usr/local/sbin/<service>           the host program: activate, rollback, status, releases
+ *   /var/log/<service>/app.log, deploy.log
  *
  * Derived from baseDir and the service name alone, so two deploys can never disagree on it.
  */
@@ -24,6 +33,17 @@ export interface HostLayout {
     readonly envFile: string;
     readonly logDir: string;
     readonly logFile: string;
+    readonly deployLog: string;
+    readonly instancesDir: string;
+    readonly activationsDir: string;
+    readonly instanceUnitFile: string;
+    readonly proxyUnitFile: string;
+    readonly proxyConfig: string;
+    readonly deployConfig: string;
+    readonly hostProgram: string;
+    /** The proxy's read-only stats endpoint (HTTP over a unix socket: `curl --unix-socket`). */
+    readonly proxyStatsSocket: string;
+    readonly proxyRunDir: string;
 }
 
 /**
@@ -44,9 +64,27 @@ export function hostLayout(baseDir: string, service: string, root = ""): HostLay
         envFile: r(`/etc/${service}/${service}.env`),
         logDir: r(`/var/log/${service}`),
         logFile: r(`/var/log/${service}/app.log`),
+        deployLog: r(`/var/log/${service}/deploy.log`),
+        instancesDir: r(path.posix.join(baseDir, "instances")),
+        activationsDir: r(path.posix.join(baseDir, ".activations")),
+        instanceUnitFile: r(`/etc/systemd/system/${service}@.service`),
+        proxyUnitFile: r(`/etc/systemd/system/${service}-proxy.service`),
+        proxyConfig: r(`/etc/${service}/haproxy.cfg`),
+        deployConfig: r(`/etc/${service}/deploy.conf`),
+        hostProgram: r(`/usr/local/sbin/${service}`),
+        proxyStatsSocket: r(`/run/${service}-proxy/stats.sock`),
+        proxyRunDir: r(`/run/${service}-proxy`),
     };
 }
 
 export function releaseDir(layout: HostLayout, version: string): string {
     return path.posix.join(layout.releasesDir, version);
+}
+
+/**
+ * The two private loopback ports app instances run on, behind the proxy on `port`:
+ * the live one and the idle/standby one. Fixed offsets, so they are known without state.
+ */
+export function instancePorts(port: number): readonly [number, number] {
+    return [port + 1, port + 2];
 }

@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { HealthGate } from "../infra/providers/activation";
 import { HostTarget } from "../infra/providers/host";
 import type { ArtifactRelease } from "../stacks/schema";
 import { Activation } from "./Activation";
@@ -21,13 +22,24 @@ export interface HostDeploymentArgs {
     /** Artifact of every kept version. */
     readonly releases: Readonly<Record<string, ArtifactRelease>>;
     /** Service settings, defaults applied. */
-    readonly service: { readonly name: string; readonly port: number; readonly user: string; readonly command: string; readonly environment: Readonly<Record<string, string>> };
+    readonly service: {
+        readonly name: string;
+        readonly port: number;
+        readonly user: string;
+        readonly command: string;
+        readonly environment: Readonly<Record<string, string>>;
+        readonly standby: boolean;
+    };
     /** Generated secrets for the env file. */
     readonly secretEnvironment: pulumi.Input<Record<string, pulumi.Input<string>>>;
     /** Health gate settings, defaults applied. */
-    readonly health: { readonly path: string; readonly timeoutSeconds: number; readonly intervalMs: number };
-    /** Command run in the new release before the switch. */
-    readonly beforeActivate?: string;
+    readonly health: HealthGate;
+    /** The pinned rollback target ("" when none): kept warm as the standby. */
+    readonly rollbackVersion: string;
+    /** hooks.beforeActivate and when it runs, defaults applied. */
+    readonly hooks: { readonly beforeActivate?: string | undefined; readonly timeoutSeconds: number; readonly onRollback: boolean };
+    /** Whether this host runs the hook (false on later hosts with hooks.once). */
+    readonly hookHere: boolean;
     /** The previous batch's activations: nothing on this host changes until they are healthy. */
     readonly after?: ReadonlyArray<pulumi.Resource>;
 }
@@ -68,7 +80,8 @@ export class HostDeployment extends pulumi.ComponentResource {
                 ...common,
                 user: args.service.user,
                 command: args.service.command,
-                environment: { PORT: String(args.service.port), ...args.service.environment },
+                port: args.service.port,
+                environment: args.service.environment,
                 secretEnvironment: args.secretEnvironment,
             },
             child,
@@ -82,11 +95,15 @@ export class HostDeployment extends pulumi.ComponentResource {
                 stack: args.stack,
                 version: args.version,
                 sha256: target.sha256,
+                user: args.service.user,
                 port: args.service.port,
-                healthPath: args.health.path,
-                timeoutSeconds: args.health.timeoutSeconds,
-                intervalMs: args.health.intervalMs,
-                ...(args.beforeActivate !== undefined ? { beforeActivate: args.beforeActivate } : {}),
+                health: args.health,
+                rollbackVersion: args.rollbackVersion,
+                standby: args.service.standby,
+                beforeActivate: args.hooks.beforeActivate ?? "",
+                hookTimeoutSeconds: args.hooks.timeoutSeconds,
+                hookHere: args.hookHere,
+                hookOnRollback: args.hooks.onRollback,
                 serviceRevision: this.service.revision,
             },
             { parent: this, dependsOn: [this.releases[args.version] as Release, this.service, ...after] },

@@ -51,7 +51,10 @@ export class ReleaseRollout extends pulumi.ComponentResource {
                         service: c.service,
                         secretEnvironment: args.secretEnvironment,
                         health: c.health,
-                        ...(c.hooks.beforeActivate !== undefined ? { beforeActivate: c.hooks.beforeActivate } : {}),
+                        rollbackVersion: c.rollbackVersion ?? "",
+                        hooks: c.hooks,
+                        // hooks.once: a migration or backup runs on the first host of the first batch only.
+                        hookHere: !c.hooks.once || h.name === c.hosts[0]?.name,
                         after,
                     },
                     { parent: this },

@@ -1,7 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { HostTarget } from "../infra/providers/host";
 import { ServiceUnit } from "../infra/providers/service";
-import { renderEnvFile, renderUnit } from "../infra/render/unit";
+import { renderHostProgram } from "../infra/render/hostProgram";
+import { hostLayout } from "../infra/render/layout";
+import { renderEnvFile, renderInstanceUnit, renderProxyUnit, renderServiceUnit } from "../infra/render/unit";
 
 export interface SystemdServiceArgs {
     /** The host the unit is installed on. */
@@ -16,7 +18,9 @@ export interface SystemdServiceArgs {
     readonly user: string;
     /** Command run inside `current`, e.g. `bin/start`. */
     readonly command: string;
-    /** Plain environment (PORT and the operator's `service.environment`). */
+    /** The service port the proxy listens on. */
+    readonly port: number;
+    /** Plain environment (the operator's `service.environment`; PORT is set per instance). */
     readonly environment: Readonly<Record<string, string>>;
     /** Generated secrets added to the env file (kept secret in state). */
     readonly secretEnvironment: pulumi.Input<Record<string, pulumi.Input<string>>>;
@@ -27,7 +31,7 @@ export interface SystemdServiceArgs {
  * enabled. Starting and restarting belong to Activation.
  */
 export class SystemdService extends pulumi.ComponentResource {
-    /** The rendered unit text, as installed. */
+    /** The rendered instance template, as installed. */
     public readonly unitText: string;
     /** Changes whenever the unit or the env file changes (an Activation input: a change restarts through the health gate). */
     public readonly revision: pulumi.Output<string>;
@@ -35,20 +39,35 @@ export class SystemdService extends pulumi.ComponentResource {
 
     constructor(name: string, args: SystemdServiceArgs, opts?: pulumi.ComponentResourceOptions) {
         super("complinist:host:SystemdService", name, {}, opts);
-        this.unitText = renderUnit({ service: args.service, user: args.user, baseDir: args.baseDir, command: args.command });
+        const spec = { service: args.service, user: args.user, baseDir: args.baseDir, command: args.command };
+        this.unitText = renderInstanceUnit(spec);
+        const serviceUnitText = renderServiceUnit(spec);
+        const proxyUnitText = renderProxyUnit({ ...spec, port: args.port });
+        const hostProgram = renderHostProgram(hostLayout(args.baseDir, args.service), args.service);
         const envText = pulumi.secret(
             pulumi.output(args.secretEnvironment).apply((secrets) => renderEnvFile({ ...args.environment, ...(secrets as Record<string, string>) })),
         );
         this.unit = new ServiceUnit(
             `${name}-unit`,
-            { host: args.host, privateKey: args.privateKey, baseDir: args.baseDir, service: args.service, user: args.user, unitText: this.unitText, envText },
+            {
+                host: args.host,
+                privateKey: args.privateKey,
+                baseDir: args.baseDir,
+                service: args.service,
+                user: args.user,
+                unitText: this.unitText,
+                serviceUnitText,
+                proxyUnitText,
+                hostProgram,
+                envText,
+            },
             // Children do not inherit a component's dependsOn: pass it down (rollout batches).
             { parent: this, ...(opts?.dependsOn ? { dependsOn: opts.dependsOn } : {}) },
         );
         const crypto = require("crypto") as typeof import("crypto");
         // A hash, not the text: the activation must restart on a change without carrying the secret env in its
         // inputs. A truncated sha256 of high-entropy secrets reveals nothing, so it is shown in preview.
-        this.revision = pulumi.unsecret(envText).apply((env) => crypto.createHash("sha256").update(this.unitText).update("\0").update(env).digest("hex").slice(0, 16));
+        this.revision = pulumi.unsecret(envText).apply((env) => crypto.createHash("sha256").update(this.unitText).update("\0").update(proxyUnitText).update("\0").update(env).digest("hex").slice(0, 16));
         this.registerOutputs({ unitText: this.unitText, revision: this.revision });
     }
 }

@@ -68,23 +68,65 @@ const host = z.strictObject({
 /** `address: local` is this machine's Docker engine (container mode only): no SSH, so no host key. */
 export const LOCAL_ADDRESS = "local";
 
+/**
+ * Names a Debian host already uses for a unit, /etc/<name>, /var/log/<name> or a system
+ * user: the stack writes <name>.service, /etc/<name>/ and /var/log/<name>/ and would
+ * override or re-own them (e.g. `ssh` would replace the vendor's ssh.service).
+ */
+export const RESERVED_SERVICE_NAMES: ReadonlySet<string> = new Set(
+    (
+        "apt dpkg systemd ssh sshd cron anacron dbus haproxy nginx apache2 mysql mariadb postgresql redis docker containerd " +
+        "network networking resolved timesyncd journal logrotate rsyslog syslog exim4 postfix ufw sudo pam security default " +
+        "init alternatives ssl kernel modprobe udev polkit-1 skel getty user emergency rescue sysinit basic shutdown reboot halt " +
+        "multi-user graphical sockets timers paths slices local-fs remote-fs swap tmp boot dev proc sys run var etc usr opt srv " +
+        "home root bin sbin lib lib64 mnt media installer private sysstat unattended-upgrades debconf fstab hosts hostname " +
+        "passwd shadow group nobody daemon www-data backup list irc gnats mail news uucp proxy sync games man lp _apt messagebus"
+    ).split(" "),
+);
+
 const service = z.strictObject({
-    name: z.string().regex(SERVICE_PATTERN, "must be a systemd unit name: lowercase letters, digits, _ and -").default("complinist"),
-    port: port.default(5000),
+    name: z
+        .string()
+        .regex(SERVICE_PATTERN, "must be a systemd unit name: lowercase letters, digits, _ and -")
+        .refine((n) => !RESERVED_SERVICE_NAMES.has(n), "names a unit, directory or user a Debian host already has (the stack would override or re-own it): choose another, e.g. complinist")
+        .default("complinist"),
+    port: integer("a TCP port (the proxy listens on it; the app instances use the next two ports)", 1, 65533).default(5000),
     user: z.string().regex(USER_PATTERN, "must be a Unix user name").refine((u) => u !== "root", "must not be root: the service runs as its own user").default("complinist"),
     command: z
         .string({ error: "is required: the command that starts the app inside <baseDir>/current, e.g. bin/start" })
         .min(1, "must not be empty")
         .refine((c) => !/[\n\r\0]/.test(c), "must be a single line"),
     environment: z
-        .record(z.string().regex(ENV_NAME_PATTERN, "names must be UPPER_SNAKE_CASE"), z.string().refine((v) => !/[\n\r\0]/.test(v), "values must be single-line"))
+        .record(
+            z
+                .string()
+                .regex(ENV_NAME_PATTERN, "names must be UPPER_SNAKE_CASE")
+                .refine((k) => k !== "PORT", "PORT is set by the stack (each instance gets its own private port behind the proxy on service.port): set service.port instead"),
+            z.string().refine((v) => !/[\n\r\0]/.test(v), "values must be single-line"),
+        )
         .default({}),
+    /** Keep the pinned rollbackVersion running as a warm standby, so a rollback is a proxy switch. */
+    standby: z.boolean({ error: "must be true or false" }).default(true),
+});
+
+const urlPath = z.string().regex(/^\/[A-Za-z0-9/._~-]*$/, "must be a URL path starting with / (letters, digits and / . _ ~ -), e.g. /health");
+
+/** A smoke check of the new instance before it takes traffic, e.g. `{ path: "/", status: 200, maxMs: 2000 }`. */
+const check = z.strictObject({
+    path: urlPath,
+    status: integer("an HTTP status", 100, 599).default(200),
+    maxMs: integer("a response time limit in milliseconds (0: none)", 0, 600000).default(0),
 });
 
 const health = z.strictObject({
-    path: z.string().regex(/^\/[A-Za-z0-9/._~-]*$/, "must be a URL path starting with /").default("/health"),
+    path: urlPath.default("/health"),
     timeoutSeconds: integer("a timeout in seconds", 1, 3600).default(60),
     intervalMs: integer("an interval in milliseconds", 100, 60000).default(1000),
+    /** After the switch, keep probing through the proxy this long; a failure switches back. */
+    soakSeconds: integer("a soak time in seconds", 0, 3600).default(0),
+    /** How long the old instance may take to finish its in-flight requests after the switch. */
+    drainSeconds: integer("a drain time in seconds", 1, 600).default(30),
+    checks: z.array(check, { error: "must be a list of { path, status?, maxMs? }" }).default([]),
 });
 
 export const configSchema = z
@@ -101,13 +143,18 @@ export const configSchema = z
         sshPrivateKeyPath: z.string().min(1).optional(),
         baseDir: absolutePath.default("/opt/complinist"),
         service,
-        health: health.default({ path: "/health", timeoutSeconds: 60, intervalMs: 1000 }),
+        health: health.default({ path: "/health", timeoutSeconds: 60, intervalMs: 1000, soakSeconds: 0, drainSeconds: 30, checks: [] }),
         rollout: z.strictObject({ batchSize: integer("a batch size", 1, 1000).optional() }).default({}),
         hooks: z
             .strictObject({
                 beforeActivate: z.string().min(1).refine((c) => !/[\n\r\0]/.test(c), "must be a single line").optional(),
+                /** Run the hook on the first host of the first batch only (a migration or backup runs once per deploy). */
+                once: z.boolean({ error: "must be true or false" }).default(false),
+                /** Run the hook when rolling back to the pinned rollback target too (default: skipped). */
+                onRollback: z.boolean({ error: "must be true or false" }).default(false),
+                timeoutSeconds: integer("a hook time limit in seconds", 1, 7200).default(600),
             })
-            .default({}),
+            .default({ once: false, onRollback: false, timeoutSeconds: 600 }),
         promoteFrom: z.string().regex(STACK_NAME_PATTERN, "must be a stack name such as staging or org/project/staging").optional(),
     })
     .superRefine((c, ctx) => {

@@ -1,120 +1,218 @@
 import * as pulumi from "@pulumi/pulumi";
+import { activationUnit, renderActivationPoll, renderActivationRead, renderActivationStart } from "../render/activation";
+import { DeploySettings, renderDeploySettings } from "../render/hostProgram";
 import { hostLayout } from "../render/layout";
-import { renderActivate, renderActivationRead } from "../render/activation";
-import { EXIT, parseKeyValues } from "../render/protocol";
+import { parseKeyValues } from "../render/protocol";
 import { trace } from "../transport/trace";
 import { connect, deployCommit, deployer, HostTarget, run } from "./host";
 
-/** Which release `current` points to on one host, and that the service runs it healthy. */
-export interface ActivationState {
+/** The health contract an instance must pass before it takes a request. */
+export interface HealthGate {
+    readonly path: string;
+    readonly timeoutSeconds: number;
+    readonly intervalMs: number;
+    readonly soakSeconds: number;
+    readonly drainSeconds: number;
+    readonly checks: ReadonlyArray<{ readonly path: string; readonly status: number; readonly maxMs: number }>;
+}
+
+/** The inputs of one host's Activation: which release is live behind the proxy, and how it gets there. */
+export interface ActivationInputs {
     readonly host: HostTarget;
     readonly privateKey: string;
     /** Stack name, for the rollback command in error messages. */
     readonly stack: string;
     readonly baseDir: string;
     readonly service: string;
+    readonly user: string;
     readonly version: string;
     readonly sha256: string;
+    /** The service port the proxy listens on. */
     readonly port: number;
-    readonly healthPath: string;
-    readonly timeoutSeconds: number;
-    readonly intervalMs: number;
-    readonly beforeActivate?: string;
-    /** Hash of the unit and env file: a change restarts the service through the health gate. */
+    readonly health: HealthGate;
+    /** The pinned rollback target, kept running as the warm standby when `standby`. */
+    readonly rollbackVersion: string;
+    readonly standby: boolean;
+    readonly beforeActivate: string;
+    readonly hookTimeoutSeconds: number;
+    /** Whether this host runs the hook (false on all but the first host with hooks.once). */
+    readonly hookHere: boolean;
+    /** Whether a rollback (activating the previous rollback target) runs the hook too. */
+    readonly hookOnRollback: boolean;
+    /** Hash of the unit and env file: a change starts a new instance through the gate. */
     readonly serviceRevision: string;
 }
 
-export interface ActivationOutputs extends ActivationState {
-    /** The version `current` points to on the host (refresh reads it back). */
+export interface ActivationOutputs extends ActivationInputs {
+    /** The version answering on the service port (refresh reads it back). */
     readonly activeVersion: string;
-    /** `systemctl is-active` on the host. */
+    /** "active" when the live instance, the proxy and `current` all agree on `version`; what differs otherwise. */
     readonly active: string;
+    /** The warm standby's version ("" when none). */
+    readonly standbyVersion: string;
     /** When this version was last activated (set only by an activation, so unchanged stacks show no diff). */
     readonly activatedAt: string;
-    /** The commit deployed by that activation (CI_COMMIT_SHA or git HEAD). */
+    /** The commit deployed by that activation. */
     readonly activatedCommit: string;
 }
 
-/** Inputs whose change needs a switch + restart; others only update state. */
-const RESTART_KEYS = ["version", "sha256", "serviceRevision", "baseDir", "service", "port", "healthPath"] as const;
+/** Inputs whose change needs a new instance through the gate; the others converge in place. */
+const RESTART_KEYS = ["version", "sha256", "serviceRevision", "baseDir", "service", "port", "health", "user"] as const;
+const CONVERGE_KEYS = ["rollbackVersion", "standby"] as const;
 
-async function activate(s: ActivationState): Promise<ActivationOutputs> {
+function settingsOf(s: ActivationInputs): DeploySettings {
+    const crypto = require("crypto") as typeof import("crypto");
+    const revision = crypto.createHash("sha256").update(JSON.stringify([s.serviceRevision, s.health, s.port, s.user])).digest("hex").slice(0, 16);
+    return {
+        port: s.port,
+        user: s.user,
+        healthPath: s.health.path,
+        timeoutSeconds: s.health.timeoutSeconds,
+        intervalMs: s.health.intervalMs,
+        soakSeconds: s.health.soakSeconds,
+        drainSeconds: s.health.drainSeconds,
+        checks: s.health.checks,
+        standby: s.standby,
+        rollbackVersion: s.rollbackVersion,
+        beforeActivate: s.beforeActivate,
+        hookTimeoutSeconds: s.hookTimeoutSeconds,
+        revision,
+    };
+}
+
+function sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function activate(s: ActivationInputs, rollback: boolean): Promise<ActivationOutputs> {
     const t = await connect(s.host, s.privateKey);
     const l = hostLayout(s.baseDir, s.service, t.root);
-    const script = renderActivate(l, {
-        service: s.service,
-        version: s.version,
-        sha256: s.sha256,
-        port: s.port,
-        healthPath: s.healthPath,
-        timeoutSeconds: s.timeoutSeconds,
-        intervalMs: s.intervalMs,
-        ...(s.beforeActivate !== undefined ? { beforeActivate: s.beforeActivate } : {}),
-        who: deployer(),
-        systemd: t.systemd,
-    });
+    const id = `${s.version.replace(/[^A-Za-z0-9]/g, "_")}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+    const runHook = s.beforeActivate !== "" && s.hookHere && (!rollback || s.hookOnRollback);
+    const h = s.health;
+    // Hook, gate of the new instance, switch, drain, soak, gate of the standby, plus the lock wait.
+    const budgetSeconds = (runHook ? s.hookTimeoutSeconds : 0) + 2 * h.timeoutSeconds + h.soakSeconds + h.drainSeconds + 180;
     trace("activate", { host: s.host.name, version: s.version });
-    // Twice the health timeout: the gate may run once for the new release and once for the undo.
-    const r = await t.exec(script, { timeoutMs: (2 * s.timeoutSeconds + 120) * 1000 });
-    const kv = parseKeyValues(r.stdout);
-    const previous = (kv.previous ?? "").replace(/^releases\//, "");
+    await run(
+        t,
+        `starting the activation of ${s.version}`,
+        renderActivationStart(l, { id, service: s.service, version: s.version, sha256: s.sha256, who: deployer(), runHook, budgetSeconds }),
+        Buffer.from(renderDeploySettings(settingsOf(s)), "utf8"),
+    );
+    // Poll until the host records the outcome. A lost connection is retried: the activation
+    // goes on host-side regardless, and its result waits in the file.
+    const deadline = Date.now() + (budgetSeconds + 60) * 1000;
+    let kv: Record<string, string> = {};
+    let lastError = "";
+    for (;;) {
+        try {
+            const r = await t.exec(renderActivationPoll(l, s.service, id), { timeoutMs: 30000 });
+            kv = parseKeyValues(r.stdout);
+            if (kv.done === "1") break;
+            if (kv.unit !== "active" && kv.unit !== "activating" && kv.unit !== "") {
+                await sleep(1000);
+                const again = parseKeyValues((await t.exec(renderActivationPoll(l, s.service, id), { timeoutMs: 30000 })).stdout);
+                if (again.done === "1") {
+                    kv = again;
+                    break;
+                }
+                throw new Error(`host ${t.host}: the activation unit ${activationUnit(s.service, id)} ended without a result (see journalctl -u ${activationUnit(s.service, id)} and ${l.deployLog})`);
+            }
+        } catch (e) {
+            if (e instanceof Error && e.message.includes("ended without a result")) throw e;
+            lastError = e instanceof Error ? e.message : String(e);
+        }
+        if (Date.now() > deadline) {
+            throw new Error(`host ${t.host}: no outcome from the activation of ${s.version} within ${budgetSeconds + 60} s (last error: ${lastError || "none"}); it may still finish on the host: see ${l.revisionsLog}`);
+        }
+        await sleep(Math.min(1000, Math.max(200, h.intervalMs)));
+    }
+    return outcome(s, t.host, l.lockFile, kv);
+}
+
+function outcome(s: ActivationInputs, host: string, lockFile: string, kv: Record<string, string>): ActivationOutputs {
+    const previous = kv.previous ?? "";
     const rollback =
         previous && previous !== s.version
             ? `pin the previous release: npm run rollback -- --stack ${s.stack} --to ${previous} (or: pulumi config set complinist:version ${previous} --stack ${s.stack} && pulumi up --stack ${s.stack})`
             : `fix the release and run pulumi up --stack ${s.stack} again`;
-    switch (r.code) {
-        case 0:
-            return { ...s, activeVersion: s.version, active: "active", activatedAt: new Date().toISOString(), activatedCommit: deployCommit() };
-        case EXIT.locked:
-            throw new Error(`host ${t.host}: another activation holds the deploy lock (${kv.holder ?? "unknown"}); wait for it to finish, or remove ${l.lockFile}.owner only if that process is gone`);
-        case EXIT.incompleteRelease:
-            throw new Error(`host ${t.host}: release ${s.version} is not complete on the host (no manifest); run pulumi refresh then pulumi up --stack ${s.stack}`);
-        case EXIT.hookFailed:
-            throw new Error(`host ${t.host}: hooks.beforeActivate failed in release ${s.version}; nothing was switched (still on ${previous || "no release"}). Output: ${kv.hook ?? ""}`);
-        case EXIT.healthFailed:
-            throw new Error(
-                `host ${t.host}: version ${s.version} failed its health check (GET http://127.0.0.1:${s.port}${s.healthPath} within ${s.timeoutSeconds}s, ` +
-                    `wanted 200 {"status":"healthy","version":"${s.version}"}; saw: ${kv.seen ?? "nothing"}). ` +
-                    `Switched back: ${kv.restored ?? "unknown"}. Later batches were not touched. To roll back the stack: ${rollback}`,
-            );
+    const serving = previous ? `${previous} keeps serving` : "nothing was serving before, so nothing serves";
+    switch (kv.outcome) {
+        case "activated":
+        case "converged":
+            return {
+                ...s,
+                activeVersion: s.version,
+                active: "active",
+                standbyVersion: kv.standby ?? "",
+                activatedAt: new Date().toISOString(),
+                activatedCommit: deployCommit(),
+            };
+        case "locked":
+            throw new Error(`host ${host}: the deploy lock ${lockFile} is held by ${kv.holder ?? "unknown"}; it frees itself when that process ends. Run pulumi up --stack ${s.stack} again then`);
         default:
-            throw new Error(`host ${t.host}: activation of ${s.version} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().slice(-800)}`);
+            break;
     }
+    const seen = kv.seen ?? "nothing";
+    if (kv.outcome === "failed" && /not complete/.test(seen)) {
+        throw new Error(`host ${host}: release ${s.version} is not complete on the host (no manifest); run pulumi refresh then pulumi up --stack ${s.stack}`);
+    }
+    if (/^hooks\.beforeActivate/.test(seen)) {
+        throw new Error(`host ${host}: ${seen}; nothing was switched (${serving}).`);
+    }
+    throw new Error(
+        `host ${host}: version ${s.version} failed its gate (GET ${s.health.path} on the new instance within ${s.health.timeoutSeconds}s, ` +
+            `wanted 200 {"status":"healthy","version":"${s.version}"}${s.health.checks.length ? " and the configured checks" : ""}; saw: ${seen}). ` +
+            `It never took a request: ${kv.restored ? `${kv.restored === "none" ? "nothing" : kv.restored} serves` : serving}. Later batches were not touched. To roll back the stack: ${rollback}`,
+    );
+}
+
+async function readHost(props: ActivationOutputs): Promise<Pick<ActivationOutputs, "activeVersion" | "active" | "standbyVersion">> {
+    const t = await connect(props.host, props.privateKey);
+    const l = hostLayout(props.baseDir, props.service, t.root);
+    const kv = parseKeyValues((await run(t, "reading the live release", renderActivationRead(l))).stdout);
+    const served = kv.served ?? "";
+    const problems: string[] = [];
+    if (kv.proxyActive !== "active") problems.push(`proxy ${kv.proxyActive || "missing"}`);
+    if (kv.liveActive !== "active") problems.push(`live instance ${kv.liveActive || "missing"}`);
+    if (kv.liveVersion !== props.version) problems.push(`live instance runs ${kv.liveVersion || "nothing"}`);
+    if (kv.current !== props.version) problems.push(`current -> ${kv.current || "nothing"}`);
+    if (served !== props.version) problems.push(`port ${props.port} answers ${served || "nothing"}`);
+    return { activeVersion: served, active: problems.length ? problems.join(", ") : "active", standbyVersion: kv.standbyVersion ?? "" };
 }
 
 export const activationProvider: pulumi.dynamic.ResourceProvider = {
-    async diff(_id: string, olds: ActivationOutputs, news: ActivationState) {
+    async diff(_id: string, olds: ActivationOutputs, news: ActivationInputs) {
         const changed: string[] = [];
-        for (const k of Object.keys(news) as Array<keyof ActivationState>) {
+        for (const k of Object.keys(news) as Array<keyof ActivationInputs>) {
             if (k === "privateKey") continue;
             if (JSON.stringify(olds[k]) !== JSON.stringify(news[k])) changed.push(k);
         }
-        // Drift found by refresh: someone switched `current` or stopped the service.
+        // Drift found by refresh: someone switched the proxy or `current`, or stopped an instance.
         if (olds.activeVersion !== news.version) changed.push("activeVersion");
         if (olds.active !== "active") changed.push("active");
+        if (news.standby && news.rollbackVersion !== "" && olds.standbyVersion !== news.rollbackVersion) changed.push("standbyVersion");
         return { changes: changed.length > 0, replaces: [], deleteBeforeReplace: false };
     },
 
-    async create(inputs: ActivationState) {
-        return { id: `${inputs.host.name}:${inputs.service}:current`, outs: await activate(inputs) };
+    async create(inputs: ActivationInputs) {
+        return { id: `${inputs.host.name}:${inputs.service}:current`, outs: await activate(inputs, false) };
     },
 
-    async update(_id: string, olds: ActivationOutputs, news: ActivationState) {
-        const restart =
-            olds.activeVersion !== news.version || olds.active !== "active" || RESTART_KEYS.some((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]));
-        if (!restart) {
-            return { outs: { ...news, activeVersion: olds.activeVersion, active: olds.active, activatedAt: olds.activatedAt, activatedCommit: olds.activatedCommit } };
+    async update(_id: string, olds: ActivationOutputs, news: ActivationInputs) {
+        const drift = olds.activeVersion !== news.version || olds.active !== "active";
+        const restart = drift || RESTART_KEYS.some((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]));
+        const converge = CONVERGE_KEYS.some((k) => olds[k] !== news[k]) || (news.standby && news.rollbackVersion !== "" && olds.standbyVersion !== news.rollbackVersion);
+        if (!restart && !converge) {
+            return { outs: { ...olds, ...news, activeVersion: olds.activeVersion, active: olds.active } };
         }
-        return { outs: await activate(news) };
+        const outs = await activate(news, news.version === olds.rollbackVersion);
+        // A converge (standby only) is not a new activation of the live release.
+        return { outs: restart ? outs : { ...outs, activatedAt: olds.activatedAt, activatedCommit: olds.activatedCommit } };
     },
 
     async read(id: string, props: ActivationOutputs) {
-        const t = await connect(props.host, props.privateKey);
-        const l = hostLayout(props.baseDir, props.service, t.root);
-        const kv = parseKeyValues((await run(t, "reading the current release", renderActivationRead(l, props.service, t.systemd))).stdout);
-        const target = kv.target ?? "";
-        const activeVersion = target.startsWith("releases/") ? target.slice("releases/".length) : target;
-        return { id, props: { ...props, activeVersion, active: kv.active ?? "" } };
+        return { id, props: { ...props, ...(await readHost(props)) } };
     },
 
     // Deleting the activation leaves the host serving what it serves; the ServiceUnit's delete stops it.
@@ -123,20 +221,21 @@ export const activationProvider: pulumi.dynamic.ResourceProvider = {
     },
 };
 
-export type ActivationArgs = { readonly [K in keyof ActivationState]: pulumi.Input<ActivationState[K]> };
+export type ActivationResourceArgs = { readonly [K in keyof ActivationInputs]: pulumi.Input<ActivationInputs[K]> };
 
-/** Dynamic resource for the switch + restart + health gate; see activationProvider. */
+/** Dynamic resource for start → gate → switch → drain → soak on one host; see activationProvider. */
 export class ActivationResource extends pulumi.dynamic.Resource {
     declare public readonly activeVersion: pulumi.Output<string>;
     declare public readonly active: pulumi.Output<string>;
+    declare public readonly standbyVersion: pulumi.Output<string>;
     declare public readonly activatedAt: pulumi.Output<string>;
     declare public readonly activatedCommit: pulumi.Output<string>;
 
-    constructor(name: string, args: ActivationArgs, opts?: pulumi.CustomResourceOptions) {
+    constructor(name: string, args: ActivationResourceArgs, opts?: pulumi.CustomResourceOptions) {
         super(
             activationProvider,
             name,
-            { ...args, activeVersion: undefined, active: undefined, activatedAt: undefined, activatedCommit: undefined },
+            { ...args, activeVersion: undefined, active: undefined, standbyVersion: undefined, activatedAt: undefined, activatedCommit: undefined },
             { ...opts, additionalSecretOutputs: ["privateKey"] },
             "complinist",
             "Activation",

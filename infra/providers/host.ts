@@ -18,6 +18,9 @@ export async function connect(target: HostTarget, privateKey: string): Promise<T
     return openTransport(connectionOf(target, privateKey));
 }
 
+/** A script that takes the host lock may wait for it (LOCK_WAIT, 120 s) before its own work. */
+export const LOCKED_SCRIPT_TIMEOUT_MS = 300000;
+
 /** Run a script; a non-zero exit becomes an error naming the host and the step. */
 export async function run(t: Transport, what: string, script: string, stdin?: Buffer, timeoutMs?: number): Promise<ExecResult> {
     const r = await t.exec(script, { ...(stdin ? { stdin } : {}), ...(timeoutMs ? { timeoutMs } : {}) });

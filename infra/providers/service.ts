@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { hostLayout } from "../render/layout";
 import { parseKeyValues } from "../render/protocol";
 import { renderServiceApply, renderServiceDelete, renderServiceRead } from "../render/service";
-import { connect, HostTarget, run, sha256Hex } from "./host";
+import { connect, deployer, HostTarget, LOCKED_SCRIPT_TIMEOUT_MS, run, sha256Hex } from "./host";
 
 /** The systemd unit, its env file (0600) and its enablement on one host. */
 export interface ServiceUnitState {
@@ -11,8 +11,14 @@ export interface ServiceUnitState {
     readonly baseDir: string;
     readonly service: string;
     readonly user: string;
-    /** The rendered unit, shown whole in preview so a change reads as a text diff. */
+    /** The app instance template `<service>@.service`, shown whole in preview so a change reads as a text diff. */
     readonly unitText: string;
+    /** `<service>.service`: the unit the runbook's systemctl commands act on. */
+    readonly serviceUnitText: string;
+    /** `<service>-proxy.service`: HAProxy on the service port. */
+    readonly proxyUnitText: string;
+    /** `/usr/local/sbin/<service>`: activation and the operator's emergency commands. */
+    readonly hostProgram: string;
     /** The env file (secret). */
     readonly envText: string;
 }
@@ -26,17 +32,21 @@ export interface ServiceUnitOutputs extends ServiceUnitState {
     readonly enabled: string;
 }
 
+/** Files on the host compared whole: a hand edit of any of them is drift. */
+const FILE_KEYS = ["unitText", "serviceUnitText", "proxyUnitText", "hostProgram"] as const;
+
 async function apply(s: ServiceUnitState): Promise<ServiceUnitOutputs> {
     const t = await connect(s.host, s.privateKey);
     const l = hostLayout(s.baseDir, s.service, t.root);
-    await run(t, `installing unit ${s.service}.service`, renderServiceApply(l, { service: s.service, user: s.user, unitText: s.unitText }, t.systemd), Buffer.from(s.envText, "utf8"));
+    await run(t, `installing unit ${s.service}.service`, renderServiceApply(l, { ...s, who: deployer() }, t.systemd), Buffer.from(s.envText, "utf8"), LOCKED_SCRIPT_TIMEOUT_MS);
     return { ...s, envSha256: sha256Hex(s.envText), envMode: "600", enabled: "enabled" };
 }
 
 export const serviceUnitProvider: pulumi.dynamic.ResourceProvider = {
     async diff(_id: string, olds: ServiceUnitOutputs, news: ServiceUnitState) {
         const replaces = (["service", "baseDir"] as const).filter((k) => olds[k] !== news[k]);
-        const changed: string[] = (["user", "unitText"] as const).filter((k) => olds[k] !== news[k]);
+        const changed: string[] = FILE_KEYS.filter((k) => olds[k] !== news[k]);
+        if (olds.user !== news.user) changed.push("user");
         if (olds.envSha256 !== sha256Hex(news.envText)) changed.push("envText");
         if (olds.envMode !== "600") changed.push("envMode");
         if (olds.enabled !== "enabled") changed.push("enabled");
@@ -56,10 +66,10 @@ export const serviceUnitProvider: pulumi.dynamic.ResourceProvider = {
         const t = await connect(props.host, props.privateKey);
         const l = hostLayout(props.baseDir, props.service, t.root);
         const kv = parseKeyValues((await run(t, `reading unit ${props.service}.service`, renderServiceRead(l, props.service, t.systemd))).stdout);
-        const unitText = Buffer.from(kv.unit ?? "", "base64").toString("utf8");
+        const text = (k: string) => Buffer.from(kv[k] ?? "", "base64").toString("utf8");
         return {
             id,
-            props: { ...props, unitText, envSha256: kv.envSha256 ?? "", envMode: kv.envMode ?? "", enabled: kv.enabled ?? "" },
+            props: { ...props, unitText: text("unit"), serviceUnitText: text("serviceUnit"), proxyUnitText: text("proxyUnit"), hostProgram: text("hostProgram"), envSha256: kv.envSha256 ?? "", envMode: kv.envMode ?? "", enabled: kv.enabled ?? "" },
         };
     },
 

@@ -1,105 +1,59 @@
 import * as path from "path";
-import { HostLayout, releaseDir } from "./layout";
-import { EXIT, MANIFEST } from "./protocol";
+import { HostLayout } from "./layout";
 import { q } from "./shell";
 
-export interface ActivationSpec {
+/**
+ * The provider's side of an activation. The activation itself is the host program's
+ * `activate` (host/activate.sh), started as a transient systemd unit so it runs to its
+ * end, and records its outcome, even when the deploy process or its SSH connection dies.
+ * The provider writes the settings, starts the unit and polls for the result file.
+ */
+
+export interface ActivationRun {
+    /** Unique per attempt: names the transient unit and the result file. */
+    readonly id: string;
     readonly service: string;
     readonly version: string;
     readonly sha256: string;
-    readonly port: number;
-    readonly healthPath: string;
-    readonly timeoutSeconds: number;
-    readonly intervalMs: number;
-    /** Run in the new release directory before the switch; failure stops the activation. */
-    readonly beforeActivate?: string;
-    /** Who deploys, for revisions.log (operator or CI user). */
     readonly who: string;
-    /** Whether to restart and health-check (false only for file-only tests under a temp root). */
-    readonly systemd: boolean;
+    readonly runHook: boolean;
+    /** Upper bound for the whole host-side activation (RuntimeMaxSec=). */
+    readonly budgetSeconds: number;
 }
 
-/**
- * The one way a release becomes current: lock, (hook), atomic switch
- * (temp link + rename(2)), restart, health gate on status *and* version, and
- * on failure switch back, restart and report. Every outcome goes to
- * revisions.log. Prints `outcome=…` plus what the health check saw.
- */
-export function renderActivate(l: HostLayout, a: ActivationSpec): string {
-    const url = `http://127.0.0.1:${a.port}${a.healthPath}`;
+export function activationUnit(service: string, id: string): string {
+    return `${service}-activate-${id}`;
+}
+
+/** Settings arrive on stdin; the unit is started and left running (no --wait). */
+export function renderActivationStart(l: HostLayout, a: ActivationRun): string {
+    const settings = path.posix.join(l.activationsDir, `${a.id}.conf`);
     return [
-        `version=${q(a.version)}; sha=${q(a.sha256)}; who=${q(a.who)}; service=${q(a.service)}`,
-        `current=${q(l.current)}; log=${q(l.revisionsLog)}; lock=${q(l.lockFile)}`,
-        `mkdir -p ${q(l.baseDir)}`,
-        `exec 9>>"$lock"`,
-        `if ! flock -n 9; then echo "holder=$(cat "$lock.owner" 2>/dev/null || echo unknown)"; exit ${EXIT.locked}; fi`,
-        `printf '%s pid %s since %s\\n' "$who" "$$" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$lock.owner"`,
-        `record() { printf '%s\\tversion=%s\\tsha256=%s\\tby=%s\\t%s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$version" "$sha" "$who" "$1" >> "$log"; }`,
-        `if [ ! -f ${q(path.posix.join(releaseDir(l, a.version), MANIFEST))} ]; then record "outcome=failed reason=release-incomplete"; exit ${EXIT.incompleteRelease}; fi`,
-        `previous=$(readlink "$current" 2>/dev/null || true)`,
-        `echo "previous=$previous"`,
-        ...(a.beforeActivate !== undefined
-            ? [
-                  `if ! hook_out=$(cd ${q(releaseDir(l, a.version))} && bash -c ${q(a.beforeActivate)} 2>&1); then`,
-                  `  record "outcome=failed reason=beforeActivate-hook"`,
-                  `  echo "hook=$(printf '%s' "$hook_out" | tail -n 5 | tr '\\n' ' ')"`,
-                  `  exit ${EXIT.hookFailed}`,
-                  `fi`,
-              ]
-            : []),
-        `switch_to() { ln -sfn "$1" "$current.tmp.$$" && mv -T "$current.tmp.$$" "$current"; }`,
-        `seen="no answer"`,
-        `healthy() {`,
-        ...(a.systemd
-            ? [
-                  `  local want="$1" want_re body code deadline`,
-                  `  want_re=$(printf '%s' "$want" | sed 's/[.+]/\\\\&/g')`,
-                  `  deadline=$(( $(date +%s) + ${a.timeoutSeconds} ))`,
-                  `  while :; do`,
-                  `    if body=$(curl -sS -m ${Math.min(5, a.timeoutSeconds)} -w '\\n%{http_code}' ${q(url)} 2>&1); then`,
-                  `      code=$(printf '%s' "$body" | tail -n 1); body=$(printf '%s' "$body" | sed '$d' | tr -d '\\n' | cut -c1-300)`,
-                  `      seen="HTTP $code $body"`,
-                  `      if [ "$code" = 200 ] && printf '%s' "$body" | grep -Eq '"status"[[:space:]]*:[[:space:]]*"healthy"' \\`,
-                  `         && printf '%s' "$body" | grep -Eq "\\"version\\"[[:space:]]*:[[:space:]]*\\"$want_re\\""; then return 0; fi`,
-                  `    else seen="$(printf '%s' "$body" | tail -n 1 | cut -c1-200)"; fi`,
-                  `    [ "$(date +%s)" -lt "$deadline" ] || return 1`,
-                  `    sleep ${(a.intervalMs / 1000).toFixed(3)}`,
-                  `  done`,
-              ]
-            : [`  return 0`]),
-        `}`,
-        `restart() { ${a.systemd ? `systemctl restart "$service" || true` : ":"}; }`,
-        `switch_to ${q(`releases/${a.version}`)}`,
-        `restart`,
-        `if healthy "$version"; then`,
-        `  record "outcome=activated previous=\${previous#releases/}"`,
-        `  echo "outcome=activated"`,
-        `  exit 0`,
-        `fi`,
-        `failed_seen="$seen"`,
-        `echo "seen=$failed_seen"`,
-        `if [ -n "$previous" ] && [ "$previous" != ${q(`releases/${a.version}`)} ]; then`,
-        `  switch_to "$previous"`,
-        `  restart`,
-        `  if healthy "\${previous#releases/}"; then back="healthy"; else back="NOT healthy: $seen"; fi`,
-        `  record "outcome=failed-rolled-back to=\${previous#releases/} restored=$back"`,
-        `  echo "restored=\${previous#releases/} ($back)"`,
-        `else`,
-        `  rm -f "$current"`,
-        `  ${a.systemd ? `systemctl stop "$service" || true` : ":"}`,
-        `  record "outcome=failed-no-previous-release stopped=true"`,
-        `  echo "restored=none (no previous release: service stopped)"`,
-        `fi`,
-        `exit ${EXIT.healthFailed}`,
+        `install -d -m 0700 ${q(l.activationsDir)}`,
+        `umask 077`,
+        `cat > ${q(settings)}`,
+        `if [ ! -x ${q(l.hostProgram)} ]; then echo "the host program ${l.hostProgram} is missing: the service was not installed" >&2; exit 1; fi`,
+        [
+            `systemd-run --quiet --collect --unit=${q(activationUnit(a.service, a.id))}`,
+            `-p RuntimeMaxSec=${a.budgetSeconds} -p KillMode=mixed`,
+            `${q(l.hostProgram)} activate --id ${q(a.id)} --version ${q(a.version)} --sha ${q(a.sha256)} --who ${q(a.who)} --settings ${q(settings)}${a.runHook ? " --hook" : ""}`,
+        ].join(" "),
+        `echo "started=true"`,
         "",
     ].join("\n");
 }
 
-/** What `current` points to and whether the service runs: the Read of an Activation. */
-export function renderActivationRead(l: HostLayout, service: string, systemd: boolean): string {
+/** The result file so far and whether the unit still runs; `done=1` ends the polling. */
+export function renderActivationPoll(l: HostLayout, service: string, id: string): string {
+    const result = path.posix.join(l.activationsDir, `${id}.result`);
     return [
-        `echo "target=$(readlink ${q(l.current)} 2>/dev/null || true)"`,
-        systemd ? `echo "active=$(systemctl is-active ${q(service)} 2>/dev/null || true)"` : `echo "active=active"`,
+        `cat ${q(result)} 2>/dev/null || true`,
+        `echo "unit=$(systemctl is-active ${q(`${activationUnit(service, id)}.service`)} 2>/dev/null || true)"`,
         "",
     ].join("\n");
+}
+
+/** The Read of an Activation: what the host program reports (live, standby, proxy, what answers). */
+export function renderActivationRead(l: HostLayout): string {
+    return [`if [ -x ${q(l.hostProgram)} ]; then ${q(l.hostProgram)} status; else echo "current="; echo "served="; fi`, ""].join("\n");
 }

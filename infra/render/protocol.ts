@@ -14,6 +14,7 @@ export const EXIT = {
     hookFailed: 5,
     healthFailed: 6,
     locked: 75,
+    usage: 64,
 } as const;
 
 export function parseKeyValues(stdout: string): Record<string, string> {

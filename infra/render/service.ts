@@ -1,5 +1,6 @@
 import * as path from "path";
 import { HostLayout } from "./layout";
+import { renderLocked } from "./lock";
 import { q } from "./shell";
 
 /** Host scripts of the systemd unit and its env file: apply, read, delete. */
@@ -7,55 +8,96 @@ import { q } from "./shell";
 export interface ServiceFiles {
     readonly service: string;
     readonly user: string;
+    /** `<service>@.service`, the app instance template. */
     readonly unitText: string;
+    /** `<service>.service`, the umbrella the runbook's systemctl commands act on. */
+    readonly serviceUnitText: string;
+    /** `<service>-proxy.service`. */
+    readonly proxyUnitText: string;
+    /** `/usr/local/sbin/<service>`. */
+    readonly hostProgram: string;
+    /** Who applies (the lock's owner line). */
+    readonly who: string;
+}
+
+/** The files ServiceUnit owns, with their modes: unit texts are shown whole in preview. */
+function files(l: HostLayout, s: ServiceFiles): Array<[string, string, string]> {
+    return [
+        [l.instanceUnitFile, s.unitText, "0644"],
+        [l.unitFile, s.serviceUnitText, "0644"],
+        [l.proxyUnitFile, s.proxyUnitText, "0644"],
+        [l.hostProgram, s.hostProgram, "0755"],
+    ];
 }
 
 /**
- * Create the service user and directories, write the unit and (from stdin, so
- * secrets never appear in a command line) the env file with mode 0600, then
- * daemon-reload and enable. Each file is written to a temp name and renamed.
+ * Under the host lock: install HAProxy when missing, create the service user and
+ * directories, write the units, the host program and (from stdin, so secrets never
+ * appear in a command line) the env file with mode 0600, then daemon-reload and enable.
+ * Each file is written to a temp name and renamed. Running instances keep the unit and
+ * env they started with; the next activation starts one with these.
  */
 export function renderServiceApply(l: HostLayout, s: ServiceFiles, systemd: boolean): string {
-    const unitB64 = Buffer.from(s.unitText, "utf8").toString("base64");
     // Under a temp root (tests) the user is not created and files keep the caller's owner.
     const owner = systemd ? `-o "$user" -g "$user" ` : "";
     return [
+        renderLocked(l, s.service, s.who),
         `user=${q(s.user)}`,
         ...(systemd
-            ? [`if ! id -u "$user" >/dev/null 2>&1; then useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$user" >/dev/null; fi`]
+            ? [
+                  `if ! command -v haproxy >/dev/null 2>&1; then`,
+                  `  DEBIAN_FRONTEND=noninteractive apt-get install -y -q haproxy >/dev/null 2>&1 || { echo "haproxy is missing and apt-get install haproxy failed: install it on the host" >&2; exit 1; }`,
+                  `fi`,
+                  `if ! id -u "$user" >/dev/null 2>&1; then useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$user" >/dev/null; fi`,
+              ]
             : [`: "$user"`]),
-        `install -d -m 0755 ${q(l.baseDir)} ${q(l.releasesDir)} ${q(path.posix.dirname(l.unitFile))}`,
+        `install -d -m 0755 ${q(l.baseDir)} ${q(l.releasesDir)} ${q(l.instancesDir)} ${q(path.posix.dirname(l.unitFile))} ${q(path.posix.dirname(l.hostProgram))}`,
+        `install -d -m 0700 ${q(l.activationsDir)}`,
         `install -d -m 0750 ${owner}${q(l.sharedDir)} ${q(l.logDir)}`,
-        `install -d -m 0700 ${q(l.envDir)}`,
+        // Traversable, not listable: the proxy (user haproxy) reads haproxy.cfg; everything else in it is 0600.
+        `install -d -m 0711 ${q(l.envDir)}`,
         `touch ${q(l.logFile)} && chmod 0640 ${q(l.logFile)}`,
         ...(systemd ? [`chown "$user:$user" ${q(l.logFile)}`] : []),
         `umask 077`,
-        `cat > ${q(l.envFile + ".tmp")}`,
-        `chmod 0600 ${q(l.envFile + ".tmp")}`,
-        `mv -f ${q(l.envFile + ".tmp")} ${q(l.envFile)}`,
-        `printf %s ${q(unitB64)} | base64 -d > ${q(l.unitFile + ".tmp")}`,
-        `chmod 0644 ${q(l.unitFile + ".tmp")}`,
-        `mv -f ${q(l.unitFile + ".tmp")} ${q(l.unitFile)}`,
-        ...(systemd ? [`systemctl daemon-reload`, `systemctl enable ${q(s.service)} >/dev/null 2>&1`] : []),
+        `tmp_env=${q(l.envFile)}.tmp.$$`,
+        `cat > "$tmp_env"`,
+        `chmod 0600 "$tmp_env"`,
+        `mv -f "$tmp_env" ${q(l.envFile)}`,
+        ...files(l, s).flatMap(([file, text, mode]) => [
+            `printf %s ${q(Buffer.from(text, "utf8").toString("base64"))} | base64 -d > ${q(file)}.tmp.$$`,
+            `chmod ${mode} ${q(file)}.tmp.$$`,
+            `mv -f ${q(file)}.tmp.$$ ${q(file)}`,
+        ]),
+        ...(systemd
+            ? [
+                  `systemctl daemon-reload`,
+                  `if ! out=$(systemctl enable ${q(`${s.service}.service`)} 2>&1); then echo "systemctl enable ${s.service}.service failed: $out" >&2; exit 1; fi`,
+              ]
+            : []),
         `echo "applied=true"`,
         "",
     ].join("\n");
 }
 
-/** Report the unit text (base64), env file hash and mode, and enablement, as the host has them. */
+/** The Read of a ServiceUnit: every file it owns (base64), the env file hash and mode, enablement. */
 export function renderServiceRead(l: HostLayout, service: string, systemd: boolean): string {
+    const read = (key: string, file: string) => `if [ -f ${q(file)} ]; then echo "${key}=$(base64 -w0 < ${q(file)})"; else echo "${key}="; fi`;
     return [
-        `if [ -f ${q(l.unitFile)} ]; then echo "unit=$(base64 -w0 < ${q(l.unitFile)})"; else echo "unit="; fi`,
+        read("unit", l.instanceUnitFile),
+        read("serviceUnit", l.unitFile),
+        read("proxyUnit", l.proxyUnitFile),
+        read("hostProgram", l.hostProgram),
         `if [ -f ${q(l.envFile)} ]; then echo "envSha256=$(sha256sum < ${q(l.envFile)} | cut -d' ' -f1)"; echo "envMode=$(stat -c %a ${q(l.envFile)})"; else echo "envSha256="; echo "envMode="; fi`,
-        systemd ? `echo "enabled=$(systemctl is-enabled ${q(service)} 2>/dev/null || true)"` : `echo "enabled=enabled"`,
+        systemd ? `echo "enabled=$(systemctl is-enabled ${q(`${service}.service`)} 2>/dev/null || true)"` : `echo "enabled=enabled"`,
         "",
     ].join("\n");
 }
 
 export function renderServiceDelete(l: HostLayout, service: string, systemd: boolean): string {
     return [
-        ...(systemd ? [`systemctl disable --now ${q(service)} >/dev/null 2>&1 || true`] : []),
-        `rm -f ${q(l.unitFile)} ${q(l.envFile)}`,
+        ...(systemd ? [`systemctl disable --now ${q(`${service}.service`)} >/dev/null 2>&1 || true`] : []),
+        `rm -f ${q(l.unitFile)} ${q(l.instanceUnitFile)} ${q(l.proxyUnitFile)} ${q(l.hostProgram)} ${q(l.envFile)} ${q(l.deployConfig)} ${q(l.proxyConfig)}`,
+        `rm -rf ${q(`${path.posix.dirname(l.unitFile)}/${service}.service.wants`)}`,
         ...(systemd ? [`systemctl daemon-reload`] : []),
         `echo "deleted=true"`,
         "",

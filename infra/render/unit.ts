@@ -5,43 +5,17 @@ export interface UnitSpec {
     readonly service: string;
     readonly user: string;
     readonly baseDir: string;
-    /** Shell command run inside `<baseDir>/current`, e.g. `bin/start`. */
+    /** Shell command run inside the instance's release directory, e.g. `bin/start`. */
     readonly command: string;
 }
 
-/**
- * The systemd unit. Hardened so `systemd-analyze security` scores it OK
- * (≤ 2.0): own user, read-only system, no capabilities, a syscall allow-list.
- * `PrivateUsers=` is left out on purpose: it needs user namespaces, which the
- * container-based test hosts lack (the service fails with 217/USER).
- * `MemoryDenyWriteExecute=` is left out: it breaks JIT runtimes the app may use.
- */
-export function renderUnit(spec: UnitSpec): string {
-    const l = hostLayout(spec.baseDir, spec.service);
+/** The sandbox every unit the stack writes shares (scored by `systemd-analyze security`). */
+function hardening(readWritePaths: string, addressFamilies: string): string[] {
     return [
-        "# Managed by the CompliNist Pulumi stack. Hand edits are reported by `pulumi refresh` and overwritten by `pulumi up`.",
-        "[Unit]",
-        `Description=CompliNist (${spec.service})`,
-        "After=network-online.target",
-        "Wants=network-online.target",
-        "",
-        "[Service]",
-        "Type=simple",
-        `User=${spec.user}`,
-        `Group=${spec.user}`,
-        `WorkingDirectory=${l.current}`,
-        `EnvironmentFile=${l.envFile}`,
-        `ExecStart=/bin/sh -c ${systemdQuote(`exec ${spec.command}`)}`,
-        "Restart=on-failure",
-        "RestartSec=2",
-        "TimeoutStopSec=20",
-        `StandardOutput=append:${l.logFile}`,
-        `StandardError=append:${l.logFile}`,
-        "",
         "# Hardening",
         "NoNewPrivileges=yes",
         "ProtectSystem=strict",
-        `ReadWritePaths=${l.logDir} ${l.sharedDir}`,
+        ...(readWritePaths ? [`ReadWritePaths=${readWritePaths}`] : []),
         "ProtectHome=yes",
         "PrivateTmp=yes",
         "PrivateDevices=yes",
@@ -63,14 +37,115 @@ export function renderUnit(spec: UnitSpec): string {
         "UMask=0027",
         "CapabilityBoundingSet=",
         "AmbientCapabilities=",
-        "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
+        `RestrictAddressFamilies=${addressFamilies}`,
         "SystemCallArchitectures=native",
         "SystemCallFilter=@system-service",
         "SystemCallFilter=~@privileged @resources",
         "SystemCallErrorNumber=EPERM",
+    ];
+}
+
+const MANAGED = "# Managed by the CompliNist Pulumi stack. Hand edits are reported by `pulumi refresh` and overwritten by `pulumi up`.";
+
+/**
+ * One app instance, `<service>@<port>.service`: the release `instances/<port>` links to,
+ * listening on the private loopback port PORT=<port>, with the env it was started with.
+ * Hardened so `systemd-analyze security` scores it OK (≤ 2.0). `PrivateUsers=` is left
+ * out on purpose: it needs user namespaces, which the container-based test hosts lack
+ * (217/USER). `MemoryDenyWriteExecute=` is left out: it breaks JIT runtimes the app may use.
+ */
+export function renderInstanceUnit(spec: UnitSpec): string {
+    const l = hostLayout(spec.baseDir, spec.service);
+    return [
+        MANAGED,
+        "[Unit]",
+        `Description=CompliNist (${spec.service}) instance on 127.0.0.1:%i`,
+        "After=network-online.target",
+        "Wants=network-online.target",
+        `PartOf=${spec.service}.service`,
+        "",
+        "[Service]",
+        "Type=simple",
+        `User=${spec.user}`,
+        `Group=${spec.user}`,
+        `WorkingDirectory=${l.instancesDir}/%i`,
+        // Set before the env file is read, and the schema refuses PORT in service.environment.
+        "Environment=PORT=%i",
+        `EnvironmentFile=${l.envDir}/instance-%i.env`,
+        `ExecStart=/bin/sh -c ${systemdQuote(`exec ${spec.command}`)}`,
+        "Restart=on-failure",
+        "RestartSec=2",
+        "TimeoutStopSec=20",
+        `StandardOutput=append:${l.logFile}`,
+        `StandardError=append:${l.logFile}`,
+        "",
+        ...hardening(`${l.logDir} ${l.sharedDir}`, "AF_INET AF_INET6 AF_UNIX"),
+        "",
+    ].join("\n");
+}
+
+/**
+ * `<service>.service`: what the runbook's `systemctl stop|start|status <service>` acts on.
+ * Starting it starts the proxy and the instances the activation marked wanted; the
+ * instances and the proxy are PartOf= it, so stopping it stops them.
+ */
+export function renderServiceUnit(spec: Pick<UnitSpec, "service">): string {
+    return [
+        MANAGED,
+        "[Unit]",
+        `Description=CompliNist (${spec.service}): the proxy on the service port and the app instances behind it`,
+        `Wants=${spec.service}-proxy.service`,
+        `After=${spec.service}-proxy.service`,
+        "",
+        "[Service]",
+        "Type=oneshot",
+        "RemainAfterExit=yes",
+        "ExecStart=/bin/true",
+        "DynamicUser=yes",
+        "PrivateNetwork=yes",
+        "IPAddressDeny=any",
+        ...hardening("", "AF_UNIX"),
         "",
         "[Install]",
         "WantedBy=multi-user.target",
+        "",
+    ].join("\n");
+}
+
+/**
+ * `<service>-proxy.service`: HAProxy in master-worker mode on the service port, reloaded
+ * (not restarted) on every switch so the listening socket never closes. Runs as the
+ * `haproxy` user from Debian's package; binding a port below 1024 is the one capability
+ * it may get.
+ */
+export function renderProxyUnit(spec: Pick<UnitSpec, "service" | "baseDir"> & { readonly port: number }): string {
+    const l = hostLayout(spec.baseDir, spec.service);
+    const lowPort = spec.port < 1024;
+    return [
+        MANAGED,
+        "[Unit]",
+        `Description=CompliNist (${spec.service}) proxy on port ${spec.port}`,
+        "After=network-online.target",
+        "Wants=network-online.target",
+        `PartOf=${spec.service}.service`,
+        "",
+        "[Service]",
+        "Type=notify",
+        "User=haproxy",
+        "Group=haproxy",
+        `RuntimeDirectory=${spec.service}-proxy`,
+        "RuntimeDirectoryPreserve=restart",
+        `ExecStartPre=/usr/sbin/haproxy -c -q -f ${l.proxyConfig}`,
+        `ExecStart=/usr/sbin/haproxy -Ws -f ${l.proxyConfig} -p ${l.proxyRunDir}/haproxy.pid`,
+        `ExecReload=/usr/sbin/haproxy -c -q -f ${l.proxyConfig}`,
+        "ExecReload=/bin/kill -USR2 $MAINPID",
+        "KillMode=mixed",
+        "Restart=always",
+        "RestartSec=1",
+        "",
+        ...hardening("", "AF_INET AF_INET6 AF_UNIX").map((line) =>
+            lowPort && line === "CapabilityBoundingSet=" ? "CapabilityBoundingSet=CAP_NET_BIND_SERVICE" : lowPort && line === "AmbientCapabilities=" ? "AmbientCapabilities=CAP_NET_BIND_SERVICE" : line,
+        ),
         "",
     ].join("\n");
 }

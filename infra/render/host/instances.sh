@@ -1,0 +1,50 @@
+# App instances: <service>@<port>.service, one per private loopback port, each running
+# the release that instances/<port> links to, with the env it was started with.
+instance_unit() { echo "$SERVICE@$1.service"; }
+instance_version() {
+    local t
+    t=$(readlink "$INSTANCES_DIR/$1" 2>/dev/null) || return 0
+    printf '%s' "${t##*/}"
+}
+instance_rev() { cat "$INSTANCES_DIR/$1.rev" 2>/dev/null || true; }
+instance_active() { systemctl is-active --quiet "$(instance_unit "$1")"; }
+other_port() { if [ "$1" = "${PORTS[0]}" ]; then echo "${PORTS[1]}"; else echo "${PORTS[0]}"; fi; }
+
+# Whether `systemctl start <service>` (boot, or the operator) starts this instance.
+instance_wanted() {
+    local wants="$UNIT_DIR/$SERVICE.service.wants"
+    mkdir -p "$wants"
+    if [ "$2" = yes ]; then ln -sfn "../$SERVICE@.service" "$wants/$(instance_unit "$1")"; else rm -f "$wants/$(instance_unit "$1")"; fi
+    systemctl daemon-reload
+}
+
+# instance_start PORT VERSION REV: (re)start PORT on VERSION with the staged env file.
+instance_start() {
+    local port="$1" version="$2" rev="$3"
+    systemctl stop "$(instance_unit "$port")" 2>/dev/null || true
+    mkdir -p "$INSTANCES_DIR"
+    ln -sfn "../releases/$version" "$INSTANCES_DIR/.tmp-$port.$$"
+    mv -T "$INSTANCES_DIR/.tmp-$port.$$" "$INSTANCES_DIR/$port"
+    install -m 0600 "$ENV_FILE" "$ENV_DIR/instance-$port.env"
+    printf '%s\n' "$rev" >"$INSTANCES_DIR/$port.rev"
+    systemctl reset-failed "$(instance_unit "$port")" 2>/dev/null || true
+    systemctl start "$(instance_unit "$port")"
+}
+
+instance_stop() {
+    systemctl stop "$(instance_unit "$1")" 2>/dev/null || true
+    instance_wanted "$1" no
+}
+
+# Connections still open to PORT (the old instance's in-flight requests), from /proc.
+open_connections() {
+    local hex
+    hex=$(printf '%04X' "$1")
+    awk -v p=":$hex" 'FNR > 1 && $4 == "01" && substr($2, length($2) - 4) == p { n++ } END { print n + 0 }' /proc/net/tcp /proc/net/tcp6 2>/dev/null || echo 0
+}
+
+# drain PORT: wait until its in-flight requests are done (bounded by DRAIN seconds).
+drain() {
+    local deadline=$(($(date +%s) + DRAIN))
+    while [ "$(open_connections "$1")" -gt 0 ] && [ "$(date +%s)" -lt "$deadline" ]; do sleep 0.2; done
+}

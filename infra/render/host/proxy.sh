@@ -1,0 +1,71 @@
+# The local proxy on the service port: HAProxy in master-worker mode. A switch writes the
+# config with one enabled server and reloads: the new worker takes the listening socket
+# over from the old one (expose-fd listeners), so no connection is refused, and the old
+# worker finishes its in-flight requests (bounded by hard-stop-after).
+proxy_unit() { echo "$SERVICE-proxy.service"; }
+
+proxy_config() {
+    local live="$1" p state
+    printf '%s\n' "# Managed by the CompliNist Pulumi stack: written by $HOST_PROGRAM on every switch." \
+        "global" \
+        "    maxconn 4096" \
+        "    hard-stop-after ${DRAIN}s" \
+        "    stats socket $PROXY_RUN_DIR/admin.sock mode 600 level admin expose-fd listeners" \
+        "defaults" \
+        "    mode http" \
+        "    timeout connect 5s" \
+        "    timeout client 60s" \
+        "    timeout server 60s" \
+        "    timeout http-request 15s" \
+        "frontend $SERVICE" \
+        "    bind :$PORT" \
+        "    default_backend $SERVICE" \
+        "backend $SERVICE"
+    for p in "${PORTS[@]}"; do
+        state=""
+        [ "$p" = "$live" ] || state=" disabled"
+        printf '    server i%s 127.0.0.1:%s%s\n' "$p" "$p" "$state"
+    done
+    printf '%s\n' "listen stats" "    bind $PROXY_STATS_SOCKET mode 600" "    stats enable" "    stats uri /"
+}
+
+# The port the proxy config routes to ("" when there is no config).
+proxy_live_port() {
+    [ -f "$PROXY_CONFIG" ] || return 0
+    sed -n 's/^    server i\([0-9][0-9]*\) 127\.0\.0\.1:[0-9][0-9]*$/\1/p' "$PROXY_CONFIG" | head -n 1
+}
+
+proxy_active() { systemctl is-active --quiet "$(proxy_unit)"; }
+
+# proxy_route PORT WANT: route every new request to PORT and wait until WANT answers through the proxy.
+proxy_route() {
+    local live="$1" want="$2" tmp deadline ok=0
+    tmp="$PROXY_CONFIG.tmp.$$"
+    proxy_config "$live" >"$tmp"
+    if ! haproxy -c -q -f "$tmp" >/dev/null 2>&1; then
+        SEEN="haproxy refused the generated config: $(haproxy -c -f "$tmp" 2>&1 | tail -n 3 | tr '\n' ' ')"
+        rm -f "$tmp"
+        return 1
+    fi
+    mv -f "$tmp" "$PROXY_CONFIG"
+    if proxy_active; then systemctl reload "$(proxy_unit)"; else systemctl start "$(proxy_unit)"; fi
+    deadline=$(($(date +%s) + 15))
+    # Three answers in a row from WANT: the old worker no longer accepts.
+    while [ "$(date +%s)" -lt "$deadline" ]; do
+        if probe "http://127.0.0.1:$PORT$HEALTH_PATH" "$want"; then
+            ok=$((ok + 1))
+            [ "$ok" -lt 3 ] || return 0
+        else
+            ok=0
+            sleep 0.1
+        fi
+    done
+    return 1
+}
+
+# What answers on the service port now (a version, or "").
+proxy_serves() {
+    local out
+    out=$(curl -sS -m 3 "http://127.0.0.1:$PORT$HEALTH_PATH" 2>/dev/null | json_top 2>/dev/null) || return 0
+    printf '%s' "${out#*$'\t'}"
+}

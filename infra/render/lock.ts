@@ -1,0 +1,30 @@
+import * as path from "path";
+import { hostProgramPart } from "./hostProgram";
+import { HostLayout } from "./layout";
+import { q } from "./shell";
+
+/**
+ * The preamble of every host script that writes: the host lock (the host program's own
+ * `lock` family, so the activation, the emergency command and the providers' scripts
+ * exclude each other), taken and held until the script exits, then the leftovers of
+ * interrupted operations removed under it.
+ */
+export function renderLocked(l: HostLayout, service: string, who: string): string {
+    const vars: Record<string, string> = {
+        SERVICE: service,
+        BASE_DIR: l.baseDir,
+        RELEASES_DIR: l.releasesDir,
+        INSTANCES_DIR: l.instancesDir,
+        LOCK_FILE: l.lockFile,
+        ENV_DIR: l.envDir,
+        UNIT_DIR: path.posix.dirname(l.unitFile),
+        PROXY_CONFIG: l.proxyConfig,
+    };
+    return [
+        ...Object.entries(vars).map(([k, v]) => `${k}=${q(v)}`),
+        hostProgramPart("lock"),
+        `take_lock ${q(who)} || exit 75`,
+        "clean_leftovers",
+        "",
+    ].join("\n");
+}

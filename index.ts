@@ -1,7 +1,7 @@
 import * as random from "@pulumi/random";
 import { ContainerRollout } from "./components/ContainerRollout";
 import { ReleaseRollout } from "./components/ReleaseRollout";
-import { loadStackConfig, sshPrivateKey } from "./stacks/load";
+import { loadStackConfig, releaseAuth, sshPrivateKey } from "./stacks/load";
 import { promotionGate } from "./stacks/promotion";
 import { logBanner } from "./infra/banner";
 
@@ -18,7 +18,11 @@ const secretKey = new random.RandomPassword("app-secret-key", { length: 48, spec
 const rollout =
     config.mode === "container"
         ? new ContainerRollout("complinist", { config, secretEnvironment: { SECRET_KEY: secretKey.result } }, stackOptions)
-        : new ReleaseRollout("complinist", { config, privateKey: sshPrivateKey(config), secretEnvironment: { SECRET_KEY: secretKey.result } }, stackOptions);
+        : new ReleaseRollout(
+              "complinist",
+              { config, privateKey: sshPrivateKey(config), releaseAuth: releaseAuth(), secretEnvironment: { SECRET_KEY: secretKey.result } },
+              stackOptions,
+          );
 
 export const deployedVersion = config.version;
 export const rollbackVersion = config.rollbackVersion ?? null;

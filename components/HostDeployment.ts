@@ -11,6 +11,8 @@ export interface HostDeploymentArgs {
     readonly host: HostTarget;
     /** SSH private key text (secret). */
     readonly privateKey: pulumi.Input<string>;
+    /** Secret HTTP header line for URL downloads (`releaseAuth`), "" for none. */
+    readonly releaseAuth: pulumi.Input<string>;
     /** Stack name (for messages). */
     readonly stack: string;
     /** Deployment root on the host. */
@@ -71,7 +73,7 @@ export class HostDeployment extends pulumi.ComponentResource {
             const artifact = r.path !== undefined ? { path: r.path } : { url: r.url as string };
             // Never protected, even in prod: retention deletes releases that fall out of the kept set,
             // and the provider refuses to remove the one `current` points to.
-            this.releases[v] = new Release(`${name}-release-${v}`, { ...common, version: v, sha256: r.sha256, artifact }, { ...child, protect: false });
+            this.releases[v] = new Release(`${name}-release-${v}`, { ...common, version: v, sha256: r.sha256, artifact, auth: args.releaseAuth }, { ...child, protect: false });
         }
 
         this.service = new SystemdService(

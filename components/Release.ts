@@ -17,6 +17,8 @@ export interface ReleaseArgs {
     readonly sha256: pulumi.Input<string>;
     /** Where the artifact comes from: a local path (uploaded) or a URL (downloaded by the host). */
     readonly artifact: pulumi.Input<{ readonly path?: string; readonly url?: string }>;
+    /** Secret HTTP header line for a URL download (`releaseAuth`), "" for none. */
+    readonly auth: pulumi.Input<string>;
 }
 
 /**

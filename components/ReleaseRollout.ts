@@ -9,6 +9,8 @@ export interface ReleaseRolloutArgs {
     readonly config: StackConfig;
     /** SSH private key text (secret). */
     readonly privateKey: pulumi.Input<string>;
+    /** Secret HTTP header line for URL downloads (`releaseAuth`), "" for none. */
+    readonly releaseAuth: pulumi.Input<string>;
     /** Generated secrets for every host's env file. */
     readonly secretEnvironment: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
@@ -43,6 +45,7 @@ export class ReleaseRollout extends pulumi.ComponentResource {
                         // The schema requires hostKey for every SSH host (only container mode's `local` has none).
                         host: { name: h.name, address: h.address, port: h.port, user: h.user, hostKey: h.hostKey as string },
                         privateKey: args.privateKey,
+                        releaseAuth: args.releaseAuth,
                         stack: c.stack,
                         baseDir: c.baseDir,
                         version: c.version,

@@ -25,3 +25,8 @@ export function sshPrivateKey(c: StackConfig): pulumi.Output<string> {
     }
     return new pulumi.Config(NAMESPACE).requireSecret("sshPrivateKey");
 }
+
+/** The HTTP header line hosts send when downloading a release (`releaseAuth`, secret), "" for none. */
+export function releaseAuth(): pulumi.Output<string> {
+    return new pulumi.Config(NAMESPACE).getSecret("releaseAuth") ?? pulumi.secret("");
+}

@@ -4,7 +4,7 @@ import { DeploySettings, renderDeploySettings } from "../render/hostProgram";
 import { hostLayout } from "../render/layout";
 import { parseKeyValues } from "../render/protocol";
 import { trace } from "../transport/trace";
-import { connect, deployCommit, deployer, HostTarget, run } from "./host";
+import { configureCredentials, connect, deployCommit, deployer, HostTarget, run } from "./host";
 
 /** The health contract an instance must pass before it takes a request. */
 export interface HealthGate {
@@ -160,11 +160,14 @@ function outcome(s: ActivationInputs, host: string, lockFile: string, kv: Record
     if (/^hooks\.beforeActivate/.test(seen)) {
         throw new Error(`host ${host}: ${seen}; nothing was switched (${serving}).`);
     }
-    throw new Error(
-        `host ${host}: version ${s.version} failed its gate (GET ${s.health.path} on the new instance within ${s.health.timeoutSeconds}s, ` +
-            `wanted 200 {"status":"healthy","version":"${s.version}"}${s.health.checks.length ? " and the configured checks" : ""}; saw: ${seen}). ` +
-            `It never took a request: ${kv.restored ? `${kv.restored === "none" ? "nothing" : kv.restored} serves` : serving}. Later batches were not touched. To roll back the stack: ${rollback}`,
-    );
+    const restored = kv.restored ? `${kv.restored === "none" ? "nothing" : kv.restored} serves` : serving;
+    const what =
+        kv.reason === "soak" || kv.reason === "switch"
+            ? `failed after the switch (${kv.reason === "soak" ? `the ${s.health.soakSeconds}s soak through the proxy` : "the proxy switch"}; saw: ${seen}). Switched back at once: ${restored}.`
+            : `failed its gate (GET ${s.health.path} on the new instance within ${s.health.timeoutSeconds}s, ` +
+              `wanted 200 {"status":"healthy","version":"${s.version}"}${s.health.checks.length ? " and the configured checks" : ""}; saw: ${seen}). ` +
+              `It never took a request: ${restored}.`;
+    throw new Error(`host ${host}: version ${s.version} ${what} Later batches were not touched. To roll back the stack: ${rollback}`);
 }
 
 async function readHost(props: ActivationOutputs): Promise<Pick<ActivationOutputs, "activeVersion" | "active" | "standbyVersion">> {
@@ -182,10 +185,11 @@ async function readHost(props: ActivationOutputs): Promise<Pick<ActivationOutput
 }
 
 export const activationProvider: pulumi.dynamic.ResourceProvider = {
+    configure: configureCredentials,
+
     async diff(_id: string, olds: ActivationOutputs, news: ActivationInputs) {
         const changed: string[] = [];
         for (const k of Object.keys(news) as Array<keyof ActivationInputs>) {
-            if (k === "privateKey") continue;
             if (JSON.stringify(olds[k]) !== JSON.stringify(news[k])) changed.push(k);
         }
         // Drift found by refresh: someone switched the proxy or `current`, or stopped an instance.

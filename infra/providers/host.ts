@@ -1,3 +1,4 @@
+import type * as pulumi from "@pulumi/pulumi";
 import type { Connection, ExecResult, Transport } from "../transport/transport";
 import { openTransport } from "../transport";
 
@@ -14,8 +15,46 @@ export function connectionOf(target: HostTarget, privateKey: string): Connection
     return { kind: "ssh", name: target.name, address: target.address, port: target.port, user: target.user, hostKey: target.hostKey, privateKey };
 }
 
+interface ConfiguredCredentials {
+    readonly privateKey?: string;
+    readonly hosts: Readonly<Record<string, Partial<HostTarget>>>;
+}
+
+/**
+ * The dynamic providers' configure(): the engine hands it the stack's current config, so
+ * the SSH key and host keys used by every operation — refresh's read and retention's
+ * delete included, which otherwise only see the state's old copy — are the current ones.
+ * A rotated key with the old one revoked keeps working. Kept on globalThis: providers are
+ * serialized, module state is not shared.
+ */
+export async function configureCredentials(req: pulumi.dynamic.ConfigureRequest): Promise<void> {
+    const fs = require("fs") as typeof import("fs");
+    const path = require("path") as typeof import("path");
+    let privateKey = req.config.get("complinist:sshPrivateKey");
+    const keyPath = req.config.get("complinist:sshPrivateKeyPath");
+    if (privateKey === undefined && keyPath !== undefined && fs.existsSync(path.resolve(keyPath))) privateKey = fs.readFileSync(path.resolve(keyPath), "utf8");
+    const hosts: Record<string, Partial<HostTarget>> = {};
+    try {
+        for (const h of JSON.parse(req.config.get("complinist:hosts") ?? "[]") as Array<Partial<HostTarget>>) {
+            if (typeof h.name === "string") hosts[h.name] = h;
+        }
+    } catch {
+        // Unparseable hosts are the program's to report (schema); the state's copy is used meanwhile.
+    }
+    (globalThis as { __complinistCredentials?: ConfiguredCredentials }).__complinistCredentials = { ...(privateKey !== undefined ? { privateKey } : {}), hosts };
+}
+
 export async function connect(target: HostTarget, privateKey: string): Promise<Transport> {
-    return openTransport(connectionOf(target, privateKey));
+    const configured = (globalThis as { __complinistCredentials?: ConfiguredCredentials }).__complinistCredentials;
+    const h = configured?.hosts[target.name];
+    const current: HostTarget = {
+        ...target,
+        ...(h?.address !== undefined ? { address: h.address } : {}),
+        ...(h?.port !== undefined ? { port: Number(h.port) } : {}),
+        ...(h?.user !== undefined ? { user: h.user } : {}),
+        ...(h?.hostKey !== undefined ? { hostKey: h.hostKey } : {}),
+    };
+    return openTransport(connectionOf(current, configured?.privateKey ?? privateKey));
 }
 
 /** A script that takes the host lock may wait for it (LOCK_WAIT, 120 s) before its own work. */

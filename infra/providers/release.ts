@@ -1,9 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { hostLayout, releaseDir } from "../render/layout";
-import { parseKeyValues } from "../render/protocol";
+import { EXIT, parseKeyValues } from "../render/protocol";
 import { renderReleaseDelete, renderReleaseInstall, renderReleaseProbe } from "../render/release";
 import { q } from "../render/shell";
-import { connect, HostTarget, run } from "./host";
+import { configureCredentials, connect, deployer, HostTarget, LOCKED_SCRIPT_TIMEOUT_MS, run } from "./host";
 
 /** A release directory `releases/<version>` on one host. */
 export interface ReleaseDirState {
@@ -16,6 +16,8 @@ export interface ReleaseDirState {
     readonly sha256: string;
     /** Local artifact (relative to the project directory) to upload, or a URL the host downloads. */
     readonly artifact: { readonly path?: string; readonly url?: string };
+    /** Secret: an HTTP header line for the download (e.g. `Deploy-Token: …`), "" for none. Fed to curl on stdin. */
+    readonly auth: string;
 }
 
 export interface ReleaseDirOutputs extends ReleaseDirState {
@@ -37,7 +39,8 @@ async function install(s: ReleaseDirState): Promise<ReleaseDirOutputs> {
     let source: { uploaded: string } | { url: string };
     if (s.artifact.path !== undefined) {
         const local = path.resolve(s.artifact.path);
-        const remote = path.posix.join(l.releasesDir, `.upload-${s.version}.tar.gz`);
+        // Per invocation: two deploys of one version to one host never share an upload.
+        const remote = path.posix.join(l.releasesDir, `.upload-${s.version}-${process.pid}-${Date.now().toString(36)}.tar.gz`);
         await run(t, "preparing the releases directory", `mkdir -p ${q(l.releasesDir)}`);
         const up = await t.upload(local, remote);
         uploadedBytes = up.bytes;
@@ -47,7 +50,14 @@ async function install(s: ReleaseDirState): Promise<ReleaseDirOutputs> {
     } else {
         throw new Error(`release ${s.version}: artifact needs a path or a url`);
     }
-    const r = await t.exec(renderReleaseInstall(l, { version: s.version, sha256: s.sha256, source }), { timeoutMs: 900000 });
+    const authOnStdin = "url" in source && s.auth !== "";
+    const r = await t.exec(renderReleaseInstall(l, { version: s.version, sha256: s.sha256, source, authOnStdin, who: deployer(), service: s.service }), {
+        timeoutMs: 900000,
+        ...(authOnStdin ? { stdin: Buffer.from(`${s.auth}\n`, "utf8") } : {}),
+    });
+    if (r.code === EXIT.locked) {
+        throw new Error(`host ${t.host}: release ${s.version} was not installed: the deploy lock is held by ${parseKeyValues(r.stdout).holder ?? "unknown"}; it frees itself when that process ends`);
+    }
     if (r.code !== 0) {
         throw new Error(`host ${t.host}: release ${s.version} was not installed: ${(r.stderr || r.stdout).trim().slice(-800)} (nothing was left in ${releaseDir(l, s.version)})`);
     }
@@ -68,6 +78,8 @@ async function localArtifactProblem(file: string, sha256: string): Promise<strin
 }
 
 export const releaseDirProvider: pulumi.dynamic.ResourceProvider = {
+    configure: configureCredentials,
+
     async check(olds: Partial<ReleaseDirOutputs>, news: ReleaseDirState) {
         if (olds.version === news.version && olds.sha256 !== undefined && olds.sha256 !== news.sha256) {
             return {
@@ -92,7 +104,7 @@ export const releaseDirProvider: pulumi.dynamic.ResourceProvider = {
 
     async diff(_id: string, olds: ReleaseDirOutputs, news: ReleaseDirState) {
         const replaces = (["version", "baseDir", "sha256"] as const).filter((k) => olds[k] !== news[k]);
-        const changed = (["service", "artifact", "host"] as const).filter((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]));
+        const changed = (["service", "artifact", "host", "privateKey"] as const).filter((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]));
         const drift = olds.complete === false ? ["complete"] : [];
         const all = [...replaces, ...changed, ...drift];
         return { changes: all.length > 0, replaces, deleteBeforeReplace: false, ...(all.length ? { stables: [] } : {}) };
@@ -120,7 +132,7 @@ export const releaseDirProvider: pulumi.dynamic.ResourceProvider = {
     async delete(_id: string, props: ReleaseDirOutputs) {
         const t = await connect(props.host, props.privateKey);
         const l = hostLayout(props.baseDir, props.service, t.root);
-        await run(t, `deleting release ${props.version}`, renderReleaseDelete(l, props.version));
+        await run(t, `deleting release ${props.version}`, renderReleaseDelete(l, props.version, props.service, deployer()), undefined, LOCKED_SCRIPT_TIMEOUT_MS);
     },
 };
 
@@ -134,6 +146,6 @@ export class ReleaseDir extends pulumi.dynamic.Resource {
     declare public readonly uploadedBytes: pulumi.Output<number>;
 
     constructor(name: string, args: ReleaseDirArgs, opts?: pulumi.CustomResourceOptions) {
-        super(releaseDirProvider, name, { ...args, complete: undefined, uploadedBytes: undefined }, { ...opts, additionalSecretOutputs: ["privateKey"] }, "complinist", "ReleaseDir");
+        super(releaseDirProvider, name, { ...args, complete: undefined, uploadedBytes: undefined }, { ...opts, additionalSecretOutputs: ["privateKey", "auth"] }, "complinist", "ReleaseDir");
     }
 }

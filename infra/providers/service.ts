@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { hostLayout } from "../render/layout";
 import { parseKeyValues } from "../render/protocol";
 import { renderServiceApply, renderServiceDelete, renderServiceRead } from "../render/service";
-import { connect, deployer, HostTarget, LOCKED_SCRIPT_TIMEOUT_MS, run, sha256Hex } from "./host";
+import { configureCredentials, connect, deployer, HostTarget, LOCKED_SCRIPT_TIMEOUT_MS, run, sha256Hex } from "./host";
 
 /** The systemd unit, its env file (0600) and its enablement on one host. */
 export interface ServiceUnitState {
@@ -43,6 +43,8 @@ async function apply(s: ServiceUnitState): Promise<ServiceUnitOutputs> {
 }
 
 export const serviceUnitProvider: pulumi.dynamic.ResourceProvider = {
+    configure: configureCredentials,
+
     async diff(_id: string, olds: ServiceUnitOutputs, news: ServiceUnitState) {
         const replaces = (["service", "baseDir"] as const).filter((k) => olds[k] !== news[k]);
         const changed: string[] = FILE_KEYS.filter((k) => olds[k] !== news[k]);
@@ -51,6 +53,8 @@ export const serviceUnitProvider: pulumi.dynamic.ResourceProvider = {
         if (olds.envMode !== "600") changed.push("envMode");
         if (olds.enabled !== "enabled") changed.push("enabled");
         if (JSON.stringify(olds.host) !== JSON.stringify(news.host)) changed.push("host");
+        // A rotated key reaches state, so later reads and deletes never fall back to a revoked one.
+        if (olds.privateKey !== news.privateKey) changed.push("privateKey");
         return { changes: replaces.length + changed.length > 0, replaces, deleteBeforeReplace: true };
     },
 

@@ -1,6 +1,7 @@
 import * as path from "path";
 import { HostLayout, releaseDir } from "./layout";
 import { EXIT, MANIFEST } from "./protocol";
+import { renderLocked } from "./lock";
 import { q } from "./shell";
 
 /** Host scripts of a release directory: probe, install, delete. */
@@ -25,23 +26,33 @@ export interface ReleaseInstall {
     readonly sha256: string;
     /** Where the artifact already is on the host (uploaded), or a URL the host downloads. */
     readonly source: { readonly uploaded: string } | { readonly url: string };
+    /** Whether stdin carries an HTTP header line for the download (releaseAuth: never in argv or the URL). */
+    readonly authOnStdin: boolean;
+    /** Who installs (the lock's owner line). */
+    readonly who: string;
+    readonly service: string;
 }
 
 /**
- * Verify, extract into a temporary directory, write the manifest, then rename
- * into `releases/<v>`: a release directory exists only when complete. On any
- * failure the trap removes the temp dir and the artifact: nothing is left behind.
+ * Under the host lock: verify, extract into a temporary directory, write the manifest,
+ * then rename into `releases/<v>`: a release directory exists only when complete. On any
+ * failure the trap removes the temp dir and the artifact: nothing is left behind. A
+ * download lands in a temp file first and is renamed only when complete.
  */
 export function renderReleaseInstall(l: HostLayout, r: ReleaseInstall): string {
     const dir = releaseDir(l, r.version);
-    const artifact = "uploaded" in r.source ? r.source.uploaded : path.posix.join(l.releasesDir, `.download-${r.version}.tar.gz`);
+    const download = path.posix.join(l.releasesDir, `.download-${r.version}`);
+    const artifact = "uploaded" in r.source ? q(r.source.uploaded) : `${q(download)}.$$.tar.gz`;
     return [
+        renderLocked(l, r.service, r.who),
         `version=${q(r.version)}; expected=${q(r.sha256)}`,
-        `dir=${q(dir)}; artifact=${q(artifact)}; tmp=${q(path.posix.join(l.releasesDir, `.tmp-${r.version}`))}.$$`,
-        `trap 'rm -rf "$tmp" "$artifact"' EXIT`,
+        `dir=${q(dir)}; artifact=${artifact}; tmp=${q(path.posix.join(l.releasesDir, `.tmp-${r.version}`))}.$$`,
+        `trap 'rm -rf "$tmp" "$artifact" "$artifact.part"' EXIT`,
         `mkdir -p ${q(l.releasesDir)} ${q(l.sharedDir)}`,
         `if [ -f "$dir/${MANIFEST}" ] && grep -qx "sha256=$expected" "$dir/${MANIFEST}"; then echo "installed=already"; exit 0; fi`,
-        ...("url" in r.source ? [`curl -fsSL --max-time 600 -o "$artifact" ${q(r.source.url)}`] : []),
+        ...("url" in r.source
+            ? [`curl -fsSL --max-time 600 --proto =http,https ${r.authOnStdin ? "-H @- " : ""}-o "$artifact.part" ${q(r.source.url)}${r.authOnStdin ? "" : " </dev/null"}`, `mv -f "$artifact.part" "$artifact"`]
+            : []),
         `actual=$(sha256sum "$artifact" | cut -d' ' -f1)`,
         `if [ "$actual" != "$expected" ]; then`,
         `  echo "checksum mismatch for release $version: expected sha256 $expected, got $actual" >&2`,
@@ -49,11 +60,19 @@ export function renderReleaseInstall(l: HostLayout, r: ReleaseInstall): string {
         `fi`,
         `mkdir -p "$tmp"`,
         `tar -xzf "$artifact" -C "$tmp" --no-same-owner --no-same-permissions`,
-        `ln -sfn ../../shared "$tmp/shared"`,
+        // An artifact may ship its own shared/: the persistent one replaces it, never lands inside it.
+        `rm -rf "$tmp/shared"`,
+        `ln -sT ../../shared "$tmp/shared"`,
         `printf 'version=%s\\nsha256=%s\\ninstalledAt=%s\\n' "$version" "$expected" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$tmp/${MANIFEST}"`,
         `chmod -R u+rwX,go+rX,go-w "$tmp"`,
-        // A directory without a manifest is a leftover of an interrupted install; it is never `current`.
-        `rm -rf "$dir"`,
+        // A directory without a manifest is a leftover of an interrupted install: never live (its
+        // instance could not have passed a gate), so it is replaced. A complete one is never touched.
+        `if [ -e "$dir" ]; then`,
+        `  for used in ${q(l.current)} ${q(l.instancesDir)}/*; do`,
+        `    if [ -e "$used" ] && [ "$(realpath -e "$used" 2>/dev/null || true)" = "$(realpath -e "$dir")" ]; then echo "release $version is in use ($used) but incomplete: refusing to replace it" >&2; exit 1; fi`,
+        `  done`,
+        `  rm -rf "$dir"`,
+        `fi`,
         `mv -T "$tmp" "$dir"`,
         `echo "installed=now"`,
         `sed -n 's/^installedAt=/installedAt=/p' "$dir/${MANIFEST}"`,
@@ -61,12 +80,22 @@ export function renderReleaseInstall(l: HostLayout, r: ReleaseInstall): string {
     ].join("\n");
 }
 
-/** Remove a release unless `current` points to it (then it is kept and reported). */
-export function renderReleaseDelete(l: HostLayout, version: string): string {
+/**
+ * Under the host lock: remove a release unless it is live, the warm standby or linked by
+ * `current` — each resolved with realpath, so an absolute or trailing-slash link written by
+ * hand protects its release too. A kept one is reported.
+ */
+export function renderReleaseDelete(l: HostLayout, version: string, service: string, who: string): string {
     return [
-        `target=$(readlink ${q(l.current)} 2>/dev/null || true)`,
-        `if [ "$target" = ${q(`releases/${version}`)} ]; then echo "deleted=kept-current"; exit 0; fi`,
-        `rm -rf ${q(releaseDir(l, version))}`,
+        renderLocked(l, service, who),
+        `dir=${q(releaseDir(l, version))}`,
+        `[ -e "$dir" ] || { echo "deleted=true"; exit 0; }`,
+        `real=$(realpath -e "$dir")`,
+        `for used in ${q(l.current)} ${q(l.instancesDir)}/*; do`,
+        `  [ -e "$used" ] || continue`,
+        `  if [ "$(realpath -e "$used" 2>/dev/null || true)" = "$real" ]; then echo "deleted=kept-in-use"; echo "usedBy=$used"; exit 0; fi`,
+        `done`,
+        `rm -rf "$dir"`,
         `echo "deleted=true"`,
         "",
     ].join("\n");

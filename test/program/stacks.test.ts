@@ -124,7 +124,10 @@ for (const [stack, want] of Object.entries(expectations)) {
             const rel = ofType(r, T.releaseDir)[0] as CapturedResource;
             assert.match(String(rel.inputs.sha256), /^[0-9a-f]{64}$/);
             const unit = ofType(r, T.serviceUnit)[0] as CapturedResource;
-            assert.match(String(unit.inputs.unitText), /^WorkingDirectory=\/opt\/complinist\/current$/m);
+            assert.match(String(unit.inputs.unitText), /^WorkingDirectory=\/opt\/complinist\/instances\/%i$/m);
+            assert.match(String(unit.inputs.proxyUnitText), /^ExecStart=\/usr\/sbin\/haproxy -Ws /m);
+            const act = ofType(r, T.activation)[0] as CapturedResource;
+            assert.match(JSON.stringify(act.inputs.health), /"path":"\/health"/);
             for (const x of r.resources) assert.ok(JSON.stringify(x.inputs).length < 200000, `${x.name} inputs are small`);
         });
 

@@ -10,7 +10,8 @@ fail_activation() {
     local code="$1" outcome="$2"
     record "$VERSION" "$SHA" "$WHO" "$outcome"
     step "result $outcome"
-    result "outcome=${outcome%% *}" "seen=$FAILED_SEEN" "done=1"
+    result "outcome=$(printf '%s' "$outcome" | sed -n 's/^outcome=\([^ ]*\).*/\1/p')" \
+        "reason=$(printf '%s' "$outcome" | sed -n 's/.*reason=\([^ ]*\).*/\1/p')" "seen=$FAILED_SEEN" "done=1"
     exit "$code"
 }
 

@@ -24,7 +24,9 @@ take_lock() {
 }
 
 # Leftovers of interrupted operations; safe only under the lock, where no other writer runs.
+# Uploads arrive before their install takes the lock, so only stale ones (an hour old) go.
 clean_leftovers() {
-    rm -rf "$RELEASES_DIR"/.tmp-* "$RELEASES_DIR"/.upload-* "$RELEASES_DIR"/.download-* 2>/dev/null || true
+    rm -rf "$RELEASES_DIR"/.tmp-* "$RELEASES_DIR"/.download-* 2>/dev/null || true
+    find "$RELEASES_DIR" -maxdepth 1 -name '.upload-*' -mmin +60 -delete 2>/dev/null || true
     rm -f "$BASE_DIR"/current.tmp.* "$INSTANCES_DIR"/.tmp-* "$ENV_DIR"/*.tmp "$UNIT_DIR/$SERVICE"*.tmp "$PROXY_CONFIG".tmp.* 2>/dev/null || true
 }

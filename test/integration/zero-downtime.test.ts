@@ -1,0 +1,230 @@
+import * as assert from "assert";
+import * as cp from "child_process";
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { TestHost, useHosts } from "../../dev/hosts";
+import { buildArtifacts, BuiltArtifact } from "../../scripts/build-artifacts";
+import { EngineDriver } from "../engine/driver";
+import type { ProgramConfig } from "../engine/types";
+import { isTrace, uploads } from "../engine/trace";
+
+/**
+ * Zero-downtime activation on a real host, under load: a load generator inside the host
+ * (dev/loadgen.py: 8 workers, a new connection per request) runs through every switch and
+ * must see no failed request. Host state is observed through docker exec, never through
+ * the transport under test.
+ */
+
+const REPO = path.resolve(__dirname, "..", "..");
+const BASE = "/opt/complinist";
+
+interface Load {
+    ok: number;
+    failed: number;
+    failedByKind: Record<string, number>;
+    versions: Record<string, number>;
+}
+
+/** A release whose /health turns "degraded" DEGRADE seconds after it starts, while / keeps answering 200. */
+function degradingArtifact(dir: string, version: string, degradeAfterSeconds: number): { file: string; sha256: string } {
+    const src = fs.mkdtempSync(path.join(os.tmpdir(), "degrading-"));
+    fs.mkdirSync(path.join(src, "bin"));
+    const server = [
+        "#!/usr/bin/env python3",
+        "import json, os, time",
+        "from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer",
+        "T0 = time.monotonic()",
+        "class H(BaseHTTPRequestHandler):",
+        "    def do_GET(self):",
+        `        ok = time.monotonic() - T0 < ${degradeAfterSeconds}`,
+        `        body = json.dumps({"status": "healthy" if ok else "degraded", "version": "${version}"}) if self.path == "/health" else "<p>page</p>"`,
+        "        self.send_response(200 if (ok or self.path != '/health') else 503)",
+        "        self.send_header('Content-Length', str(len(body))); self.end_headers(); self.wfile.write(body.encode())",
+        "    def log_message(self, *a): pass",
+        "ThreadingHTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()",
+        "",
+    ].join("\n");
+    fs.writeFileSync(path.join(src, "bin", "start"), server, { mode: 0o755 });
+    const file = path.join(dir, `complinist-${version}.tar.gz`);
+    cp.execFileSync("tar", ["-czf", file, "-C", src, "."]);
+    return { file, sha256: crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex") };
+}
+
+describe("zero-downtime activation on a real host, under load", function () {
+    this.timeout(900000);
+    const hosts: TestHost[] = useHosts(1, { names: ["zd-1"] });
+    let arts: Record<string, { file: string; sha256: string }>;
+    let driver: EngineDriver;
+
+    async function sh(h: TestHost, cmd: string): Promise<string> {
+        const r = await h.exec(cmd);
+        assert.strictEqual(r.code, 0, `${h.name}: ${cmd}\n${r.stderr}`);
+        return r.stdout.trim();
+    }
+    const host = () => hosts[0] as TestHost;
+    const served = async () => sh(host(), "curl -sS -m 5 http://127.0.0.1:5000/health || true");
+    const instancePids = async () => sh(host(), "systemctl show -p MainPID --value complinist@5001 complinist@5002 | tr '\\n' ' '");
+    const lastRecord = async () => sh(host(), `tail -n 1 ${BASE}/revisions.log`);
+
+    function config(version: string, rollbackVersion: string | undefined, extra: ProgramConfig = {}): ProgramConfig {
+        const h = host();
+        return {
+            "complinist:mode": "release",
+            "complinist:version": version,
+            "complinist:rollbackVersion": rollbackVersion,
+            "complinist:keepReleases": "5",
+            "complinist:releases": Object.fromEntries(Object.entries(arts).map(([v, a]) => [v, { path: path.relative(REPO, a.file), sha256: a.sha256 }])),
+            "complinist:hosts": [{ name: h.name, address: h.address, port: h.sshPort, user: h.user, hostKey: h.hostKey }],
+            "complinist:sshPrivateKey": h.privateKey,
+            "complinist:service": { command: "bin/start", environment: { COMPLINIST_ENV: "zd" } },
+            "complinist:health": { timeoutSeconds: 10, intervalMs: 300, drainSeconds: 10 },
+            ...extra,
+        };
+    }
+    const up = (c: ProgramConfig) => driver.up(c, ["complinist:sshPrivateKey"]);
+
+    /** Run `step` while the load generator hits PATH inside the host; return what it saw. */
+    async function underLoad<T>(pathOnHost: string, step: () => Promise<T>): Promise<{ result: T; load: Load }> {
+        const h = host();
+        await sh(h, "rm -f /tmp/loadgen.stop /tmp/loadgen.out");
+        await sh(h, `systemd-run --unit=loadgen-$RANDOM --collect --quiet sh -c 'python3 /tmp/loadgen.py 5000 ${pathOnHost} 8 /tmp/loadgen.stop > /tmp/loadgen.out'`);
+        // The generator is running once it has answers; wait on that, not on time.
+        await sh(h, "for i in $(seq 1 100); do pgrep -f /tmp/loadgen.py >/dev/null && break; sleep 0.1; done");
+        const result = await step();
+        await sh(h, "touch /tmp/loadgen.stop; for i in $(seq 1 200); do [ -s /tmp/loadgen.out ] && break; sleep 0.1; done");
+        return { result, load: JSON.parse(await sh(h, "cat /tmp/loadgen.out")) as Load };
+    }
+
+    before(async () => {
+        const built = await buildArtifacts(path.join(REPO, ".build", "zd-artifacts"));
+        const pick = (v: string) => built.find((a: BuiltArtifact) => a.version === v) as BuiltArtifact;
+        arts = { "1.0.0": pick("1.0.0"), "1.1.0": pick("1.1.0"), "1.2.0": pick("1.2.0") };
+        arts["1.5.0"] = degradingArtifact(path.join(REPO, ".build", "zd-artifacts"), "1.5.0", 8);
+        driver = new EngineDriver({ stack: "zd", env: { COMPLINIST_TRACE: "1", COMPLINIST_DEPLOYER: "zd" } });
+        fs.copyFileSync(path.join(REPO, "dev", "loadgen.py"), path.join(REPO, ".build", "zd-artifacts", "loadgen.py"));
+        const h = host();
+        cp.execFileSync("docker", ["cp", path.join(REPO, "dev", "loadgen.py"), `${h.container}:/tmp/loadgen.py`]);
+    });
+    after(async () => {
+        await driver?.close();
+    });
+
+    it("first deploy: the proxy serves 1.0.0 on the service port, current names it", async () => {
+        const r = await up(config("1.0.0", undefined));
+        assert.strictEqual(r.error, undefined);
+        assert.match(await served(), /"status": ?"healthy".*"version": ?"1\.0\.0"/);
+        assert.strictEqual(await sh(host(), `readlink ${BASE}/current`), "releases/1.0.0");
+        assert.strictEqual(await sh(host(), "systemctl is-active complinist complinist-proxy | sort -u"), "active");
+    });
+
+    it("every unit the stack writes scores ≤ 2.0 in systemd-analyze security", async () => {
+        for (const unit of ["complinist.service", "complinist@5001.service", "complinist-proxy.service"]) {
+            const out = await sh(host(), `systemd-analyze security ${unit} 2>&1 | tail -n 1`);
+            const m = /Overall exposure level for \S+: ([0-9.]+)/.exec(out);
+            assert.ok(m, out);
+            assert.ok(Number(m[1]) <= 2.0, `${unit}: exposure ${m[1]} > 2.0`);
+        }
+    });
+
+    it("upgrade to 1.1.0 under load: no failed request, 1.0.0 stays warm as the standby", async () => {
+        const { result, load } = await underLoad("/health", () => up(config("1.1.0", "1.0.0")));
+        assert.strictEqual(result.error, undefined);
+        assert.deepStrictEqual(load.failedByKind, {}, JSON.stringify(load));
+        assert.ok((load.versions["1.1.0"] ?? 0) > 0, JSON.stringify(load));
+        assert.match(await served(), /"version": ?"1\.1\.0"/);
+        assert.match(await sh(host(), "/usr/local/sbin/complinist status"), /standbyVersion=1\.0\.0/);
+    });
+
+    it("pinned rollback to the warm 1.0.0 under load: no failed request, no upload, no process start", async () => {
+        const pids = await instancePids();
+        const { result, load } = await underLoad("/health", () => up(config("1.0.0", "1.1.0")));
+        assert.strictEqual(result.error, undefined);
+        assert.deepStrictEqual(load.failedByKind, {}, JSON.stringify(load));
+        assert.deepStrictEqual(uploads(result.providerLog), []);
+        assert.strictEqual(await instancePids(), pids, "a rollback to the standby starts nothing");
+        assert.match(await served(), /"version": ?"1\.0\.0"/);
+        assert.match(await lastRecord(), /version=1\.0\.0.*outcome=activated previous=1\.1\.0 mode=warm-switch/);
+    });
+
+    it("a broken 1.2.0 under load: the update fails and 1.2.0 never answers a request", async () => {
+        const { result, load } = await underLoad("/health", () => up(config("1.2.0", "1.0.0")));
+        assert.match(String(result.error), /version 1\.2\.0 failed its gate .*saw: HTTP 503 .*status=unhealthy.*It never took a request: 1\.0\.0 serves/);
+        assert.deepStrictEqual(load.failedByKind, {}, JSON.stringify(load));
+        assert.strictEqual(load.versions["1.2.0"], undefined, JSON.stringify(load));
+        assert.match(await served(), /"version": ?"1\.0\.0"/);
+        assert.match(await lastRecord(), /version=1\.2\.0.*outcome=failed reason=health-gate live=1\.0\.0/);
+    });
+
+    it("an env-only change goes through the gate under load with no failed request", async () => {
+        const pids = await instancePids();
+        const c = config("1.0.0", "1.1.0", { "complinist:service": { command: "bin/start", environment: { COMPLINIST_ENV: "zd", FEATURE_X: "on" } } });
+        const { result, load } = await underLoad("/health", () => up(c));
+        assert.strictEqual(result.error, undefined);
+        assert.deepStrictEqual(load.failedByKind, {}, JSON.stringify(load));
+        assert.notStrictEqual(await instancePids(), pids, "a new instance started with the new env");
+        assert.match(await sh(host(), "cat /etc/complinist/instance-$(sed -n 's/^    server i\\([0-9]*\\) 127.0.0.1:[0-9]*$/\\1/p' /etc/complinist/haproxy.cfg).env"), /FEATURE_X="on"/);
+    });
+
+    it("a release that degrades during the soak is switched back at once, with no failed page request", async () => {
+        const c = config("1.5.0", "1.0.0", { "complinist:health": { timeoutSeconds: 10, intervalMs: 300, drainSeconds: 10, soakSeconds: 20 } });
+        const { result, load } = await underLoad("/", () => up(c));
+        assert.match(String(result.error), /version 1\.5\.0 failed after the switch \(the 20s soak through the proxy; saw: during the soak: HTTP 503 .*status=degraded.*Switched back at once: 1\.0\.0 serves/);
+        assert.deepStrictEqual(load.failedByKind, {}, JSON.stringify(load));
+        assert.match(await served(), /"version": ?"1\.0\.0"/);
+        assert.match(await lastRecord(), /version=1\.5\.0.*outcome=failed-rolled-back reason=soak to=1\.0\.0/);
+        assert.strictEqual(await sh(host(), `readlink ${BASE}/current`), "releases/1.0.0");
+    });
+
+    it("a health.path typo fails the update and the old instance keeps serving", async () => {
+        const c = config("1.1.0", "1.0.0", { "complinist:health": { path: "/healthz", timeoutSeconds: 4, intervalMs: 300 } });
+        const r = await up(c);
+        assert.match(String(r.error), /version 1\.1\.0 failed its gate \(GET \/healthz/);
+        assert.match(await served(), /"status": ?"healthy".*"version": ?"1\.0\.0"/);
+        assert.strictEqual(await sh(host(), `readlink ${BASE}/current`), "releases/1.0.0");
+        assert.strictEqual(await sh(host(), "systemctl is-active complinist-proxy"), "active");
+    });
+
+    it("the deploy killed during the gate: the host finishes on its own, serves a healthy release and records the outcome", async () => {
+        const lines = Number(await sh(host(), `wc -l < ${BASE}/revisions.log`));
+        driver.killProvider({ onLine: isTrace("activate", { host: "zd-1", version: "1.2.0" }), delayMs: 1500 });
+        const killed = await up(config("1.2.0", "1.0.0"));
+        assert.ok(killed.error, "the interrupted update must fail");
+        // The host-side activation goes on without its caller; wait for its record.
+        await sh(host(), `for i in $(seq 1 300); do [ "$(wc -l < ${BASE}/revisions.log)" -gt ${lines} ] && break; sleep 0.1; done`);
+        assert.match(await lastRecord(), /version=1\.2\.0.*outcome=failed reason=health-gate live=1\.0\.0/);
+        assert.match(await served(), /"status": ?"healthy".*"version": ?"1\.0\.0"/);
+        const r = await up(config("1.1.0", "1.0.0"));
+        assert.strictEqual(r.error, undefined);
+        assert.match(await served(), /"version": ?"1\.1\.0"/);
+    });
+
+    it("refresh reports a stopped instance, a hand-switched proxy and a moved link; the next apply converges under load", async () => {
+        const h = host();
+        assert.deepStrictEqual((await driver.refresh({ previewOnly: true })).drift.map((d) => d.name), [], "no drift before hand edits");
+        await sh(h, `cd ${BASE} && ln -sfn releases/1.0.0 current`);
+        let r = await driver.refresh();
+        assert.deepStrictEqual(r.drift.map((d) => d.name), ["complinist-zd-1-activation-switch"]);
+        // The operator switches the proxy to the standby by hand.
+        const toggle = "awk '/^    server i/ { if ($0 ~ / disabled$/) sub(/ disabled$/, \"\"); else $0 = $0 \" disabled\" } { print }'";
+        await sh(h, `${toggle} /etc/complinist/haproxy.cfg > /tmp/cfg && cat /tmp/cfg > /etc/complinist/haproxy.cfg && systemctl reload complinist-proxy`);
+        r = await driver.refresh();
+        assert.ok(r.drift.find((d) => d.name === "complinist-zd-1-activation-switch"), "a switched proxy is drift");
+        const { result, load } = await underLoad("/health", () => up(config("1.1.0", "1.0.0")));
+        assert.strictEqual(result.error, undefined);
+        assert.deepStrictEqual(load.failedByKind, {}, JSON.stringify(load));
+        assert.match(await served(), /"version": ?"1\.1\.0"/);
+        assert.strictEqual(await sh(h, `readlink ${BASE}/current`), "releases/1.1.0");
+        assert.deepStrictEqual((await driver.refresh({ previewOnly: true })).drift.map((d) => d.name), [], "no drift after converging");
+    });
+
+    it("the on-host emergency rollback switches to the warm standby, locked and recorded", async () => {
+        const out = await sh(host(), "/usr/local/sbin/complinist rollback");
+        assert.match(out, /rolling back to 1\.0\.0/);
+        assert.match(await served(), /"version": ?"1\.0\.0"/);
+        assert.match(await lastRecord(), /version=1\.0\.0\tsha256=[0-9a-f]{64}\tby=\S+-emergency\toutcome=activated previous=1\.1\.0 mode=warm-switch/);
+        const drift = await driver.refresh({ previewOnly: true });
+        assert.deepStrictEqual(drift.drift.map((d) => d.name), ["complinist-zd-1-activation-switch"], "the stack now differs from the host");
+    });
+});

@@ -20,6 +20,8 @@ export interface ArtifactSpec {
     readonly version: string;
     /** good: healthy; unhealthy: serves but /health is 503; nostart: exits 1 at start. */
     readonly mode: ArtifactMode;
+    /** Seconds the release takes to boot before it binds its port (bench variants only). */
+    readonly bootSeconds?: number;
 }
 
 export interface BuiltArtifact {
@@ -40,6 +42,29 @@ export const ARTIFACTS: readonly ArtifactSpec[] = [
     { version: "0.9.0-nostart", mode: "nostart" },
 ];
 
+/**
+ * Releases that boot in 1.5 s like a real one, for `npm run bench`'s traffic section only
+ * (built into their own directory; never in a stack file).
+ */
+export const BENCH_ARTIFACTS: readonly ArtifactSpec[] = [
+    { version: "2.0.0", mode: "good", bootSeconds: 1.5 },
+    { version: "2.1.0", mode: "good", bootSeconds: 1.5 },
+    { version: "2.2.0", mode: "unhealthy", bootSeconds: 1.5 },
+];
+
+/*
+ * A slow variant's bin/start waits BOOT_SECONDS before the app binds. The wait lives here,
+ * not in app/, because every byte of app/ is in the committed artifacts' sha256.
+ */
+const SLOW_START = [
+    "#!/bin/sh",
+    "# Bench variant: boots for BOOT_SECONDS before the app binds its port, like a real release.",
+    'cd "$(dirname "$0")/.." || exit 1',
+    'sleep "$(cat BOOT_SECONDS)"',
+    "exec python3 server.py",
+    "",
+].join("\n");
+
 const REPO_ROOT = path.resolve(__dirname, "..");
 const APP_DIR = path.join(REPO_ROOT, "app");
 
@@ -53,11 +78,13 @@ function buildOne(spec: ArtifactSpec, outDir: string): BuiltArtifact {
         // Modes are set explicitly: a checkout's umask must not leak into the hash.
         fs.mkdirSync(path.join(stage, "bin"), { mode: 0o755 });
         fs.chmodSync(path.join(stage, "bin"), 0o755);
+        const slow = spec.bootSeconds !== undefined;
         const files: Array<[string, string | Buffer, number]> = [
             ["VERSION", `${spec.version}\n`, 0o644],
             ["MODE", `${spec.mode}\n`, 0o644],
             ["server.py", fs.readFileSync(path.join(APP_DIR, "server.py")), 0o644],
-            ["bin/start", fs.readFileSync(path.join(APP_DIR, "bin", "start")), 0o755],
+            ["bin/start", slow ? SLOW_START : fs.readFileSync(path.join(APP_DIR, "bin", "start")), 0o755],
+            ...(slow ? [["BOOT_SECONDS", `${spec.bootSeconds}\n`, 0o644] as [string, string, number]] : []),
         ];
         for (const [rel, content, mode] of files) {
             fs.writeFileSync(path.join(stage, rel), content);
@@ -70,7 +97,7 @@ function buildOne(spec: ArtifactSpec, outDir: string): BuiltArtifact {
             [
                 "-euo", "pipefail", "-c",
                 `tar --format=gnu --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner ` +
-                    `-C "$1" -cf - MODE VERSION bin server.py | gzip -9 -n >"$2"`,
+                    `-C "$1" -cf - ${slow ? "BOOT_SECONDS " : ""}MODE VERSION bin server.py | gzip -9 -n >"$2"`,
                 "build-artifact", stage, tmp,
             ],
             { stdio: ["ignore", "ignore", "inherit"] },
@@ -89,10 +116,13 @@ function buildOne(spec: ArtifactSpec, outDir: string): BuiltArtifact {
     }
 }
 
-export async function buildArtifacts(outDir: string = path.join(REPO_ROOT, ".build", "artifacts")): Promise<BuiltArtifact[]> {
+export async function buildArtifacts(
+    outDir: string = path.join(REPO_ROOT, ".build", "artifacts"),
+    specs: readonly ArtifactSpec[] = ARTIFACTS,
+): Promise<BuiltArtifact[]> {
     const dir = path.resolve(outDir);
     fs.mkdirSync(dir, { recursive: true });
-    return ARTIFACTS.map((spec) => buildOne(spec, dir));
+    return specs.map((spec) => buildOne(spec, dir));
 }
 
 if (require.main === module) {

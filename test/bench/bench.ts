@@ -7,12 +7,18 @@
  * Pulumi's dynamic provider server, SSH to Debian + systemd test hosts) and reports
  * wall seconds of the apply (program evaluation excluded), bytes uploaded and SSH
  * handshakes, counted from the providers' trace lines.
+ *
+ * Then the traffic section (./traffic.ts): requests answered and failed during upgrade,
+ * pinned rollback and a broken release, for the stack and for the previous
+ * restart-in-place activation as the control, on two fresh hosts.
  */
 import * as path from "path";
 import { startHosts, stopHosts, TestHost } from "../../dev/hosts";
-import { buildArtifacts, BuiltArtifact } from "../../scripts/build-artifacts";
+import { BENCH_ARTIFACTS, buildArtifacts, BuiltArtifact } from "../../scripts/build-artifacts";
 import { EngineDriver, ProgramConfig } from "../engine/driver";
 import { handshakes, uploads } from "../engine/trace";
+import { markdownTable } from "./table";
+import { controlSteps, stackSteps, trafficTable } from "./traffic";
 
 const REPO = path.resolve(__dirname, "..", "..");
 
@@ -72,7 +78,7 @@ async function run(hosts: TestHost[], arts: Record<string, BuiltArtifact>): Prom
     return rows;
 }
 
-async function main(): Promise<void> {
+async function applyTimes(): Promise<void> {
     const built = await buildArtifacts(path.join(REPO, ".build", "bench-artifacts"));
     const arts = Object.fromEntries(built.map((a) => [a.version, a]));
     const hosts = await startHosts(5, { names: ["bench-solo", "bench-1", "bench-2", "bench-3", "bench-4"] });
@@ -80,14 +86,41 @@ async function main(): Promise<void> {
         const rows = [...(await run(hosts.slice(0, 1), arts)), ...(await run(hosts.slice(1), arts))];
         const header = ["hosts", "step", "apply s", "eval s", "bytes uploaded", "ssh handshakes", "changes"];
         const lines = rows.map((r) => [String(r.hosts), r.step, r.applySeconds.toFixed(2), r.evalSeconds.toFixed(2), String(r.bytes), String(r.handshakes), String(r.changes)]);
-        const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] as string).length)));
-        const fmt = (cells: string[]) => "| " + cells.map((c, i) => c.padEnd(widths[i] as number)).join(" | ") + " |";
-        console.log(fmt(header));
-        console.log("| " + widths.map((w) => "-".repeat(w)).join(" | ") + " |");
-        for (const l of lines) console.log(fmt(l));
+        console.log(markdownTable(header, lines));
     } finally {
         await stopHosts(hosts);
     }
+}
+
+async function traffic(): Promise<void> {
+    // Releases that boot in 1.5 s, in their own directory: never the committed sample artifacts.
+    const built = await buildArtifacts(path.join(REPO, ".build", "bench-traffic-artifacts"), BENCH_ARTIFACTS);
+    const arts = Object.fromEntries(built.map((a) => [a.version, a]));
+    const hosts = await startHosts(2, { names: ["bench-traffic", "bench-control"] });
+    try {
+        const [stackHost, controlHost] = hosts as [TestHost, TestHost];
+        // One after the other: the two setups must not compete for the machine's cores.
+        const stack = await stackSteps(stackHost, arts);
+        const control = await controlSteps(controlHost, arts);
+        console.log("\nTraffic during a switch, stack (proxy, gate, warm standby):\n");
+        console.log(trafficTable(stack));
+        console.log("\nTraffic during a switch, control (restart in place):\n");
+        console.log(trafficTable(control));
+        const stackFailed = stack.reduce((n, r) => n + r.load.failed, 0);
+        const controlFailed = control.reduce((n, r) => n + r.load.failed, 0);
+        if (stackFailed > 0) console.log(`\nNOTE: the stack failed ${stackFailed} request(s) during its switches.`);
+        if (controlFailed === 0) console.log("\nNOTE: the control failed no request: the load generator does not see failures, so the stack's 0 proves nothing.");
+    } finally {
+        await stopHosts(hosts);
+    }
+}
+
+/** `npm run bench` runs both sections; `npm run bench -- apply` or `-- traffic` runs one. */
+async function main(): Promise<void> {
+    const only = process.argv[2];
+    if (only !== undefined && only !== "apply" && only !== "traffic") throw new Error(`unknown bench section ${only}: use apply or traffic (or nothing for both)`);
+    if (only !== "traffic") await applyTimes();
+    if (only !== "apply") await traffic();
 }
 
 main().catch((e: unknown) => {

@@ -3,65 +3,167 @@ import * as cp from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { renderEnvFile, renderUnit } from "../../../infra/render/unit";
+import { renderEnvFile, renderInstanceUnit, renderProxyUnit, renderServiceUnit } from "../../../infra/render/unit";
+import { requireTool } from "./bash";
 
 const spec = { service: "complinist", user: "complinist", baseDir: "/opt/complinist", command: "bin/start" };
 
-function verify(unitText: string, name = "complinist.service"): cp.SpawnSyncReturns<string> {
+/** `systemd-analyze verify` of TEXT saved as NAME (an instance name like complinist@5001.service for the template). */
+function verify(unitText: string, name: string): cp.SpawnSyncReturns<string> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "unit-"));
     const file = path.join(dir, name);
     fs.writeFileSync(file, unitText);
     return cp.spawnSync("systemd-analyze", ["verify", file], { encoding: "utf8", cwd: dir });
 }
 
-describe("renderUnit", () => {
-    it("runs the command inside <baseDir>/current with the env file", () => {
-        const u = renderUnit(spec);
-        assert.match(u, /^WorkingDirectory=\/opt\/complinist\/current$/m);
-        assert.match(u, /^EnvironmentFile=\/etc\/complinist\/complinist\.env$/m);
+function needSystemdAnalyze(ctx: Mocha.Context): void {
+    if (cp.spawnSync("systemd-analyze", ["--version"]).status === 0) return;
+    if (process.env.CI) assert.fail("systemd-analyze is required in CI (apt-get install systemd)");
+    ctx.skip();
+}
+
+const lines = (u: string) => u.split("\n");
+
+/** The sandbox every unit shares; `systemd-analyze security` scores it (test/integration). */
+const HARDENING = [
+    "NoNewPrivileges=yes",
+    "ProtectSystem=strict",
+    "ProtectHome=yes",
+    "PrivateTmp=yes",
+    "PrivateDevices=yes",
+    "ProtectKernelTunables=yes",
+    "ProtectKernelModules=yes",
+    "ProtectControlGroups=yes",
+    "RestrictNamespaces=yes",
+    "RestrictSUIDSGID=yes",
+    "LockPersonality=yes",
+    "SystemCallArchitectures=native",
+    "SystemCallFilter=@system-service",
+];
+
+function assertHardened(u: string, what: string): void {
+    for (const line of HARDENING) assert.ok(lines(u).includes(line), `${what}: missing ${line}`);
+    assert.ok(!/^PrivateUsers=/m.test(u), `${what}: PrivateUsers= fails on hosts without user namespaces`);
+}
+
+const units: ReadonlyArray<[string, string, string]> = [
+    ["the instance template", "complinist@5001.service", renderInstanceUnit({ ...spec, command: `bin/start --x '100%' "$HOME"` })],
+    ["the umbrella unit", "complinist.service", renderServiceUnit(spec)],
+    ["the proxy unit", "complinist-proxy.service", renderProxyUnit({ ...spec, port: 5000 })],
+    ["the proxy unit on a port below 1024", "complinist-proxy.service", renderProxyUnit({ ...spec, port: 80 })],
+];
+
+describe("renderInstanceUnit (complinist@.service)", () => {
+    const u = renderInstanceUnit(spec);
+
+    it("runs one instance per port from instances/<port>, with PORT=<port> and that instance's env file", () => {
+        assert.ok(lines(u).includes("WorkingDirectory=/opt/complinist/instances/%i"));
+        assert.ok(lines(u).includes("Environment=PORT=%i"));
+        assert.ok(lines(u).includes("EnvironmentFile=/etc/complinist/instance-%i.env"));
+        assert.ok(lines(u).indexOf("Environment=PORT=%i") < lines(u).indexOf("EnvironmentFile=/etc/complinist/instance-%i.env"), "PORT first");
+        assert.ok(lines(u).includes("PartOf=complinist.service"), "systemctl stop complinist stops the instances");
         assert.match(u, /^ExecStart=\/bin\/sh -c "exec bin\/start"$/m);
         assert.match(u, /^User=complinist$/m);
+        assert.match(u, /^Group=complinist$/m);
         assert.match(u, /^StandardOutput=append:\/var\/log\/complinist\/app\.log$/m);
+        assert.match(u, /^Restart=on-failure$/m);
+        assert.ok(!/^\[Install\]/m.test(u), "started by the activation (or the umbrella's wants), never enabled by itself");
     });
 
     it("is hardened: read-only system with only logs and shared writable, no capabilities", () => {
-        const u = renderUnit(spec);
-        for (const line of ["NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes", "CapabilityBoundingSet=", "ReadWritePaths=/var/log/complinist /opt/complinist/shared"]) {
-            assert.ok(u.split("\n").includes(line), `missing ${line}`);
+        assertHardened(u, "instance");
+        for (const line of ["CapabilityBoundingSet=", "AmbientCapabilities=", "ReadWritePaths=/var/log/complinist /opt/complinist/shared"]) {
+            assert.ok(lines(u).includes(line), `missing ${line}`);
         }
-        assert.ok(!/^PrivateUsers=/m.test(u), "PrivateUsers= fails on hosts without user namespaces");
     });
 
     it("quotes the command for systemd: %, $, quotes and backslashes cannot escape", () => {
-        const u = renderUnit({ ...spec, command: `bin/start --x '100%' "$HOME" \\n` });
-        assert.match(u, /^ExecStart=\/bin\/sh -c "exec bin\/start --x '100%%' \\"\$\$HOME\\" \\\\n"$/m);
+        const q = renderInstanceUnit({ ...spec, command: `bin/start --x '100%' "$HOME" \\n` });
+        assert.match(q, /^ExecStart=\/bin\/sh -c "exec bin\/start --x '100%%' \\"\$\$HOME\\" \\\\n"$/m);
     });
 
     it("changes only when its inputs change (no timestamps or random ids)", () => {
-        assert.strictEqual(renderUnit(spec), renderUnit({ ...spec }));
-        assert.notStrictEqual(renderUnit(spec), renderUnit({ ...spec, command: "bin/other" }));
+        assert.strictEqual(renderInstanceUnit(spec), renderInstanceUnit({ ...spec }));
+        assert.notStrictEqual(renderInstanceUnit(spec), renderInstanceUnit({ ...spec, command: "bin/other" }));
+    });
+});
+
+describe("renderServiceUnit (complinist.service)", () => {
+    const u = renderServiceUnit(spec);
+
+    it("is what systemctl start|stop complinist acts on: it pulls in the proxy and is enabled at boot", () => {
+        assert.ok(lines(u).includes("Wants=complinist-proxy.service"));
+        assert.ok(lines(u).includes("After=complinist-proxy.service"));
+        assert.ok(lines(u).includes("Type=oneshot"));
+        assert.ok(lines(u).includes("RemainAfterExit=yes"));
+        assert.ok(lines(u).includes("WantedBy=multi-user.target"));
     });
 
-    it("passes systemd-analyze verify", function () {
-        if (cp.spawnSync("systemd-analyze", ["--version"]).status !== 0) {
-            if (process.env.CI) assert.fail("systemd-analyze is required in CI (apt-get install systemd)");
-            this.skip();
+    it("is hardened and has no network at all (it runs /bin/true)", () => {
+        assertHardened(u, "umbrella");
+        for (const line of ["DynamicUser=yes", "PrivateNetwork=yes", "IPAddressDeny=any", "CapabilityBoundingSet=", "RestrictAddressFamilies=AF_UNIX"]) {
+            assert.ok(lines(u).includes(line), `missing ${line}`);
         }
-        const r = verify(renderUnit({ ...spec, command: `bin/start --x '100%' "$HOME"` }));
-        assert.strictEqual(r.status, 0, r.stderr);
-        assert.strictEqual(r.stderr.trim(), "", r.stderr);
+    });
+});
+
+describe("renderProxyUnit (complinist-proxy.service)", () => {
+    it("runs HAProxy in master-worker mode on the stack's config, checked before start and reload", () => {
+        const u = renderProxyUnit({ ...spec, port: 5000 });
+        assert.ok(lines(u).includes("PartOf=complinist.service"));
+        assert.ok(lines(u).includes("Type=notify"), "-Ws notifies systemd when it is ready");
+        assert.ok(lines(u).includes("User=haproxy"));
+        assert.ok(lines(u).includes("RuntimeDirectory=complinist-proxy"));
+        assert.ok(lines(u).includes("ExecStartPre=/usr/sbin/haproxy -c -q -f /etc/complinist/haproxy.cfg"));
+        assert.ok(lines(u).includes("ExecStart=/usr/sbin/haproxy -Ws -f /etc/complinist/haproxy.cfg -p /run/complinist-proxy/haproxy.pid"));
+        const reload = lines(u).filter((l) => l.startsWith("ExecReload="));
+        assert.deepStrictEqual(reload, ["ExecReload=/usr/sbin/haproxy -c -q -f /etc/complinist/haproxy.cfg", "ExecReload=/bin/kill -USR2 $MAINPID"], "check, then a seamless reload (never a restart)");
+        assert.ok(lines(u).includes("Restart=always"));
     });
 
-    it("a broken unit is caught by systemd-analyze verify (the check can fail)", function () {
-        if (cp.spawnSync("systemd-analyze", ["--version"]).status !== 0) this.skip();
-        const r = verify(renderUnit(spec).replace("Type=simple", "Type=bogus"));
+    it("is hardened; only a port below 1024 gets CAP_NET_BIND_SERVICE", () => {
+        const high = renderProxyUnit({ ...spec, port: 5000 });
+        assertHardened(high, "proxy");
+        assert.ok(lines(high).includes("CapabilityBoundingSet="));
+        assert.ok(lines(high).includes("AmbientCapabilities="));
+        assert.ok(!high.includes("CAP_NET_BIND_SERVICE"));
+        const low = renderProxyUnit({ ...spec, port: 80 });
+        assertHardened(low, "proxy on 80");
+        assert.ok(lines(low).includes("CapabilityBoundingSet=CAP_NET_BIND_SERVICE"));
+        assert.ok(lines(low).includes("AmbientCapabilities=CAP_NET_BIND_SERVICE"));
+        assert.ok(!lines(low).includes("CapabilityBoundingSet="));
+    });
+});
+
+describe("systemd-analyze verify", () => {
+    for (const [what, name, text] of units) {
+        it(`${what} passes as ${name}`, function () {
+            needSystemdAnalyze(this);
+            // verify checks that ExecStart= binaries exist.
+            if (text.includes("/usr/sbin/haproxy")) requireTool(this, "haproxy", ["-v"], "apt-get install haproxy");
+            const r = verify(text, name);
+            assert.strictEqual(r.status, 0, r.stderr);
+            assert.strictEqual(r.stderr.trim(), "", r.stderr);
+        });
+    }
+
+    it("a broken unit is caught (the check can fail)", function () {
+        needSystemdAnalyze(this);
+        const r = verify(renderInstanceUnit(spec).replace("Type=simple", "Type=bogus"), "complinist@5001.service");
         assert.notStrictEqual(r.stderr.trim(), "");
+    });
+
+    it("a missing executable is caught (the proxy unit's /usr/sbin/haproxy is checked for real)", function () {
+        needSystemdAnalyze(this);
+        const r = verify(renderProxyUnit({ ...spec, port: 5000 }).split("/usr/sbin/haproxy").join("/usr/sbin/no-such-haproxy"), "complinist-proxy.service");
+        assert.notStrictEqual(r.status, 0);
+        assert.match(r.stderr, /no-such-haproxy/);
     });
 });
 
 describe("renderEnvFile", () => {
     it("writes one quoted KEY=\"value\" per line", () => {
-        assert.strictEqual(renderEnvFile({ PORT: "5000", SECRET_KEY: 'a"b\\c$d%' }), '# Managed by the CompliNist Pulumi stack (mode 0600).\nPORT="5000"\nSECRET_KEY="a\\"b\\\\c$d%"\n');
+        assert.strictEqual(renderEnvFile({ APP_ENV: "dev", SECRET_KEY: 'a"b\\c$d%' }), '# Managed by the CompliNist Pulumi stack (mode 0600).\nAPP_ENV="dev"\nSECRET_KEY="a\\"b\\\\c$d%"\n');
     });
 
     it("refuses names and values that would break the file", () => {

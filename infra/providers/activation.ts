@@ -3,7 +3,8 @@ import { hostLayout } from "../render/layout";
 import { renderActivate, renderActivationRead } from "../render/activation";
 import { EXIT, parseKeyValues } from "../render/protocol";
 import { trace } from "../transport/trace";
-import { connect, deployCommit, deployer, HostTarget, run } from "./host";
+import { deployCommit } from "../../stacks/source";
+import { connect, deployer, HostTarget, run } from "./host";
 
 /** Which release `current` points to on one host, and that the service runs it healthy. */
 export interface ActivationState {

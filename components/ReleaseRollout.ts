@@ -41,7 +41,7 @@ export class ReleaseRollout extends pulumi.ComponentResource {
                     `${name}-${h.name}`,
                     {
                         // The schema requires hostKey for every SSH host (only container mode's `local` has none).
-                        host: { name: h.name, address: h.address, port: h.port, user: h.user, hostKey: h.hostKey as string },
+                        host: { ...h, hostKey: h.hostKey as string },
                         privateKey: args.privateKey,
                         stack: c.stack,
                         baseDir: c.baseDir,

@@ -3,7 +3,7 @@ import { ContainerRollout } from "./components/ContainerRollout";
 import { ReleaseRollout } from "./components/ReleaseRollout";
 import { loadStackConfig, releaseAuth, sshPrivateKey } from "./stacks/load";
 import { promotionGate } from "./stacks/promotion";
-import { logBanner } from "./infra/banner";
+import { logBanner } from "./stacks/banner";
 
 // Thin entry: validated config → components → stack outputs.
 const config = loadStackConfig();

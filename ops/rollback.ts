@@ -2,6 +2,7 @@ import { parseArgs } from "util";
 import type { ConfigValue, OpMap, OutputMap } from "@pulumi/pulumi/automation";
 import { keptVersions } from "../stacks/config";
 import { STACK_NAME_PATTERN, VERSION_PATTERN, type ParsedConfig } from "../stacks/schema";
+import { errorMessage } from "../stacks/errors";
 
 /**
  * `npm run rollback -- --stack <env> [--to <version>] [--yes]`: the runbook's
@@ -83,7 +84,7 @@ export function parseRollbackArgs(argv: string[]): RollbackArgs {
             allowPositionals: false,
         }));
     } catch (e) {
-        throw new UsageError(`${e instanceof Error ? e.message : String(e)}\n${ROLLBACK_USAGE}`);
+        throw new UsageError(`${errorMessage(e)}\n${ROLLBACK_USAGE}`);
     }
     if (values.help) return { stack: "", yes: false, help: true };
     if (values.stack === undefined || !STACK_NAME_PATTERN.test(values.stack)) throw new UsageError(`--stack <env> is required (dev, staging or prod)\n${ROLLBACK_USAGE}`);
@@ -164,10 +165,6 @@ async function tryGetConfig(stack: RollbackStack, key: string): Promise<string |
     }
 }
 
-function errorText(e: unknown): string {
-    return (e instanceof Error ? e.message : String(e)).trim();
-}
-
 function stringList(v: unknown): string[] | undefined {
     return Array.isArray(v) && v.every((x) => typeof x === "string") ? (v as string[]) : undefined;
 }
@@ -229,7 +226,7 @@ export async function rollback(stack: RollbackStack, args: Pick<RollbackArgs, "t
     try {
         state = await readRollbackState(stack);
     } catch (e) {
-        io.err(`rollback of stack '${stack.name}' refused: could not read the stack: ${errorText(e)}. Nothing was changed.`);
+        io.err(`rollback of stack '${stack.name}' refused: could not read the stack: ${errorMessage(e).trim()}. Nothing was changed.`);
         return ROLLBACK_EXIT.refused;
     }
     const planned = planRollback(state, args.to);
@@ -251,7 +248,7 @@ export async function rollback(stack: RollbackStack, args: Pick<RollbackArgs, "t
             io.err(`${why} The stack's config was restored (version ${oldVersion}, rollbackVersion ${oldRollback ?? "unset"}).`);
             return code;
         } catch (e) {
-            io.err(`${why} Restoring the config also failed (${errorText(e)}); restore it by hand: ${restoreCommands(stack.name, oldVersion, oldRollback)}`);
+            io.err(`${why} Restoring the config also failed (${errorMessage(e).trim()}); restore it by hand: ${restoreCommands(stack.name, oldVersion, oldRollback)}`);
             return ROLLBACK_EXIT.restoreFailed;
         }
     };
@@ -260,13 +257,13 @@ export async function rollback(stack: RollbackStack, args: Pick<RollbackArgs, "t
         await stack.setConfig(VERSION_KEY, { value: p.to });
         await stack.setConfig(ROLLBACK_KEY, { value: p.from });
     } catch (e) {
-        return putBack(`rollback of stack '${stack.name}' refused: could not pin ${p.to} in the config: ${errorText(e)}.`, ROLLBACK_EXIT.refused);
+        return putBack(`rollback of stack '${stack.name}' refused: could not pin ${p.to} in the config: ${errorMessage(e).trim()}.`, ROLLBACK_EXIT.refused);
     }
 
     try {
         await stack.preview({ diff: true, onOutput: (o) => io.stream(o) });
     } catch (e) {
-        return putBack(`rollback of stack '${stack.name}' refused: the preview failed (the promotion gate or the config refused ${p.to}): ${errorText(e)}.`, ROLLBACK_EXIT.refused);
+        return putBack(`rollback of stack '${stack.name}' refused: the preview failed (the promotion gate or the config refused ${p.to}): ${errorMessage(e).trim()}.`, ROLLBACK_EXIT.refused);
     }
 
     if (!args.yes) {
@@ -280,7 +277,7 @@ export async function rollback(stack: RollbackStack, args: Pick<RollbackArgs, "t
         if (result.summary.result !== "succeeded") throw new Error(`pulumi up ended with result '${result.summary.result}'`);
     } catch (e) {
         return putBack(
-            `rollback of stack '${stack.name}' to ${p.to} FAILED: ${errorText(e)}. Hosts whose health gate failed switched back to their previous release; check: pulumi stack output hosts --stack ${stack.name}.`,
+            `rollback of stack '${stack.name}' to ${p.to} FAILED: ${errorMessage(e).trim()}. Hosts whose health gate failed switched back to their previous release; check: pulumi stack output hosts --stack ${stack.name}.`,
             ROLLBACK_EXIT.upFailed,
         );
     }

@@ -1,8 +1,7 @@
 // Glue shared by the operator helpers (rollback, drift) and the Automation API.
 import * as path from "path";
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
-
-const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
+import { errorMessage } from "../stacks/errors";
 
 /** This project's stack; the error says what an operator checks first. */
 export async function selectProjectStack(stackName: string): Promise<Stack> {
@@ -10,7 +9,7 @@ export async function selectProjectStack(stackName: string): Promise<Stack> {
         // The project directory: Pulumi.yaml and Pulumi.<stack>.yaml (where a rollback pin is written).
         return await LocalWorkspace.selectStack({ stackName, workDir: path.join(__dirname, "..") });
     } catch (e) {
-        throw new Error(`cannot select stack '${stackName}' (is the Pulumi CLI installed and logged in to the backend?): ${message(e)}`);
+        throw new Error(`cannot select stack '${stackName}' (is the Pulumi CLI installed and logged in to the backend?): ${errorMessage(e)}`);
     }
 }
 

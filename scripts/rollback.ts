@@ -2,6 +2,7 @@
 import * as readline from "readline";
 import { OperatorIo, parseRollbackArgs, rollback, ROLLBACK_EXIT, ROLLBACK_USAGE, RollbackStack } from "../ops/rollback";
 import { exitWith, selectProjectStack } from "./automation";
+import { errorMessage } from "../stacks/errors";
 
 const io: OperatorIo = {
     interactive: process.stdin.isTTY === true && process.stdout.isTTY === true,
@@ -23,7 +24,7 @@ async function main(): Promise<number> {
     try {
         args = parseRollbackArgs(process.argv.slice(2));
     } catch (e) {
-        console.error(e instanceof Error ? e.message : String(e));
+        console.error(errorMessage(e));
         return ROLLBACK_EXIT.refused;
     }
     if (args.help) {
@@ -34,7 +35,7 @@ async function main(): Promise<number> {
     try {
         stack = await selectProjectStack(args.stack);
     } catch (e) {
-        console.error(`rollback refused: ${e instanceof Error ? e.message : String(e)}`);
+        console.error(`rollback refused: ${errorMessage(e)}`);
         return ROLLBACK_EXIT.refused;
     }
     return rollback(stack, args, io);

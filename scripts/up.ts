@@ -12,6 +12,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { SYSTEMD_HOST_FLAGS, waitReady } from "../dev/container";
 import { buildArtifacts } from "./build-artifacts";
+import { errorMessage } from "../stacks/errors";
 
 const REPO = path.resolve(__dirname, "..");
 export const DEV_HOST = { container: "complinist-dev-1", port: 2222, image: "complinist-testhost:latest" };
@@ -84,4 +85,4 @@ async function main(): Promise<void> {
     process.exit(up.status ?? 1);
 }
 
-if (require.main === module) main().catch((e: unknown) => fail(e instanceof Error ? e.message : String(e)));
+if (require.main === module) main().catch((e: unknown) => fail(errorMessage(e)));

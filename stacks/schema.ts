@@ -199,6 +199,7 @@ export const configSchema = z
 
 export type ConfigInput = z.input<typeof configSchema>;
 export type ParsedConfig = z.output<typeof configSchema>;
-export type HostConfig = ParsedConfig["hosts"][number];
+/** One host as configured, defaults applied: the one declaration of a host's shape (transports, providers, banner derive theirs). */
+export type HostConfig = Readonly<ParsedConfig["hosts"][number]>;
 export type ArtifactRelease = z.output<typeof artifactRelease>;
 export type ImageRelease = z.output<typeof imageRelease>;

@@ -8,6 +8,8 @@
  * process-wide caches on `globalThis` (a module-level Map would be copied
  * into every serialized provider and never shared).
  */
+import type { HostConfig } from "../../stacks/schema";
+
 export interface ExecResult {
     /** Exit status of the script (non-zero is not thrown; callers decide). */
     readonly code: number;
@@ -49,18 +51,18 @@ export interface Transport {
 }
 
 /**
+ * A configured host reached over SSH: every field present, the host key ("ssh-ed25519
+ * AAAA…", verified on every connect) included: the schema requires it for every host
+ * but container mode's `local`.
+ */
+export type HostTarget = { readonly [K in keyof HostConfig]-?: NonNullable<HostConfig[K]> };
+
+/**
  * How a provider reaches a host, built from the resource inputs (the key is a secret).
  * Tests that act on this machine instead inject a transport (see useTransportFactory).
  */
-export type Connection = {
+export type Connection = HostTarget & {
     readonly kind: "ssh";
-    /** Host name from config (for messages). */
-    readonly name: string;
-    readonly address: string;
-    readonly port: number;
-    readonly user: string;
-    /** The host's public key, "ssh-ed25519 AAAA…" — verified on every connect. */
-    readonly hostKey: string;
     /** PEM/OpenSSH private key text (secret). */
     readonly privateKey: string;
     /** Connect, handshake and session-open timeout in ms. Default 15000. */

@@ -13,6 +13,7 @@ import { startHosts, stopHosts, TestHost } from "../../dev/hosts";
 import { buildArtifacts, BuiltArtifact } from "../../scripts/build-artifacts";
 import { EngineDriver, ProgramConfig } from "../engine/driver";
 import { handshakes, uploads } from "../engine/trace";
+import { errorMessage } from "../../stacks/errors";
 
 const REPO = path.resolve(__dirname, "..", "..");
 
@@ -91,6 +92,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
-    console.error(e instanceof Error ? e.message : e);
+    console.error(errorMessage(e));
     process.exit(1);
 });

@@ -2,7 +2,7 @@ import * as random from "@pulumi/random";
 import { ContainerRollout } from "../components/ContainerRollout";
 import { ReleaseRollout } from "../components/ReleaseRollout";
 import { loadStackConfig, sshPrivateKey } from "../stacks/load";
-import { promotionGate } from "../stacks/promotion";
+import { deployHistory, promotionGate } from "../stacks/promotion";
 import { logBanner } from "./banner";
 
 // Thin entry: validated config → components → stack outputs.
@@ -25,4 +25,6 @@ export const rollbackVersion = config.rollbackVersion ?? null;
 export const deployedAt = rollout.deployedAt;
 export const deployedCommit = rollout.deployedCommit;
 export const hosts = rollout.status;
+// prod's record for the promotion gate: versions it ran healthy and versions it rolled back from.
+export const { history, rolledBackFrom } = deployHistory(config, hosts);
 export const releases = rollout.kept;

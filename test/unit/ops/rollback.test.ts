@@ -1,6 +1,8 @@
 import * as assert from "assert";
 import type { ConfigValue, OutputMap, Stack } from "@pulumi/pulumi/automation";
-import { OperatorIo, parseRollbackArgs, planRollback, rollback, ROLLBACK_EXIT, RollbackStack, UsageError } from "../../../ops/rollback";
+import { OperatorIo, UsageError } from "../../../ops/operator";
+import { parseRollbackArgs, rollback, ROLLBACK_EXIT } from "../../../ops/rollback";
+import { planRollback, RollbackStack } from "../../../ops/rollbackPlan";
 
 interface FakeOptions {
     config?: Record<string, string>;
@@ -274,8 +276,8 @@ describe("rollback helper", () => {
     });
 
     it("parses its command line and rejects what it does not know", () => {
-        assert.deepStrictEqual(parseRollbackArgs(["--stack", "prod"]), { stack: "prod", to: undefined, yes: false, help: false });
-        assert.deepStrictEqual(parseRollbackArgs(["--stack", "prod", "--to", "1.0.0", "--yes"]), { stack: "prod", to: "1.0.0", yes: true, help: false });
+        assert.deepStrictEqual(parseRollbackArgs(["--stack", "prod"]), { stack: "prod", to: undefined, yes: false, dotenv: undefined, help: false });
+        assert.deepStrictEqual(parseRollbackArgs(["--stack", "prod", "--to", "1.0.0", "--yes", "--dotenv", "deploy.env"]), { stack: "prod", to: "1.0.0", yes: true, dotenv: "deploy.env", help: false });
         assert.throws(() => parseRollbackArgs([]), (e: unknown) => e instanceof UsageError && /--stack <env> is required/.test(e.message));
         assert.throws(() => parseRollbackArgs(["--stack", "prod", "--to", "1.0.0; rm -rf /"]), /is not a version/);
         assert.throws(() => parseRollbackArgs(["--stack", "prod", "--force"]), UsageError);

@@ -27,7 +27,9 @@ function ops(a: string[], b: string[]): Op[] {
     let j = 0;
     while (i < n || j < m) {
         if (i < n && j < m && a[i] === b[j]) {
-            out.push({ kind: " ", text: a[i++]! });
+            out.push({ kind: " ", text: a[i]! });
+            i++;
+            j++;
         } else if (i < n && (j === m || lcs[i + 1]![j]! >= lcs[i]![j + 1]!)) {
             out.push({ kind: "-", text: a[i++]! });
         } else {

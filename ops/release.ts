@@ -67,7 +67,9 @@ export function parseSums(text: string): Map<string, string> {
 export interface ReleaseInput {
     readonly stack: string;
     readonly version: string;
-    readonly stackFile: StackFile;
+    /** The stack file's name (Pulumi.<stack>.yaml) and text. */
+    readonly file: string;
+    readonly stackText: string;
     readonly sums: ReadonlyMap<string, string>;
     readonly sumsUrl?: string | undefined;
     readonly baseUrl?: string | undefined;
@@ -84,11 +86,11 @@ export type ReleasePlan =
 const RELEASES = ["complinist:releases"];
 
 /** Where the stack downloads `file` from, or why that cannot be told. */
-function location(i: ReleaseInput, file: string): { url: string } | { path: string } | { problem: string } {
+function location(i: ReleaseInput, stackFile: StackFile, file: string): { url: string } | { path: string } | { problem: string } {
     const v = i.version;
     if (i.baseUrl !== undefined) return { url: `${i.baseUrl.replace(/\/+$/, "")}/${v}/${file}` };
     if (i.sumsUrl !== undefined) return { url: new URL(file, i.sumsUrl).toString() };
-    const releases = (i.stackFile.get(RELEASES) ?? {}) as Record<string, { url?: unknown; path?: unknown }>;
+    const releases = (stackFile.get(RELEASES) ?? {}) as Record<string, { url?: unknown; path?: unknown }>;
     for (const [known, r] of Object.entries(releases)) {
         const suffix = `/${known}/${artifactFileName(known)}`;
         if (typeof r?.url === "string" && r.url.endsWith(suffix)) return { url: `${r.url.slice(0, -suffix.length)}/${v}/${file}` };
@@ -101,33 +103,39 @@ function location(i: ReleaseInput, file: string): { url: string } | { path: stri
 
 /** Pure: the stack file with `version` released, or why not. */
 export function planRelease(i: ReleaseInput): ReleasePlan {
-    const refuse = (why: string): ReleasePlan => ({ ok: false, message: `release ${i.version} for stack '${i.stack}' refused: ${why}. ${i.stackFile.file} was not changed.` });
+    const refuse = (why: string): ReleasePlan => ({ ok: false, message: `release ${i.version} for stack '${i.stack}' refused: ${why}. ${i.file} was not changed.` });
+    let stackFile: StackFile;
+    try {
+        stackFile = new StackFile(i.stackText, i.file);
+    } catch (e) {
+        return refuse(errorText(e));
+    }
     const file = artifactFileName(i.version);
     const sha256 = i.sums.get(file);
     if (sha256 === undefined) return refuse(`SHA256SUMS has no line for ${file} (it lists: ${[...i.sums.keys()].join(", ") || "nothing"})`);
-    const where = location(i, file);
+    const where = location(i, stackFile, file);
     if ("problem" in where) return refuse(where.problem);
     if ("url" in where) {
         const problem = releaseUrlProblem(where.url);
         if (problem !== undefined) return refuse(`the artifact URL ${where.url} ${problem}`);
     }
     const entry: Entry = { ...where, sha256 };
-    const existing = i.stackFile.get([...RELEASES, i.version]) as { sha256?: unknown } | undefined;
+    const existing = stackFile.get([...RELEASES, i.version]) as { sha256?: unknown } | undefined;
     if (existing !== undefined && existing.sha256 !== sha256) {
         return refuse(
-            `${i.stackFile.file} already pins ${i.version} with sha256 ${String(existing.sha256)}, SHA256SUMS says ${sha256}: a version's artifact never changes ` +
+            `${i.file} already pins ${i.version} with sha256 ${String(existing.sha256)}, SHA256SUMS says ${sha256}: a version's artifact never changes ` +
                 `(hosts refuse a new sha256 for an installed version); build and publish it as a new version`,
         );
     }
-    const current = i.stackFile.get(["complinist:version"]);
+    const current = stackFile.get(["complinist:version"]);
     const replaced = typeof current === "string" && current !== i.version ? current : undefined;
-    if (existing === undefined) i.stackFile.set([...RELEASES, i.version], entry);
+    if (existing === undefined) stackFile.set([...RELEASES, i.version], entry);
     if (replaced !== undefined) {
-        i.stackFile.set(["complinist:version"], i.version);
-        i.stackFile.set(["complinist:rollbackVersion"], replaced);
+        stackFile.set(["complinist:version"], i.version);
+        stackFile.set(["complinist:rollbackVersion"], replaced);
     }
-    const text = i.stackFile.toString();
-    return { ok: true, text, entry: existing === undefined ? entry : (existing as Entry), replaced, changed: text !== i.stackFile.text };
+    const text = stackFile.toString();
+    return { ok: true, text, entry: existing === undefined ? entry : (existing as Entry), replaced, changed: text !== i.stackText };
 }
 
 /** SHA256SUMS from the package registry, with the credentials header when given (never in the URL). */

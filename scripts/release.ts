@@ -3,7 +3,6 @@ import * as fs from "fs";
 import * as path from "path";
 import { errorText } from "../ops/operator";
 import { fetchSums, parseReleaseArgs, parseSums, planRelease, RELEASE_USAGE } from "../ops/release";
-import { StackFile } from "../ops/stackFile";
 import { unifiedDiff } from "../ops/textDiff";
 import { exitWith } from "./automation";
 
@@ -29,15 +28,15 @@ async function main(): Promise<number> {
     }
     const file = path.join(REPO, `Pulumi.${args.stack}.yaml`);
     let sumsText: string;
-    let stackFile: StackFile;
+    let stackText: string;
     try {
-        stackFile = new StackFile(fs.readFileSync(file, "utf8"), path.basename(file));
+        stackText = fs.readFileSync(file, "utf8");
         sumsText = args.sumsUrl !== undefined ? await fetchSums(args.sumsUrl, authHeader()) : fs.readFileSync(args.sums ?? path.join(REPO, ".build", "artifacts", "SHA256SUMS"), "utf8");
     } catch (e) {
         console.error(`release ${args.version} for stack '${args.stack}' refused: ${errorText(e)}. Nothing was written.`);
         return 1;
     }
-    const plan = planRelease({ stack: args.stack, version: args.version, stackFile, sums: parseSums(sumsText), sumsUrl: args.sumsUrl, baseUrl: args.baseUrl, env: process.env });
+    const plan = planRelease({ stack: args.stack, version: args.version, file: path.basename(file), stackText, sums: parseSums(sumsText), sumsUrl: args.sumsUrl, baseUrl: args.baseUrl, env: process.env });
     if (!plan.ok) {
         console.error(plan.message);
         return 1;
@@ -47,7 +46,7 @@ async function main(): Promise<number> {
         return 0;
     }
     fs.writeFileSync(file, plan.text);
-    process.stdout.write(unifiedDiff(stackFile.text, plan.text, path.basename(file)));
+    process.stdout.write(unifiedDiff(stackText, plan.text, path.basename(file)));
     console.log(
         `Wrote ${path.basename(file)}: version ${args.version} (sha256 ${plan.entry.sha256})${plan.replaced ? `, rollbackVersion ${plan.replaced}` : ""}. ` +
             `Review it (pulumi preview --diff --stack ${args.stack}) and commit it in a merge request; the pipeline deploys it.`,

@@ -3,7 +3,7 @@
 import * as assert from "assert";
 import * as http from "http";
 import type { AddressInfo } from "net";
-import { type DeployEvent, describeFailure, notificationText, webhookNotifier } from "../../../ops/notify";
+import { type DeployEvent, describeFailure, notificationText, webhookNotifier, webhookUrlOf } from "../../../ops/notify";
 
 interface Receiver {
     readonly url: string;
@@ -107,5 +107,14 @@ describe("notifications (ops/notify.ts)", () => {
         assert.strictEqual(health.saw, "host prod-1: 1.2.0 failed its health gate (wanted 200 healthy; saw: 503)");
         assert.strictEqual(describeFailure("", []).saw, "no error text");
         assert.ok(describeFailure("x".repeat(2000), []).saw.length < 700);
+    });
+
+    it("reads the webhook from the stack's secret config path, and none when it is not set", async () => {
+        const asked: string[] = [];
+        const set = { getConfig: async (key: string, path?: boolean) => (asked.push(`${key} path=${String(path)}`), { value: "https://hooks.example.com/x" }) };
+        assert.strictEqual(await webhookUrlOf(set), "https://hooks.example.com/x");
+        assert.deepStrictEqual(asked, ["complinist:notify.webhookUrl path=true"]);
+        const unset = { getConfig: async (): Promise<{ value: string }> => Promise.reject(new Error("configuration key 'complinist:notify.webhookUrl' not found")) };
+        assert.strictEqual(await webhookUrlOf(unset), undefined);
     });
 });

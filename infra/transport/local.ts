@@ -33,7 +33,7 @@ export function localTransport(conn: LocalTransportOptions): Transport {
                     child.kill("SIGKILL");
                     reject(new Error(`host ${conn.name}: command timed out after ${timeoutMs} ms`));
                 }, timeoutMs);
-                child.stdout.on("data", (d: Buffer) => out.push(d));
+                child.stdout.on("data", (d: Buffer) => (options?.onStdout ? options.onStdout(d) : out.push(d)));
                 child.stderr.on("data", (d: Buffer) => err.push(d));
                 child.on("error", (e) => {
                     clearTimeout(timer);
@@ -44,7 +44,9 @@ export function localTransport(conn: LocalTransportOptions): Transport {
                     resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") });
                 });
                 child.stdin.on("error", () => undefined);
-                child.stdin.end(options?.stdin ?? Buffer.alloc(0));
+                const input = options?.stdin;
+                if (input === undefined || Buffer.isBuffer(input)) child.stdin.end(input ?? Buffer.alloc(0));
+                else input.pipe(child.stdin);
             });
         },
         async upload(localPath: string, remotePath: string): Promise<UploadResult> {

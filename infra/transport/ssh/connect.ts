@@ -81,6 +81,10 @@ function connectOnce(conn: SshConnection, timeoutMs: number, expected: { type: s
                     `is the matching public key in ~${conn.user}/.ssh/authorized_keys?`));
                 return;
             }
+            if (e.level === "agent") {
+                done(new Error(`cannot use the ssh-agent at ${conn.agent ?? "?"} to log in to ${where(conn)}: ${e.message} (is the agent running, and SSH_AUTH_SOCK current?)`));
+                return;
+            }
             if (e.level === "client-timeout") {
                 done(Object.assign(new Error(`no SSH handshake within ${timeoutMs} ms (${e.message})`), { retryable: false, timeout: true }));
                 return;

@@ -54,8 +54,31 @@ export function localTransport(conn: LocalTransportOptions): Transport {
         systemd: conn.systemd,
         exec(script: string, options?: ExecOptions): Promise<ExecResult> {
             const timeoutMs = options?.timeoutMs ?? 120000;
-            // The script travels as an argument so stdin stays free for data (e.g. an env file with secrets).
-            return runProcess("bash", ["-euo", "pipefail", "-c", script], options?.stdin ?? Buffer.alloc(0), timeoutMs, `host ${conn.name}: command timed out after ${timeoutMs} ms`);
+            const cp = require("child_process") as typeof import("child_process");
+            return new Promise((resolve, reject) => {
+                // The script travels as an argument so stdin stays free for data (e.g. an env file with secrets).
+                const child = cp.spawn("bash", ["-euo", "pipefail", "-c", script], { stdio: ["pipe", "pipe", "pipe"] });
+                const out: Buffer[] = [];
+                const err: Buffer[] = [];
+                const timer = setTimeout(() => {
+                    child.kill("SIGKILL");
+                    reject(new Error(`host ${conn.name}: command timed out after ${timeoutMs} ms`));
+                }, timeoutMs);
+                child.stdout.on("data", (d: Buffer) => (options?.onStdout ? options.onStdout(d) : out.push(d)));
+                child.stderr.on("data", (d: Buffer) => err.push(d));
+                child.on("error", (e: Error) => {
+                    clearTimeout(timer);
+                    reject(e);
+                });
+                child.on("close", (code: number | null) => {
+                    clearTimeout(timer);
+                    resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") });
+                });
+                child.stdin.on("error", () => undefined);
+                const input = options?.stdin;
+                if (input === undefined || Buffer.isBuffer(input)) child.stdin.end(input ?? Buffer.alloc(0));
+                else input.pipe(child.stdin);
+            });
         },
         async upload(localPath: string, remotePath: string): Promise<UploadResult> {
             const fs = require("fs") as typeof import("fs");

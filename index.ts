@@ -1,9 +1,9 @@
 import * as random from "@pulumi/random";
 import { ContainerRollout } from "./components/ContainerRollout";
 import { ReleaseRollout } from "./components/ReleaseRollout";
-import { loadStackConfig, releaseAuth, sshPrivateKey } from "./stacks/load";
-import { promotionGate } from "./stacks/promotion";
-import { logBanner } from "./infra/banner";
+import { loadStackConfig, releaseAuthHeader, sshPrivateKey } from "./stacks/load";
+import { deployHistory, promotionGate } from "./stacks/promotion";
+import { logBanner } from "./stacks/banner";
 
 // Thin entry: validated config → components → stack outputs.
 const config = loadStackConfig();
@@ -20,7 +20,7 @@ const rollout =
         ? new ContainerRollout("complinist", { config, secretEnvironment: { SECRET_KEY: secretKey.result } }, stackOptions)
         : new ReleaseRollout(
               "complinist",
-              { config, privateKey: sshPrivateKey(config), releaseAuth: releaseAuth(), secretEnvironment: { SECRET_KEY: secretKey.result } },
+              { config, privateKey: sshPrivateKey(config), releaseAuth: releaseAuthHeader(config) ?? "", secretEnvironment: { SECRET_KEY: secretKey.result } },
               stackOptions,
           );
 
@@ -29,4 +29,6 @@ export const rollbackVersion = config.rollbackVersion ?? null;
 export const deployedAt = rollout.deployedAt;
 export const deployedCommit = rollout.deployedCommit;
 export const hosts = rollout.status;
+// prod's record for the promotion gate: versions it ran healthy and versions it rolled back from.
+export const { history, rolledBackFrom } = deployHistory(config, hosts);
 export const releases = rollout.kept;

@@ -1,15 +1,16 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 
-import { ContainerHostTarget, dockerHostUrl, goDuration, healthcheckCommand, pinnedSshOpts, VERSION_ENV } from "../infra/render/container";
-import { LOCAL_ADDRESS } from "../stacks/schema";
+import { dockerHostUrl, goDuration, healthcheckCommand, pinnedSshOpts, VERSION_ENV } from "../infra/render/container";
+import { LOCAL_ADDRESS, type HostConfig } from "../stacks/schema";
+import { childOptions } from "./options";
 
 /** Label carrying the version: a plain, readable line in `pulumi preview --diff`. */
 export const VERSION_LABEL = "complinist.version";
 
 export interface ContainerHostArgs {
-    /** The host and how to reach its engine (plain: shown in preview). */
-    readonly host: pulumi.Input<ContainerHostTarget>;
+    /** The host and how to reach its engine: `address: local` is this machine's, any other needs its hostKey (plain: shown in preview). */
+    readonly host: pulumi.Input<HostConfig>;
     /** The version to run: one of `keep` (plain: names the image the container runs). */
     readonly version: string;
     /** Every version whose image stays on the host: version, pinned rollback, newest others (plain: one RemoteImage each). */
@@ -59,7 +60,6 @@ export class ContainerHost extends pulumi.ComponentResource {
         const health = pulumi.output(args.health);
         const s = args.service;
         const after = [...(args.after ?? [])];
-        const child = { parent: this };
 
         this.provider = new docker.Provider(
             `${name}-docker`,
@@ -69,11 +69,10 @@ export class ContainerHost extends pulumi.ComponentResource {
                 // supplies the client key, so container mode needs no sshPrivateKey.
                 sshOpts: host.apply((h) => (h.address === LOCAL_ADDRESS ? [] : pinnedSshOpts(h))),
             },
-            // Children do not inherit a component's dependsOn (the promotion gate): every other child
-            // uses this provider, so none registers before the gate has passed.
-            { ...child, ...(opts?.dependsOn ? { dependsOn: opts.dependsOn } : {}) },
+            // The promotion gate: every other child uses this provider, so none registers before the gate has passed.
+            childOptions(this, opts),
         );
-        const onEngine = { ...child, provider: this.provider, dependsOn: after };
+        const onEngine = { parent: this, provider: this.provider, dependsOn: after };
 
         this.images = {};
         for (const v of args.keep) {

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { keptVersions, StackConfig } from "../stacks/config";
 import type { ImageRelease } from "../stacks/schema";
 import { ContainerHost } from "./ContainerHost";
+import { childOptions } from "./options";
 import { deployInBatches, HostStatus, statusByHost } from "./rollout";
 
 export interface ContainerRolloutArgs {
@@ -38,8 +39,8 @@ export class ContainerRollout extends pulumi.ComponentResource {
         this.kept = keptVersions(c);
         const images: Record<string, string> = {};
         for (const v of this.kept) images[v] = (c.releases[v] as ImageRelease).image;
-        // The promotion gate (index.ts) travels down: children do not inherit dependsOn.
-        const child = { parent: this, ...(opts?.dependsOn ? { dependsOn: opts.dependsOn } : {}) };
+        // The promotion gate (index.ts) travels down.
+        const child = childOptions(this, opts);
 
         this.hosts = deployInBatches(
             c.hosts,
@@ -48,7 +49,7 @@ export class ContainerRollout extends pulumi.ComponentResource {
                 new ContainerHost(
                     `${name}-${h.name}`,
                     {
-                        host: { name: h.name, address: h.address, port: h.port, user: h.user, ...(h.hostKey !== undefined ? { hostKey: h.hostKey } : {}) },
+                        host: h,
                         version: c.version,
                         keep: this.kept,
                         images,

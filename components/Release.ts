@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { HostTarget } from "../infra/providers/host";
 import { ReleaseDir } from "../infra/providers/release";
+import { childOptions } from "./options";
 
 export interface ReleaseArgs {
     /** The host this release directory lives on. */
@@ -34,8 +35,8 @@ export class Release extends pulumi.ComponentResource {
 
     constructor(name: string, args: ReleaseArgs, opts?: pulumi.ComponentResourceOptions) {
         super("complinist:host:Release", name, {}, opts);
-        // Children do not inherit a component's dependsOn: pass it down, so a later batch uploads nothing early.
-        this.directory = new ReleaseDir(`${name}-dir`, args, { parent: this, ...(opts?.dependsOn ? { dependsOn: opts.dependsOn } : {}) });
+        // The previous batch travels down, so a later batch uploads nothing early.
+        this.directory = new ReleaseDir(`${name}-dir`, args, childOptions(this, opts));
         this.version = this.directory.version;
         this.sha256 = this.directory.sha256;
         this.registerOutputs({ version: this.version, sha256: this.sha256 });

@@ -43,7 +43,7 @@ export class ReleaseRollout extends pulumi.ComponentResource {
                     `${name}-${h.name}`,
                     {
                         // The schema requires hostKey for every SSH host (only container mode's `local` has none).
-                        host: { name: h.name, address: h.address, port: h.port, user: h.user, hostKey: h.hostKey as string },
+                        host: { ...h, hostKey: h.hostKey as string },
                         privateKey: args.privateKey,
                         releaseAuth: args.releaseAuth,
                         stack: c.stack,

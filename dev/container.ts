@@ -4,37 +4,13 @@
  * until it has booted. Shared by the disposable hosts (dev/hosts.ts) and the dev host of
  * `npm run up` (scripts/up.ts).
  */
-import { spawn } from "child_process";
 import * as net from "net";
+import { runProcess } from "../infra/transport/local";
+import type { ExecResult } from "../infra/transport/transport";
 
-export interface ExecOutcome {
-    code: number;
-    stdout: string;
-    stderr: string;
-}
-
-export function docker(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<ExecOutcome> {
-    return new Promise((resolve, reject) => {
-        const child = spawn("docker", args, { stdio: ["pipe", "pipe", "pipe"] });
-        const out: Buffer[] = [];
-        const err: Buffer[] = [];
-        const timer = setTimeout(() => {
-            child.kill("SIGKILL");
-            reject(new Error(`docker ${args.join(" ")} did not finish within ${opts.timeoutMs ?? 60000} ms`));
-        }, opts.timeoutMs ?? 60000);
-        child.stdout.on("data", (d: Buffer) => out.push(d));
-        child.stderr.on("data", (d: Buffer) => err.push(d));
-        child.on("error", (e) => {
-            clearTimeout(timer);
-            reject(e);
-        });
-        child.on("close", (code) => {
-            clearTimeout(timer);
-            resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") });
-        });
-        child.stdin.on("error", () => undefined);
-        child.stdin.end(opts.input ?? "");
-    });
+export function docker(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<ExecResult> {
+    const timeoutMs = opts.timeoutMs ?? 60000;
+    return runProcess("docker", args, opts.input ?? "", timeoutMs, `docker ${args.join(" ")} did not finish within ${timeoutMs} ms`);
 }
 
 export async function dockerOk(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<string> {

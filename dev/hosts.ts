@@ -12,7 +12,8 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
-import { docker, dockerOk, ExecOutcome, SYSTEMD_HOST_FLAGS, waitReady } from "./container";
+import type { ExecResult } from "../infra/transport/transport";
+import { docker, dockerOk, SYSTEMD_HOST_FLAGS, waitReady } from "./container";
 
 export interface TestHost {
     /** Logical host name (what a stack's hosts[].name would be). */
@@ -28,7 +29,7 @@ export interface TestHost {
     /** Private key text authorized for root on every test host. */
     privateKey: string;
     /** Runs `cmd` with bash via `docker exec` — an observation channel independent of SSH. */
-    exec(cmd: string): Promise<ExecOutcome>;
+    exec(cmd: string): Promise<ExecResult>;
     /** `docker stop`: the host goes away, sshd with it. */
     stop(): Promise<void>;
     /** `docker start` and wait until systemd and sshd are up again. */
@@ -181,7 +182,7 @@ async function startOne(name: string, port: number, image: string, publicKey: st
         user: "root",
         hostKey,
         privateKey,
-        async exec(cmd: string): Promise<ExecOutcome> {
+        async exec(cmd: string): Promise<ExecResult> {
             return docker(["exec", container, "bash", "-c", cmd], { timeoutMs: 120000 });
         },
         async stop(): Promise<void> {

@@ -1,6 +1,7 @@
 import { parseArgs } from "util";
 import type { EngineEvent, OpMap, StepEventMetadata } from "@pulumi/pulumi/automation";
 import { STACK_NAME_PATTERN } from "../stacks/schema";
+import { errorMessage } from "../stacks/errors";
 
 /**
  * `npm run drift -- --stack <env>`: the runbook's "did someone change a host by
@@ -50,7 +51,7 @@ export function parseDriftArgs(argv: string[]): { stack: string; help: boolean }
     try {
         ({ values } = parseArgs({ args: argv, options: { stack: { type: "string", short: "s" }, help: { type: "boolean", short: "h" } }, strict: true, allowPositionals: false }));
     } catch (e) {
-        throw new Error(`${e instanceof Error ? e.message : String(e)}\n${DRIFT_USAGE}`);
+        throw new Error(`${errorMessage(e)}\n${DRIFT_USAGE}`);
     }
     if (values.help) return { stack: "", help: true };
     if (values.stack === undefined || !STACK_NAME_PATTERN.test(values.stack)) throw new Error(`--stack <env> is required (dev, staging or prod)\n${DRIFT_USAGE}`);
@@ -138,7 +139,7 @@ export async function checkDrift(stack: DriftStack, io: { out(text: string): voi
     try {
         summary = (await stack.previewRefresh({ onEvent: (e) => events.push(e) })).changeSummary;
     } catch (e) {
-        io.err(`drift check of stack '${stack.name}' failed: ${(e instanceof Error ? e.message : String(e)).trim()}`);
+        io.err(`drift check of stack '${stack.name}' failed: ${errorMessage(e).trim()}`);
         return DRIFT_EXIT.error;
     }
     const drifted = driftFromEvents(events);

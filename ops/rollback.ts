@@ -1,45 +1,25 @@
 import { parseArgs } from "util";
-import type { ConfigValue, OpMap, OutputMap } from "@pulumi/pulumi/automation";
-import { keptVersions } from "../stacks/config";
-import { STACK_NAME_PATTERN, VERSION_PATTERN, type ParsedConfig } from "../stacks/schema";
+import type { OutputMap } from "@pulumi/pulumi/automation";
+import { STACK_NAME_PATTERN, VERSION_PATTERN } from "../stacks/schema";
+import { DOTENV_OPTION, failedEvent, finishWithRecord, type Reporting } from "./deploy";
+import { describeHosts, errorText, type OperatorIo, UsageError } from "./operator";
+import { recordFromOutputs } from "./record";
+import { planRollback, readRollbackState, ROLLBACK_KEY, type RollbackPlan, type RollbackStack, type RollbackState, VERSION_KEY } from "./rollbackPlan";
+import { StackFile } from "./stackFile";
+import { unifiedDiff } from "./textDiff";
 
 /**
  * `npm run rollback -- --stack <env> [--to <version>] [--yes]`: the runbook's
  * rollback as one command. It pins the target in the stack's config (the stack
  * file changes, so the rollback is reviewable and the next `pulumi up` keeps it),
  * shows the preview diff, confirms, and runs `pulumi up` — the Activation's health
- * gate then switches each host, batch by batch, uploading nothing.
+ * gate then switches each host, batch by batch, uploading nothing. It then prints the
+ * stack-file change to commit (a diff), notifies, and ends with the deploy record.
  *
- * Decisions live here, against a narrow view of the Automation API's Stack, so they
- * are tested without the Pulumi CLI; scripts/rollback.ts only wires the real one.
+ * The flow lives here and the decision in ops/rollbackPlan.ts, both against a narrow
+ * view of the Automation API's Stack, so they are tested without the Pulumi CLI;
+ * scripts/rollback.ts only wires the real one.
  */
-
-export const VERSION_KEY = "complinist:version";
-export const ROLLBACK_KEY = "complinist:rollbackVersion";
-
-/** The part of `automation.Stack` the rollback uses (test/unit/ops/rollback.test.ts makes tsc prove the real Stack fits). */
-export interface RollbackStack {
-    readonly name: string;
-    /** Rejects when the key is not set (the CLI exits non-zero). */
-    getConfig(key: string): Promise<ConfigValue>;
-    setConfig(key: string, value: ConfigValue): Promise<void>;
-    removeConfig(key: string): Promise<void>;
-    /** The outputs of the last successful deployment. */
-    outputs(): Promise<OutputMap>;
-    preview(opts?: { diff?: boolean; onOutput?: (out: string) => void }): Promise<{ readonly changeSummary: OpMap }>;
-    up(opts?: { diff?: boolean; onOutput?: (out: string) => void }): Promise<{ readonly summary: { readonly result: string }; readonly outputs: OutputMap }>;
-}
-
-/** How the helper talks to the operator. */
-export interface OperatorIo {
-    /** A terminal is attached (stdin and stdout are TTYs): confirmation can be asked. */
-    readonly interactive: boolean;
-    confirm(question: string): Promise<boolean>;
-    /** Raw chunks of the CLI's output (preview diff, update progress), passed through as they come. */
-    stream(chunk: string): void;
-    out(text: string): void;
-    err(text: string): void;
-}
 
 /**
  * Exit codes. Every refusal happens before the stack changes (config is put back
@@ -60,25 +40,27 @@ export interface RollbackArgs {
     readonly stack: string;
     readonly to?: string | undefined;
     readonly yes: boolean;
+    /** Where to write the deploy record as a dotenv file (GitLab artifacts:reports:dotenv). */
+    readonly dotenv?: string | undefined;
     readonly help: boolean;
 }
 
-export const ROLLBACK_USAGE = `usage: npm run rollback -- --stack <env> [--to <version>] [--yes]
+export const ROLLBACK_USAGE = `usage: npm run rollback -- --stack <env> [--to <version>] [--yes] [--dotenv FILE]
 
 Rolls <env> back to its pinned complinist:rollbackVersion (or to --to <version>, which must
 be kept on the hosts), pins the version it leaves as the next rollback target, shows the
 preview diff, asks for confirmation (--yes skips it; required without a terminal) and runs
-pulumi up. Exit: 0 rolled back, 1 refused/aborted (nothing changed), 2 up failed (config
+pulumi up. Then it prints the change of Pulumi.<env>.yaml to commit, notifies the stack's webhook,
+and prints DEPLOYED_VERSION, DEPLOYED_COMMIT and DEPLOYED_AT last (also written to FILE).
+Exit: 0 rolled back, 1 refused/aborted (nothing changed), 2 up failed (config
 restored), 3 up failed and the config could not be restored.`;
 
-export class UsageError extends Error {}
-
 export function parseRollbackArgs(argv: string[]): RollbackArgs {
-    let values: { stack?: string | undefined; to?: string | undefined; yes?: boolean | undefined; help?: boolean | undefined };
+    let values: { stack?: string | undefined; to?: string | undefined; yes?: boolean | undefined; dotenv?: string | undefined; help?: boolean | undefined };
     try {
         ({ values } = parseArgs({
             args: argv,
-            options: { stack: { type: "string", short: "s" }, to: { type: "string" }, yes: { type: "boolean", short: "y" }, help: { type: "boolean", short: "h" } },
+            options: { stack: { type: "string", short: "s" }, to: { type: "string" }, yes: { type: "boolean", short: "y" }, help: { type: "boolean", short: "h" }, ...DOTENV_OPTION },
             strict: true,
             allowPositionals: false,
         }));
@@ -88,113 +70,7 @@ export function parseRollbackArgs(argv: string[]): RollbackArgs {
     if (values.help) return { stack: "", yes: false, help: true };
     if (values.stack === undefined || !STACK_NAME_PATTERN.test(values.stack)) throw new UsageError(`--stack <env> is required (dev, staging or prod)\n${ROLLBACK_USAGE}`);
     if (values.to !== undefined && !VERSION_PATTERN.test(values.to)) throw new UsageError(`--to ${JSON.stringify(values.to)} is not a version (letters, digits and . + _ -)\n${ROLLBACK_USAGE}`);
-    return { stack: values.stack, to: values.to, yes: values.yes === true, help: false };
-}
-
-/** What the stack says about itself, read before anything changes. */
-export interface RollbackState {
-    readonly stack: string;
-    /** complinist:version in the stack file. */
-    readonly configVersion: string;
-    /** complinist:rollbackVersion in the stack file. */
-    readonly configRollback?: string | undefined;
-    /** Versions in complinist:releases. */
-    readonly configReleases: ReadonlyArray<string>;
-    readonly keepReleases: number;
-    /** deployedVersion output of the last deployment (undefined: never deployed). */
-    readonly deployedVersion?: string | undefined;
-    /** releases output of the last deployment: what every host keeps. */
-    readonly keptOnHosts?: ReadonlyArray<string> | undefined;
-}
-
-export interface RollbackPlan {
-    readonly from: string;
-    readonly to: string;
-    /** Versions kept on the hosts after the rollback (retention deletes the others). */
-    readonly keptAfter: string[];
-    /** Versions on the hosts now that the rollback's retention will delete. */
-    readonly dropped: string[];
-    /** Versions retention newly keeps (uploaded by the same up; the target itself is never among them). */
-    readonly added: string[];
-    readonly warnings: string[];
-}
-
-export type PlanResult = { readonly ok: true; readonly plan: RollbackPlan } | { readonly ok: false; readonly message: string };
-
-/** Pure: which version to roll back to, or why not. */
-export function planRollback(s: RollbackState, to?: string): PlanResult {
-    const refuse = (why: string): PlanResult => ({ ok: false, message: `rollback of stack '${s.stack}' refused: ${why}. Nothing was changed.` });
-    if (s.deployedVersion === undefined || s.keptOnHosts === undefined) {
-        return refuse("it has no deploy record (no deployedVersion/releases outputs: pulumi up has never completed), so nothing is known to be kept on its hosts");
-    }
-    const kept = s.keptOnHosts.join(", ");
-    const from = s.deployedVersion;
-    const target = to ?? s.configRollback;
-    if (target === undefined) {
-        return refuse(`no complinist:rollbackVersion is pinned; pass --to <version> with one of the releases kept on the hosts (${kept})`);
-    }
-    if (target === from) return refuse(`it already runs ${from}`);
-    if (!s.keptOnHosts.includes(target)) {
-        return refuse(`${target} is not kept on the hosts (kept: ${kept}); a rollback only switches to a release already there — deploy ${target} with pulumi up instead`);
-    }
-    if (!s.configReleases.includes(target)) {
-        return refuse(`${target} is kept on the hosts but missing from complinist:releases in Pulumi.${s.stack}.yaml (add its artifact and sha256 back first)`);
-    }
-    const warnings: string[] = [];
-    if (s.configVersion !== from) {
-        warnings.push(`Pulumi.${s.stack}.yaml says version ${s.configVersion}, but the stack last deployed ${from}: rolling back from ${from} (the undeployed change is replaced)`);
-    }
-    const keptAfter = keptVersions({
-        version: target,
-        rollbackVersion: from,
-        // keptVersions reads only the keys of releases.
-        releases: Object.fromEntries(s.configReleases.map((v) => [v, {}])) as unknown as ParsedConfig["releases"],
-        keepReleases: s.keepReleases,
-    });
-    const dropped = s.keptOnHosts.filter((v) => !keptAfter.includes(v));
-    const added = keptAfter.filter((v) => !(s.keptOnHosts as ReadonlyArray<string>).includes(v));
-    return { ok: true, plan: { from, to: target, keptAfter, dropped, added, warnings } };
-}
-
-async function tryGetConfig(stack: RollbackStack, key: string): Promise<string | undefined> {
-    try {
-        return (await stack.getConfig(key)).value;
-    } catch {
-        return undefined;
-    }
-}
-
-function errorText(e: unknown): string {
-    return (e instanceof Error ? e.message : String(e)).trim();
-}
-
-function stringList(v: unknown): string[] | undefined {
-    return Array.isArray(v) && v.every((x) => typeof x === "string") ? (v as string[]) : undefined;
-}
-
-/** Reads what planRollback needs from the stack's config and outputs. */
-export async function readRollbackState(stack: RollbackStack): Promise<RollbackState> {
-    const configVersion = await tryGetConfig(stack, VERSION_KEY);
-    if (configVersion === undefined) throw new Error(`stack '${stack.name}' has no ${VERSION_KEY}: is this the CompliNist project?`);
-    const releasesText = await tryGetConfig(stack, "complinist:releases");
-    let configReleases: string[] = [];
-    try {
-        configReleases = releasesText ? Object.keys(JSON.parse(releasesText) as Record<string, unknown>) : [];
-    } catch {
-        configReleases = [];
-    }
-    const keep = Number(await tryGetConfig(stack, "complinist:keepReleases"));
-    const outputs = await stack.outputs();
-    const deployed = outputs.deployedVersion?.value;
-    return {
-        stack: stack.name,
-        configVersion,
-        configRollback: await tryGetConfig(stack, ROLLBACK_KEY),
-        configReleases,
-        keepReleases: Number.isInteger(keep) && keep >= 2 ? keep : 3,
-        deployedVersion: typeof deployed === "string" && deployed !== "" ? deployed : undefined,
-        keptOnHosts: stringList(outputs.releases?.value),
-    };
+    return { stack: values.stack, to: values.to, yes: values.yes === true, dotenv: values.dotenv, help: false };
 }
 
 /** Puts complinist:version / rollbackVersion back as they were (unset stays unset). */
@@ -211,15 +87,34 @@ function restoreCommands(stack: string, version: string, rollback: string | unde
     ].join(" && ");
 }
 
-function describeHosts(v: unknown): string {
-    if (v === null || typeof v !== "object") return "unknown";
-    return Object.entries(v as Record<string, { version?: unknown; healthy?: unknown }>)
-        .map(([name, h]) => `${name} ${String(h?.version ?? "?")} ${h?.healthy === true ? "healthy" : "UNHEALTHY"}`)
-        .join(", ");
+/** The stack file the rollback's pin is committed in (Pulumi.<stack>.yaml of the checkout). */
+export interface StackFileAccess {
+    readonly file: string;
+    read(): string;
+    write(text: string): void;
+}
+
+/**
+ * The stack file as the rollback leaves it: the pin swapped, and the version left taken
+ * off `acknowledgeRolledBack` (a stale acknowledgement would let the next pipeline roll
+ * forward to it again). Written over what `pulumi config set` made of it, so the file in
+ * the checkout is exactly the printed diff.
+ */
+export function rolledBackStackFile(original: string, file: string, plan: Pick<RollbackPlan, "from" | "to">): string {
+    const f = new StackFile(original, file);
+    f.set([VERSION_KEY], plan.to);
+    f.set([ROLLBACK_KEY], plan.from);
+    f.removeFromList(["complinist:acknowledgeRolledBack"], plan.from);
+    return f.toString();
 }
 
 /** The whole rollback; returns the process exit code (ROLLBACK_EXIT). */
-export async function rollback(stack: RollbackStack, args: Pick<RollbackArgs, "to" | "yes">, io: OperatorIo): Promise<number> {
+export async function rollback(
+    stack: RollbackStack,
+    args: Pick<RollbackArgs, "to" | "yes" | "dotenv">,
+    io: OperatorIo,
+    extras: { readonly reporting?: Reporting | undefined; readonly stackFile?: StackFileAccess | undefined } = {},
+): Promise<number> {
     // Decided first: a non-interactive run without --yes must not leave a half-done rollback behind.
     if (!args.yes && !io.interactive) {
         io.err(`rollback of stack '${stack.name}' refused: no terminal to confirm on; pass --yes to roll back without confirmation (CI). Nothing was changed.`);
@@ -243,6 +138,12 @@ export async function rollback(stack: RollbackStack, args: Pick<RollbackArgs, "t
     if (p.dropped.length > 0) io.out(`Retention will delete from the hosts: ${p.dropped.join(", ")}.`);
     if (p.added.length > 0) io.out(`Retention will also upload ${p.added.join(", ")} (in parallel; the switch does not wait for it).`);
 
+    let original: string | undefined;
+    try {
+        original = extras.stackFile?.read();
+    } catch (e) {
+        io.err(`warning: could not read ${extras.stackFile?.file}: ${errorText(e)}; the change to commit is printed as values only.`);
+    }
     const oldVersion = state.configVersion;
     const oldRollback = state.configRollback;
     const putBack = async (why: string, code: number): Promise<number> => {
@@ -279,12 +180,34 @@ export async function rollback(stack: RollbackStack, args: Pick<RollbackArgs, "t
         result = await stack.up({ diff: true, onOutput: (o) => io.stream(o) });
         if (result.summary.result !== "succeeded") throw new Error(`pulumi up ended with result '${result.summary.result}'`);
     } catch (e) {
-        return putBack(
+        const code = await putBack(
             `rollback of stack '${stack.name}' to ${p.to} FAILED: ${errorText(e)}. Hosts whose health gate failed switched back to their previous release; check: pulumi stack output hosts --stack ${stack.name}.`,
             ROLLBACK_EXIT.upFailed,
         );
+        if (extras.reporting !== undefined) {
+            await extras.reporting.notifier.send(await failedEvent(stack, p.to, errorText(e), extras.reporting));
+            let last: OutputMap = {};
+            try {
+                last = await stack.outputs();
+            } catch (readError) {
+                io.err(`warning: could not read the stack outputs: ${errorText(readError)}`);
+            }
+            io.out(`The deploy record below is what ${stack.name} runs after the failed rollback:`);
+            finishWithRecord(recordFromOutputs(last), args.dotenv, io, extras.reporting);
+        }
+        return code;
     }
 
+    let change = `Commit Pulumi.${stack.name}.yaml: it now pins version ${p.to} and rollbackVersion ${p.from}.`;
+    if (original !== undefined && extras.stackFile !== undefined) {
+        try {
+            const text = rolledBackStackFile(original, extras.stackFile.file, p);
+            extras.stackFile.write(text);
+            change = `Commit this change of ${extras.stackFile.file} (a merge request), or the next deploy rolls forward again:\n${unifiedDiff(original, text, extras.stackFile.file).trimEnd()}`;
+        } catch (e) {
+            io.err(`warning: could not write ${extras.stackFile.file} (${errorText(e)}); its config values are set, comments may differ.`);
+        }
+    }
     const deployed = result.outputs.deployedVersion?.value;
     io.out(
         [
@@ -293,8 +216,14 @@ export async function rollback(stack: RollbackStack, args: Pick<RollbackArgs, "t
             `  deployedAt:      ${String(result.outputs.deployedAt?.value ?? "unknown")}`,
             `  deployedCommit:  ${String(result.outputs.deployedCommit?.value ?? "unknown")}`,
             `  rollback target: ${p.from} (npm run rollback -- --stack ${stack.name} returns to it)`,
-            `Commit Pulumi.${stack.name}.yaml: it now pins version ${p.to} and rollbackVersion ${p.from}.`,
+            change,
         ].join("\n"),
     );
+    if (extras.reporting !== undefined) {
+        const record = recordFromOutputs(result.outputs);
+        const hosts = describeHosts(result.outputs.hosts?.value);
+        await extras.reporting.notifier.send({ kind: "rolledBack", stack: stack.name, from: p.from, to: p.to, commit: record.commit, at: record.at, hosts });
+        finishWithRecord(record, args.dotenv, io, extras.reporting);
+    }
     return ROLLBACK_EXIT.ok;
 }

@@ -13,6 +13,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { errorMessage } from "../stacks/errors";
 
 export type ArtifactMode = "good" | "unhealthy" | "nostart";
 
@@ -133,7 +134,7 @@ if (require.main === module) {
             }
         })
         .catch((e: unknown) => {
-            console.error(e instanceof Error ? e.message : e);
+            console.error(errorMessage(e));
             process.exit(1);
         });
 }

@@ -1,6 +1,7 @@
 // npm run drift -- --stack <env>   (decisions: ops/drift.ts)
 import { checkDrift, DRIFT_EXIT, DRIFT_USAGE, DriftStack, parseDriftArgs } from "../ops/drift";
 import { exitWith, selectProjectStack } from "./automation";
+import { errorMessage } from "../stacks/errors";
 
 const io = { out: (text: string) => console.log(text), err: (text: string) => console.error(text) };
 
@@ -9,7 +10,7 @@ async function main(): Promise<number> {
     try {
         args = parseDriftArgs(process.argv.slice(2));
     } catch (e) {
-        io.err(e instanceof Error ? e.message : String(e));
+        io.err(errorMessage(e));
         return DRIFT_EXIT.error;
     }
     if (args.help) {
@@ -20,7 +21,7 @@ async function main(): Promise<number> {
     try {
         stack = await selectProjectStack(args.stack);
     } catch (e) {
-        io.err(`drift check failed: ${e instanceof Error ? e.message : String(e)}`);
+        io.err(`drift check failed: ${errorMessage(e)}`);
         return DRIFT_EXIT.error;
     }
     return checkDrift(stack, io);

@@ -1,22 +1,6 @@
-// npm run rollback -- --stack <env> [--to <version>] [--yes]   (decisions: ops/rollback.ts)
-import * as readline from "readline";
-import { OperatorIo, parseRollbackArgs, rollback, ROLLBACK_EXIT, ROLLBACK_USAGE, RollbackStack } from "../ops/rollback";
-import { exitWith, selectProjectStack } from "./automation";
-
-const io: OperatorIo = {
-    interactive: process.stdin.isTTY === true && process.stdout.isTTY === true,
-    confirm: (question) =>
-        new Promise((resolve) => {
-            const rl = readline.createInterface({ input: process.stdin, output: process.stdout });
-            rl.question(question, (answer) => {
-                rl.close();
-                resolve(/^(y|yes)$/i.test(answer.trim()));
-            });
-        }),
-    stream: (chunk) => process.stdout.write(chunk),
-    out: (text) => console.log(text),
-    err: (text) => console.error(text),
-};
+// npm run rollback -- --stack <env> [--to <version>] [--yes] [--dotenv FILE]   (decisions: ops/rollback.ts)
+import { parseRollbackArgs, rollback, ROLLBACK_EXIT, ROLLBACK_USAGE } from "../ops/rollback";
+import { exitWith, reportingFor, selectProjectStack, stackFileOf, terminalIo } from "./automation";
 
 async function main(): Promise<number> {
     let args;
@@ -30,14 +14,14 @@ async function main(): Promise<number> {
         console.log(ROLLBACK_USAGE);
         return ROLLBACK_EXIT.ok;
     }
-    let stack: RollbackStack;
+    let stack;
     try {
         stack = await selectProjectStack(args.stack);
     } catch (e) {
         console.error(`rollback refused: ${e instanceof Error ? e.message : String(e)}`);
         return ROLLBACK_EXIT.refused;
     }
-    return rollback(stack, args, io);
+    return rollback(stack, args, terminalIo, { reporting: await reportingFor(stack), stackFile: stackFileOf(args.stack) });
 }
 
 exitWith(main, "rollback", ROLLBACK_EXIT.refused);

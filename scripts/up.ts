@@ -1,17 +1,18 @@
 /**
- * `npm run up -- --stack dev [pulumi up flags]`: the main job.
+ * `npm run up [-- --stack <env>] [pulumi up flags]`: the main job; the stack defaults to `local`.
  *
- * For `dev` it first makes the embedded default real: the Docker engine and the
+ * For `local` it first makes the embedded default real: the Docker engine and the
  * test-host image (scripts/ci-setup.sh), the sample artifacts, and a disposable
- * local host on 127.0.0.1:2222 with the dev-only keys from dev/keys/ — then runs
+ * local host on 127.0.0.1:2222 with the demo-only keys from dev/keys/ — then runs
  * `pulumi up` against a file backend inside the repo with a dev-only passphrase.
- * Other stacks go straight to `pulumi up` with the operator's own backend.
+ * Other stacks (dev, staging, prod) go straight to `pulumi up` with the operator's own backend.
  */
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { SYSTEMD_HOST_FLAGS, waitReady } from "../dev/container";
 import { buildArtifacts } from "./build-artifacts";
+import { errorMessage } from "../stacks/errors";
 
 const REPO = path.resolve(__dirname, "..");
 export const DEV_HOST = { container: "complinist-dev-1", port: 2222, image: "complinist-testhost:latest" };
@@ -26,12 +27,17 @@ function docker(args: string[], input?: string): string {
     return execFileSync("docker", args, { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] }).trim();
 }
 
-function stackArg(argv: string[]): string {
+/** The embedded demo (Pulumi.local.yaml): what `npm run up` deploys without --stack. */
+const DEFAULT_STACK = "local";
+
+/** The stack named on the command line, else the demo; `pulumi up` always gets it explicitly. */
+function stackArg(argv: string[]): { stack: string; upArgs: string[] } {
     const i = argv.findIndex((a) => a === "--stack" || a === "-s");
     const inline = argv.find((a) => a.startsWith("--stack="));
-    const stack = inline?.slice("--stack=".length) ?? (i >= 0 ? argv[i + 1] : undefined);
-    if (!stack) fail("name the stack: npm run up -- --stack dev (or staging, prod)");
-    return stack;
+    if (inline === undefined && i < 0) return { stack: DEFAULT_STACK, upArgs: ["--stack", DEFAULT_STACK, ...argv] };
+    const stack = inline?.slice("--stack=".length) ?? argv[i + 1];
+    if (!stack) fail("name the stack after --stack: local (the default), dev, staging or prod");
+    return { stack, upArgs: argv };
 }
 
 /** Start (or reuse) the dev host with the pinned dev host key and the dev deploy key authorized. */
@@ -58,10 +64,10 @@ export async function ensureDevHost(): Promise<void> {
 
 async function main(): Promise<void> {
     const argv = process.argv.slice(2);
-    const stack = stackArg(argv);
+    const { stack, upArgs } = stackArg(argv);
     const env: NodeJS.ProcessEnv = { ...process.env };
 
-    if (stack === "dev") {
+    if (stack === DEFAULT_STACK) {
         const setup = spawnSync("bash", [path.join(REPO, "scripts", "ci-setup.sh")], { stdio: "inherit" });
         if (setup.status !== 0) fail("could not start the Docker engine or build the test-host image (see above)");
         const built = await buildArtifacts(path.join(REPO, ".build", "artifacts"));
@@ -75,13 +81,13 @@ async function main(): Promise<void> {
     if (spawnSync("pulumi", ["version"], { stdio: "ignore" }).status !== 0) {
         fail(
             "the Pulumi CLI is not installed. Install it (https://www.pulumi.com/docs/install/, e.g. `curl -fsSL https://get.pulumi.com | sh`), " +
-                (stack === "dev" ? `then run this again: the dev host is up on 127.0.0.1:${DEV_HOST.port}.` : "then run this again."),
+                (stack === DEFAULT_STACK ? `then run this again: the demo host is up on 127.0.0.1:${DEV_HOST.port}.` : "then run this again."),
         );
     }
     const select = spawnSync("pulumi", ["stack", "select", "--create", stack], { cwd: REPO, env, stdio: "inherit" });
     if (select.status !== 0) fail(`could not select or create stack ${stack}`);
-    const up = spawnSync("pulumi", ["up", ...argv], { cwd: REPO, env, stdio: "inherit" });
+    const up = spawnSync("pulumi", ["up", ...upArgs], { cwd: REPO, env, stdio: "inherit" });
     process.exit(up.status ?? 1);
 }
 
-if (require.main === module) main().catch((e: unknown) => fail(e instanceof Error ? e.message : String(e)));
+if (require.main === module) main().catch((e: unknown) => fail(errorMessage(e)));

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { configSchema, ParsedConfig } from "./schema";
 
 export const NAMESPACE = "complinist";
-const SECRET_KEYS = new Set(["sshPrivateKey"]);
+const SECRET_KEYS = new Set(["sshPrivateKey", "releaseAuth", "notify"]);
 
 /** Per-environment rules that the stack file cannot loosen. */
 export interface EnvironmentPolicy {
@@ -71,6 +71,11 @@ function valueAt(root: unknown, segments: ReadonlyArray<PropertyKey>): unknown {
     return v;
 }
 
+/** A refused URL is quoted back, but a password in it must not reach the log. */
+function withoutPassword(text: string): string {
+    return text.replace(/(\/\/[^/?#@\s:"]*):[^/?#@\s"]*@/g, "$1:***@");
+}
+
 function describeIssue(raw: Record<string, unknown>, issue: z.core.$ZodIssue): string {
     const key = formatPath(issue.path);
     if (issue.code === "unrecognized_keys") {
@@ -83,7 +88,7 @@ function describeIssue(raw: Record<string, unknown>, issue: z.core.$ZodIssue): s
     }
     const value = valueAt(raw, issue.path);
     const secret = SECRET_KEYS.has(String(issue.path[0]));
-    const seen = value === undefined ? "missing" : secret ? "a secret value" : JSON.stringify(value);
+    const seen = value === undefined ? "missing" : secret ? "a secret value" : withoutPassword(JSON.stringify(value));
     return `${key}: ${issue.message} (got ${seen})`;
 }
 

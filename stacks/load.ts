@@ -26,7 +26,11 @@ export function sshPrivateKey(c: StackConfig): pulumi.Output<string> {
     return new pulumi.Config(NAMESPACE).requireSecret("sshPrivateKey");
 }
 
-/** The HTTP header line hosts send when downloading a release (`releaseAuth`, secret), "" for none. */
-export function releaseAuth(): pulumi.Output<string> {
-    return new pulumi.Config(NAMESPACE).getSecret("releaseAuth") ?? pulumi.secret("");
+/**
+ * The header line hosts send when they download `url` releases (`Deploy-Token: …`), as a
+ * secret; undefined when the stack downloads without credentials. Hand it to the host on
+ * stdin (`curl -H @-`), never in a URL, argv or a script's text.
+ */
+export function releaseAuthHeader(c: Pick<StackConfig, "releaseAuth">): pulumi.Output<string> | undefined {
+    return c.releaseAuth === undefined ? undefined : new pulumi.Config(NAMESPACE).requireSecret("releaseAuth");
 }

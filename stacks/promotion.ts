@@ -1,34 +1,37 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "./config";
+import { describeReport, nextHistory, recordedHistory, runsHealthy, str, type StackOutputs } from "./record";
 
 /**
  * The promotion gate: a stack with `promoteFrom` (prod) may only take a version
- * that has already proved itself.
+ * that has already proved itself, and never silently one it rolled back from.
  *
  * The rule (evaluated before any resource of the stack registers):
  *
- *   `version` V passes when
+ *   `version` V is refused when V is in this stack's `rolledBackFrom` record and
+ *   `acknowledgeRolledBack` does not list it — a rollback sticks: the next pipeline
+ *   that still carries V cannot roll forward to it by accident. Otherwise V passes when
  *     (a) the source stack (staging) reports `deployedVersion` = V AND every host
  *         in its `hosts` output reports `{ version: V, healthy: true }` — the
  *         normal promotion; or
- *     (b) V is what this stack itself recorded at its last successful deployment,
- *         as `deployedVersion` (re-applying what already runs: a health-timeout
- *         change, a replaced host) or as `rollbackVersion` (the pinned rollback
- *         target — an emergency rollback must not be blocked because staging has
- *         moved on, and that version was live on prod before).
+ *     (b) V is what this stack recorded at its last successful deployment, as
+ *         `deployedVersion` (re-applying what already runs) or as `rollbackVersion`
+ *         (the pinned target: an emergency rollback is never blocked because staging
+ *         has moved on); or
+ *     (c) V is in this stack's `history` (versions it ran healthy on every host) —
+ *         retrying an older pipeline's deploy job (rollback method 2) deploys its version.
  *
  *   `rollbackVersion` R (when set and when the stack has a deploy record) passes
- *   when R is the recorded `deployedVersion` or `rollbackVersion`, or the version
- *   staging runs healthy. Without this, rule (b) would be a two-step bypass: pin
- *   an untested version as the rollback target, then "roll back" to it.
+ *   when R is in that record (deployed, pinned or history) or staging runs it
+ *   healthy. Without this, rule (b) would be a two-step bypass: pin an untested
+ *   version as the rollback target, then "roll back" to it.
  *
- * Rule (b) needs this stack's previous outputs, which the program reads through a
- * StackReference to its own stack (the last checkpoint: a stack reference reads the
- * stored outputs, not the update in progress). On the first deployment that record
- * is empty: V must then come from staging, and the pin is accepted as written in the
- * stack file (it shows in the preview). Going back further than the pinned version
- * means deploying that version to staging first — prod never runs a version that
- * neither staging nor prod itself has shown healthy.
+ * The record comes from this stack's previous outputs, read through a StackReference
+ * to its own stack (the last checkpoint: a stack reference reads the stored outputs,
+ * not the update in progress); the program exports the next record (deployHistory,
+ * computed by stacks/record.ts). On the first deployment that record is empty: V must
+ * come from staging, and the pin is accepted as written in the stack file (it shows in
+ * the preview).
  *
  * Stack names: `promoteFrom` is passed to StackReference as written. A bare name
  * (`staging`) names a stack of this project in the current organization, both with
@@ -36,8 +39,7 @@ import type { StackConfig } from "./config";
  * backend supports it (for DIY backends org must be the literal `organization`).
  */
 
-/** A stack's deploy record, as its outputs report it (anything may be missing or malformed). */
-export type StackOutputs = Readonly<Record<string, unknown>>;
+export type { StackOutputs } from "./record";
 
 export interface PromotionInput {
     /** The stack being deployed (prod). */
@@ -46,53 +48,43 @@ export interface PromotionInput {
     readonly source: string;
     readonly version: string;
     readonly rollbackVersion?: string | undefined;
+    /** Versions the stack config acknowledges deploying again although the stack rolled back from them. */
+    readonly acknowledged?: ReadonlyArray<string> | undefined;
     /** The source stack's current outputs. */
     readonly sourceOutputs: StackOutputs;
     /** This stack's outputs from its last successful deployment ({} before the first). */
     readonly ownOutputs: StackOutputs;
 }
 
-export type PromotionDecision = { readonly ok: true; readonly reason: string } | { readonly ok: false; readonly message: string };
+export type PromotionDecision =
+    | { readonly ok: true; readonly reason: string; readonly warnings: ReadonlyArray<string> }
+    | { readonly ok: false; readonly message: string };
 
-interface HostReport {
-    readonly name: string;
-    readonly version: string;
-    readonly healthy: boolean;
-}
+const ACK_KEY = "complinist:acknowledgeRolledBack";
 
-function str(v: unknown): string | undefined {
-    return typeof v === "string" && v !== "" ? v : undefined;
-}
-
-function hostReports(outputs: StackOutputs): HostReport[] {
-    const hosts = outputs.hosts;
-    if (hosts === null || typeof hosts !== "object" || Array.isArray(hosts)) return [];
-    return Object.entries(hosts as Record<string, unknown>).map(([name, h]) => {
-        const r = (h ?? {}) as { version?: unknown; healthy?: unknown };
-        return { name, version: typeof r.version === "string" ? r.version : "unknown", healthy: r.healthy === true };
-    });
-}
-
-/** One line an operator can read: what the stack says it runs. */
-export function describeReport(outputs: StackOutputs): string {
-    const deployed = str(outputs.deployedVersion);
-    const hosts = hostReports(outputs);
-    const hostText = hosts.length === 0 ? "no hosts" : hosts.map((h) => `${h.name} ${h.version} ${h.healthy ? "healthy" : "UNHEALTHY"}`).join(", ");
-    return `deployedVersion ${deployed ?? "none"}; hosts: ${hostText}`;
-}
-
-/** The source stack deployed `version` and every one of its hosts serves it healthy. */
-export function runsHealthy(outputs: StackOutputs, version: string): boolean {
-    const hosts = hostReports(outputs);
-    return str(outputs.deployedVersion) === version && hosts.length > 0 && hosts.every((h) => h.version === version && h.healthy);
+function list(versions: ReadonlyArray<string>): string {
+    return versions.length === 0 ? "none" : versions.join(", ");
 }
 
 /** Pure: decide the gate. See the rule at the top of this file. */
 export function evaluatePromotion(i: PromotionInput): PromotionDecision {
     const ownDeployed = str(i.ownOutputs.deployedVersion);
     const ownRollback = str(i.ownOutputs.rollbackVersion);
-    const hasRecord = ownDeployed !== undefined;
+    const { history, rolledBackFrom } = recordedHistory(i.ownOutputs);
+    const acknowledged = i.acknowledged ?? [];
     const seen = `${i.source} reports ${describeReport(i.sourceOutputs)}`;
+
+    if (rolledBackFrom.includes(i.version) && !acknowledged.includes(i.version)) {
+        return {
+            ok: false,
+            message:
+                `Promotion gate: stack '${i.stack}' refuses version ${i.version}: ${i.stack} rolled back from ${i.version} ` +
+                `(its rolledBackFrom output: ${list(rolledBackFrom)}; it runs ${ownDeployed ?? "nothing"}), so deploying it again needs an explicit acknowledgement in Pulumi.${i.stack}.yaml. ` +
+                `Nothing was changed. Next: release a fixed version (npm run release) and promote it through ${i.source}; ` +
+                `or, to deploy ${i.version} again on purpose: pulumi config set --path '${ACK_KEY}[${acknowledged.length}]' ${i.version} --stack ${i.stack}, ` +
+                `commit Pulumi.${i.stack}.yaml and deploy.`,
+        };
+    }
 
     let reason: string;
     if (runsHealthy(i.sourceOutputs, i.version)) {
@@ -101,6 +93,8 @@ export function evaluatePromotion(i: PromotionInput): PromotionDecision {
         reason = `${i.version} is what ${i.stack} already runs (its last deployment)`;
     } else if (i.version === ownRollback) {
         reason = `${i.version} is ${i.stack}'s pinned rollback target (rollback; ${seen})`;
+    } else if (history.includes(i.version)) {
+        reason = `${i.version} ran healthy on ${i.stack} before (its history: ${list(history)}; ${seen})`;
     } else {
         const choices = [
             `deploy ${i.version} to ${i.source} first (pulumi up --stack ${i.source}) and promote it once every host reports it healthy`,
@@ -111,22 +105,31 @@ export function evaluatePromotion(i: PromotionInput): PromotionDecision {
             ok: false,
             message:
                 `Promotion gate: stack '${i.stack}' refuses version ${i.version}: stack '${i.source}' has not deployed it healthy ` +
-                `(${seen}), and it is neither what ${i.stack} runs (${ownDeployed ?? "nothing yet"}) nor its pinned rollback target (${ownRollback ?? "none"}). ` +
-                `Nothing was changed. Next: ${choices.join("; ")}.`,
+                `(${seen}), and it is neither what ${i.stack} runs (${ownDeployed ?? "nothing yet"}) nor its pinned rollback target (${ownRollback ?? "none"}), ` +
+                `nor a version ${i.stack} ran healthy before (history: ${list(history)}). Nothing was changed. Next: ${choices.join("; ")}.`,
         };
     }
 
     const r = i.rollbackVersion;
-    if (r !== undefined && hasRecord && r !== ownDeployed && r !== ownRollback && !runsHealthy(i.sourceOutputs, r)) {
+    const proven = (v: string) => v === ownDeployed || v === ownRollback || history.includes(v) || runsHealthy(i.sourceOutputs, v);
+    if (r !== undefined && ownDeployed !== undefined && !proven(r)) {
         return {
             ok: false,
             message:
                 `Promotion gate: stack '${i.stack}' refuses rollbackVersion ${r}: a rollback target must be a version ${i.stack} ran ` +
-                `(${ownDeployed}${ownRollback ? ` or ${ownRollback}` : ""}) or one '${i.source}' runs healthy (${seen}). Nothing was changed. ` +
+                `(history: ${list(history)}) or one '${i.source}' runs healthy (${seen}). Nothing was changed. ` +
                 `Next: pulumi config set complinist:rollbackVersion ${ownDeployed} --stack ${i.stack}.`,
         };
     }
-    return { ok: true, reason: `Promotion gate: ${i.stack} may take ${i.version}: ${reason}.` };
+    // A stale acknowledgement would let a later rollback from that version be undone silently.
+    const warnings = acknowledged
+        .filter((v) => !rolledBackFrom.includes(v))
+        .map(
+            (v) =>
+                `${ACK_KEY} lists ${v}, which ${i.stack} has not rolled back from (rolledBackFrom: ${list(rolledBackFrom)}): ` +
+                `remove it from Pulumi.${i.stack}.yaml so a future rollback from ${v} sticks.`,
+        );
+    return { ok: true, reason: `Promotion gate: ${i.stack} may take ${i.version}: ${reason}.`, warnings };
 }
 
 /**
@@ -145,30 +148,65 @@ export class PromotionRefused extends pulumi.RunError {
     }
 }
 
+type GateConfig = Pick<StackConfig, "stack" | "version" | "rollbackVersion" | "promoteFrom"> & { readonly acknowledgeRolledBack?: ReadonlyArray<string> };
+
+/**
+ * This stack's own last checkpoint, read once per program run: the gate and the
+ * record exported by deployHistory share one StackReference (a second one would be
+ * a second read of the same stack under another name).
+ */
+const ownReferences = new WeakMap<object, pulumi.StackReference>();
+function ownReference(config: GateConfig): pulumi.StackReference {
+    let ref = ownReferences.get(config);
+    if (ref === undefined) {
+        ref = new pulumi.StackReference("promotion-last-deployment", { name: config.stack });
+        ownReferences.set(config, ref);
+    }
+    return ref;
+}
+
 /**
  * The gate as an Output the stack's resources depend on (pass it as `dependsOn`):
  * it resolves only when the gate passes, so on a refusal no resource registers —
  * `pulumi preview` and `pulumi up` fail with the message and change nothing. Stacks
  * without `promoteFrom` get `[]` and no StackReference.
  */
-export function promotionGate(config: Pick<StackConfig, "stack" | "version" | "rollbackVersion" | "promoteFrom">): pulumi.Input<pulumi.Resource[]> {
+export function promotionGate(config: GateConfig): pulumi.Input<pulumi.Resource[]> {
     const source = config.promoteFrom;
     if (source === undefined) return [];
     const sourceRef = new pulumi.StackReference("promotion-source", { name: source });
-    // The stack's own last checkpoint: what it ran and had pinned (rule (b)).
-    const ownRef = new pulumi.StackReference("promotion-last-deployment", { name: config.stack });
-    return pulumi.all([sourceRef.outputs, ownRef.outputs]).apply(([sourceOutputs, ownOutputs]) => {
+    return pulumi.all([sourceRef.outputs, ownReference(config).outputs]).apply(([sourceOutputs, ownOutputs]) => {
         const d = evaluatePromotion({
             stack: config.stack,
             source,
             version: config.version,
             rollbackVersion: config.rollbackVersion,
+            acknowledged: config.acknowledgeRolledBack,
             sourceOutputs: sourceOutputs ?? {},
             ownOutputs: ownOutputs ?? {},
         });
         if (!d.ok) throw new PromotionRefused(d.message);
         pulumi.log.info(d.reason);
+        for (const w of d.warnings) pulumi.log.warn(w);
         // The refs still become dependencies (through this Output); nothing else to add.
         return [];
     });
+}
+
+/**
+ * The stack outputs `history` and `rolledBackFrom` of a gated stack (prod), computed
+ * from its previous record and the `hosts` output of this deployment (stacks/record.ts
+ * nextHistory). The program exports both:
+ *
+ *     export const { history, rolledBackFrom } = deployHistory(config, hosts);
+ *
+ * Stacks without `promoteFrom` record nothing (both undefined: no output).
+ */
+export function deployHistory(
+    config: GateConfig,
+    hosts: pulumi.Input<Record<string, { version: string; healthy: boolean }>>,
+): { history: pulumi.Output<string[]> | undefined; rolledBackFrom: pulumi.Output<string[]> | undefined } {
+    if (config.promoteFrom === undefined) return { history: undefined, rolledBackFrom: undefined };
+    const next = pulumi.all([ownReference(config).outputs, hosts]).apply(([own, h]) => nextHistory(own ?? {}, config.version, h));
+    return { history: next.apply((n) => n.history), rolledBackFrom: next.apply((n) => n.rolledBackFrom) };
 }

@@ -43,13 +43,46 @@ export const absolutePath = z
     .refine((p) => /^[A-Za-z0-9/._-]+$/.test(p), "may only contain letters, digits and / . _ -")
     .refine((p) => p !== "/", "must not be the filesystem root");
 
+/**
+ * Why a release URL is refused, or undefined. Hosts download it with curl, so it must be
+ * one plain http(s) URL: whitespace would smuggle a second word into the command line
+ * (it is quoted as well), and credentials in the URL would land in state, logs and argv —
+ * the deploy token travels as the secret `releaseAuth` header instead.
+ */
+export function releaseUrlProblem(url: string): string | undefined {
+    const example = "https://gitlab.example.com/api/v4/projects/42/packages/generic/complinist/1.2.0/complinist-1.2.0.tar.gz";
+    if (/[\s\0-\x1f\x7f]/.test(url)) return `must be one URL without spaces or control characters, such as ${example}: remove everything after the URL`;
+    let parsed: URL;
+    try {
+        parsed = new URL(url);
+    } catch {
+        return `must be an absolute http(s) URL, such as ${example}`;
+    }
+    if (parsed.protocol !== "https:" && parsed.protocol !== "http:") return `must be an http(s) URL (got scheme ${parsed.protocol}), such as ${example}`;
+    if (parsed.username !== "" || parsed.password !== "" || /^[a-z]+:\/\/[^/?#]*@/i.test(url)) {
+        return (
+            "must not carry credentials (user:password@host): remove them from the URL and give the hosts the deploy token as a secret header instead: " +
+            "pulumi config set --secret complinist:releaseAuth 'Deploy-Token: <token>'"
+        );
+    }
+    return undefined;
+}
+
+const releaseUrl = z.string({ error: "must be an http(s) URL" }).superRefine((url, ctx) => {
+    const problem = releaseUrlProblem(url);
+    if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+});
+
+/** One HTTP header line (`Name: value`) the hosts send when they download a release. */
+export const RELEASE_AUTH_PATTERN = /^[A-Za-z0-9-]+:[ \t]*[!-~][^\r\n\0]*$/;
+
 const sha256 = z.string({ error: "must be a sha256" }).regex(/^[0-9a-f]{64}$/, "must be a sha256: 64 lowercase hex characters");
 
 const artifactRelease = z.strictObject({
     /** Local .tar.gz, absolute or relative to the project directory; uploaded over SSH. */
     path: z.string().min(1).refine((p) => !p.includes("\n"), "must be a single line").optional(),
-    /** https URL the host downloads itself. */
-    url: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
+    /** http(s) URL the host downloads itself (with the `releaseAuth` header when set). */
+    url: releaseUrl.optional(),
     sha256,
 });
 
@@ -156,6 +189,23 @@ export const configSchema = z
             })
             .default({ once: false, onRollback: false, timeoutSeconds: 600 }),
         promoteFrom: z.string().regex(STACK_NAME_PATTERN, "must be a stack name such as staging or org/project/staging").optional(),
+        /** Versions this stack rolled back from that may be deployed again on purpose (promotion gate). */
+        acknowledgeRolledBack: z.array(version, { error: "must be a list of versions, e.g. [\"1.1.0\"]" }).default([]),
+        /** Secret: the header line hosts send when downloading `url` releases (never in a URL or argv). */
+        releaseAuth: z
+            .string()
+            .regex(
+                RELEASE_AUTH_PATTERN,
+                "must be one HTTP header line such as 'Deploy-Token: <token>' (a GitLab deploy token with read_package_registry) or 'PRIVATE-TOKEN: <token>': pulumi config set --secret complinist:releaseAuth 'Deploy-Token: <token>'",
+            )
+            .optional(),
+        /** Where the deploy and rollback helpers post their messages (not used by the program). */
+        notify: z
+            .strictObject({
+                /** Secret: a Slack-compatible incoming webhook URL. */
+                webhookUrl: z.url({ protocol: /^https?$/, error: "must be an http(s) URL: pulumi config set --secret --path complinist:notify.webhookUrl https://hooks.slack.com/services/…" }),
+            })
+            .optional(),
     })
     .superRefine((c, ctx) => {
         const names = new Set<string>();
@@ -192,6 +242,9 @@ export const configSchema = z
         if (c.sshPrivateKey !== undefined && c.sshPrivateKeyPath !== undefined) {
             ctx.addIssue({ code: "custom", path: ["sshPrivateKeyPath"], message: "set either sshPrivateKey or sshPrivateKeyPath, not both" });
         }
+        if (c.promoteFrom === undefined && c.acknowledgeRolledBack.length > 0) {
+            ctx.addIssue({ code: "custom", path: ["acknowledgeRolledBack"], message: "only applies to a stack with promoteFrom (the promotion gate records the versions it rolled back from): remove it" });
+        }
         if (c.hooks.beforeActivate !== undefined && c.mode === "container") {
             ctx.addIssue({ code: "custom", path: ["hooks", "beforeActivate"], message: "is only supported in release mode" });
         }
@@ -199,6 +252,7 @@ export const configSchema = z
 
 export type ConfigInput = z.input<typeof configSchema>;
 export type ParsedConfig = z.output<typeof configSchema>;
-export type HostConfig = ParsedConfig["hosts"][number];
+/** One host as configured, defaults applied: the one declaration of a host's shape (transports, providers, banner derive theirs). */
+export type HostConfig = Readonly<ParsedConfig["hosts"][number]>;
 export type ArtifactRelease = z.output<typeof artifactRelease>;
 export type ImageRelease = z.output<typeof imageRelease>;

@@ -4,7 +4,8 @@ import { DeploySettings, renderDeploySettings } from "../render/hostProgram";
 import { hostLayout } from "../render/layout";
 import { parseKeyValues } from "../render/protocol";
 import { trace } from "../transport/trace";
-import { configureCredentials, connect, deployCommit, deployer, HostTarget, run } from "./host";
+import { deployCommit } from "../../stacks/source";
+import { configureCredentials, connect, deployer, HostTarget, run } from "./host";
 
 /** The health contract an instance must pass before it takes a request. */
 export interface HealthGate {

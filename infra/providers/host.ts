@@ -1,18 +1,12 @@
 import type * as pulumi from "@pulumi/pulumi";
-import type { Connection, ExecResult, Transport } from "../transport/transport";
+import type { Connection, ExecResult, HostTarget, Transport } from "../transport/transport";
 import { openTransport } from "../transport";
 
 /** How a resource names its host: plain, shown in preview. The private key travels separately as a secret. */
-export interface HostTarget {
-    readonly name: string;
-    readonly address: string;
-    readonly port: number;
-    readonly user: string;
-    readonly hostKey: string;
-}
+export type { HostTarget };
 
 export function connectionOf(target: HostTarget, privateKey: string): Connection {
-    return { kind: "ssh", name: target.name, address: target.address, port: target.port, user: target.user, hostKey: target.hostKey, privateKey };
+    return { kind: "ssh", ...target, privateKey };
 }
 
 interface ConfiguredCredentials {
@@ -79,16 +73,4 @@ export function deployer(): string {
 export function sha256Hex(text: string): string {
     const crypto = require("crypto") as typeof import("crypto");
     return crypto.createHash("sha256").update(text, "utf8").digest("hex");
-}
-
-/** The commit being deployed: CI's variable, else the project's git HEAD, else "unknown". Read at apply time. */
-export function deployCommit(): string {
-    const fromEnv = process.env.COMPLINIST_COMMIT ?? process.env.CI_COMMIT_SHA;
-    if (fromEnv) return fromEnv;
-    try {
-        const cp = require("child_process") as typeof import("child_process");
-        return cp.execFileSync("git", ["rev-parse", "HEAD"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-    } catch {
-        return "unknown";
-    }
 }

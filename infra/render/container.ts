@@ -1,4 +1,4 @@
-import { LOCAL_ADDRESS } from "../../stacks/schema";
+import { LOCAL_ADDRESS, type HostConfig } from "../../stacks/schema";
 import { q } from "./shell";
 
 /** The engine of the machine running Pulumi, for a host with `address: local`. */
@@ -6,24 +6,13 @@ export const LOCAL_DOCKER_HOST = "unix:///var/run/docker.sock";
 /** The env var the healthcheck compares `/health`'s `version` with. */
 export const VERSION_ENV = "COMPLINIST_VERSION";
 
-/** A Docker host as configured (plain values: they appear in preview). */
-export interface ContainerHostTarget {
-    readonly name: string;
-    /** DNS name or IP of the host, or `local` for this machine's engine. */
-    readonly address: string;
-    readonly port: number;
-    readonly user: string;
-    /** The host's SSH public key ("ssh-ed25519 AAAA… [comment]"); required unless `local`. */
-    readonly hostKey?: string;
-}
-
 /** The address without the brackets the schema lets an IPv6 literal carry (`[::1]` → `::1`). */
 export function unbracketed(address: string): string {
     return address.replace(/^\[|\]$/g, "");
 }
 
 /** `ssh://user@host:port`, IPv6 literals bracketed. */
-export function dockerHostUrl(h: Pick<ContainerHostTarget, "address" | "port" | "user">): string {
+export function dockerHostUrl(h: Pick<HostConfig, "address" | "port" | "user">): string {
     if (h.address === LOCAL_ADDRESS) return LOCAL_DOCKER_HOST;
     const bare = unbracketed(h.address);
     const host = bare.includes(":") ? `[${bare}]` : bare;
@@ -37,7 +26,7 @@ export function dockerHostUrl(h: Pick<ContainerHostTarget, "address" | "port" | 
  * previews see the same input. Only the key type and blob are used: a comment
  * could carry `%` tokens that ssh would expand.
  */
-export function pinnedSshOpts(h: Pick<ContainerHostTarget, "address" | "port" | "hostKey">): string[] {
+export function pinnedSshOpts(h: Pick<HostConfig, "address" | "port" | "hostKey">): string[] {
     if (h.hostKey === undefined) throw new Error(`host ${h.address}: an SSH engine needs the host's hostKey (SSH is never blind)`);
     const [type, blob] = h.hostKey.trim().split(/\s+/);
     const bare = unbracketed(h.address);

@@ -8,6 +8,9 @@
  * process-wide caches on `globalThis` (a module-level Map would be copied
  * into every serialized provider and never shared).
  */
+import type { HostConfig } from "../../stacks/schema";
+import type { Readable } from "stream";
+
 export interface ExecResult {
     /** Exit status of the script (non-zero is not thrown; callers decide). */
     readonly code: number;
@@ -16,8 +19,14 @@ export interface ExecResult {
 }
 
 export interface ExecOptions {
-    /** Bytes fed to the script's standard input (the script itself never travels on stdin). */
-    readonly stdin?: Buffer;
+    /**
+     * Fed to the script's standard input (the script itself never travels on stdin): bytes, or
+     * a stream piped through, so the script's stdin stays open until the caller ends the stream
+     * (how `npm run logs -- --follow` tells the host side to stop).
+     */
+    readonly stdin?: Buffer | Readable;
+    /** Receives stdout as it arrives instead of collecting it (the result's stdout is then ""): a follow may run for hours. */
+    readonly onStdout?: (chunk: Buffer) => void;
     /** Kill the script and reject after this many milliseconds. Default 120000. */
     readonly timeoutMs?: number;
 }
@@ -49,20 +58,22 @@ export interface Transport {
 }
 
 /**
+ * A configured host reached over SSH: every field present, the host key ("ssh-ed25519
+ * AAAA…", verified on every connect) included: the schema requires it for every host
+ * but container mode's `local`.
+ */
+export type HostTarget = { readonly [K in keyof HostConfig]-?: NonNullable<HostConfig[K]> };
+
+/**
  * How a provider reaches a host, built from the resource inputs (the key is a secret).
  * Tests that act on this machine instead inject a transport (see useTransportFactory).
  */
-export type Connection = {
+export type Connection = HostTarget & {
     readonly kind: "ssh";
-    /** Host name from config (for messages). */
-    readonly name: string;
-    readonly address: string;
-    readonly port: number;
-    readonly user: string;
-    /** The host's public key, "ssh-ed25519 AAAA…" — verified on every connect. */
-    readonly hostKey: string;
-    /** PEM/OpenSSH private key text (secret). */
+    /** PEM/OpenSSH private key text (secret); "" when `agent` authenticates instead. */
     readonly privateKey: string;
+    /** An ssh-agent's socket (`SSH_AUTH_SOCK`) offering the keys to authenticate with (operator tools; the stack itself never uses one). */
+    readonly agent?: string;
     /** Connect, handshake and session-open timeout in ms. Default 15000. */
     readonly timeoutMs?: number;
 };

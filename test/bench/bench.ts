@@ -19,6 +19,7 @@ import { EngineDriver, ProgramConfig } from "../engine/driver";
 import { handshakes, uploads } from "../engine/trace";
 import { markdownTable } from "./table";
 import { controlSteps, stackSteps, trafficTable } from "./traffic";
+import { errorMessage } from "../../stacks/errors";
 
 const REPO = path.resolve(__dirname, "..", "..");
 
@@ -124,6 +125,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
-    console.error(e instanceof Error ? e.message : e);
+    console.error(errorMessage(e));
     process.exit(1);
 });

@@ -10,7 +10,7 @@ import * as resproto from "@pulumi/pulumi/proto/resource_pb";
 import { MockMonitor, Mocks, MockCallArgs, MockResourceArgs, MockResourceResult } from "@pulumi/pulumi/runtime/mocks";
 import * as settings from "@pulumi/pulumi/runtime/settings";
 import { runInPulumiStack } from "@pulumi/pulumi/runtime/stack";
-import { errorMessage } from "./errors";
+import { errorMessage } from "../../stacks/errors";
 import { secret, PropertyMap } from "./props";
 import type { CapturedResource, EvalJob, EvalResult, MockPlugins } from "./types";
 

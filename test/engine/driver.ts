@@ -15,7 +15,7 @@ import { spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { errorMessage } from "./errors";
+import { errorMessage } from "../../stacks/errors";
 import {
     annotateSecrets,
     applyAdditionalSecretOutputs,

@@ -1,12 +1,14 @@
 // The promotion gate (stacks/promotion.ts): the pure rule, the gate under Pulumi's own mocks with
-// the StackReference mocked as Pulumi documents it, and the whole program (index.ts) run by the
-// engine driver for the prod stack — a refusal registers no resource at all.
+// the StackReference mocked as Pulumi documents it, and the whole program run by the engine driver
+// for the prod stack — a refusal registers no resource at all; prod's record (history,
+// rolledBackFrom) carried from one deployment to the next.
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as YAML from "yaml";
 import { EngineDriver } from "../engine/driver";
+import { isDynamicType } from "../engine/provider";
 import type { CapturedResource, PropertyMap } from "../engine/driver";
 import { evaluatePromotion, PromotionInput, promotionGate, PromotionRefused, StackOutputs } from "../../stacks/promotion";
 
@@ -83,6 +85,50 @@ describe("promotion gate: the rule", () => {
         assert.ok(evaluatePromotion(input({ version: "1.2.0", rollbackVersion: "1.0.0", ownOutputs: {} })).ok);
         // ...but the version itself must still come from staging.
         refused(input({ version: "1.0.0", rollbackVersion: undefined, ownOutputs: {} }));
+    });
+});
+
+describe("promotion gate: a rollback that sticks, and prod's own history", () => {
+    const rolledBack = { deployedVersion: "1.0.0", rollbackVersion: "1.1.0", history: ["1.0.0", "1.1.0"], rolledBackFrom: ["1.1.0"] };
+
+    it("refuses a version prod rolled back from although staging runs it healthy, naming the acknowledgement command", () => {
+        const m = refused(input({ version: "1.1.0", rollbackVersion: "1.0.0", sourceOutputs: staging("1.1.0"), ownOutputs: rolledBack }));
+        assert.match(m, /^Promotion gate: stack 'prod' refuses version 1\.1\.0: prod rolled back from 1\.1\.0 \(its rolledBackFrom output: 1\.1\.0; it runs 1\.0\.0\)/);
+        assert.ok(m.includes("pulumi config set --path 'complinist:acknowledgeRolledBack[0]' 1.1.0 --stack prod"), m);
+        assert.match(m, /Nothing was changed/);
+    });
+
+    it("numbers the acknowledgement after the ones already listed", () => {
+        const m = refused(input({ version: "1.1.0", rollbackVersion: "1.0.0", acknowledged: ["0.9.0"], sourceOutputs: staging("1.1.0"), ownOutputs: rolledBack }));
+        assert.ok(m.includes("'complinist:acknowledgeRolledBack[1]' 1.1.0"), m);
+    });
+
+    it("lets the acknowledged version through, and warns about acknowledgements that no longer apply", () => {
+        const d = evaluatePromotion(input({ version: "1.1.0", rollbackVersion: "1.0.0", acknowledged: ["1.1.0"], sourceOutputs: staging("1.1.0"), ownOutputs: rolledBack }));
+        assert.ok(d.ok);
+        assert.deepStrictEqual(d.warnings, []);
+        const later = evaluatePromotion(
+            input({ version: "1.1.0", rollbackVersion: "1.0.0", acknowledged: ["1.1.0"], sourceOutputs: staging("1.1.0"), ownOutputs: { ...rolledBack, deployedVersion: "1.1.0", rolledBackFrom: [] } }),
+        );
+        assert.ok(later.ok);
+        assert.match(later.warnings.join("\n"), /lists 1\.1\.0, which prod has not rolled back from .*remove it from Pulumi\.prod\.yaml/);
+    });
+
+    it("accepts any version prod ran healthy before (method 2: an older pipeline), whatever staging runs now", () => {
+        const own = { deployedVersion: "1.2.0", rollbackVersion: "1.1.0", history: ["0.9.0", "1.0.0", "1.1.0", "1.2.0"], rolledBackFrom: [] };
+        const d = evaluatePromotion(input({ version: "1.0.0", rollbackVersion: "0.9.0", sourceOutputs: staging("1.3.0"), ownOutputs: own }));
+        assert.ok(d.ok, d.ok ? "" : d.message);
+        assert.match(d.reason, /1\.0\.0 ran healthy on prod before \(its history: 0\.9\.0, 1\.0\.0, 1\.1\.0, 1\.2\.0/);
+    });
+
+    it("still refuses an older commit's rollback target that prod never ran", () => {
+        const own = { deployedVersion: "1.2.0", rollbackVersion: "1.1.0", history: ["1.0.0", "1.1.0", "1.2.0"], rolledBackFrom: [] };
+        assert.match(refused(input({ version: "1.0.0", rollbackVersion: "0.8.0", sourceOutputs: staging("1.3.0"), ownOutputs: own })), /refuses rollbackVersion 0\.8\.0.*history: 1\.0\.0, 1\.1\.0, 1\.2\.0/);
+    });
+
+    it("reads a record from before the history existed as deployedVersion and the pinned target", () => {
+        const d = evaluatePromotion(input({ version: "1.0.0", rollbackVersion: "1.1.0", sourceOutputs: staging("1.2.0"), ownOutputs: { deployedVersion: "1.1.0", rollbackVersion: "1.0.0" } }));
+        assert.ok(d.ok);
     });
 });
 
@@ -200,5 +246,126 @@ describe("promotion gate: the prod program (engine driver)", function () {
         assert.strictEqual(r.error, undefined, r.error);
         assert.ok(managed(r.resources).length > 0);
         assert.match(r.programLog, /1\.0\.0 is prod's pinned rollback target/);
+    });
+});
+
+const ACTIVATION = "pulumi-nodejs:dynamic/complinist:Activation";
+
+interface StepResult {
+    error?: string | undefined;
+    outputs: StackOutputs;
+    resources: CapturedResource[];
+    programLog: string;
+}
+
+/** The state a healthy apply of `version` leaves: every Activation reports it active, as infra/providers/activation.ts does after a switch. */
+function appliedState(resources: CapturedResource[], version: string) {
+    return {
+        resources: managed(resources)
+            .filter((r) => r.custom)
+            .map((r) => ({
+                urn: r.urn,
+                type: r.type,
+                name: r.name,
+                id: `${r.name}-id`,
+                parent: r.parent,
+                inputs: r.inputs,
+                outputs: r.type === ACTIVATION ? { ...r.inputs, activeVersion: version, active: "active" } : r.mockState,
+                dependencies: r.dependencies,
+                protect: r.protect,
+                retainOnDelete: r.retainOnDelete,
+                additionalSecretOutputs: r.additionalSecretOutputs,
+                dynamic: isDynamicType(r.type),
+            })),
+    };
+}
+
+/**
+ * One prod deployment under mocks, the engine's apply stood in for: the program runs
+ * against the state a healthy apply of the configured version leaves (built from the
+ * resources the program declared), so its stack outputs are the ones `pulumi up` would
+ * store. `declared` carries the resources from one step to the next (the first step
+ * evaluates once more to learn them).
+ */
+class ProdHistory {
+    private declared: CapturedResource[] = [];
+    constructor(private readonly secrets = ["complinist:sshPrivateKey"]) {}
+
+    async deploy(prod: StackOutputs, stagingRuns: string, config: Record<string, unknown>): Promise<StepResult> {
+        const version = String(config["complinist:version"]);
+        const driver = new EngineDriver({ repoRoot: REPO, stack: "prod", stackReferences: { staging: { outputs: staging(stagingRuns) as PropertyMap }, prod: { outputs: prod as PropertyMap } } });
+        try {
+            if (this.declared.length === 0) {
+                const planned = await driver.evaluate(config, this.secrets, false);
+                if (planned.error !== undefined) return planned;
+                this.declared = planned.resources;
+            }
+            driver.state = appliedState(this.declared, version);
+            const applied = await driver.evaluate(config, this.secrets, false);
+            if (applied.error !== undefined) return applied;
+            this.declared = applied.resources;
+            const hosts = Object.values((applied.outputs.hosts ?? {}) as Record<string, { version?: string; healthy?: boolean }>);
+            assert.ok(hosts.length > 0 && hosts.every((h) => h.version === version && h.healthy === true), `the simulated apply no longer reads as healthy (Activation outputs changed?): ${JSON.stringify(hosts)}`);
+            return applied;
+        } finally {
+            await driver.close();
+        }
+    }
+}
+
+describe("promotion gate: prod's record carried from one deployment to the next (engine driver)", function () {
+    this.timeout(180000);
+    const v = (version: string, rollback?: string, extra: Record<string, unknown> = {}) => prodConfig({ "complinist:version": version, "complinist:rollbackVersion": rollback, ...extra });
+
+    it("deploy 1.0.0, deploy 1.1.0, roll back to 1.0.0: 1.1.0 is refused until acknowledged; an older commit's config deploys its version", async () => {
+        const prodHistory = new ProdHistory();
+        const deployProd = (prod: StackOutputs, stagingRuns: string, config: Record<string, unknown>) => prodHistory.deploy(prod, stagingRuns, config);
+        const first = await deployProd({}, "1.0.0", v("1.0.0"));
+        assert.strictEqual(first.error, undefined, first.error);
+        assert.deepStrictEqual([first.outputs.history, first.outputs.rolledBackFrom], [["1.0.0"], []]);
+
+        const upgraded = await deployProd(first.outputs, "1.1.0", v("1.1.0", "1.0.0"));
+        assert.strictEqual(upgraded.error, undefined, upgraded.error);
+        assert.deepStrictEqual([upgraded.outputs.history, upgraded.outputs.rolledBackFrom], [["1.0.0", "1.1.0"], []]);
+
+        // Method 1: what npm run rollback pins (staging still runs 1.1.0).
+        const back = await deployProd(upgraded.outputs, "1.1.0", v("1.0.0", "1.1.0"));
+        assert.strictEqual(back.error, undefined, back.error);
+        assert.strictEqual(back.outputs.deployedVersion, "1.0.0");
+        assert.deepStrictEqual([back.outputs.history, back.outputs.rolledBackFrom], [["1.0.0", "1.1.0"], ["1.1.0"]]);
+
+        // The next pipeline still carries 1.1.0, and staging runs it healthy: refused, nothing registered.
+        const again = await deployProd(back.outputs, "1.1.0", v("1.1.0", "1.0.0"));
+        assert.deepStrictEqual(managed(again.resources), []);
+        assert.match(again.error ?? "", /refuses version 1\.1\.0: prod rolled back from 1\.1\.0/);
+        assert.ok((again.error ?? "").includes("pulumi config set --path 'complinist:acknowledgeRolledBack[0]' 1.1.0 --stack prod"), again.error);
+
+        const acknowledged = await deployProd(back.outputs, "1.1.0", v("1.1.0", "1.0.0", { "complinist:acknowledgeRolledBack": ["1.1.0"] }));
+        assert.strictEqual(acknowledged.error, undefined, acknowledged.error);
+        assert.strictEqual(acknowledged.outputs.deployedVersion, "1.1.0");
+        assert.deepStrictEqual([acknowledged.outputs.history, acknowledged.outputs.rolledBackFrom], [["1.0.0", "1.1.0"], []], "a roll-forward is not a rollback");
+
+        // A fixed release goes out normally; then it misbehaves and the operator retries the
+        // first pipeline's deploy job (method 2: its config says 1.0.0, nothing pinned).
+        const releases = { ...(prodConfig()["complinist:releases"] as Record<string, unknown>), "1.3.0": { path: ".build/artifacts/complinist-1.3.0.tar.gz", sha256: "6f880ab68b0375e46901cdcfbcad81da9ef6f2d39c07c1b282e11d2345ef0c02" } };
+        const fixed = await deployProd(acknowledged.outputs, "1.3.0", v("1.3.0", "1.1.0", { "complinist:releases": releases }));
+        assert.strictEqual(fixed.error, undefined, fixed.error);
+        const retried = await deployProd(fixed.outputs, "1.3.0", v("1.0.0"));
+        assert.strictEqual(retried.error, undefined, retried.error);
+        assert.match(retried.programLog, /prod may take 1\.0\.0: 1\.0\.0 ran healthy on prod before/);
+        const activations = retried.resources.filter((r) => r.type === ACTIVATION).map((r) => r.inputs.version);
+        assert.deepStrictEqual(activations, ["1.0.0", "1.0.0"], "both hosts switch to the retried version");
+        assert.deepStrictEqual([retried.outputs.deployedVersion, retried.outputs.history, retried.outputs.rolledBackFrom], ["1.0.0", ["1.0.0", "1.1.0", "1.3.0"], ["1.3.0"]], "method 2 is a rollback too: it sticks");
+    });
+
+    it("exports no record for a stack without a promotion gate", async () => {
+        const driver = new EngineDriver({ repoRoot: REPO, stack: "staging" });
+        try {
+            const r = await driver.evaluate({ ...YAML.parse(fs.readFileSync(path.join(REPO, "Pulumi.staging.yaml"), "utf8")).config, "complinist:sshPrivateKey": "k" }, ["complinist:sshPrivateKey"], false);
+            assert.strictEqual(r.error, undefined, r.error);
+            assert.ok(!("history" in r.outputs) && !("rolledBackFrom" in r.outputs), JSON.stringify(Object.keys(r.outputs)));
+        } finally {
+            await driver.close();
+        }
     });
 });

@@ -1,14 +1,33 @@
 // .gitlab-ci.yml mirrors the runbook. gitlab-ci-local (which could lint it by running GitLab's
 // own job model) needs Node >= 22 (it fails at startup on Node 20, this project's floor), so the
-// structure is asserted here from the parsed YAML instead.
+// file is checked here against the keywords of GitLab's CI/CD YAML reference
+// (https://docs.gitlab.com/ci/yaml/) and the job graph is asserted from the parsed YAML.
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 
+/** Global keywords of the reference; every other top-level key is a job (or a hidden `.template`). */
+const GLOBAL_KEYWORDS = ["default", "include", "stages", "variables", "workflow"];
+/** Job keywords of the reference. */
+const JOB_KEYWORDS = [
+    "after_script", "allow_failure", "artifacts", "before_script", "cache", "coverage", "dast_configuration", "dependencies",
+    "environment", "except", "extends", "hooks", "id_tokens", "identity", "image", "inherit", "interruptible", "manual_confirmation",
+    "needs", "only", "pages", "parallel", "release", "resource_group", "retry", "rules", "script", "secrets", "services", "stage",
+    "tags", "timeout", "trigger", "variables", "when",
+];
+const SUBKEYS: Record<string, string[]> = {
+    environment: ["name", "url", "on_stop", "action", "auto_stop_in", "kubernetes", "deployment_tier"],
+    artifacts: ["paths", "exclude", "expire_in", "expose_as", "name", "public", "access", "reports", "untracked", "when"],
+    rule: ["if", "changes", "exists", "allow_failure", "needs", "variables", "when", "interruptible"],
+};
+const WHEN = ["on_success", "on_failure", "never", "always", "manual", "delayed"];
+const ENVIRONMENT_ACTIONS = ["start", "prepare", "stop", "verify", "access"];
+
 interface Rule {
     if?: string;
     when?: string;
+    allow_failure?: boolean;
 }
 
 interface Job {
@@ -17,65 +36,140 @@ interface Job {
     needs?: Array<string | { job: string }>;
     rules?: Rule[];
     when?: string;
+    allow_failure?: boolean;
     only?: unknown;
     except?: unknown;
-    environment?: string | { name: string; action?: string; deployment_tier?: string };
+    environment?: string | { name: string; url?: string; action?: string; deployment_tier?: string };
+    resource_group?: string;
     script?: string[];
     before_script?: string[];
-    artifacts?: { paths?: string[]; when?: string };
+    artifacts?: { paths?: string[]; when?: string; expose_as?: string; reports?: { dotenv?: string } };
     image?: string;
+    tags?: string[];
     variables?: Record<string, string>;
 }
 
 const file = path.join(__dirname, "..", "..", ".gitlab-ci.yml");
 const doc = YAML.parse(fs.readFileSync(file, "utf8")) as Record<string, unknown>;
 
-function job(name: string): Job {
-    const j = doc[name] as Job | undefined;
-    assert.ok(j, `job ${name} is missing`);
-    return j;
+/** Problems with one job's keys (unknown keywords and sub-keys, bad values); [] when valid. */
+function keywordProblems(name: string, job: Record<string, unknown>): string[] {
+    const problems: string[] = [];
+    for (const k of Object.keys(job)) if (!JOB_KEYWORDS.includes(k)) problems.push(`${name}: unknown job keyword '${k}'`);
+    const env = job.environment;
+    if (env !== null && typeof env === "object") {
+        for (const k of Object.keys(env)) if (!SUBKEYS.environment?.includes(k)) problems.push(`${name}: unknown environment keyword '${k}'`);
+        const action = (env as { action?: string }).action;
+        if (action !== undefined && !ENVIRONMENT_ACTIONS.includes(action)) problems.push(`${name}: environment:action '${action}'`);
+    }
+    const artifacts = job.artifacts;
+    if (artifacts !== null && typeof artifacts === "object") for (const k of Object.keys(artifacts)) if (!SUBKEYS.artifacts?.includes(k)) problems.push(`${name}: unknown artifacts keyword '${k}'`);
+    for (const r of (job.rules as Rule[] | undefined) ?? []) {
+        for (const k of Object.keys(r)) if (!SUBKEYS.rule?.includes(k)) problems.push(`${name}: unknown rules keyword '${k}'`);
+        if (r.when !== undefined && !WHEN.includes(r.when)) problems.push(`${name}: rules:when '${r.when}'`);
+    }
+    if (typeof job.when === "string" && !WHEN.includes(job.when)) problems.push(`${name}: when '${job.when}'`);
+    return problems;
 }
 
-/** A job's script with its template's before_script, as GitLab runs it. */
+const jobNames = Object.keys(doc).filter((k) => !GLOBAL_KEYWORDS.includes(k) && !k.startsWith("."));
+
+/** A job as GitLab runs it: its `extends` chain merged under it (hashes deep, everything else replaced). */
+function job(name: string): Job {
+    const own = doc[name] as Record<string, unknown> | undefined;
+    assert.ok(own, `job ${name} is missing`);
+    const parents = own.extends === undefined ? [] : Array.isArray(own.extends) ? (own.extends as string[]) : [own.extends as string];
+    const merge = (base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> => {
+        const out = { ...base };
+        for (const [k, v] of Object.entries(over)) {
+            const b = out[k];
+            out[k] = v !== null && typeof v === "object" && !Array.isArray(v) && b !== null && typeof b === "object" && !Array.isArray(b) ? merge(b as Record<string, unknown>, v as Record<string, unknown>) : v;
+        }
+        return out;
+    };
+    let merged: Record<string, unknown> = {};
+    for (const p of parents) merged = merge(merged, job(p) as Record<string, unknown>);
+    return merge(merged, own) as Job;
+}
+
+/** A job's commands with the before_script GitLab uses (the job's, else default's). */
 function commands(name: string): string[] {
     const j = job(name);
-    const templates = j.extends === undefined ? [] : Array.isArray(j.extends) ? j.extends : [j.extends];
-    const before = j.before_script ?? templates.flatMap((t) => (doc[t] as Job).before_script ?? []);
-    const fallback = before.length > 0 ? before : ((doc.default as Job).before_script ?? []);
-    return [...fallback, ...(j.script ?? [])];
+    return [...(j.before_script ?? (doc.default as Job).before_script ?? []), ...(j.script ?? [])];
 }
 
 function needs(name: string): string[] {
     return (job(name).needs ?? []).map((n) => (typeof n === "string" ? n : n.job));
 }
 
-function envName(name: string): string | undefined {
+function environment(name: string): { name?: string; url?: string; action?: string; deployment_tier?: string } {
     const e = job(name).environment;
-    return typeof e === "string" ? e : e?.name;
+    return typeof e === "string" ? { name: e } : e ?? {};
 }
 
-/** Evaluates the rule conditions used here (branch / tag comparisons) for one pipeline. */
-function whenFor(name: string, pipeline: { branch?: string; tag?: string }): string {
-    for (const r of job(name).rules ?? []) {
+interface Pipeline {
+    branch?: string;
+    tag?: string;
+    source?: string;
+}
+
+/** Evaluates the rule conditions used here for one pipeline: GitLab's first matching rule decides. */
+function decide(name: string, pipeline: Pipeline): { when: string; allowFailure: boolean } {
+    const j = job(name);
+    for (const r of j.rules ?? []) {
         const cond = (r.if ?? "true")
+            .replace(/\$CI_PIPELINE_SOURCE == "([^"]+)"/g, (_, s: string) => String((pipeline.source ?? "push") === s))
             .replace(/\$CI_COMMIT_BRANCH == "([^"]+)"/g, (_, b: string) => String(pipeline.branch === b))
             .replace(/\$CI_COMMIT_TAG/g, String(pipeline.tag !== undefined));
         assert.match(cond, /^[a-z|&() ]+$/, `unexpected rule in ${name}: ${r.if}`);
         const holds = cond.split("||").some((part) => part.split("&&").every((t) => t.trim().replace(/[()]/g, "") === "true"));
-        if (holds) return r.when ?? "on_success";
+        if (holds) {
+            const when = r.when ?? j.when ?? "on_success";
+            // GitLab: a manual job is allowed to fail by default only without rules.
+            return { when, allowFailure: r.allow_failure ?? j.allow_failure ?? false };
+        }
     }
-    return "never";
+    return { when: j.rules === undefined ? j.when ?? "on_success" : "never", allowFailure: j.allow_failure ?? false };
 }
+const whenFor = (name: string, pipeline: Pipeline) => decide(name, pipeline).when;
 
-const JOBS = ["validate", "test", "build", "deploy:dev", "deploy:staging", "preview:production", "deploy:production", "rollback:production"];
+const DEPLOYS: Record<string, { stack: string; environment: string; url: RegExp }> = {
+    "deploy:dev": { stack: "dev", environment: "dev", url: /^https:\/\/dev\./ },
+    "deploy:staging": { stack: "staging", environment: "staging", url: /^https:\/\/staging\./ },
+    "deploy:production": { stack: "prod", environment: "production", url: /^https:\/\/complinist\./ },
+    "rollback:production": { stack: "prod", environment: "production", url: /^https:\/\/complinist\./ },
+};
+const DRIFT: Record<string, { stack: string; environment: string }> = {
+    "drift:dev": { stack: "dev", environment: "dev" },
+    "drift:staging": { stack: "staging", environment: "staging" },
+    "drift:production": { stack: "prod", environment: "production" },
+};
+const JOBS = ["validate", "test", "build", "preview:production", ...Object.keys(DEPLOYS), ...Object.keys(DRIFT)];
+const MANUAL = ["deploy:staging", "deploy:production", "rollback:production"];
+const MAIN = { branch: "main" };
+const SCHEDULE = { branch: "main", source: "schedule" };
 
 describe(".gitlab-ci.yml", () => {
-    it("runs the stages validate → test → build → deploy, each job in its stage", () => {
-        assert.deepStrictEqual(doc.stages, ["validate", "test", "build", "deploy"]);
-        const stages: Record<string, string> = { validate: "validate", test: "test", build: "build" };
+    it("uses only keywords of GitLab's CI/CD YAML reference, in every job and template", () => {
+        const problems = Object.keys(doc)
+            .filter((k) => !GLOBAL_KEYWORDS.includes(k))
+            .flatMap((k) => keywordProblems(k, doc[k] as Record<string, unknown>));
+        assert.deepStrictEqual(problems, []);
+    });
+
+    it("refuses what GitLab would refuse: an unknown job key, environment key or when", () => {
+        assert.deepStrictEqual(keywordProblems("j", { script: ["x"], allowfailure: true }), ["j: unknown job keyword 'allowfailure'"]);
+        assert.deepStrictEqual(keywordProblems("j", { environment: { name: "x", URL: "y" } }), ["j: unknown environment keyword 'URL'"]);
+        assert.deepStrictEqual(keywordProblems("j", { rules: [{ if: "$X", when: "manually" }] }), ["j: rules:when 'manually'"]);
+        assert.deepStrictEqual(keywordProblems("j", { artifacts: { report: { dotenv: "x" } } }), ["j: unknown artifacts keyword 'report'"]);
+    });
+
+    it("runs the stages validate → test → build → deploy → verify, each job in its stage, no job beyond the runbook's", () => {
+        assert.deepStrictEqual(doc.stages, ["validate", "test", "build", "deploy", "verify"]);
+        const stages: Record<string, string> = { validate: "validate", test: "test", build: "build", ...Object.fromEntries(Object.keys(DRIFT).map((d) => [d, "verify"])) };
         for (const name of JOBS) assert.strictEqual(job(name).stage, stages[name] ?? "deploy", name);
-        const jobs = Object.keys(doc).filter((k) => !["stages", "default", "variables", "include", "workflow"].includes(k) && !k.startsWith("."));
-        assert.deepStrictEqual(jobs.sort(), [...JOBS].sort(), "no job beyond the runbook's");
+        assert.deepStrictEqual([...jobNames].sort(), [...JOBS].sort());
+        for (const name of jobNames) for (const n of needs(name)) assert.ok(jobNames.includes(n), `${name} needs unknown job ${n}`);
     });
 
     it("runs every job on a Node 20 image and never uses only/except", () => {
@@ -96,59 +190,96 @@ describe(".gitlab-ci.yml", () => {
         assert.match(fs.readFileSync(path.join(path.dirname(file), ".ci", "run"), "utf8"), /^npm test$/m, ".ci/run ends in the README's test command");
     });
 
-    it("builds the artifacts, prints their sha256 and keeps them as job artifacts", () => {
+    it("builds the artifacts, writes SHA256SUMS, keeps them, and publishes them to the package registry from main and tags only", () => {
         const b = commands("build").join("\n");
         assert.match(b, /npm run artifacts/);
-        assert.match(b, /sha256sum/);
+        assert.match(b, /sha256sum .*\| tee SHA256SUMS/);
         assert.deepStrictEqual(job("build").artifacts?.paths, [".build/artifacts/"]);
+        const publish = (job("build").script ?? []).find((l) => l.includes("publish-artifacts.sh")) ?? "";
+        assert.match(publish, /^if \[ "\$\{CI_COMMIT_BRANCH:-\}" = "main" \] \|\| \[ -n "\$\{CI_COMMIT_TAG:-\}" \]; then bash scripts\/publish-artifacts\.sh \.build\/artifacts; fi$/);
+        assert.ok(fs.existsSync(path.join(path.dirname(file), "scripts", "publish-artifacts.sh")));
     });
 
     it("installs the Pulumi CLI before every job that runs it", () => {
-        for (const name of ["deploy:dev", "deploy:staging", "preview:production", "deploy:production", "rollback:production"]) {
+        for (const name of [...Object.keys(DEPLOYS), "preview:production", ...Object.keys(DRIFT)]) {
             const c = commands(name);
             const install = c.findIndex((l) => /get\.pulumi\.com/.test(l));
-            const firstPulumi = c.findIndex((l) => /(^|')pulumi (up|preview)|npm run rollback/.test(l));
+            const firstPulumi = c.findIndex((l) => /(^|')pulumi (up|preview)|npm run (--silent )?(deploy|rollback|drift)/.test(l));
+            assert.ok(firstPulumi >= 0, `${name} runs no pulumi command`);
             assert.ok(install >= 0 && install < firstPulumi, `${name} runs pulumi before installing it`);
             assert.ok(c.some((l) => /npm ci/.test(l)), `${name} lacks npm ci (the program needs its dependencies)`);
         }
     });
 
+    it("deploys every environment through the deploy helper, which ends the log with the deploy record, saved as a dotenv report", () => {
+        for (const [name, d] of Object.entries(DEPLOYS)) {
+            const helper = name.startsWith("rollback") ? "rollback" : "deploy";
+            assert.deepStrictEqual(job(name).script?.filter((l) => !l.startsWith("#")).slice(-1), [`npm run --silent ${helper} -- --stack ${d.stack} --yes --dotenv deploy.env`], name);
+            assert.strictEqual(job(name).artifacts?.reports?.dotenv, "deploy.env", `${name} saves DEPLOYED_* as a dotenv report`);
+            assert.strictEqual(job(name).artifacts?.when, "always", `${name} keeps the record of a failed deploy too`);
+        }
+    });
+
+    it("gives every environment its name, url and resource group; production jobs share one", () => {
+        const all: Record<string, { environment: string; url?: RegExp }> = { ...DEPLOYS, ...DRIFT, "preview:production": { environment: "production" } };
+        for (const [name, d] of Object.entries(all)) {
+            const e = environment(name);
+            assert.strictEqual(e.name, d.environment, name);
+            assert.match(e.url ?? "", d.url ?? /^https:\/\//, `${name} environment url`);
+            assert.strictEqual(job(name).resource_group, d.environment, `${name} resource_group`);
+        }
+        assert.strictEqual(environment("preview:production").action, "prepare", "the preview does not count as a deployment");
+        for (const name of Object.keys(DRIFT)) assert.strictEqual(environment(name).action, "verify", `${name} does not count as a deployment`);
+        for (const name of ["deploy:production", "rollback:production"]) assert.strictEqual(environment(name).deployment_tier, "production");
+    });
+
     it("deploys dev automatically on main only", () => {
-        assert.strictEqual(whenFor("deploy:dev", { branch: "main" }), "on_success");
+        assert.strictEqual(whenFor("deploy:dev", MAIN), "on_success");
         assert.strictEqual(whenFor("deploy:dev", { branch: "feature-x" }), "never");
         assert.strictEqual(whenFor("deploy:dev", { tag: "v1.1.0" }), "never");
-        assert.ok(job("deploy:dev").script?.includes("pulumi up --yes --stack dev"));
+        assert.deepStrictEqual(needs("deploy:dev"), ["build"], "after the build published the artifacts");
     });
 
-    it("makes staging, production and the rollback manual, and never offers them on feature branches", () => {
-        for (const name of ["deploy:staging", "deploy:production", "rollback:production"]) {
-            assert.strictEqual(whenFor(name, { branch: "main" }), "manual", name);
+    it("makes staging, production and the rollback manual without blocking the pipeline, never on feature branches", () => {
+        for (const name of MANUAL) {
+            assert.deepStrictEqual(decide(name, MAIN), { when: "manual", allowFailure: true }, name);
+            assert.deepStrictEqual(decide(name, { tag: "v1.1.0" }), { when: "manual", allowFailure: true }, name);
             assert.strictEqual(whenFor(name, { branch: "feature-x" }), "never", name);
         }
-        assert.ok(job("deploy:staging").script?.includes("pulumi up --yes --stack staging"));
-        assert.ok(job("deploy:production").script?.includes("pulumi up --yes --stack prod"));
-        assert.ok(job("rollback:production").script?.includes("npm run rollback -- --stack prod --yes"));
+        for (const name of jobNames) {
+            const d = decide(name, MAIN);
+            assert.ok(d.when !== "manual" || d.allowFailure, `${name} is manual without allow_failure: true (the pipeline would show as blocked)`);
+        }
     });
 
-    it("previews production after the build and saves the diff as an artifact, failing when the preview fails", () => {
-        assert.deepStrictEqual(needs("preview:production"), ["build"]);
+    it("previews production after staging's deploy and saves the banner and diff as an artifact, failing when the preview fails", () => {
+        assert.deepStrictEqual(needs("deploy:staging"), ["build"]);
+        assert.deepStrictEqual(needs("preview:production"), ["deploy:staging"]);
+        assert.strictEqual(whenFor("preview:production", MAIN), "on_success");
+        assert.strictEqual(decide("preview:production", MAIN).allowFailure, false, "a refused preview must show");
         const script = (job("preview:production").script ?? []).join("\n");
-        assert.match(script, /pulumi preview --diff --stack prod/);
+        assert.match(script, /pulumi preview --diff --stack prod 2>&1/, "the banner is logged by the program: stderr too");
         assert.match(script, /pipefail/, "tee must not hide a failed preview (the promotion gate)");
         const saved = /tee ([\w.-]+)/.exec(script)?.[1];
         assert.ok(saved && job("preview:production").artifacts?.paths?.includes(saved), "the preview file is an artifact");
         assert.strictEqual(job("preview:production").artifacts?.when, "always", "a refused preview is kept too");
     });
 
-    it("deploys production only after its preview, from the protected production environment", () => {
+    it("deploys production only after its preview, from the protected production environment; the rollback waits for nothing", () => {
         assert.deepStrictEqual(needs("deploy:production"), ["preview:production"]);
-        for (const name of ["preview:production", "deploy:production", "rollback:production"]) {
-            assert.strictEqual(envName(name), "production", `${name} is not a production-environment job`);
+        assert.deepStrictEqual(needs("rollback:production"), []);
+        assert.ok(job("rollback:production").artifacts?.paths?.includes("Pulumi.prod.yaml"), "the rolled-back stack file is kept to commit");
+    });
+
+    it("runs only the drift checks on a schedule, one per stack, failing on drift", () => {
+        for (const name of jobNames) {
+            assert.strictEqual(whenFor(name, SCHEDULE), name in DRIFT ? "on_success" : "never", `${name} on a scheduled pipeline`);
+            if (name in DRIFT) assert.strictEqual(whenFor(name, MAIN), "never", `${name} on a push pipeline`);
         }
-        const prep = job("preview:production").environment as { action?: string };
-        assert.strictEqual(prep.action, "prepare", "the preview does not count as a deployment");
-        assert.deepStrictEqual(needs("rollback:production"), [], "a rollback waits for nothing");
-        assert.strictEqual(envName("deploy:staging"), "staging");
-        assert.strictEqual(envName("deploy:dev"), "dev");
+        for (const [name, d] of Object.entries(DRIFT)) {
+            assert.deepStrictEqual(job(name).script, [`npm run drift -- --stack ${d.stack}`], name);
+            assert.strictEqual(decide(name, SCHEDULE).allowFailure, false, `${name} must fail the pipeline on drift (exit 2)`);
+            assert.deepStrictEqual(needs(name), [], `${name} waits for no build`);
+        }
     });
 });

@@ -25,6 +25,13 @@ export function sleep(ms: number): Promise<void> {
     return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** What authenticates, for messages: the key's fingerprint, the agent's socket, or both. */
+function credentials(conn: SshConnection): string {
+    const key = conn.privateKey !== "" ? clientKeyFingerprint(conn.privateKey) : undefined;
+    const agent = conn.agent !== undefined ? `the keys of the ssh-agent at ${conn.agent}` : undefined;
+    return [key, agent].filter((x) => x !== undefined).join(", then ");
+}
+
 /**
  * One connect + handshake attempt. Resolves with a ready client or rejects with an error
  * tagged `retryable` when the host simply was not there (yet): refused, reset, closed
@@ -70,8 +77,12 @@ function connectOnce(conn: SshConnection, timeoutMs: number, expected: { type: s
                 return;
             }
             if (e.level === "client-authentication") {
-                done(new Error(`${where(conn)} refused key authentication for user ${conn.user} (${clientKeyFingerprint(conn.privateKey)}): ` +
+                done(new Error(`${where(conn)} refused key authentication for user ${conn.user} (${credentials(conn)}): ` +
                     `is the matching public key in ~${conn.user}/.ssh/authorized_keys?`));
+                return;
+            }
+            if (e.level === "agent") {
+                done(new Error(`cannot use the ssh-agent at ${conn.agent ?? "?"} to log in to ${where(conn)}: ${e.message} (is the agent running, and SSH_AUTH_SOCK current?)`));
                 return;
             }
             if (e.level === "client-timeout") {
@@ -88,7 +99,8 @@ function connectOnce(conn: SshConnection, timeoutMs: number, expected: { type: s
         const config: ConnectConfig = {
             sock,
             username: conn.user,
-            privateKey: conn.privateKey,
+            ...(conn.privateKey !== "" ? { privateKey: conn.privateKey } : {}),
+            ...(conn.agent !== undefined ? { agent: conn.agent } : {}),
             readyTimeout: timeoutMs,
             algorithms: { serverHostKey: hostKeyAlgorithms(expected.type) as never },
             // Compare the raw key blob: no hashing, no known_hosts, no trust on first use.
@@ -107,7 +119,10 @@ export async function connect(conn: SshConnection): Promise<Client> {
     const ssh2 = require("ssh2") as typeof import("ssh2");
     const timeoutMs = conn.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const expected = parseHostKey(conn.hostKey, conn.name);
-    const parsed = ssh2.utils.parseKey(conn.privateKey);
+    if (conn.privateKey === "" && conn.agent === undefined) {
+        throw new Error(`no SSH credentials for host ${conn.name}: neither a private key nor an ssh-agent socket was given`);
+    }
+    const parsed = conn.privateKey === "" ? undefined : ssh2.utils.parseKey(conn.privateKey);
     if (parsed instanceof Error) {
         throw new Error(`the SSH private key for host ${conn.name} cannot be parsed: ${parsed.message} ` +
             `(expected OpenSSH or PEM private key text, without passphrase)`);

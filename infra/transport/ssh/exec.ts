@@ -17,6 +17,7 @@ export function runScript(
     input: Buffer | Readable | undefined,
     timeoutMs: number,
     what: string,
+    onStdout?: (chunk: Buffer) => void,
 ): Promise<ExecResult> {
     const b64 = Buffer.from(script, "utf8").toString("base64");
     // The host enforces the timeout itself: OpenSSH refuses "signal" channel requests
@@ -61,7 +62,7 @@ export function runScript(
                     channel.close();
                     finish(new Error(`${timeoutMessage} (host did not report back)`));
                 }, timeoutMs + 10000);
-                channel.on("data", (d: Buffer) => out.push(d));
+                channel.on("data", (d: Buffer) => (onStdout ? onStdout(d) : out.push(d)));
                 channel.stderr.on("data", (d: Buffer) => err.push(d));
                 channel.on("close", () => {
                     if (exit.code === undefined && exit.signal === undefined) {

@@ -27,7 +27,7 @@ export function sshTransport(conn: SshConnection): Transport {
         root: "",
         systemd: true,
         exec(script: string, options?: ExecOptions): Promise<ExecResult> {
-            return runScript(conn, script, options?.stdin, options?.timeoutMs ?? 120000, "script");
+            return runScript(conn, script, options?.stdin, options?.timeoutMs ?? 120000, "script", options?.onStdout);
         },
         upload(localPath: string, remotePath: string): Promise<UploadResult> {
             return upload(conn, localPath, remotePath);

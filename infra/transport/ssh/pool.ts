@@ -50,7 +50,7 @@ function poolKey(conn: SshConnection): string {
     // The private key is part of the identity so a different credential never rides on a
     // connection authenticated with another one.
     const keyId = crypto.createHash("sha256").update(conn.privateKey ?? "").digest("hex").slice(0, 16);
-    return [conn.name, conn.address, conn.port, conn.user, (conn.hostKey ?? "").trim(), keyId].join("|");
+    return [conn.name, conn.address, conn.port, conn.user, (conn.hostKey ?? "").trim(), keyId, conn.agent ?? ""].join("|");
 }
 
 /** Takes `entry` out of the pool so the next caller connects afresh. */

@@ -1,108 +1,13 @@
 import * as assert from "assert";
-import type { ConfigValue, OutputMap, Stack } from "@pulumi/pulumi/automation";
-import { OperatorIo, parseRollbackArgs, planRollback, rollback, ROLLBACK_EXIT, RollbackStack, UsageError } from "../../../ops/rollback";
-
-interface FakeOptions {
-    config?: Record<string, string>;
-    outputs?: Record<string, unknown>;
-    previewError?: string;
-    upError?: string;
-    upResult?: string;
-    setConfigFailsAfter?: number;
-}
-
-/**
- * Just the methods the helper may use, recording every call. Anything else does not exist on it, so
- * an unexpected call fails to compile; getConfig rejects for an unset key as the CLI does.
- */
-class FakeStack implements RollbackStack {
-    readonly name = "prod";
-    readonly calls: string[] = [];
-    readonly config: Record<string, string>;
-    private sets = 0;
-    constructor(private readonly o: FakeOptions = {}) {
-        this.config = {
-            "complinist:version": "1.1.0",
-            "complinist:rollbackVersion": "1.0.0",
-            "complinist:keepReleases": "3",
-            "complinist:releases": JSON.stringify({ "0.9.0": {}, "1.0.0": {}, "1.1.0": {}, "1.2.0": {} }),
-            ...(o.config ?? {}),
-        };
-    }
-    async getConfig(key: string): Promise<ConfigValue> {
-        this.calls.push(`get ${key}`);
-        const value = this.config[key];
-        if (value === undefined) throw new Error(`code: 255\n stderr: error: configuration key '${key}' not found for stack '${this.name}'`);
-        return { value, secret: false };
-    }
-    async setConfig(key: string, value: ConfigValue): Promise<void> {
-        this.calls.push(`set ${key}=${value.value}`);
-        this.sets++;
-        if (this.o.setConfigFailsAfter !== undefined && this.sets > this.o.setConfigFailsAfter) throw new Error("Pulumi.prod.yaml is read-only");
-        this.config[key] = value.value;
-    }
-    async removeConfig(key: string): Promise<void> {
-        this.calls.push(`rm ${key}`);
-        delete this.config[key];
-    }
-    async outputs(): Promise<OutputMap> {
-        this.calls.push("outputs");
-        const outs = this.o.outputs ?? { deployedVersion: "1.1.0", rollbackVersion: "1.0.0", releases: ["1.1.0", "1.0.0", "1.2.0"] };
-        return Object.fromEntries(Object.entries(outs).map(([k, value]) => [k, { value, secret: false }]));
-    }
-    async preview(opts?: { diff?: boolean; onOutput?: (out: string) => void }) {
-        this.calls.push(`preview diff=${String(opts?.diff)} version=${this.config["complinist:version"]}`);
-        opts?.onOutput?.("~ complinist-prod-1-activation-switch update [diff: ~version]\n");
-        if (this.o.previewError) throw new Error(this.o.previewError);
-        return { changeSummary: { update: 2, same: 10 } };
-    }
-    async up(opts?: { onOutput?: (out: string) => void }) {
-        this.calls.push(`up version=${this.config["complinist:version"]}`);
-        opts?.onOutput?.("Updating (prod)\n");
-        if (this.o.upError) throw new Error(this.o.upError);
-        const v = this.config["complinist:version"];
-        return {
-            summary: { result: this.o.upResult ?? "succeeded" },
-            outputs: {
-                deployedVersion: { value: v, secret: false },
-                hosts: { value: { "prod-1": { version: v, healthy: true }, "prod-2": { version: v, healthy: true } }, secret: false },
-                deployedAt: { value: "2025-01-01T00:00:00.000Z", secret: false },
-                deployedCommit: { value: "abc123", secret: false },
-            },
-        };
-    }
-    /** The calls that change something or run the engine. */
-    get actions(): string[] {
-        return this.calls.filter((c) => !c.startsWith("get ") && c !== "outputs");
-    }
-}
-
-class FakeIo implements OperatorIo {
-    readonly lines: string[] = [];
-    readonly errors: string[] = [];
-    readonly questions: string[] = [];
-    streamed = "";
-    constructor(
-        readonly interactive: boolean,
-        private readonly answer = true,
-    ) {}
-    async confirm(q: string): Promise<boolean> {
-        this.questions.push(q);
-        return this.answer;
-    }
-    stream(chunk: string): void {
-        this.streamed += chunk;
-    }
-    out(text: string): void {
-        this.lines.push(text);
-    }
-    err(text: string): void {
-        this.errors.push(text);
-    }
-    get text(): string {
-        return [...this.lines, ...this.errors].join("\n");
-    }
-}
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import type { Stack } from "@pulumi/pulumi/automation";
+import { UsageError } from "../../../ops/operator";
+import { parseRollbackArgs, rollback, ROLLBACK_EXIT, rolledBackStackFile } from "../../../ops/rollback";
+import { planRollback, RollbackStack } from "../../../ops/rollbackPlan";
+import { FakeIo, FakeReporting, FakeStack } from "./fakes";
 
 describe("rollback helper", () => {
     it("the Automation API's Stack satisfies RollbackStack (checked by tsc)", () => {
@@ -274,10 +179,62 @@ describe("rollback helper", () => {
     });
 
     it("parses its command line and rejects what it does not know", () => {
-        assert.deepStrictEqual(parseRollbackArgs(["--stack", "prod"]), { stack: "prod", to: undefined, yes: false, help: false });
-        assert.deepStrictEqual(parseRollbackArgs(["--stack", "prod", "--to", "1.0.0", "--yes"]), { stack: "prod", to: "1.0.0", yes: true, help: false });
+        assert.deepStrictEqual(parseRollbackArgs(["--stack", "prod"]), { stack: "prod", to: undefined, yes: false, dotenv: undefined, help: false });
+        assert.deepStrictEqual(parseRollbackArgs(["--stack", "prod", "--to", "1.0.0", "--yes", "--dotenv", "deploy.env"]), { stack: "prod", to: "1.0.0", yes: true, dotenv: "deploy.env", help: false });
         assert.throws(() => parseRollbackArgs([]), (e: unknown) => e instanceof UsageError && /--stack <env> is required/.test(e.message));
         assert.throws(() => parseRollbackArgs(["--stack", "prod", "--to", "1.0.0; rm -rf /"]), /is not a version/);
         assert.throws(() => parseRollbackArgs(["--stack", "prod", "--force"]), UsageError);
+    });
+});
+
+describe("rollback helper: the change to commit, notifications and the deploy record", () => {
+    const PROD = fs.readFileSync(path.join(__dirname, "..", "..", "..", "Pulumi.prod.yaml"), "utf8");
+
+    function memoryFile(text: string) {
+        const f = { file: "Pulumi.prod.yaml", text, writes: 0, read: () => f.text, write: (t: string) => void ((f.text = t), f.writes++) };
+        return f;
+    }
+
+    it("prints the exact diff of Pulumi.prod.yaml, writes it with every comment kept, and ends with the record", async () => {
+        const file = memoryFile(PROD);
+        const io = new FakeIo(false);
+        const reporting = new FakeReporting();
+        assert.strictEqual(await rollback(new FakeStack(), { yes: true, dotenv: "deploy.env" }, io, { reporting, stackFile: file }), ROLLBACK_EXIT.ok, io.text);
+        const diff = io.text.slice(io.text.indexOf("--- a/Pulumi.prod.yaml"), io.text.indexOf("DEPLOYED_VERSION") - 1);
+        assert.match(io.text, /Commit this change of Pulumi\.prod\.yaml \(a merge request\), or the next deploy rolls forward again:/);
+        const changed = diff.split("\n").filter((l) => /^[-+][^-+]/.test(l));
+        assert.deepStrictEqual(changed, ["-  complinist:version: 1.1.0", "+  complinist:version: 1.0.0", "-  complinist:rollbackVersion: 1.0.0", "+  complinist:rollbackVersion: 1.1.0"]);
+        assert.strictEqual(file.writes, 1);
+        assert.strictEqual(file.text.replace("version: 1.0.0", "version: 1.1.0").replace("rollbackVersion: 1.1.0", "rollbackVersion: 1.0.0"), PROD, "only the two values changed");
+        // The printed diff applies to the committed file and gives exactly what was written.
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rollback-diff-"));
+        fs.writeFileSync(path.join(dir, "Pulumi.prod.yaml"), PROD);
+        fs.writeFileSync(path.join(dir, "change.diff"), `${diff}\n`);
+        execFileSync("git", ["apply", "change.diff"], { cwd: dir });
+        assert.strictEqual(fs.readFileSync(path.join(dir, "Pulumi.prod.yaml"), "utf8"), file.text);
+        assert.deepStrictEqual(io.lines.join("\n").split("\n").slice(-3), ["DEPLOYED_VERSION=1.0.0", "DEPLOYED_COMMIT=abc123", "DEPLOYED_AT=2025-01-01T00:00:00.000Z"]);
+        assert.strictEqual(reporting.files["deploy.env"], "DEPLOYED_VERSION=1.0.0\nDEPLOYED_COMMIT=abc123\nDEPLOYED_AT=2025-01-01T00:00:00.000Z\n");
+        assert.deepStrictEqual(reporting.events, [{ kind: "rolledBack", stack: "prod", from: "1.1.0", to: "1.0.0", commit: "abc123", at: "2025-01-01T00:00:00.000Z", hosts: "prod-1 1.0.0 healthy, prod-2 1.0.0 healthy" }]);
+    });
+
+    it("takes the version it leaves off acknowledgeRolledBack, so the rollback sticks", () => {
+        const acked = `${PROD}  complinist:acknowledgeRolledBack:\n    - 1.1.0\n`;
+        const text = rolledBackStackFile(acked, "Pulumi.prod.yaml", { from: "1.1.0", to: "1.0.0" });
+        assert.ok(!text.includes("acknowledgeRolledBack"), text);
+        const two = rolledBackStackFile(`${PROD}  complinist:acknowledgeRolledBack:\n    - 0.9.0\n    - 1.1.0\n`, "Pulumi.prod.yaml", { from: "1.1.0", to: "1.0.0" });
+        assert.match(two, /complinist:acknowledgeRolledBack:\n {4}- 0\.9\.0\n$/);
+    });
+
+    it("notifies a failed rollback and prints what runs, leaving the stack file alone", async () => {
+        const file = memoryFile(PROD);
+        const io = new FakeIo(false);
+        const reporting = new FakeReporting();
+        const stack = new FakeStack({ upError: "host prod-2: 1.0.0 failed its health gate" });
+        assert.strictEqual(await rollback(stack, { yes: true }, io, { reporting, stackFile: file }), ROLLBACK_EXIT.upFailed);
+        assert.strictEqual(file.writes, 0);
+        const failed = reporting.events[0];
+        assert.ok(failed?.kind === "failed");
+        assert.deepStrictEqual([failed.hosts, failed.version], [["prod-2"], "1.0.0"]);
+        assert.strictEqual(io.lines.join("\n").split("\n").slice(-3)[0], "DEPLOYED_VERSION=1.1.0");
     });
 });

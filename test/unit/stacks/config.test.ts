@@ -201,6 +201,66 @@ describe("stack configuration", () => {
             }
         });
 
+        describe("release URLs and the download credentials", () => {
+            const withUrl = (url: string) => valid({ releases: { "1.0.0": { url, sha256: SHA }, "1.1.0": { path: "a", sha256: SHA } } });
+
+            it("accepts an http(s) URL of the package registry", () => {
+                const c = parseStackConfig("staging", withUrl("https://gitlab.example.com/api/v4/projects/42/packages/generic/complinist/1.0.0/complinist-1.0.0.tar.gz"));
+                assert.ok("url" in (c.releases["1.0.0"] as object));
+            });
+
+            it("refuses a URL followed by shell words, naming key, value and the fix", () => {
+                rejects("staging", withUrl("http://x/a.tar.gz; rm -rf /"), "complinist:releases.1.0.0.url", "without spaces", "remove everything after the URL", '(got "http://x/a.tar.gz; rm -rf /")');
+            });
+
+            it("refuses credentials in the URL, points at releaseAuth and never prints the password", () => {
+                try {
+                    parseStackConfig("staging", withUrl("https://deployer:s3cret-pw@gitlab.example.com/a.tar.gz"));
+                    assert.fail("expected an error");
+                } catch (e) {
+                    const m = (e as Error).message;
+                    for (const f of ["complinist:releases.1.0.0.url", "must not carry credentials", "pulumi config set --secret complinist:releaseAuth 'Deploy-Token: <token>'", "https://deployer:***@gitlab.example.com/a.tar.gz"]) {
+                        assert.ok(m.includes(f), `message lacks ${JSON.stringify(f)}:\n${m}`);
+                    }
+                    assert.ok(!m.includes("s3cret-pw"), m);
+                }
+            });
+
+            it("refuses other schemes and non-URLs", () => {
+                rejects("staging", withUrl("ftp://x/a.tar.gz"), "complinist:releases.1.0.0.url", "http(s) URL");
+                rejects("staging", withUrl("x/a.tar.gz"), "complinist:releases.1.0.0.url", "absolute http(s) URL");
+            });
+
+            it("takes releaseAuth as one header line and never prints it", () => {
+                assert.strictEqual(parseStackConfig("staging", valid({ releaseAuth: "Deploy-Token: gldt-abc" })).releaseAuth, "Deploy-Token: gldt-abc");
+                assert.strictEqual(parseStackConfig("staging", valid({ releaseAuth: "PRIVATE-TOKEN: glpat-abc" })).releaseAuth, "PRIVATE-TOKEN: glpat-abc");
+                for (const bad of ["gldt-abc", "Deploy-Token: a\nX-Evil: b", "Deploy Token: a"]) {
+                    try {
+                        parseStackConfig("staging", valid({ releaseAuth: bad }));
+                        assert.fail(`accepted ${JSON.stringify(bad)}`);
+                    } catch (e) {
+                        const m = (e as Error).message;
+                        assert.ok(m.includes("complinist:releaseAuth: must be one HTTP header line such as 'Deploy-Token: <token>'") && m.includes("(got a secret value)"), m);
+                        assert.ok(!m.includes("gldt-abc") && !m.includes("X-Evil"), m);
+                    }
+                }
+            });
+        });
+
+        it("takes an optional notification webhook, never printing it", () => {
+            assert.strictEqual(parseStackConfig("staging", valid({ notify: { webhookUrl: "https://hooks.example.com/services/T/B/x" } })).notify?.webhookUrl, "https://hooks.example.com/services/T/B/x");
+            rejects("staging", valid({ notify: { webhookUrl: "hooks/secret-part" } }), "complinist:notify.webhookUrl", "must be an http(s) URL", "(got a secret value)");
+            rejects("staging", valid({ notify: { webhook: "https://x" } }), "complinist:notify.webhook: unknown key");
+        });
+
+        it("acknowledges rolled-back versions only on a gated stack", () => {
+            const c = parseStackConfig("prod", valid({ promoteFrom: "staging", acknowledgeRolledBack: ["1.1.0"] }));
+            assert.deepStrictEqual(c.acknowledgeRolledBack, ["1.1.0"]);
+            assert.deepStrictEqual(parseStackConfig("staging", valid()).acknowledgeRolledBack, []);
+            rejects("staging", valid({ acknowledgeRolledBack: ["1.1.0"] }), "complinist:acknowledgeRolledBack", "only applies to a stack with promoteFrom");
+            rejects("prod", valid({ promoteFrom: "staging", acknowledgeRolledBack: ["1.1.0;x"] }), "complinist:acknowledgeRolledBack[0]", "must be a version");
+        });
+
         it("reports every problem at once", () => {
             rejects("dev", valid({ baseDir: "rel", keepReleases: "1", mode: "nope" }), "complinist:baseDir", "complinist:keepReleases", "complinist:mode");
         });

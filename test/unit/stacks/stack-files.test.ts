@@ -8,6 +8,8 @@ import { configSchema } from "../../../stacks/schema";
 import { stackFileConfig } from "../../program/stackFile";
 
 const REPO = path.resolve(__dirname, "..", "..", "..");
+/** Every committed stack file: the demo (local) and the three environments. */
+const STACKS = ["local", "dev", "staging", "prod"];
 
 describe("committed project and stack files", () => {
     it("Pulumi.yaml declares only keys of the schema, each described; documents the rest", () => {
@@ -28,16 +30,36 @@ describe("committed project and stack files", () => {
         this.timeout(60000);
         const built = await buildArtifacts(fs.mkdtempSync(path.join(os.tmpdir(), "arts-")));
         const byVersion = Object.fromEntries(built.map((a) => [a.version, a.sha256]));
-        for (const stack of ["dev", "staging", "prod"]) {
+        for (const stack of STACKS) {
             const releases = stackFileConfig(stack)["complinist:releases"] as Record<string, { sha256: string }>;
             for (const [v, r] of Object.entries(releases)) assert.strictEqual(r.sha256, byVersion[v], `Pulumi.${stack}.yaml release ${v}: run npm run artifacts and update the sha256`);
         }
     });
 
     it("no stack file holds a secret in clear", () => {
-        for (const stack of ["dev", "staging", "prod"]) {
+        for (const stack of STACKS) {
             const text = fs.readFileSync(path.join(REPO, `Pulumi.${stack}.yaml`), "utf8");
-            assert.ok(!/PRIVATE KEY|complinist:sshPrivateKey:/.test(text.replace(/^\s*#.*$/gm, "")), `Pulumi.${stack}.yaml`);
+            assert.ok(!/PRIVATE KEY|complinist:sshPrivateKey:|Deploy-Token|PRIVATE-TOKEN|hooks\.slack\.com/.test(text.replace(/^\s*#.*$/gm, "")), `Pulumi.${stack}.yaml`);
+            // A committed secret is a `secure:` value: `pulumi config set --secret`.
+            const config = (YAML.parse(text) as { config: Record<string, unknown> }).config;
+            for (const key of ["complinist:sshPrivateKey", "complinist:releaseAuth"]) {
+                const v = config[key];
+                assert.ok(v === undefined || (typeof v === "object" && v !== null && "secure" in v), `Pulumi.${stack}.yaml ${key} must be set with --secret`);
+            }
+            const hook = (config["complinist:notify"] as { webhookUrl?: unknown } | undefined)?.webhookUrl;
+            assert.ok(hook === undefined || (typeof hook === "object" && hook !== null && "secure" in hook), `Pulumi.${stack}.yaml complinist:notify.webhookUrl must be set with --secret`);
+        }
+    });
+
+    it("keeps the embedded demo in its own stack: only local targets this machine", () => {
+        for (const stack of STACKS) {
+            const c = stackFileConfig(stack);
+            const hosts = c["complinist:hosts"] as Array<{ address: string }>;
+            const loopback = hosts.some((h) => /^(127\.|localhost$|\[?::1\]?$)/.test(h.address));
+            assert.strictEqual(loopback, stack === "local", `Pulumi.${stack}.yaml hosts: ${JSON.stringify(hosts)}`);
+            assert.strictEqual(c["complinist:sshPrivateKeyPath"] !== undefined, stack === "local", `only the demo reads its key from dev/keys (Pulumi.${stack}.yaml)`);
+            const kinds = new Set(Object.values(c["complinist:releases"] as Record<string, object>).map((r) => ("url" in r ? "url" : "path")));
+            assert.deepStrictEqual([...kinds], [stack === "local" ? "path" : "url"], `Pulumi.${stack}.yaml releases`);
         }
     });
 });

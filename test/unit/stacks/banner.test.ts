@@ -1,6 +1,7 @@
 import * as assert from "assert";
-import { bannerData, renderBanner, sourceInfo, type BannerData, type GitRunner } from "../../infra/banner";
-import { parseStackConfig } from "../../stacks/config";
+import { bannerData, renderBanner, type BannerData } from "../../../stacks/banner";
+import { parseStackConfig } from "../../../stacks/config";
+import { deployCommit, sourceInfo, type GitRunner } from "../../../stacks/source";
 
 const SHA = "a".repeat(64);
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMHZNMVhu73rtnkCVV1dnWn09B3L5W/ZVMUBqhTkSJws";
@@ -79,6 +80,20 @@ describe("deployment banner", () => {
         const git = fakeGit({ "rev-parse HEAD": "deadbeef", "rev-parse --abbrev-ref HEAD": "feature-x", "describe --tags --exact-match HEAD": "v2.0.0" });
         assert.deepStrictEqual(sourceInfo({}, git), { commit: "deadbeef", branch: "feature-x", tag: "v2.0.0" });
         assert.deepStrictEqual(sourceInfo({}, fakeGit({ "rev-parse --abbrev-ref HEAD": "HEAD" })), { commit: "unknown", branch: "unknown" });
+    });
+
+    it("looks the commit up one way for the banner and the activation: COMPLINIST_COMMIT, CI_COMMIT_SHA, git, 'unknown'", () => {
+        const git = fakeGit({ "rev-parse HEAD": "deadbeef" });
+        const cases: Array<[Record<string, string>, string]> = [
+            [{ COMPLINIST_COMMIT: "override", CI_COMMIT_SHA: "abc123" }, "override"],
+            [{ COMPLINIST_COMMIT: "", CI_COMMIT_SHA: "abc123" }, "abc123"],
+            [{ CI_COMMIT_SHA: "" }, "deadbeef"],
+        ];
+        for (const [env, commit] of cases) {
+            assert.strictEqual(deployCommit(env, git), commit, JSON.stringify(env));
+            assert.strictEqual(sourceInfo(env, git).commit, commit, JSON.stringify(env));
+        }
+        assert.strictEqual(deployCommit({}, fakeGit({})), "unknown");
     });
 
     it("is built from the validated config: hosts with their addresses, batch size after defaults", () => {

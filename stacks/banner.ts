@@ -1,5 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
-import type { StackConfig } from "../stacks/config";
+import type { StackConfig } from "./config";
+import type { HostConfig } from "./schema";
+import { sourceInfo, type SourceInfo } from "./source";
 
 /**
  * The runbook's deployment banner, printed at the start of every preview and up so
@@ -7,12 +9,8 @@ import type { StackConfig } from "../stacks/config";
  * hosts, rollback target and batch size.
  */
 
-export interface BannerHost {
-    readonly name: string;
-    readonly address: string;
-    readonly port: number;
-    readonly user: string;
-}
+/** What the banner shows of a host: how it is reached, not its key. */
+export type BannerHost = Pick<HostConfig, "name" | "address" | "port" | "user">;
 
 export interface BannerData {
     readonly stack: string;
@@ -26,37 +24,6 @@ export interface BannerData {
     readonly rollbackVersion?: string | undefined;
     readonly batchSize: number;
     readonly promoteFrom?: string | undefined;
-}
-
-/** Where the code being deployed came from. */
-export interface SourceInfo {
-    readonly commit: string;
-    readonly branch: string;
-    readonly tag?: string | undefined;
-}
-
-/** Runs git with the given arguments; undefined when git or the repository is unavailable. */
-export type GitRunner = (args: string[]) => string | undefined;
-
-const runGit: GitRunner = (args) => {
-    try {
-        const cp = require("child_process") as typeof import("child_process");
-        const out = cp.execFileSync("git", args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], timeout: 5000 }).trim();
-        return out === "" ? undefined : out;
-    } catch {
-        return undefined;
-    }
-};
-
-/** GitLab CI's variables first (a CI checkout is a detached HEAD), then git, then "unknown". */
-export function sourceInfo(env: Readonly<Record<string, string | undefined>> = process.env, git: GitRunner = runGit): SourceInfo {
-    const nonEmpty = (v: string | undefined) => (v === undefined || v === "" ? undefined : v);
-    const commit = nonEmpty(env.CI_COMMIT_SHA) ?? git(["rev-parse", "HEAD"]) ?? "unknown";
-    const rawBranch = nonEmpty(env.CI_COMMIT_REF_NAME) ?? git(["rev-parse", "--abbrev-ref", "HEAD"]);
-    const branch = rawBranch === undefined || rawBranch === "HEAD" ? "unknown" : rawBranch;
-    // In CI an empty CI_COMMIT_TAG means "not a tag pipeline": do not second-guess it with git.
-    const tag = env.CI_COMMIT_TAG !== undefined ? nonEmpty(env.CI_COMMIT_TAG) : git(["describe", "--tags", "--exact-match", "HEAD"]);
-    return { commit, branch, ...(tag !== undefined ? { tag } : {}) };
 }
 
 export function bannerData(c: StackConfig, src: SourceInfo): BannerData {

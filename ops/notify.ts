@@ -1,0 +1,104 @@
+/**
+ * Notifications for QA and stakeholders, with the runbook's messages: deployment
+ * started, completed, failed, rolled back. Each is posted as JSON `{"text": …}` to a
+ * Slack-compatible incoming webhook (Slack, Mattermost and Rocket.Chat take the same
+ * body). A notification is never worth a failed deploy: every post is bounded by a
+ * timeout and any failure becomes one warning line — without the webhook URL, whose
+ * path is the secret.
+ */
+
+export type DeployEvent =
+    | { readonly kind: "started"; readonly stack: string; readonly version: string; readonly commit: string; readonly at: string }
+    | { readonly kind: "completed"; readonly stack: string; readonly version: string; readonly commit: string; readonly at: string; readonly hosts: string }
+    | {
+          readonly kind: "failed";
+          readonly stack: string;
+          readonly version: string;
+          readonly commit: string;
+          readonly at: string;
+          /** Hosts the error names (empty: it stopped before any host, e.g. at the promotion gate). */
+          readonly hosts: ReadonlyArray<string>;
+          /** What the gate or the health check saw, from the error text. */
+          readonly saw: string;
+          readonly rollback: string;
+      }
+    | { readonly kind: "rolledBack"; readonly stack: string; readonly from: string; readonly to: string; readonly commit: string; readonly at: string; readonly hosts: string };
+
+export function notificationText(e: DeployEvent): string {
+    switch (e.kind) {
+        case "started":
+            return `Deployment started: CompliNist ${e.version} to ${e.stack} (commit ${e.commit}, ${e.at}). Status: deploying.`;
+        case "completed":
+            return `Deployment completed: CompliNist ${e.version} on ${e.stack} (commit ${e.commit}, deployed at ${e.at}). Status: ${e.hosts}.`;
+        case "failed":
+            return (
+                `Deployment FAILED: CompliNist ${e.version} to ${e.stack} (commit ${e.commit}, ${e.at}) on ${e.hosts.length > 0 ? e.hosts.join(", ") : "no host (stopped before any change)"}. ` +
+                `Saw: ${e.saw} Hosts whose health gate failed switched back by themselves. Roll back: ${e.rollback}`
+            );
+        case "rolledBack":
+            return (
+                `Rolled back: ${e.stack} from ${e.from} to ${e.to} (release commit ${e.commit}, ${e.at}). Status: ${e.hosts}. ` +
+                `Pulumi.${e.stack}.yaml must be committed (the change is in the job log) so the next deploy keeps ${e.to}.`
+            );
+        default: {
+            const never: never = e;
+            return never;
+        }
+    }
+}
+
+const MAX_SAW = 600;
+
+/**
+ * Pure: what a failure message tells the channel — the hosts it names and what was
+ * seen (the promotion gate's refusal, else the lines about a host, else the first line).
+ */
+export function describeFailure(errorText: string, hostNames: ReadonlyArray<string>): { hosts: string[]; saw: string } {
+    const hosts = hostNames.filter((h) => new RegExp(`(^|[^A-Za-z0-9-])${h.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}([^A-Za-z0-9-]|$)`).test(errorText));
+    const lines = errorText.split("\n").map((l) => l.trim()).filter((l) => l !== "");
+    const gate = lines.find((l) => l.includes("Promotion gate:"));
+    const onHosts = lines.filter((l) => hosts.some((h) => l.includes(h)));
+    const saw = gate !== undefined ? gate.slice(gate.indexOf("Promotion gate:")) : onHosts.length > 0 ? [...new Set(onHosts)].join(" ") : lines[0] ?? "no error text";
+    return { hosts, saw: saw.length > MAX_SAW ? `${saw.slice(0, MAX_SAW)}…` : saw };
+}
+
+export interface Notifier {
+    /** Never rejects: a failure is reported through the notifier's warning callback. */
+    send(event: DeployEvent): Promise<void>;
+}
+
+export const NOTIFY_TIMEOUT_MS = 5000;
+
+/** Posts to `webhookUrl` (nothing when undefined); `warn` gets one line per failed post. */
+export function webhookNotifier(webhookUrl: string | undefined, warn: (text: string) => void, timeoutMs = NOTIFY_TIMEOUT_MS): Notifier {
+    return {
+        async send(event) {
+            if (webhookUrl === undefined) return;
+            let where = "the webhook";
+            try {
+                where = new URL(webhookUrl).origin;
+                const res = await fetch(webhookUrl, {
+                    method: "POST",
+                    headers: { "content-type": "application/json" },
+                    body: JSON.stringify({ text: notificationText(event) }),
+                    signal: AbortSignal.timeout(timeoutMs),
+                });
+                await res.body?.cancel();
+                if (!res.ok) throw new Error(`HTTP ${res.status}`);
+            } catch (e) {
+                const why = e instanceof Error && (e.name === "TimeoutError" || e.name === "AbortError") ? `no answer within ${timeoutMs} ms` : e instanceof Error ? e.message : String(e);
+                warn(`warning: the ${event.kind} notification to ${where} failed (${why}); the deployment is not affected.`);
+            }
+        },
+    };
+}
+
+/** The webhook from the stack's config (`complinist:notify.webhookUrl`, a secret), or undefined. */
+export async function webhookUrlOf(stack: { getConfig(key: string, path?: boolean): Promise<{ value: string }> }): Promise<string | undefined> {
+    try {
+        const v = (await stack.getConfig("complinist:notify.webhookUrl", true)).value;
+        return v === "" ? undefined : v;
+    } catch {
+        return undefined;
+    }
+}

@@ -1,0 +1,41 @@
+import type { ConfigValue } from "@pulumi/pulumi/automation";
+
+/** How a helper talks to the operator (scripts/ wires the terminal; tests record). */
+export interface OperatorIo {
+    /** A terminal is attached (stdin and stdout are TTYs): confirmation can be asked. */
+    readonly interactive: boolean;
+    confirm(question: string): Promise<boolean>;
+    /** Raw chunks of the CLI's output (preview diff, update progress), passed through as they come. */
+    stream(chunk: string): void;
+    out(text: string): void;
+    err(text: string): void;
+}
+
+export class UsageError extends Error {}
+
+export function errorText(e: unknown): string {
+    return (e instanceof Error ? e.message : String(e)).trim();
+}
+
+/** A config value, or undefined when the key is not set (the CLI exits non-zero for that). */
+export async function tryGetConfig(stack: { getConfig(key: string, path?: boolean): Promise<ConfigValue> }, key: string, path?: boolean): Promise<string | undefined> {
+    try {
+        return (await stack.getConfig(key, path)).value;
+    } catch {
+        return undefined;
+    }
+}
+
+/** The `hosts` output as one line: `prod-1 1.1.0 healthy, prod-2 1.1.0 healthy`. */
+export function describeHosts(v: unknown): string {
+    if (v === null || typeof v !== "object") return "unknown";
+    return Object.entries(v as Record<string, { version?: unknown; healthy?: unknown }>)
+        .map(([name, h]) => `${name} ${String(h?.version ?? "?")} ${h?.healthy === true ? "healthy" : "UNHEALTHY"}`)
+        .join(", ");
+}
+
+/** The command that undoes a deployment of `stack` (the CI job where there is one). */
+export function rollbackCommand(stack: string): string {
+    const job = stack === "prod" || stack.endsWith("/prod") ? " (GitLab: the rollback:production job)" : "";
+    return `npm run rollback -- --stack ${stack}${job}`;
+}

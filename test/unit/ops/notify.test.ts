@@ -1,0 +1,120 @@
+// Notifications against a real HTTP receiver on 127.0.0.1: one that records, one that answers 500,
+// one that never answers. A notification failure is a warning line, never an error.
+import * as assert from "assert";
+import * as http from "http";
+import type { AddressInfo } from "net";
+import { type DeployEvent, describeFailure, notificationText, webhookNotifier, webhookUrlOf } from "../../../ops/notify";
+
+interface Receiver {
+    readonly url: string;
+    readonly bodies: unknown[];
+    readonly headers: http.IncomingHttpHeaders[];
+    close(): Promise<void>;
+}
+
+/** A webhook receiver; `answer` decides per request (undefined: never answer). */
+async function receiver(answer: (body: string) => number | undefined): Promise<Receiver> {
+    const bodies: unknown[] = [];
+    const headers: http.IncomingHttpHeaders[] = [];
+    const server = http.createServer((req, res) => {
+        let body = "";
+        req.on("data", (c: Buffer) => (body += c.toString()));
+        req.on("end", () => {
+            bodies.push(JSON.parse(body));
+            headers.push(req.headers);
+            const status = answer(body);
+            if (status !== undefined) res.writeHead(status, { "content-type": "text/plain" }).end(status === 200 ? "ok" : "invalid_payload");
+        });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    return {
+        url: `http://127.0.0.1:${port}/services/T000/B000/secret-token-part`,
+        bodies,
+        headers,
+        close: () =>
+            new Promise<void>((resolve) => {
+                server.closeAllConnections();
+                server.close(() => resolve());
+            }),
+    };
+}
+
+const started: DeployEvent = { kind: "started", stack: "prod", version: "1.1.0", commit: "0123abc", at: "2025-01-01T10:00:00.000Z" };
+
+describe("notifications (ops/notify.ts)", () => {
+    let r: Receiver | undefined;
+    afterEach(async () => {
+        await r?.close();
+        r = undefined;
+    });
+
+    it("posts the runbook's message as Slack-compatible JSON {text}", async () => {
+        r = await receiver(() => 200);
+        const warnings: string[] = [];
+        await webhookNotifier(r.url, (w) => warnings.push(w)).send(started);
+        assert.deepStrictEqual(r.bodies, [{ text: notificationText(started) }]);
+        assert.strictEqual(r.headers[0]?.["content-type"], "application/json");
+        assert.deepStrictEqual(warnings, []);
+    });
+
+    it("turns an HTTP 500 into one warning that does not show the webhook's secret path", async () => {
+        r = await receiver(() => 500);
+        const warnings: string[] = [];
+        await webhookNotifier(r.url, (w) => warnings.push(w)).send(started);
+        assert.strictEqual(warnings.length, 1);
+        assert.match(warnings[0] as string, /^warning: the started notification to http:\/\/127\.0\.0\.1:\d+ failed \(HTTP 500\); the deployment is not affected\.$/);
+        assert.ok(!(warnings[0] as string).includes("secret-token-part"));
+    });
+
+    it("gives up on a receiver that never answers within the timeout", async () => {
+        r = await receiver(() => undefined);
+        const warnings: string[] = [];
+        const t0 = Date.now();
+        await webhookNotifier(r.url, (w) => warnings.push(w), 300).send(started);
+        const took = Date.now() - t0;
+        assert.ok(took >= 250 && took < 5000, `took ${took} ms`);
+        assert.strictEqual(r.bodies.length, 1, "the receiver got the request");
+        assert.match(warnings.join("\n"), /failed \(no answer within 300 ms\)/);
+    });
+
+    it("warns about a receiver that is not there, and posts nothing without a webhook", async () => {
+        const warnings: string[] = [];
+        await webhookNotifier("http://127.0.0.1:1/hook", (w) => warnings.push(w), 1000).send(started);
+        assert.match(warnings.join("\n"), /the started notification to http:\/\/127\.0\.0\.1:1 failed/);
+        const none: string[] = [];
+        await webhookNotifier(undefined, (w) => none.push(w)).send(started);
+        assert.deepStrictEqual(none, []);
+    });
+
+    it("says what QA and stakeholders need in each message", () => {
+        assert.strictEqual(notificationText(started), "Deployment started: CompliNist 1.1.0 to prod (commit 0123abc, 2025-01-01T10:00:00.000Z). Status: deploying.");
+        assert.match(
+            notificationText({ kind: "completed", stack: "prod", version: "1.1.0", commit: "0123abc", at: "2025-01-01T10:02:00.000Z", hosts: "prod-1 1.1.0 healthy, prod-2 1.1.0 healthy" }),
+            /^Deployment completed: CompliNist 1\.1\.0 on prod \(commit 0123abc, deployed at 2025-01-01T10:02:00\.000Z\)\. Status: prod-1 1\.1\.0 healthy, prod-2 1\.1\.0 healthy\.$/,
+        );
+        const failed = notificationText({ kind: "failed", stack: "prod", version: "1.2.0", commit: "0123abc", at: "t", hosts: ["prod-1"], saw: "health check on prod-1 saw 503.", rollback: "npm run rollback -- --stack prod" });
+        assert.match(failed, /^Deployment FAILED: CompliNist 1\.2\.0 to prod \(commit 0123abc, t\) on prod-1\. Saw: health check on prod-1 saw 503\./);
+        assert.match(failed, /Roll back: npm run rollback -- --stack prod$/);
+        assert.match(notificationText({ kind: "rolledBack", stack: "prod", from: "1.1.0", to: "1.0.0", commit: "c0ffee", at: "t", hosts: "prod-1 1.0.0 healthy" }), /^Rolled back: prod from 1\.1\.0 to 1\.0\.0 \(release commit c0ffee, t\)\. Status: prod-1 1\.0\.0 healthy\. Pulumi\.prod\.yaml must be committed/);
+    });
+
+    it("takes the hosts and what was seen from the error text: the gate's refusal first", () => {
+        const gate = describeFailure("error: Running program failed\n  Promotion gate: stack 'prod' refuses version 1.2.0: stack 'staging' has not deployed it healthy\n", ["prod-1", "prod-2"]);
+        assert.deepStrictEqual(gate, { hosts: [], saw: "Promotion gate: stack 'prod' refuses version 1.2.0: stack 'staging' has not deployed it healthy" });
+        const health = describeFailure("update failed\nhost prod-1: 1.2.0 failed its health gate (wanted 200 healthy; saw: 503)\nswitched back to 1.1.0", ["prod-1", "prod-10"]);
+        assert.deepStrictEqual(health.hosts, ["prod-1"], "prod-10 is not prod-1");
+        assert.strictEqual(health.saw, "host prod-1: 1.2.0 failed its health gate (wanted 200 healthy; saw: 503)");
+        assert.strictEqual(describeFailure("", []).saw, "no error text");
+        assert.ok(describeFailure("x".repeat(2000), []).saw.length < 700);
+    });
+
+    it("reads the webhook from the stack's secret config path, and none when it is not set", async () => {
+        const asked: string[] = [];
+        const set = { getConfig: async (key: string, path?: boolean) => (asked.push(`${key} path=${String(path)}`), { value: "https://hooks.example.com/x" }) };
+        assert.strictEqual(await webhookUrlOf(set), "https://hooks.example.com/x");
+        assert.deepStrictEqual(asked, ["complinist:notify.webhookUrl path=true"]);
+        const unset = { getConfig: async (): Promise<{ value: string }> => Promise.reject(new Error("configuration key 'complinist:notify.webhookUrl' not found")) };
+        assert.strictEqual(await webhookUrlOf(unset), undefined);
+    });
+});

@@ -1,0 +1,118 @@
+import * as assert from "assert";
+import * as fs from "fs";
+import * as http from "http";
+import type { AddressInfo } from "net";
+import * as path from "path";
+import * as YAML from "yaml";
+import { fetchSums, parseReleaseArgs, parseSums, planRelease, type ReleaseInput } from "../../../ops/release";
+import { UsageError } from "../../../ops/operator";
+import { parseStackConfig } from "../../../stacks/config";
+
+const REPO = path.join(__dirname, "..", "..", "..");
+const SHA_13 = "6f880ab68b0375e46901cdcfbcad81da9ef6f2d39c07c1b282e11d2345ef0c02";
+const SUMS = `${SHA_13}  complinist-1.3.0.tar.gz\n${"b".repeat(64)} *complinist-1.4.0.tar.gz\n`;
+const REGISTRY = "https://gitlab.complinist.example/api/v4/projects/42/packages/generic/complinist";
+
+function stackFile(stack: string): { file: string; stackText: string } {
+    return { file: `Pulumi.${stack}.yaml`, stackText: fs.readFileSync(path.join(REPO, `Pulumi.${stack}.yaml`), "utf8") };
+}
+
+function plan(overrides: Partial<ReleaseInput> = {}) {
+    return planRelease({ stack: "staging", version: "1.3.0", ...stackFile("staging"), sums: parseSums(SUMS), env: {}, ...overrides });
+}
+
+/** The stack file's config as the program would get it (secrets stand in). */
+function configOf(text: string, stack: string) {
+    const raw = (YAML.parse(text) as { config: Record<string, unknown> }).config;
+    const all: Record<string, string> = { "complinist:sshPrivateKey": "k" };
+    for (const [k, v] of Object.entries(raw)) all[k] = typeof v === "string" ? v : JSON.stringify(v);
+    return parseStackConfig(stack, all);
+}
+
+describe("release helper (ops/release.ts)", () => {
+    it("reads sha256sum output in text and binary mode", () => {
+        assert.deepStrictEqual([...parseSums(SUMS)], [["complinist-1.3.0.tar.gz", SHA_13], ["complinist-1.4.0.tar.gz", "b".repeat(64)]]);
+        assert.deepStrictEqual([...parseSums("garbage\n\n")], []);
+    });
+
+    it("writes the release entry, version and the replaced version as rollbackVersion, keeping every comment", () => {
+        const before = stackFile("staging").stackText;
+        const p = plan();
+        assert.ok(p.ok, p.ok ? "" : p.message);
+        assert.deepStrictEqual(p.entry, { url: `${REGISTRY}/1.3.0/complinist-1.3.0.tar.gz`, sha256: SHA_13 });
+        assert.strictEqual(p.replaced, "1.1.0");
+        const comments = (t: string) => t.split("\n").filter((l) => l.trim().startsWith("#"));
+        assert.deepStrictEqual(comments(p.text), comments(before));
+        const c = configOf(p.text, "staging");
+        assert.deepStrictEqual([c.version, c.rollbackVersion], ["1.3.0", "1.1.0"]);
+        assert.deepStrictEqual(c.releases["1.3.0"], p.entry);
+        assert.deepStrictEqual(Object.keys(c.releases), ["1.0.0", "1.1.0", "1.3.0"]);
+    });
+
+    it("finds the artifact next to --sums-url, or under --base-url", () => {
+        const bySums = plan({ sumsUrl: "https://registry.example/api/v4/projects/7/packages/generic/complinist/1.3.0/SHA256SUMS" });
+        assert.ok(bySums.ok && "url" in bySums.entry && bySums.entry.url === "https://registry.example/api/v4/projects/7/packages/generic/complinist/1.3.0/complinist-1.3.0.tar.gz");
+        const byBase = plan({ baseUrl: "https://registry.example/pkgs/complinist/" });
+        assert.ok(byBase.ok && "url" in byBase.entry && byBase.entry.url === "https://registry.example/pkgs/complinist/1.3.0/complinist-1.3.0.tar.gz");
+    });
+
+    it("uses the project's registry in CI when the stack has no URL pattern, and a local path for the demo", () => {
+        const empty = { file: "Pulumi.new.yaml", stackText: "config:\n  complinist:version: 1.1.0\n" };
+        const ci = plan({ ...empty, env: { CI_API_V4_URL: "https://gitlab.example.com/api/v4", CI_PROJECT_ID: "9" } });
+        assert.ok(ci.ok && "url" in ci.entry && ci.entry.url === "https://gitlab.example.com/api/v4/projects/9/packages/generic/complinist/1.3.0/complinist-1.3.0.tar.gz");
+        const local = plan({ stack: "local", ...stackFile("local") });
+        assert.ok(local.ok && "path" in local.entry && local.entry.path === ".build/artifacts/complinist-1.3.0.tar.gz");
+        const nowhere = plan({ ...empty });
+        assert.ok(!nowhere.ok && /pass --base-url/.test(nowhere.message));
+    });
+
+    it("refuses a version missing from SHA256SUMS, a changed sha256 and a bad URL, changing nothing", () => {
+        const missing = plan({ version: "2.0.0" });
+        assert.ok(!missing.ok);
+        assert.match(missing.message, /^release 2\.0\.0 for stack 'staging' refused: SHA256SUMS has no line for complinist-2\.0\.0\.tar\.gz \(it lists: complinist-1\.3\.0\.tar\.gz, complinist-1\.4\.0\.tar\.gz\)\. Pulumi\.staging\.yaml was not changed\.$/);
+        const changed = plan({ version: "1.1.0", sums: parseSums(`${"c".repeat(64)}  complinist-1.1.0.tar.gz\n`) });
+        assert.ok(!changed.ok);
+        assert.match(changed.message, /already pins 1\.1\.0 with sha256 8775491f.*SHA256SUMS says c{64}: a version's artifact never changes/);
+        const creds = plan({ baseUrl: "https://ci:token@registry.example/pkgs" });
+        assert.ok(!creds.ok && /must not carry credentials/.test(creds.message));
+    });
+
+    it("changes nothing when the version is already released and deployed", () => {
+        const p = plan({ version: "1.1.0", sums: parseSums("8775491f3896679d4ed0098ef6d0f19ddf67954fd63aa8984ae0426ad7d7dea9  complinist-1.1.0.tar.gz\n") });
+        assert.ok(p.ok && !p.changed && p.replaced === undefined);
+    });
+
+    it("fetches SHA256SUMS with the credentials as a header, never in the URL", async () => {
+        const seen: http.IncomingHttpHeaders[] = [];
+        const server = http.createServer((req, res) => {
+            seen.push(req.headers);
+            if (req.headers["private-token"] !== "glpat-x") res.writeHead(401).end("401 Unauthorized");
+            else res.writeHead(200).end(SUMS);
+        });
+        await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+        try {
+            const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/complinist/1.3.0/SHA256SUMS`;
+            assert.strictEqual(await fetchSums(url, "PRIVATE-TOKEN: glpat-x"), SUMS);
+            await assert.rejects(fetchSums(url, undefined), /HTTP 401 \(a private project needs RELEASE_AUTH=/);
+            await assert.rejects(fetchSums(url, "glpat-x"), /RELEASE_AUTH must be one header line/);
+            assert.strictEqual(seen.length, 2);
+        } finally {
+            server.closeAllConnections();
+            server.close();
+        }
+    });
+
+    it("parses its command line", () => {
+        assert.deepStrictEqual(parseReleaseArgs(["--stack", "staging", "--version", "1.3.0", "--sums-url", "https://x/SHA256SUMS"]), {
+            stack: "staging",
+            version: "1.3.0",
+            sums: undefined,
+            sumsUrl: "https://x/SHA256SUMS",
+            baseUrl: undefined,
+            help: false,
+        });
+        assert.throws(() => parseReleaseArgs(["--stack", "staging"]), (e: unknown) => e instanceof UsageError && /--version <version> is required/.test(e.message));
+        assert.throws(() => parseReleaseArgs(["--stack", "staging", "--version", "1.3.0;x"]), UsageError);
+        assert.throws(() => parseReleaseArgs(["--stack", "s", "--version", "1", "--sums", "a", "--sums-url", "b"]), /not both/);
+    });
+});

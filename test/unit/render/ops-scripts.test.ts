@@ -1,0 +1,154 @@
+import * as assert from "assert";
+import * as cp from "child_process";
+import * as fs from "fs";
+import * as http from "http";
+import * as os from "os";
+import * as path from "path";
+import { PassThrough } from "stream";
+import { hostLayout } from "../../../infra/render/layout";
+import { logrotatePath, renderLogrotate } from "../../../infra/render/logrotate";
+import { LOG_SOURCES, renderLogSource } from "../../../infra/render/logs";
+import { parseKeyValues } from "../../../infra/render/protocol";
+import { renderStatusScript } from "../../../infra/render/status";
+import { localTransport } from "../../../infra/transport/local";
+import { hostStatusFrom } from "../../../ops/status";
+
+const l = hostLayout("/opt/complinist", "complinist");
+const hasShellcheck = cp.spawnSync("shellcheck", ["--version"]).status === 0;
+
+const scripts: Record<string, string> = {
+    status: renderStatusScript(l, { service: "complinist", port: 5000, healthPath: "/health" }),
+    ...Object.fromEntries(LOG_SOURCES.flatMap((s) => [true, false].map((follow) => [`logs ${s}${follow ? " --follow" : ""}`, renderLogSource(l, s, { service: "complinist", lines: 50, follow })]))),
+};
+
+async function waitFor(what: string, check: () => boolean, timeoutMs = 10000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!check()) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 20));
+    }
+}
+
+describe("operator tool scripts", () => {
+    for (const [name, script] of Object.entries(scripts)) {
+        it(`${name} parses with bash -n`, () => {
+            const r = cp.spawnSync("bash", ["-n"], { input: script, encoding: "utf8" });
+            assert.strictEqual(r.status, 0, r.stderr);
+        });
+        it(`${name} passes shellcheck`, function () {
+            if (!hasShellcheck) {
+                if (process.env.CI) assert.fail("shellcheck is required in CI");
+                this.skip();
+            }
+            const r = cp.spawnSync("shellcheck", ["-s", "bash", "-S", "warning", "-"], { input: script, encoding: "utf8" });
+            assert.strictEqual(r.status, 0, r.stdout);
+        });
+    }
+
+    it("the status script writes nothing on the host: no lock file is created, the temp dir is removed", () => {
+        assert.doesNotMatch(scripts.status!, /(^|[^2])>\s*['"]?\/opt/m, "no redirection into the layout");
+        assert.match(scripts.status!, /if \[ -e "\$lock" \]; then/, "flock is only tried on an existing lock file");
+        assert.match(scripts.status!, /trap 'rm -rf "\$tmp"' EXIT/);
+    });
+
+    it("a log source refuses a negative or fractional line count", () => {
+        assert.throws(() => renderLogSource(l, "app.log", { service: "complinist", lines: -1, follow: false }), /lines must be a whole number/);
+        assert.throws(() => renderLogSource(l, "journal", { service: "complinist", lines: 1.5, follow: false }), /lines must be a whole number/);
+    });
+
+    describe("run for real on this machine, under a temp root", () => {
+        let root: string;
+        beforeEach(() => {
+            root = fs.mkdtempSync(path.join(os.tmpdir(), "ops-scripts-"));
+        });
+        afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+
+        it("a log source prints its last N lines, or says the file is missing", async () => {
+            const rl = hostLayout("/opt/complinist", "complinist", root);
+            fs.mkdirSync(rl.logDir, { recursive: true });
+            fs.writeFileSync(rl.logFile, Array.from({ length: 20 }, (_, i) => `line ${i + 1}`).join("\n") + "\n");
+            const t = localTransport({ name: "here", root, systemd: false });
+            const r = await t.exec(renderLogSource(rl, "app.log", { service: "complinist", lines: 3, follow: false }));
+            assert.deepStrictEqual([r.code, r.stdout], [0, "line 18\nline 19\nline 20\n"]);
+            const missing = await t.exec(renderLogSource(rl, "deploy.log", { service: "complinist", lines: 3, follow: false }));
+            assert.deepStrictEqual([missing.code, missing.stdout], [0, `(no file ${rl.deployLog})\n`]);
+        });
+
+        it("a followed log source streams appended lines and quits when its stdin ends", async () => {
+            const rl = hostLayout("/opt/complinist", "complinist", root);
+            fs.mkdirSync(rl.logDir, { recursive: true });
+            fs.writeFileSync(rl.logFile, "old\n");
+            const t = localTransport({ name: "here", root, systemd: false });
+            const stdin = new PassThrough();
+            let seen = "";
+            const done = t.exec(renderLogSource(rl, "app.log", { service: "complinist", lines: 1, follow: true }), { stdin, onStdout: (c) => (seen += c.toString()) });
+            await waitFor("the history line", () => seen === "old\n");
+            fs.appendFileSync(rl.logFile, "new\n");
+            await waitFor("the appended line", () => seen === "old\nnew\n");
+            stdin.end();
+            const r = await done;
+            assert.deepStrictEqual([r.code, r.stdout], [0, ""], "streamed output is not collected again");
+        });
+
+        it("the status script reports the live release, the health answer, the lock holder and the last revisions", async () => {
+            const rl = hostLayout("/opt/complinist", "complinist", root);
+            fs.mkdirSync(path.join(rl.releasesDir, "1.1.0"), { recursive: true });
+            fs.mkdirSync(path.join(rl.releasesDir, "1.0.0"));
+            fs.symlinkSync("releases/1.1.0", rl.current);
+            fs.writeFileSync(rl.revisionsLog, Array.from({ length: 7 }, (_, i) => `2025-01-0${i + 1}T00:00:00Z\tversion=1.1.0\tsha256=x\tby=me\toutcome=activated`).join("\n") + "\n");
+            fs.writeFileSync(`${rl.lockFile}.owner`, "ci@runner pid 7 since 2025-01-08T00:00:00Z\n");
+            const server = http.createServer((req, res) => {
+                res.writeHead(200, { "content-type": "application/json" });
+                res.end(req.url === "/health" ? JSON.stringify({ status: "healthy", version: "1.1.0", uptime: 12 }) : "<h1>hi</h1>");
+            });
+            await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+            const port = (server.address() as import("net").AddressInfo).port;
+            const holder = cp.spawn("flock", [rl.lockFile, "sleep", "60"], { stdio: "ignore" });
+            try {
+                await waitFor("the lock to be held", () => cp.spawnSync("flock", ["-n", "-E", "75", rl.lockFile, "true"]).status === 75);
+                const t = localTransport({ name: "here", root, systemd: false });
+                const r = await t.exec(renderStatusScript(rl, { service: "complinist", port, healthPath: "/health" }));
+                assert.strictEqual(r.code, 0, r.stderr);
+                const kv = parseKeyValues(r.stdout);
+                const h = hostStatusFrom("here", "local", kv, { baseDir: `${root}/opt/complinist`, version: "1.1.0", service: { name: "complinist", port, user: "complinist", command: "x", environment: {}, standby: true }, health: { path: "/health", timeoutSeconds: 60, intervalMs: 1000, soakSeconds: 0, drainSeconds: 30, checks: [] } });
+                assert.deepStrictEqual(h.current, { link: "releases/1.1.0", version: "1.1.0" });
+                assert.deepStrictEqual(h.releases, ["1.0.0", "1.1.0"]);
+                assert.deepStrictEqual([h.health?.code, h.health?.status, h.health?.version, h.health?.uptime], [200, "healthy", "1.1.0", 12]);
+                assert.strictEqual(h.root?.code, 200);
+                assert.deepStrictEqual(h.lock, { held: "yes", owner: "ci@runner pid 7 since 2025-01-08T00:00:00Z" });
+                assert.deepStrictEqual(h.revisions.map((x) => x.slice(0, 10)), ["2025-01-03", "2025-01-04", "2025-01-05", "2025-01-06", "2025-01-07"]);
+                assert.deepStrictEqual(h.problems, []);
+            } finally {
+                holder.kill();
+                await new Promise((r) => server.close(r));
+            }
+        });
+
+        it("the status script leaves a missing lock file missing and reports it free", async () => {
+            const rl = hostLayout("/opt/complinist", "complinist", root);
+            const t = localTransport({ name: "here", root, systemd: false });
+            const r = await t.exec(renderStatusScript(rl, { service: "complinist", port: 1, healthPath: "/health" }));
+            assert.strictEqual(r.code, 0, r.stderr);
+            assert.strictEqual(parseKeyValues(r.stdout)["lock.held"], "no");
+            assert.strictEqual(fs.existsSync(rl.lockFile), false);
+            assert.match(parseKeyValues(r.stdout)["health.error"] ?? "", /curl: \(7\)/);
+        });
+    });
+
+    describe("logrotate policy", () => {
+        it("rotates app.log by copy and truncate (systemd keeps it open) and deploy.log by rename, daily, 14 kept, compressed a day late", () => {
+            const text = renderLogrotate(l, "complinist");
+            assert.strictEqual(logrotatePath("complinist"), "/etc/logrotate.d/complinist");
+            const blocks = Object.fromEntries([...text.matchAll(/^(\S+) \{\n([\s\S]*?)\n\}$/gm)].map((m) => [m[1], m[2]!.split("\n").map((x) => x.trim())]));
+            assert.deepStrictEqual(Object.keys(blocks), ["/var/log/complinist/app.log", "/var/log/complinist/deploy.log"]);
+            const common = ["daily", "rotate 14", "compress", "delaycompress", "missingok", "notifempty", "su root root"];
+            assert.deepStrictEqual(blocks["/var/log/complinist/app.log"], [...common, "copytruncate"]);
+            assert.deepStrictEqual(blocks["/var/log/complinist/deploy.log"], [...common, "create 0640 complinist complinist"]);
+        });
+
+        it("refuses a user or path that could break out of the policy's syntax", () => {
+            assert.throws(() => renderLogrotate(l, "root }\n/etc/shadow {"), /is not a Unix user name/);
+            assert.throws(() => renderLogrotate({ ...l, logFile: "/var/log/a b" }, "complinist"), /must be absolute/);
+        });
+    });
+});

@@ -53,7 +53,7 @@ export interface ActivationOutputs extends ActivationInputs {
     readonly standbyVersion: string;
     /** When this version was last activated (set only by an activation, so unchanged stacks show no diff). */
     readonly activatedAt: string;
-    /** The commit deployed by that activation. */
+    /** The commit that shipped the live release (recorded in its manifest at install; COMPLINIST_COMMIT, CI_COMMIT_SHA or git HEAD then). */
     readonly activatedCommit: string;
 }
 
@@ -147,7 +147,9 @@ function outcome(s: ActivationInputs, host: string, lockFile: string, kv: Record
                 active: "active",
                 standbyVersion: kv.standby ?? "",
                 activatedAt: new Date().toISOString(),
-                activatedCommit: deployCommit(),
+                // The commit that shipped the release now live (its manifest), not the one running this deploy:
+                // after a rollback the record names the code that runs.
+                activatedCommit: kv.commit || deployCommit(),
             };
         case "locked":
             throw new Error(`host ${host}: the deploy lock ${lockFile} is held by ${kv.holder ?? "unknown"}; it frees itself when that process ends. Run pulumi up --stack ${s.stack} again then`);

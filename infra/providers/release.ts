@@ -3,6 +3,7 @@ import { hostLayout, releaseDir } from "../render/layout";
 import { EXIT, parseKeyValues } from "../render/protocol";
 import { renderReleaseDelete, renderReleaseInstall, renderReleaseProbe } from "../render/release";
 import { q } from "../render/shell";
+import { deployCommit } from "../../stacks/source";
 import { configureCredentials, connect, deployer, HostTarget, LOCKED_SCRIPT_TIMEOUT_MS, run } from "./host";
 
 /** A release directory `releases/<version>` on one host. */
@@ -51,7 +52,7 @@ async function install(s: ReleaseDirState): Promise<ReleaseDirOutputs> {
         throw new Error(`release ${s.version}: artifact needs a path or a url`);
     }
     const authOnStdin = "url" in source && s.auth !== "";
-    const r = await t.exec(renderReleaseInstall(l, { version: s.version, sha256: s.sha256, source, authOnStdin, who: deployer(), service: s.service }), {
+    const r = await t.exec(renderReleaseInstall(l, { version: s.version, sha256: s.sha256, source, authOnStdin, who: deployer(), service: s.service, commit: deployCommit() }), {
         timeoutMs: 900000,
         ...(authOnStdin ? { stdin: Buffer.from(`${s.auth}\n`, "utf8") } : {}),
     });

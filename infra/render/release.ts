@@ -31,6 +31,8 @@ export interface ReleaseInstall {
     /** Who installs (the lock's owner line). */
     readonly who: string;
     readonly service: string;
+    /** The commit that first shipped this release, kept in its manifest: a later rollback to it reports this commit. */
+    readonly commit: string;
 }
 
 /**
@@ -63,7 +65,7 @@ export function renderReleaseInstall(l: HostLayout, r: ReleaseInstall): string {
         // An artifact may ship its own shared/: the persistent one replaces it, never lands inside it.
         `rm -rf "$tmp/shared"`,
         `ln -sT ../../shared "$tmp/shared"`,
-        `printf 'version=%s\\nsha256=%s\\ninstalledAt=%s\\n' "$version" "$expected" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$tmp/${MANIFEST}"`,
+        `printf 'version=%s\\nsha256=%s\\ninstalledAt=%s\\ncommit=%s\\n' "$version" "$expected" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" ${q(r.commit)} > "$tmp/${MANIFEST}"`,
         `chmod -R u+rwX,go+rX,go-w "$tmp"`,
         // A directory without a manifest is a leftover of an interrupted install: never live (its
         // instance could not have passed a gate), so it is replaced. A complete one is never touched.

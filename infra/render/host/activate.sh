@@ -76,7 +76,7 @@ activate() {
         instance_wanted "$live" yes
         settle_standby "$(other_port "$live")"
         record "$VERSION" "$SHA" "$WHO" "outcome=converged live=$live"
-        result "outcome=converged" "live=$live" "done=1"
+        result "outcome=converged" "live=$live" "commit=$(sed -n 's/^commit=//p' "$RELEASES_DIR/$VERSION/$MANIFEST")" "done=1"
         return 0
     fi
 
@@ -150,5 +150,5 @@ activate() {
     cp -f "$SETTINGS" "$DEPLOY_CONFIG.tmp" && mv -f "$DEPLOY_CONFIG.tmp" "$DEPLOY_CONFIG"
     record "$VERSION" "$SHA" "$WHO" "outcome=activated previous=$LIVE_VERSION mode=$([ "$warm" = yes ] && echo warm-switch || echo started)"
     step "result activated"
-    result "outcome=activated" "live=$idle" "done=1"
+    result "outcome=activated" "live=$idle" "commit=$(sed -n 's/^commit=//p' "$RELEASES_DIR/$VERSION/$MANIFEST")" "done=1"
 }

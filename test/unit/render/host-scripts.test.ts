@@ -43,7 +43,7 @@ const settings: DeploySettings = {
     revision: "0123456789abcdef",
 };
 
-const install = { version: "1.0.0", sha256: "a".repeat(64), authOnStdin: false, who: "ci@runner", service: "complinist" };
+const install = { version: "1.0.0", sha256: "a".repeat(64), authOnStdin: false, who: "ci@runner", service: "complinist", commit: "abc123" };
 
 /** Every script a provider sends to a host, and the host program it installs. */
 const scripts: Record<string, string> = {

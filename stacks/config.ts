@@ -140,14 +140,16 @@ export function compareVersions(a: string, b: string): number {
 
 /**
  * The releases each host keeps: the active version, the pinned rollback
- * target, then the newest others until `keepReleases` is reached. Anything
+ * target, then the newest releases older than `version` until `keepReleases` is reached. Anything
  * outside this set is deleted by the engine (never the one `current` points to).
  */
 export function keptVersions(c: Pick<ParsedConfig, "version" | "rollbackVersion" | "releases" | "keepReleases">): string[] {
     const kept = [c.version];
     if (c.rollbackVersion !== undefined) kept.push(c.rollbackVersion);
+    // Only releases older than `version`: a newer entry is a release not deployed yet, and
+    // pre-uploading it would let one wrong future entry block every deploy, rollbacks included.
     const others = Object.keys(c.releases)
-        .filter((v) => !kept.includes(v))
+        .filter((v) => !kept.includes(v) && compareVersions(v, c.version) < 0)
         .sort((a, b) => compareVersions(b, a));
     for (const v of others) {
         if (kept.length >= c.keepReleases) break;

@@ -174,6 +174,8 @@ export const configSchema = z
         hosts: z.array(host, { error: "must be a list of { name, address, port?, user?, hostKey }" }).min(1, "must list at least one host"),
         sshPrivateKey: z.string().optional(),
         sshPrivateKeyPath: z.string().min(1).optional(),
+        /** How long connecting, the SSH handshake and opening a session on a host may take. */
+        sshTimeoutSeconds: integer("an SSH timeout in seconds", 1, 300).default(15),
         baseDir: absolutePath.default("/opt/complinist"),
         service,
         health: health.default({ path: "/health", timeoutSeconds: 60, intervalMs: 1000, soakSeconds: 0, drainSeconds: 30, checks: [] }),

@@ -11,6 +11,8 @@ export function connectionOf(target: HostTarget, privateKey: string): Connection
 
 interface ConfiguredCredentials {
     readonly privateKey?: string;
+    /** complinist:sshTimeoutSeconds, in ms. */
+    readonly timeoutMs?: number;
     readonly hosts: Readonly<Record<string, Partial<HostTarget>>>;
 }
 
@@ -35,7 +37,12 @@ export async function configureCredentials(req: pulumi.dynamic.ConfigureRequest)
     } catch {
         // Unparseable hosts are the program's to report (schema); the state's copy is used meanwhile.
     }
-    (globalThis as { __complinistCredentials?: ConfiguredCredentials }).__complinistCredentials = { ...(privateKey !== undefined ? { privateKey } : {}), hosts };
+    const timeout = Number(req.config.get("complinist:sshTimeoutSeconds"));
+    (globalThis as { __complinistCredentials?: ConfiguredCredentials }).__complinistCredentials = {
+        ...(privateKey !== undefined ? { privateKey } : {}),
+        ...(Number.isInteger(timeout) && timeout > 0 ? { timeoutMs: timeout * 1000 } : {}),
+        hosts,
+    };
 }
 
 export async function connect(target: HostTarget, privateKey: string): Promise<Transport> {
@@ -48,7 +55,8 @@ export async function connect(target: HostTarget, privateKey: string): Promise<T
         ...(h?.user !== undefined ? { user: h.user } : {}),
         ...(h?.hostKey !== undefined ? { hostKey: h.hostKey } : {}),
     };
-    return openTransport(connectionOf(current, configured?.privateKey ?? privateKey));
+    const conn = connectionOf(current, configured?.privateKey ?? privateKey);
+    return openTransport(configured?.timeoutMs !== undefined ? { ...conn, timeoutMs: configured.timeoutMs } : conn);
 }
 
 /** A script that takes the host lock may wait for it (LOCK_WAIT, 120 s) before its own work. */

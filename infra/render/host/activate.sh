@@ -24,9 +24,11 @@ run_hook() {
         -p RuntimeMaxSec="$HOOK_TIMEOUT" -p NoNewPrivileges=yes -p ProtectSystem=strict -p ProtectHome=yes \
         -p PrivateTmp=yes -p PrivateDevices=yes -p ReadWritePaths="$LOG_DIR $SHARED_DIR" \
         /bin/bash -euo pipefail -c "$HOOK" </dev/null 2>&1); then
-        FAILED_SEEN="hooks.beforeActivate failed: $(printf '%s' "$out" | tail -n 5 | tr '\n' ' ' | cut -c1-400)"
-        result "hook=$(printf '%s' "$out" | tail -n 5 | tr '\n' ' ' | cut -c1-400)"
-        fail_activation "$EXIT_HOOK" "outcome=failed reason=beforeActivate-hook live=${LIVE_VERSION:-none}"
+        local tail_out
+        tail_out=$(printf '%s' "$out" | tail -n 5 | tr '\n\t' '  ' | cut -c1-400)
+        FAILED_SEEN="hooks.beforeActivate failed: $tail_out"
+        result "hook=$tail_out"
+        fail_activation "$EXIT_HOOK" "outcome=failed reason=beforeActivate-hook live=${LIVE_VERSION:-none} output=$tail_out"
     fi
     step "hook done: $(printf '%s' "$out" | tail -n 1 | cut -c1-200)"
 }

@@ -42,8 +42,9 @@ describe("stack configuration", () => {
             assert.strictEqual(c.mode, "release");
             assert.strictEqual(c.baseDir, "/opt/complinist");
             assert.strictEqual(c.keepReleases, 3);
-            assert.deepStrictEqual(c.service, { name: "complinist", port: 5000, user: "complinist", command: "bin/start", environment: {} });
-            assert.deepStrictEqual(c.health, { path: "/health", timeoutSeconds: 60, intervalMs: 1000 });
+            assert.deepStrictEqual(c.service, { name: "complinist", port: 5000, user: "complinist", command: "bin/start", environment: {}, standby: true });
+            assert.deepStrictEqual(c.health, { path: "/health", timeoutSeconds: 60, intervalMs: 1000, soakSeconds: 0, drainSeconds: 30, checks: [] });
+            assert.deepStrictEqual(c.hooks, { once: false, onRollback: false, timeoutSeconds: 600 });
             assert.strictEqual(c.hosts[0]?.port, 22);
             assert.strictEqual(c.hosts[0]?.user, "root");
         });
@@ -87,7 +88,27 @@ describe("stack configuration", () => {
         });
 
         it("service port 0", () => {
-            rejects("dev", valid({ service: { command: "bin/start", port: 0 } }), "complinist:service.port", "a TCP port", "from 1 to 65535", "(got 0)");
+            rejects("dev", valid({ service: { command: "bin/start", port: 0 } }), "complinist:service.port", "a TCP port", "from 1 to 65533", "(got 0)");
+        });
+
+        it("a service name Debian already uses (ssh would replace the vendor unit)", () => {
+            for (const name of ["ssh", "haproxy", "cron", "systemd"]) {
+                rejects("dev", valid({ service: { command: "bin/start", name } }), "complinist:service.name", "a Debian host already has", "choose another", `(got "${name}")`);
+            }
+        });
+
+        it("PORT in service.environment (each instance gets its own port behind the proxy)", () => {
+            rejects("dev", valid({ service: { command: "bin/start", environment: { PORT: "8080" } } }), "complinist:service.environment", "PORT is set by the stack", "set service.port instead");
+        });
+
+        it("a health.path or check path without a leading /", () => {
+            rejects("dev", valid({ health: { path: "health" } }), "complinist:health.path", "starting with /", '(got "health")');
+            rejects("dev", valid({ health: { checks: [{ path: "index.html" }] } }), "complinist:health.checks[0].path", "starting with /");
+        });
+
+        it("hooks.timeoutSeconds out of range and a non-boolean hooks.once", () => {
+            rejects("dev", valid({ hooks: { beforeActivate: "bin/migrate", timeoutSeconds: 0 } }), "complinist:hooks.timeoutSeconds", "from 1 to 7200");
+            rejects("dev", valid({ hooks: { beforeActivate: "bin/migrate", once: "yes" } }), "complinist:hooks.once", "true or false");
         });
 
         it("service port 70000", () => {
@@ -269,12 +290,17 @@ describe("stack configuration", () => {
     describe("retention", () => {
         const releases = Object.fromEntries(["1.0.0", "1.1.0", "1.2.0", "1.10.0", "1.3.0"].map((v) => [v, { sha256: SHA }]));
 
-        it("keeps version, the pinned rollback target, then the newest others", () => {
-            assert.deepStrictEqual(keptVersions({ version: "1.2.0", rollbackVersion: "1.0.0", releases, keepReleases: 3 }), ["1.2.0", "1.0.0", "1.10.0"]);
+        it("keeps version, the pinned rollback target, then the newest older releases", () => {
+            assert.deepStrictEqual(keptVersions({ version: "1.2.0", rollbackVersion: "1.0.0", releases, keepReleases: 3 }), ["1.2.0", "1.0.0", "1.1.0"]);
         });
 
         it("keeps exactly keepReleases when there are more", () => {
-            assert.deepStrictEqual(keptVersions({ version: "1.3.0", releases, keepReleases: 2 }), ["1.3.0", "1.10.0"]);
+            assert.deepStrictEqual(keptVersions({ version: "1.10.0", releases, keepReleases: 2 }), ["1.10.0", "1.3.0"]);
+        });
+
+        it("never keeps (pre-uploads) a release newer than the one being activated: it was not deployed yet", () => {
+            assert.deepStrictEqual(keptVersions({ version: "1.1.0", releases, keepReleases: 5 }), ["1.1.0", "1.0.0"]);
+            assert.deepStrictEqual(keptVersions({ version: "1.0.0", rollbackVersion: "1.1.0", releases, keepReleases: 5 }), ["1.0.0", "1.1.0"]);
         });
 
         it("orders versions numerically", () => {

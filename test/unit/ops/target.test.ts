@@ -80,12 +80,12 @@ describe("operator tools: finding the hosts and the key", () => {
     });
 
     it("reads every committed stack file without the Pulumi CLI", () => {
-        for (const stack of ["dev", "staging", "prod"]) {
+        for (const stack of ["local", "dev", "staging", "prod"]) {
             const { config } = configFromStackFile(stack, fs.readFileSync(stackFilePath(REPO, stack), "utf8"));
             assert.strictEqual(config.stack, stack);
             assert.ok(config.hosts.length >= 1);
         }
-        assert.strictEqual(configFromStackFile("dev", fs.readFileSync(stackFilePath(REPO, "dev"), "utf8")).config.sshPrivateKeyPath, "dev/keys/deploy_ed25519");
+        assert.strictEqual(configFromStackFile("local", fs.readFileSync(stackFilePath(REPO, "local"), "utf8")).config.sshPrivateKeyPath, "dev/keys/deploy_ed25519");
         assert.strictEqual(configFromStackFile("staging", fs.readFileSync(stackFilePath(REPO, "staging"), "utf8")).config.sshPrivateKey, NO_KEY_PLACEHOLDER);
     });
 

@@ -3,6 +3,7 @@ import { HostTarget } from "../infra/providers/host";
 import { ServiceUnit } from "../infra/providers/service";
 import { renderHostProgram } from "../infra/render/hostProgram";
 import { hostLayout } from "../infra/render/layout";
+import { renderLogrotate } from "../infra/render/logrotate";
 import { renderEnvFile, renderInstanceUnit, renderProxyUnit, renderServiceUnit } from "../infra/render/unit";
 
 export interface SystemdServiceArgs {
@@ -43,7 +44,9 @@ export class SystemdService extends pulumi.ComponentResource {
         this.unitText = renderInstanceUnit(spec);
         const serviceUnitText = renderServiceUnit(spec);
         const proxyUnitText = renderProxyUnit({ ...spec, port: args.port });
-        const hostProgram = renderHostProgram(hostLayout(args.baseDir, args.service), args.service);
+        const layout = hostLayout(args.baseDir, args.service);
+        const hostProgram = renderHostProgram(layout, args.service);
+        const logrotateText = renderLogrotate(layout, args.user);
         const envText = pulumi.secret(
             pulumi.output(args.secretEnvironment).apply((secrets) => renderEnvFile({ ...args.environment, ...(secrets as Record<string, string>) })),
         );
@@ -59,6 +62,7 @@ export class SystemdService extends pulumi.ComponentResource {
                 serviceUnitText,
                 proxyUnitText,
                 hostProgram,
+                logrotateText,
                 envText,
             },
             // Children do not inherit a component's dependsOn: pass it down (rollout batches).

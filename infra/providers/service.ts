@@ -19,6 +19,8 @@ export interface ServiceUnitState {
     readonly proxyUnitText: string;
     /** `/usr/local/sbin/<service>`: activation and the operator's emergency commands. */
     readonly hostProgram: string;
+    /** `/etc/logrotate.d/<service>`: rotation of app.log and deploy.log. */
+    readonly logrotateText: string;
     /** The env file (secret). */
     readonly envText: string;
 }
@@ -33,7 +35,7 @@ export interface ServiceUnitOutputs extends ServiceUnitState {
 }
 
 /** Files on the host compared whole: a hand edit of any of them is drift. */
-const FILE_KEYS = ["unitText", "serviceUnitText", "proxyUnitText", "hostProgram"] as const;
+const FILE_KEYS = ["unitText", "serviceUnitText", "proxyUnitText", "hostProgram", "logrotateText"] as const;
 
 async function apply(s: ServiceUnitState): Promise<ServiceUnitOutputs> {
     const t = await connect(s.host, s.privateKey);
@@ -73,7 +75,7 @@ export const serviceUnitProvider: pulumi.dynamic.ResourceProvider = {
         const text = (k: string) => Buffer.from(kv[k] ?? "", "base64").toString("utf8");
         return {
             id,
-            props: { ...props, unitText: text("unit"), serviceUnitText: text("serviceUnit"), proxyUnitText: text("proxyUnit"), hostProgram: text("hostProgram"), envSha256: kv.envSha256 ?? "", envMode: kv.envMode ?? "", enabled: kv.enabled ?? "" },
+            props: { ...props, unitText: text("unit"), serviceUnitText: text("serviceUnit"), proxyUnitText: text("proxyUnit"), hostProgram: text("hostProgram"), logrotateText: text("logrotate"), envSha256: kv.envSha256 ?? "", envMode: kv.envMode ?? "", enabled: kv.enabled ?? "" },
         };
     },
 

@@ -44,6 +44,8 @@ export interface HostLayout {
     /** The proxy's read-only stats endpoint (HTTP over a unix socket: `curl --unix-socket`). */
     readonly proxyStatsSocket: string;
     readonly proxyRunDir: string;
+    /** The logrotate policy for app.log and deploy.log. */
+    readonly logrotateFile: string;
 }
 
 /**
@@ -74,6 +76,7 @@ export function hostLayout(baseDir: string, service: string, root = ""): HostLay
         hostProgram: r(`/usr/local/sbin/${service}`),
         proxyStatsSocket: r(`/run/${service}-proxy/stats.sock`),
         proxyRunDir: r(`/run/${service}-proxy`),
+        logrotateFile: r(`/etc/logrotate.d/${service}`),
     };
 }
 

@@ -1,10 +1,5 @@
 import type { HostLayout } from "./layout";
 
-/** Where the policy goes: logrotate reads every file in this directory (root-owned, mode 0644). */
-export function logrotatePath(service: string): string {
-    return `/etc/logrotate.d/${service}`;
-}
-
 /**
  * The logrotate policy for the service's logs: daily, 14 kept, compressed one rotation late.
  *

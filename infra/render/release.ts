@@ -46,10 +46,11 @@ export function renderReleaseInstall(l: HostLayout, r: ReleaseInstall): string {
     const download = path.posix.join(l.releasesDir, `.download-${r.version}`);
     const artifact = "uploaded" in r.source ? q(r.source.uploaded) : `${q(download)}.$$.tar.gz`;
     return [
-        renderLocked(l, r.service, r.who),
+        // The trap comes first: an install refused by the lock still removes its upload.
         `version=${q(r.version)}; expected=${q(r.sha256)}`,
         `dir=${q(dir)}; artifact=${artifact}; tmp=${q(path.posix.join(l.releasesDir, `.tmp-${r.version}`))}.$$`,
         `trap 'rm -rf "$tmp" "$artifact" "$artifact.part"' EXIT`,
+        renderLocked(l, r.service, r.who),
         `mkdir -p ${q(l.releasesDir)} ${q(l.sharedDir)}`,
         `if [ -f "$dir/${MANIFEST}" ] && grep -qx "sha256=$expected" "$dir/${MANIFEST}"; then echo "installed=already"; exit 0; fi`,
         ...("url" in r.source

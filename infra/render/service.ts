@@ -16,6 +16,8 @@ export interface ServiceFiles {
     readonly proxyUnitText: string;
     /** `/usr/local/sbin/<service>`. */
     readonly hostProgram: string;
+    /** `/etc/logrotate.d/<service>`: app.log and deploy.log rotation. */
+    readonly logrotateText: string;
     /** Who applies (the lock's owner line). */
     readonly who: string;
 }
@@ -27,6 +29,7 @@ function files(l: HostLayout, s: ServiceFiles): Array<[string, string, string]> 
         [l.unitFile, s.serviceUnitText, "0644"],
         [l.proxyUnitFile, s.proxyUnitText, "0644"],
         [l.hostProgram, s.hostProgram, "0755"],
+        [l.logrotateFile, s.logrotateText, "0644"],
     ];
 }
 
@@ -51,7 +54,7 @@ export function renderServiceApply(l: HostLayout, s: ServiceFiles, systemd: bool
                   `if ! id -u "$user" >/dev/null 2>&1; then useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$user" >/dev/null; fi`,
               ]
             : [`: "$user"`]),
-        `install -d -m 0755 ${q(l.baseDir)} ${q(l.releasesDir)} ${q(l.instancesDir)} ${q(path.posix.dirname(l.unitFile))} ${q(path.posix.dirname(l.hostProgram))}`,
+        `install -d -m 0755 ${q(l.baseDir)} ${q(l.releasesDir)} ${q(l.instancesDir)} ${q(path.posix.dirname(l.unitFile))} ${q(path.posix.dirname(l.hostProgram))} ${q(path.posix.dirname(l.logrotateFile))}`,
         `install -d -m 0700 ${q(l.activationsDir)}`,
         `install -d -m 0750 ${owner}${q(l.sharedDir)} ${q(l.logDir)}`,
         // Traversable, not listable: the proxy (user haproxy) reads haproxy.cfg; everything else in it is 0600.
@@ -87,6 +90,7 @@ export function renderServiceRead(l: HostLayout, service: string, systemd: boole
         read("serviceUnit", l.unitFile),
         read("proxyUnit", l.proxyUnitFile),
         read("hostProgram", l.hostProgram),
+        read("logrotate", l.logrotateFile),
         `if [ -f ${q(l.envFile)} ]; then echo "envSha256=$(sha256sum < ${q(l.envFile)} | cut -d' ' -f1)"; echo "envMode=$(stat -c %a ${q(l.envFile)})"; else echo "envSha256="; echo "envMode="; fi`,
         systemd ? `echo "enabled=$(systemctl is-enabled ${q(`${service}.service`)} 2>/dev/null || true)"` : `echo "enabled=enabled"`,
         "",
@@ -96,7 +100,7 @@ export function renderServiceRead(l: HostLayout, service: string, systemd: boole
 export function renderServiceDelete(l: HostLayout, service: string, systemd: boolean): string {
     return [
         ...(systemd ? [`systemctl disable --now ${q(`${service}.service`)} >/dev/null 2>&1 || true`] : []),
-        `rm -f ${q(l.unitFile)} ${q(l.instanceUnitFile)} ${q(l.proxyUnitFile)} ${q(l.hostProgram)} ${q(l.envFile)} ${q(l.deployConfig)} ${q(l.proxyConfig)}`,
+        `rm -f ${q(l.unitFile)} ${q(l.instanceUnitFile)} ${q(l.proxyUnitFile)} ${q(l.hostProgram)} ${q(l.logrotateFile)} ${q(l.envFile)} ${q(l.deployConfig)} ${q(l.proxyConfig)}`,
         `rm -rf ${q(`${path.posix.dirname(l.unitFile)}/${service}.service.wants`)}`,
         ...(systemd ? [`systemctl daemon-reload`] : []),
         `echo "deleted=true"`,

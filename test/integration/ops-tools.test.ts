@@ -4,7 +4,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { hostLayout } from "../../infra/render/layout";
-import { logrotatePath, renderLogrotate } from "../../infra/render/logrotate";
+import { renderLogrotate } from "../../infra/render/logrotate";
 import { closeAllConnections, openTransport, type Connection } from "../../infra/transport";
 import { showLogs } from "../../ops/logs";
 import { STATUS_EXIT, type HostStatus } from "../../ops/status";
@@ -222,11 +222,11 @@ describe("operator tools (status, logs, logrotate) against a real host", functio
                 `useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin complinist`,
                 // As the service apply script leaves them: the log directory belongs to the service user.
                 `chown complinist:complinist ${l.logDir} ${l.logFile} && chmod 0750 ${l.logDir} && chmod 0640 ${l.logFile}`,
-                `echo ${policy} | base64 -d > ${logrotatePath("complinist")} && chmod 0644 ${logrotatePath("complinist")}`,
+                `echo ${policy} | base64 -d > ${hostLayout("/opt/complinist", "complinist").logrotateFile} && chmod 0644 ${hostLayout("/opt/complinist", "complinist").logrotateFile}`,
             ].join(" && "),
         );
         assert.strictEqual(prepare.code, 0, prepare.stderr);
-        const debug = await h.exec(`logrotate -d ${logrotatePath("complinist")} 2>&1`);
+        const debug = await h.exec(`logrotate -d ${hostLayout("/opt/complinist", "complinist").logrotateFile} 2>&1`);
         assert.strictEqual(debug.code, 0, debug.stdout);
         assert.doesNotMatch(debug.stdout, /error/i, debug.stdout);
 
@@ -235,7 +235,7 @@ describe("operator tools (status, logs, logrotate) against a real host", functio
         assert.strictEqual((await h.exec(writer)).code, 0);
         const ticks = async (file: string) => Number((await h.exec(`grep -c '^tick' ${file} || true`)).stdout.trim());
         await waitFor("the writer to log", async () => (await ticks(l.logFile)) > 5);
-        const rotate = await h.exec(`logrotate -f -s /tmp/logrotate.state ${logrotatePath("complinist")} 2>&1`);
+        const rotate = await h.exec(`logrotate -f -s /tmp/logrotate.state ${hostLayout("/opt/complinist", "complinist").logrotateFile} 2>&1`);
         assert.strictEqual(rotate.code, 0, rotate.stdout);
         const rotated = await h.exec(`cat ${l.logFile}.1`);
         assert.match(rotated.stdout, /^app line 1\n/, "the rotated file holds what was logged before");

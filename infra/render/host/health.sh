@@ -28,7 +28,7 @@ json_top() {
 probe() {
     local url="$1" want="$2" out code body parsed status version
     if ! out=$(curl -sS -m "$PROBE_TIMEOUT" -w '\n%{http_code}' "$url" 2>&1); then
-        SEEN="no answer from $url: $(printf '%s' "$out" | tail -n 1 | cut -c1-200)"
+        SEEN="no answer from $url: $( (printf '%s\n' "$out" | grep -m1 '^curl:' || printf '%s' "$out" | tail -n 1) | cut -c1-200)"
         return 1
     fi
     code=$(printf '%s' "$out" | tail -n 1)
@@ -49,7 +49,7 @@ smoke() {
     for c in "${CHECKS[@]}"; do
         IFS='|' read -r path want maxms <<<"$c"
         if ! out=$(curl -sS -o /dev/null -m "$PROBE_TIMEOUT" -w '%{http_code} %{time_total}' "http://127.0.0.1:$port$path" 2>&1); then
-            SEEN="check GET $path: no answer: $(printf '%s' "$out" | tail -n 1 | cut -c1-200)"
+            SEEN="check GET $path: no answer: $( (printf '%s\n' "$out" | grep -m1 '^curl:' || printf '%s' "$out" | tail -n 1) | cut -c1-200)"
             return 1
         fi
         code=${out%% *}

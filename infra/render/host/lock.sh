@@ -28,5 +28,6 @@ take_lock() {
 clean_leftovers() {
     rm -rf "$RELEASES_DIR"/.tmp-* "$RELEASES_DIR"/.download-* 2>/dev/null || true
     find "$RELEASES_DIR" -maxdepth 1 -name '.upload-*' -mmin +60 -delete 2>/dev/null || true
-    rm -f "$BASE_DIR"/current.tmp.* "$INSTANCES_DIR"/.tmp-* "$ENV_DIR"/*.tmp "$UNIT_DIR/$SERVICE"*.tmp "$PROXY_CONFIG".tmp.* 2>/dev/null || true
+    rm -f "$BASE_DIR"/current.tmp.* "$INSTANCES_DIR"/.tmp-* "$ENV_DIR"/*.tmp.* "$UNIT_DIR/$SERVICE"*.tmp.* \
+        "/usr/local/sbin/$SERVICE".tmp.* "/etc/logrotate.d/$SERVICE".tmp.* "$PROXY_CONFIG".tmp.* 2>/dev/null || true
 }

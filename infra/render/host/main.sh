@@ -89,8 +89,9 @@ cmd_status() {
     if [ -f "$DEPLOY_CONFIG" ]; then load_settings "$DEPLOY_CONFIG"; else PORT=0; PORTS=(); HEALTH_PATH=/health; PROBE_TIMEOUT=3; fi
     live=$(proxy_live_port)
     other=""
-    [ -z "$live" ] || other=$(other_port "$live")
-    echo "current=$(t=$(readlink -f "$CURRENT" 2>/dev/null) && printf '%s' "${t##*/}")"
+    # Without deploy.conf (no activation finished yet) the ports are unknown: report no standby.
+    [ -z "$live" ] || [ "${#PORTS[@]}" -eq 0 ] || other=$(other_port "$live")
+    echo "current=$(t=$(readlink -e "$CURRENT" 2>/dev/null) && printf '%s' "${t##*/}")"
     echo "livePort=$live"
     echo "liveVersion=$([ -z "$live" ] || instance_version "$live")"
     echo "liveActive=$([ -n "$live" ] && systemctl is-active "$(instance_unit "$live")" 2>/dev/null || echo inactive)"
@@ -98,7 +99,7 @@ cmd_status() {
     echo "standbyVersion=$([ -n "$other" ] && instance_active "$other" && instance_version "$other")"
     echo "proxyActive=$(systemctl is-active "$(proxy_unit)" 2>/dev/null || true)"
     echo "served=$(proxy_serves)"
-    if flock -n "$LOCK_FILE" true 2>/dev/null; then echo "lock=free"; else echo "lock=$(lock_holder)"; fi
+    if [ ! -e "$LOCK_FILE" ] || flock -n "$LOCK_FILE" true 2>/dev/null; then echo "lock=free"; else echo "lock=$(lock_holder)"; fi
 }
 
 cmd_releases() {
@@ -106,7 +107,7 @@ cmd_releases() {
     if [ -f "$DEPLOY_CONFIG" ]; then load_settings "$DEPLOY_CONFIG"; else PORTS=(); fi
     live=$(proxy_live_port)
     other=""
-    [ -z "$live" ] || other=$(other_port "$live")
+    [ -z "$live" ] || [ "${#PORTS[@]}" -eq 0 ] || other=$(other_port "$live")
     for d in "$RELEASES_DIR"/*/; do
         [ -f "$d$MANIFEST" ] || continue
         v=$(basename "$d")

@@ -6,5 +6,5 @@ record() {
 
 step() {
     # Never fails the operation: the log directory may be missing before the first service apply.
-    printf '%s\t%s\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${ACT_ID:-manual}" "$*" >>"$DEPLOY_LOG" 2>/dev/null || true
+    { printf '%s\t%s\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${ACT_ID:-manual}" "$*" >>"$DEPLOY_LOG"; } 2>/dev/null || true
 }

@@ -7,6 +7,7 @@ import * as path from "path";
 import { HostTarget } from "../../../infra/providers/host";
 import { releaseDirProvider, ReleaseDirOutputs, ReleaseDirState } from "../../../infra/providers/release";
 import { serviceUnitProvider, ServiceUnitOutputs, ServiceUnitState } from "../../../infra/providers/service";
+import { renderLogrotate } from "../../../infra/render/logrotate";
 import { renderHostProgram } from "../../../infra/render/hostProgram";
 import { hostLayout } from "../../../infra/render/layout";
 import { renderInstanceUnit, renderProxyUnit, renderServiceUnit } from "../../../infra/render/unit";
@@ -158,7 +159,7 @@ describe("host operations under a temp root (local transport)", () => {
         // KNOWN PRODUCT BUG (render/release.ts): the lock is taken before the trap that removes the
         // upload is set, so each refused install leaves its per-invocation upload (a whole artifact)
         // until a later locked operation finds it an hour old. Un-skip once fixed.
-        it.skip("an install refused by the lock removes its upload", async () => {
+        it("an install refused by the lock removes its upload", async () => {
             await holdLock("alice@laptop");
             await assert.rejects(releaseDirProvider.create!(release("1.0.0", a1)), /deploy lock is held/);
             assert.deepStrictEqual(fs.readdirSync(at(`${base}/releases`)), []);
@@ -215,6 +216,7 @@ describe("host operations under a temp root (local transport)", () => {
         const serviceUnitText = renderServiceUnit(spec);
         const proxyUnitText = renderProxyUnit({ ...spec, port: 5000 });
         const hostProgram = renderHostProgram(hostLayout(base, "complinist"), "complinist");
+        const logrotateText = renderLogrotate(hostLayout(base, "complinist"), "complinist");
         const state = (): ServiceUnitState => ({
             host,
             privateKey: "",
@@ -225,6 +227,7 @@ describe("host operations under a temp root (local transport)", () => {
             serviceUnitText,
             proxyUnitText,
             hostProgram,
+            logrotateText,
             envText: 'APP_ENV="dev"\nSECRET_KEY="s3cr3t"\n',
         });
         const installed: ReadonlyArray<[keyof ServiceUnitState, string, number]> = [
@@ -232,6 +235,7 @@ describe("host operations under a temp root (local transport)", () => {
             ["serviceUnitText", "/etc/systemd/system/complinist.service", 0o644],
             ["proxyUnitText", "/etc/systemd/system/complinist-proxy.service", 0o644],
             ["hostProgram", "/usr/local/sbin/complinist", 0o755],
+            ["logrotateText", "/etc/logrotate.d/complinist", 0o644],
         ];
 
         it("writes the three units, the host program and a 0600 env file; read returns them as written", async () => {

@@ -18,6 +18,7 @@ const files: ServiceFiles = {
     service: "complinist",
     user: "complinist",
     unitText: "[Unit]\nDescription=instance %i\n",
+    logrotateText: "/var/log/complinist/app.log {\n    daily\n}\n",
     serviceUnitText: "[Unit]\nDescription=umbrella\n",
     proxyUnitText: "[Unit]\nDescription=proxy\n",
     hostProgram: "#!/bin/bash\necho host program\n",

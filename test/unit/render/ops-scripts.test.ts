@@ -6,7 +6,7 @@ import * as os from "os";
 import * as path from "path";
 import { PassThrough } from "stream";
 import { hostLayout } from "../../../infra/render/layout";
-import { logrotatePath, renderLogrotate } from "../../../infra/render/logrotate";
+import { renderLogrotate } from "../../../infra/render/logrotate";
 import { LOG_SOURCES, renderLogSource } from "../../../infra/render/logs";
 import { parseKeyValues } from "../../../infra/render/protocol";
 import { renderStatusScript } from "../../../infra/render/status";
@@ -138,7 +138,7 @@ describe("operator tool scripts", () => {
     describe("logrotate policy", () => {
         it("rotates app.log by copy and truncate (systemd keeps it open) and deploy.log by rename, daily, 14 kept, compressed a day late", () => {
             const text = renderLogrotate(l, "complinist");
-            assert.strictEqual(logrotatePath("complinist"), "/etc/logrotate.d/complinist");
+            assert.strictEqual(hostLayout("/opt/complinist", "complinist").logrotateFile, "/etc/logrotate.d/complinist");
             const blocks = Object.fromEntries([...text.matchAll(/^(\S+) \{\n([\s\S]*?)\n\}$/gm)].map((m) => [m[1], m[2]!.split("\n").map((x) => x.trim())]));
             assert.deepStrictEqual(Object.keys(blocks), ["/var/log/complinist/app.log", "/var/log/complinist/deploy.log"]);
             const common = ["daily", "rotate 14", "compress", "delaycompress", "missingok", "notifempty", "su root root"];

@@ -7,7 +7,8 @@ import { q } from "./shell";
  * The preamble of every host script that writes: the host lock (the host program's own
  * `lock` family, so the activation, the emergency command and the providers' scripts
  * exclude each other), taken and held until the script exits, then the leftovers of
- * interrupted operations removed under it.
+ * interrupted operations removed under it. `step` (the `record` family) writes the
+ * script's own lines to deploy.log.
  */
 export function renderLocked(l: HostLayout, service: string, who: string): string {
     const vars: Record<string, string> = {
@@ -19,10 +20,13 @@ export function renderLocked(l: HostLayout, service: string, who: string): strin
         ENV_DIR: l.envDir,
         UNIT_DIR: path.posix.dirname(l.unitFile),
         PROXY_CONFIG: l.proxyConfig,
+        DEPLOY_LOG: l.deployLog,
+        REVISIONS_LOG: l.revisionsLog,
     };
     return [
         ...Object.entries(vars).map(([k, v]) => `${k}=${q(v)}`),
         hostProgramPart("lock"),
+        hostProgramPart("record"),
         `take_lock ${q(who)} || exit 75`,
         "clean_leftovers",
         "",

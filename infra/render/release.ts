@@ -77,6 +77,7 @@ export function renderReleaseInstall(l: HostLayout, r: ReleaseInstall): string {
         `  rm -rf "$dir"`,
         `fi`,
         `mv -T "$tmp" "$dir"`,
+        `step "install release $version: verified sha256 $expected, extracted"`,
         `echo "installed=now"`,
         `sed -n 's/^installedAt=/installedAt=/p' "$dir/${MANIFEST}"`,
         "",
@@ -99,6 +100,7 @@ export function renderReleaseDelete(l: HostLayout, version: string, service: str
         `  if [ "$(realpath -e "$used" 2>/dev/null || true)" = "$real" ]; then echo "deleted=kept-in-use"; echo "usedBy=$used"; exit 0; fi`,
         `done`,
         `rm -rf "$dir"`,
+        `step "retention: deleted $dir"`,
         `echo "deleted=true"`,
         "",
     ].join("\n");

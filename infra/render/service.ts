@@ -77,6 +77,7 @@ export function renderServiceApply(l: HostLayout, s: ServiceFiles, systemd: bool
                   `if ! out=$(systemctl enable ${q(`${s.service}.service`)} 2>&1); then echo "systemctl enable ${s.service}.service failed: $out" >&2; exit 1; fi`,
               ]
             : []),
+        `step ${q(`service ${s.service}: units, env file and host program applied`)}`,
         `echo "applied=true"`,
         "",
     ].join("\n");

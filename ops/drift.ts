@@ -38,6 +38,9 @@ export interface DriftedResource {
     readonly op: string;
     /** Top-level keys whose value differs, when the engine reports them. */
     readonly keys: string[];
+    /** For a host's Activation: the version the host serves now, when it differs from the declared one. */
+    readonly serves?: string;
+    readonly declared?: string;
 }
 
 export const DRIFT_USAGE = `usage: npm run drift -- --stack <env>
@@ -101,12 +104,16 @@ export function driftFromEvents(events: ReadonlyArray<EngineEvent>): DriftedReso
         }
         if (op === undefined) continue;
         const prev = byUrn.get(m.urn);
+        const serves = m.new?.outputs?.activeVersion;
+        const declared = m.old?.outputs?.version ?? m.old?.inputs?.version;
+        const switched = m.type.endsWith("complinist:Activation") && typeof serves === "string" && typeof declared === "string" && serves !== "" && serves !== declared;
         byUrn.set(m.urn, {
             urn: m.urn,
             name: m.urn.split("::").pop() ?? m.urn,
             type: m.type,
             op,
             keys: [...new Set([...(prev?.keys ?? []), ...keys])].sort(),
+            ...(switched ? { serves, declared } : {}),
         });
     }
     return [...byUrn.values()].sort((a, b) => a.urn.localeCompare(b.urn));
@@ -125,6 +132,14 @@ export function renderDrift(stack: string, drifted: ReadonlyArray<DriftedResourc
         lines.push(`          ${d.urn}`);
     }
     if (unlisted > 0) lines.push(`  ...and ${unlisted} more the engine counted but did not itemize (run: pulumi refresh --preview-only --diff --stack ${stack})`);
+    for (const d of drifted.filter((x) => x.serves !== undefined)) {
+        // The on-host emergency command (or a hand switch) made another release live.
+        lines.push(
+            `  ${d.name}: the host serves ${d.serves}, the stack declares ${d.declared} (an emergency rollback on the host?). ` +
+                `To keep ${d.serves}: npm run rollback -- --stack ${stack} --to ${d.serves} (pins it in Pulumi.${stack.split("/").pop()}.yaml; commit that). ` +
+                `To go back to ${d.declared}: pulumi up --stack ${stack}.`,
+        );
+    }
     lines.push(
         `Next: inspect the hosts (revisions.log, journalctl -u <service>); to restore the declared state run pulumi up --stack ${stack}; ` +
             `to accept what the hosts have instead run pulumi refresh --stack ${stack} and update the stack file.`,

@@ -82,6 +82,16 @@ describe("drift helper", () => {
         assert.match(text, /pulumi up --stack prod/);
     });
 
+    it("after an on-host emergency rollback, says which version the host serves and how to pin it or re-apply", async () => {
+        const events = refreshed(ACTIVATION, { version: "1.1.0", activeVersion: "1.1.0", active: "active" }, { version: "1.1.0", activeVersion: "1.0.0", active: "live instance runs 1.0.0" });
+        const o = io();
+        assert.strictEqual(await checkDrift(new FakeStack(events, { same: 10, update: 1 }), o), DRIFT_EXIT.drift);
+        const text = o.text();
+        assert.match(text, /complinist-prod-1-activation-switch: the host serves 1\.0\.0, the stack declares 1\.1\.0/);
+        assert.match(text, /To keep 1\.0\.0: npm run rollback -- --stack prod --to 1\.0\.0 \(pins it in Pulumi\.prod\.yaml; commit that\)/);
+        assert.match(text, /To go back to 1\.1\.0: pulumi up --stack prod/);
+    });
+
     it("uses the engine's diffs when it reports them, and steps reported as update", () => {
         const d = driftFromEvents([
             step("outputs", { urn: UNIT, op: "update", diffs: ["unitText"], detailedDiff: { "environment.PORT": { diffKind: DiffKind.update, inputDiff: false } } }),

@@ -219,6 +219,17 @@ describe("zero-downtime activation on a real host, under load", function () {
         assert.deepStrictEqual((await driver.refresh({ previewOnly: true })).drift.map((d) => d.name), [], "no drift after converging");
     });
 
+    it("the on-host emergency rollback refuses while a deploy holds the lock, naming the holder", async () => {
+        const h = host();
+        await sh(h, `systemd-run --unit=zd-holder --collect --quiet flock ${BASE}/.deploy.lock sh -c 'echo "ci@runner pid $$ since now" > ${BASE}/.deploy.lock.owner; exec sleep 600'`);
+        await sh(h, `for i in $(seq 1 100); do flock -n ${BASE}/.deploy.lock true || break; sleep 0.1; done`);
+        const r = await h.exec("LOCK_WAIT=2 /usr/local/sbin/complinist rollback");
+        assert.strictEqual(r.code, 75, r.stdout + r.stderr);
+        assert.match(r.stderr, /refused: the deploy lock is held by ci@runner pid \d+ since now \(still running\)/);
+        assert.match(await served(), /"version": ?"1\.1\.0"/, "nothing switched");
+        await sh(h, "systemctl stop zd-holder");
+    });
+
     it("the on-host emergency rollback switches to the warm standby, locked and recorded", async () => {
         const out = await sh(host(), "/usr/local/sbin/complinist rollback");
         assert.match(out, /rolling back to 1\.0\.0/);

@@ -111,6 +111,7 @@ activate() {
         FAILED_SEEN="$SEEN"
         step "switch failed: $SEEN"
         [ -n "$live" ] && proxy_route "$live" "$LIVE_VERSION" || true
+        drain "$idle"
         instance_stop "$idle"
         result "restored=${LIVE_VERSION:-none}"
         fail_activation "$EXIT_HEALTH" "outcome=failed reason=switch live=${LIVE_VERSION:-none} seen=$FAILED_SEEN"

@@ -43,8 +43,20 @@ open_connections() {
     awk -v p=":$hex" 'FNR > 1 && $4 == "01" && substr($2, length($2) - 4) == p { n++ } END { print n + 0 }' /proc/net/tcp /proc/net/tcp6 2>/dev/null || echo 0
 }
 
-# drain PORT: wait until its in-flight requests are done (bounded by DRAIN seconds).
+# Proxy workers still running: after a reload the old one lives on until its last client
+# connection ends (bounded by hard-stop-after). Counted from /proc: procps may be absent.
+proxy_workers() {
+    local master
+    master=$(systemctl show -p MainPID --value "$SERVICE-proxy.service" 2>/dev/null || echo 0)
+    if [ -z "$master" ] || [ "$master" = 0 ]; then echo 0; return 0; fi
+    { grep -s -l -E "^PPid:[[:space:]]+$master\$" /proc/[0-9]*/status || true; } | wc -l
+}
+
+# drain PORT: wait until nothing can still reach PORT — the old proxy worker, which may hold
+# accepted requests not yet forwarded, has exited — and its in-flight requests are done.
+# Bounded by DRAIN seconds. Only then may the instance on PORT stop.
 drain() {
     local deadline=$(($(date +%s) + DRAIN))
+    while [ "$(proxy_workers)" -gt 1 ] && [ "$(date +%s)" -lt "$deadline" ]; do sleep 0.1; done
     while [ "$(open_connections "$1")" -gt 0 ] && [ "$(date +%s)" -lt "$deadline" ]; do sleep 0.2; done
 }

@@ -1,8 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
-import { ActivationResource, ActivationResourceArgs } from "../infra/providers/activation";
+import { ActivationInputs, ActivationResource } from "../infra/providers/activation";
+import type { InputsOf } from "../infra/providers/inputs";
 
 /** The provider's inputs, each documented on `ActivationInputs` (infra/providers/activation.ts). */
-export type ActivationArgs = ActivationResourceArgs;
+export type ActivationArgs = InputsOf<ActivationInputs>;
 
 /**
  * Makes a release live on one host with zero downtime: start it beside the live

@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { dynamicProps, InputsOf } from "./inputs";
 import { activationUnit, renderActivationPoll, renderActivationRead, renderActivationStart } from "../render/activation";
 import { DeploySettings, renderDeploySettings } from "../render/hostProgram";
 import { hostLayout } from "../render/layout";
@@ -228,8 +229,6 @@ export const activationProvider: pulumi.dynamic.ResourceProvider = {
     },
 };
 
-export type ActivationResourceArgs = { readonly [K in keyof ActivationInputs]: pulumi.Input<ActivationInputs[K]> };
-
 /** Dynamic resource for start → gate → switch → drain → soak on one host; see activationProvider. */
 export class ActivationResource extends pulumi.dynamic.Resource {
     declare public readonly activeVersion: pulumi.Output<string>;
@@ -238,14 +237,8 @@ export class ActivationResource extends pulumi.dynamic.Resource {
     declare public readonly activatedAt: pulumi.Output<string>;
     declare public readonly activatedCommit: pulumi.Output<string>;
 
-    constructor(name: string, args: ActivationResourceArgs, opts?: pulumi.CustomResourceOptions) {
-        super(
-            activationProvider,
-            name,
-            { ...args, activeVersion: undefined, active: undefined, standbyVersion: undefined, activatedAt: undefined, activatedCommit: undefined },
-            { ...opts, additionalSecretOutputs: ["privateKey"] },
-            "complinist",
-            "Activation",
-        );
+    constructor(name: string, args: InputsOf<ActivationInputs>, opts?: pulumi.CustomResourceOptions) {
+        const [props, options] = dynamicProps(args, ["activeVersion", "active", "standbyVersion", "activatedAt", "activatedCommit"], opts, ["privateKey"]);
+        super(activationProvider, name, props, options, "complinist", "Activation");
     }
 }

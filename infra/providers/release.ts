@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { dynamicProps, InputsOf } from "./inputs";
 import { hostLayout, releaseDir } from "../render/layout";
 import { EXIT, parseKeyValues } from "../render/protocol";
 import { renderReleaseDelete, renderReleaseInstall, renderReleaseProbe } from "../render/release";
@@ -137,7 +138,7 @@ export const releaseDirProvider: pulumi.dynamic.ResourceProvider = {
     },
 };
 
-export type ReleaseDirArgs = { readonly [K in keyof ReleaseDirState]: pulumi.Input<ReleaseDirState[K]> };
+export type ReleaseDirArgs = InputsOf<ReleaseDirState>;
 
 /** Dynamic resource for one release directory; see releaseDirProvider. */
 export class ReleaseDir extends pulumi.dynamic.Resource {
@@ -147,6 +148,7 @@ export class ReleaseDir extends pulumi.dynamic.Resource {
     declare public readonly uploadedBytes: pulumi.Output<number>;
 
     constructor(name: string, args: ReleaseDirArgs, opts?: pulumi.CustomResourceOptions) {
-        super(releaseDirProvider, name, { ...args, complete: undefined, uploadedBytes: undefined }, { ...opts, additionalSecretOutputs: ["privateKey", "auth"] }, "complinist", "ReleaseDir");
+        const [props, options] = dynamicProps(args, ["complete", "uploadedBytes"], opts, ["privateKey", "auth"]);
+        super(releaseDirProvider, name, props, options, "complinist", "ReleaseDir");
     }
 }

@@ -1,26 +1,16 @@
 import * as pulumi from "@pulumi/pulumi";
+import { dynamicProps, InputsOf } from "./inputs";
 import { hostLayout } from "../render/layout";
 import { parseKeyValues } from "../render/protocol";
-import { renderServiceApply, renderServiceDelete, renderServiceRead } from "../render/service";
+import { renderServiceApply, renderServiceDelete, renderServiceRead, ServiceFiles } from "../render/service";
 import { configureCredentials, connect, deployer, HostTarget, LOCKED_SCRIPT_TIMEOUT_MS, run, sha256Hex } from "./host";
 
 /** The systemd unit, its env file (0600) and its enablement on one host. */
-export interface ServiceUnitState {
+/** The files on one host (declared once, with the renderer: ServiceFiles) plus how to reach it and the env file. */
+export interface ServiceUnitState extends Omit<ServiceFiles, "who"> {
     readonly host: HostTarget;
     readonly privateKey: string;
     readonly baseDir: string;
-    readonly service: string;
-    readonly user: string;
-    /** The app instance template `<service>@.service`, shown whole in preview so a change reads as a text diff. */
-    readonly unitText: string;
-    /** `<service>.service`: the unit the runbook's systemctl commands act on. */
-    readonly serviceUnitText: string;
-    /** `<service>-proxy.service`: HAProxy on the service port. */
-    readonly proxyUnitText: string;
-    /** `/usr/local/sbin/<service>`: activation and the operator's emergency commands. */
-    readonly hostProgram: string;
-    /** `/etc/logrotate.d/<service>`: rotation of app.log and deploy.log. */
-    readonly logrotateText: string;
     /** The env file (secret). */
     readonly envText: string;
 }
@@ -86,7 +76,7 @@ export const serviceUnitProvider: pulumi.dynamic.ResourceProvider = {
     },
 };
 
-export type ServiceUnitArgs = { readonly [K in keyof ServiceUnitState]: pulumi.Input<ServiceUnitState[K]> };
+export type ServiceUnitArgs = InputsOf<ServiceUnitState>;
 
 /** Dynamic resource for the unit + env file; see serviceUnitProvider. */
 export class ServiceUnit extends pulumi.dynamic.Resource {
@@ -95,13 +85,7 @@ export class ServiceUnit extends pulumi.dynamic.Resource {
     declare public readonly enabled: pulumi.Output<string>;
 
     constructor(name: string, args: ServiceUnitArgs, opts?: pulumi.CustomResourceOptions) {
-        super(
-            serviceUnitProvider,
-            name,
-            { ...args, envSha256: undefined, envMode: undefined, enabled: undefined },
-            { ...opts, additionalSecretOutputs: ["privateKey", "envText"] },
-            "complinist",
-            "ServiceUnit",
-        );
+        const [props, options] = dynamicProps(args, ["envSha256", "envMode", "enabled"], opts, ["privateKey", "envText"]);
+        super(serviceUnitProvider, name, props, options, "complinist", "ServiceUnit");
     }
 }

@@ -5,8 +5,11 @@ import { q } from "./shell";
 
 /** Host scripts of the systemd unit and its env file: apply, read, delete. */
 
+/** What a ServiceUnit installs; unit texts are inputs shown whole in preview, so a change reads as a text diff. */
 export interface ServiceFiles {
+    /** Unit name without `.service`. */
     readonly service: string;
+    /** Unix user the app instances run as (created if missing). */
     readonly user: string;
     /** `<service>@.service`, the app instance template. */
     readonly unitText: string;

@@ -15,10 +15,17 @@ export interface LocalTransportOptions {
  * non-zero exit is a result, not an error. After `timeoutMs` it is killed and the
  * promise rejects with `timeoutMessage`. Also how dev/ drives the docker CLI.
  */
-export function runProcess(command: string, args: readonly string[], input: Buffer | string, timeoutMs: number, timeoutMessage: string): Promise<ExecResult> {
+export function runProcess(
+    command: string,
+    args: readonly string[],
+    input: Buffer | string,
+    timeoutMs: number,
+    timeoutMessage: string,
+    env?: Readonly<Record<string, string>>,
+): Promise<ExecResult> {
     const cp = require("child_process") as typeof import("child_process");
     return new Promise((resolve, reject) => {
-        const child = cp.spawn(command, args, { stdio: ["pipe", "pipe", "pipe"] });
+        const child = cp.spawn(command, args, { stdio: ["pipe", "pipe", "pipe"], ...(env ? { env: { ...process.env, ...env } } : {}) });
         const out: Buffer[] = [];
         const err: Buffer[] = [];
         const timer = setTimeout(() => {

@@ -1,4 +1,5 @@
 import * as cp from "child_process";
+import { runProcess } from "../../../infra/transport/local";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -14,27 +15,8 @@ export interface BashResult {
 }
 
 export function runBash(script: string, opts: { env?: Record<string, string>; input?: string; timeoutMs?: number } = {}): Promise<BashResult> {
-    return new Promise((resolve, reject) => {
-        const child = cp.spawn("bash", ["-c", script], { env: { ...process.env, ...(opts.env ?? {}) }, stdio: ["pipe", "pipe", "pipe"] });
-        const out: Buffer[] = [];
-        const err: Buffer[] = [];
-        const timer = setTimeout(() => {
-            child.kill("SIGKILL");
-            reject(new Error(`bash did not finish within ${opts.timeoutMs ?? 30000} ms; stderr so far: ${Buffer.concat(err).toString()}`));
-        }, opts.timeoutMs ?? 30000);
-        child.stdout.on("data", (d: Buffer) => out.push(d));
-        child.stderr.on("data", (d: Buffer) => err.push(d));
-        child.on("error", (e) => {
-            clearTimeout(timer);
-            reject(e);
-        });
-        child.on("close", (code) => {
-            clearTimeout(timer);
-            resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") });
-        });
-        child.stdin.on("error", () => undefined);
-        child.stdin.end(opts.input ?? "");
-    });
+    const timeoutMs = opts.timeoutMs ?? 30000;
+    return runProcess("bash", ["-c", script], opts.input ?? "", timeoutMs, `bash did not finish within ${timeoutMs} ms`, opts.env ?? {});
 }
 
 /** `if CMD; then rc=0; else rc=$?; fi`: the exit status of CMD without `set -e` ending the script. */

@@ -140,16 +140,18 @@ export function compareVersions(a: string, b: string): number {
 
 /**
  * The releases each host keeps: the active version, the pinned rollback
- * target, then the newest releases older than `version` until `keepReleases` is reached. Anything
+ * target, then the newest releases older than both until `keepReleases` is reached. Anything
  * outside this set is deleted by the engine (never the one `current` points to).
  */
 export function keptVersions(c: Pick<ParsedConfig, "version" | "rollbackVersion" | "releases" | "keepReleases">): string[] {
     const kept = [c.version];
     if (c.rollbackVersion !== undefined) kept.push(c.rollbackVersion);
-    // Only releases older than `version`: a newer entry is a release not deployed yet, and
-    // pre-uploading it would let one wrong future entry block every deploy, rollbacks included.
+    // Only releases older than the newer of `version` and `rollbackVersion`: anything newer was
+    // never deployed, and pre-uploading it would let one wrong future entry block every deploy,
+    // rollbacks included. After a rollback the kept set is the one before it: nothing to upload.
+    const newest = kept.reduce((a, b) => (compareVersions(a, b) >= 0 ? a : b));
     const others = Object.keys(c.releases)
-        .filter((v) => !kept.includes(v) && compareVersions(v, c.version) < 0)
+        .filter((v) => !kept.includes(v) && compareVersions(v, newest) < 0)
         .sort((a, b) => compareVersions(b, a));
     for (const v of others) {
         if (kept.length >= c.keepReleases) break;

@@ -134,7 +134,7 @@ describe("container mode (program under mocks)", function () {
     });
 
     it("keeps a RemoteImage per kept version on every host, with keepLocally, through that host's provider", () => {
-        assert.deepStrictEqual(kept, ["1.3.0", "1.1.0", "1.4.0"]);
+        assert.deepStrictEqual(kept, ["1.3.0", "1.1.0", "1.2.0"]);
         for (const h of hosts) {
             const provider = named(r, `complinist-${h}-docker`);
             const images = ofType(r, T.image).filter((x) => x.name.startsWith(`complinist-${h}-image-`));
@@ -230,8 +230,9 @@ describe("container mode (program under mocks)", function () {
             for (const h of hosts) assert.deepStrictEqual(plan[`complinist-${h}-container`], { changed: ["envs", "image", "labels"], replace: true });
             const envs = plain(named(next, "complinist-app-1-container").inputs.envs) as string[];
             assert.ok(envs.includes("COMPLINIST_VERSION=1.4.0"));
-            // 1.4.0 was already kept: nothing new to pull.
-            assert.deepStrictEqual(ofType(next, T.image).map((x) => x.urn).sort(), ofType(r, T.image).map((x) => x.urn).sort());
+            // 1.4.0 is pulled only now that it is deployed (never ahead of time); 1.2.0 falls out.
+            const images = (e: typeof r) => ofType(e, T.image).map((x) => x.name).filter((n) => n.startsWith("complinist-app-1-")).sort();
+            assert.deepStrictEqual(images(next), ["complinist-app-1-image-1.1.0", "complinist-app-1-image-1.3.0", "complinist-app-1-image-1.4.0"]);
         });
 
         it("a rollback to the pinned version replaces the container from a kept image: no new RemoteImage, nothing pulled", async () => {

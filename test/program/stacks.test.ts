@@ -42,7 +42,8 @@ function ofType(r: Evaluated, type: string): CapturedResource[] {
 }
 
 const expectations: Record<string, { hosts: string[]; kept: string[]; protect: boolean }> = {
-    local: { hosts: ["local-1"], kept: ["1.1.0", "1.0.0", "1.2.0"], protect: false },
+    // 1.2.0 is newer than both version and rollbackVersion: never uploaded before it is deployed.
+    local: { hosts: ["local-1"], kept: ["1.1.0", "1.0.0"], protect: false },
     dev: { hosts: ["dev-1"], kept: ["1.1.0", "1.0.0"], protect: false },
     staging: { hosts: ["staging-1"], kept: ["1.1.0", "1.0.0"], protect: false },
     prod: { hosts: ["prod-1", "prod-2"], kept: ["1.1.0", "1.0.0"], protect: true },

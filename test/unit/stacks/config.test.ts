@@ -303,6 +303,12 @@ describe("stack configuration", () => {
             assert.deepStrictEqual(keptVersions({ version: "1.0.0", rollbackVersion: "1.1.0", releases, keepReleases: 5 }), ["1.0.0", "1.1.0"]);
         });
 
+        it("after a rollback keeps the set it kept before: nothing to upload or pull", () => {
+            const before = keptVersions({ version: "1.3.0", rollbackVersion: "1.1.0", releases, keepReleases: 3 });
+            const after = keptVersions({ version: "1.1.0", rollbackVersion: "1.3.0", releases, keepReleases: 3 });
+            assert.deepStrictEqual([...after].sort(), [...before].sort());
+        });
+
         it("orders versions numerically", () => {
             assert.ok(compareVersions("1.10.0", "1.9.0") > 0);
             assert.ok(compareVersions("1.0.0", "1.0.0-rc1") < 0);

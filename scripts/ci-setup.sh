@@ -10,7 +10,7 @@ dockerd_log="${DOCKERD_LOG:-/tmp/dockerd.log}"
 # docker.io: the engine for test hosts; debootstrap: builds their image; systemd: systemd-analyze;
 # and the linter for rendered scripts; python3: runs the sample app in unit tests; ssh-keygen: test keys.
 missing=()
-for tool in dockerd:docker.io debootstrap:debootstrap systemd-analyze:systemd shellcheck:shellcheck python3:python3 ssh-keygen:openssh-client curl:curl; do
+for tool in dockerd:docker.io debootstrap:debootstrap systemd-analyze:systemd shellcheck:shellcheck python3:python3 ssh-keygen:openssh-client curl:curl haproxy:haproxy; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool#*:}")
 done
 if ((${#missing[@]})); then

@@ -221,13 +221,18 @@ describe("zero-downtime activation on a real host, under load", function () {
 
     it("the on-host emergency rollback refuses while a deploy holds the lock, naming the holder", async () => {
         const h = host();
-        await sh(h, `systemd-run --unit=zd-holder --collect --quiet flock ${BASE}/.deploy.lock sh -c 'echo "ci@runner pid $$ since now" > ${BASE}/.deploy.lock.owner; exec sleep 600'`);
-        await sh(h, `for i in $(seq 1 100); do flock -n ${BASE}/.deploy.lock true || break; sleep 0.1; done`);
-        const r = await h.exec("LOCK_WAIT=2 /usr/local/sbin/complinist rollback");
-        assert.strictEqual(r.code, 75, r.stdout + r.stderr);
-        assert.match(r.stderr, /refused: the deploy lock is held by ci@runner pid \d+ since now \(still running\)/);
-        assert.match(await served(), /"version": ?"1\.1\.0"/, "nothing switched");
-        await sh(h, "systemctl stop zd-holder");
+        await sh(h, `systemd-run --unit=zd-holder --collect --quiet flock ${BASE}/.deploy.lock sleep 600`);
+        try {
+            await sh(h, `for i in $(seq 1 100); do flock -n ${BASE}/.deploy.lock true || break; sleep 0.1; done`);
+            const pid = await sh(h, "systemctl show -p MainPID --value zd-holder");
+            await sh(h, `echo "ci@runner pid ${pid} since now" > ${BASE}/.deploy.lock.owner`);
+            const r = await h.exec("LOCK_WAIT=2 /usr/local/sbin/complinist rollback");
+            assert.strictEqual(r.code, 75, r.stdout + r.stderr);
+            assert.match(r.stderr, new RegExp(`refused: the deploy lock is held by ci@runner pid ${pid} since now \\(still running\\)`));
+            assert.match(await served(), /"version": ?"1\.1\.0"/, "nothing switched");
+        } finally {
+            await sh(h, "systemctl stop zd-holder || true");
+        }
     });
 
     it("the on-host emergency rollback switches to the warm standby, locked and recorded", async () => {

@@ -203,8 +203,14 @@ describe("zero-downtime activation on a real host, under load", function () {
     it("refresh reports a stopped instance, a hand-switched proxy and a moved link; the next apply converges under load", async () => {
         const h = host();
         assert.deepStrictEqual((await driver.refresh({ previewOnly: true })).drift.map((d) => d.name), [], "no drift before hand edits");
-        await sh(h, `cd ${BASE} && ln -sfn releases/1.0.0 current`);
+        // The warm standby stopped by hand: the next rollback would have to start it.
+        await sh(h, "p=$(sed -n 's/^    server i\\([0-9]*\\) 127.0.0.1:[0-9]* disabled$/\\1/p' /etc/complinist/haproxy.cfg); systemctl stop complinist@$p");
         let r = await driver.refresh();
+        assert.deepStrictEqual(r.drift.map((d) => d.name), ["complinist-zd-1-activation-switch"], "a stopped standby is drift");
+        assert.strictEqual((await up(config("1.1.0", "1.0.0"))).error, undefined);
+        assert.match(await sh(h, "/usr/local/sbin/complinist status"), /standbyVersion=1\.0\.0/);
+        await sh(h, `cd ${BASE} && ln -sfn releases/1.0.0 current`);
+        r = await driver.refresh();
         assert.deepStrictEqual(r.drift.map((d) => d.name), ["complinist-zd-1-activation-switch"]);
         // The operator switches the proxy to the standby by hand.
         const toggle = "awk '/^    server i/ { if ($0 ~ / disabled$/) sub(/ disabled$/, \"\"); else $0 = $0 \" disabled\" } { print }'";

@@ -396,6 +396,15 @@ describe("faults on real hosts: every write step killed or cut, then a healthy h
                 converged: "3.5.0",
                 kept: ["3.4.0", "3.5.0"],
             });
+            if (fault === "cut") {
+                // The failed release took the standby's port; the unchanged previous config has nothing
+                // to apply, so the standby stays gone until refresh reports it and an up restarts it.
+                const drift = await driver.refresh({ previewOnly: true });
+                assert.deepStrictEqual(drift.drift.map((d) => [d.name, d.diffs]), [["complinist-f-1-activation-switch", ["standbyVersion"]]]);
+                await driver.refresh();
+                assert.strictEqual((await up(config("3.5.0", "3.4.0"))).error, undefined);
+                assert.match(await sh(f1(), "/usr/local/sbin/complinist status"), /standbyVersion=3\.4\.0/);
+            }
         });
     }
 

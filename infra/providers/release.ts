@@ -5,6 +5,7 @@ import { EXIT, parseKeyValues } from "../render/protocol";
 import { renderReleaseDelete, renderReleaseInstall, renderReleaseProbe } from "../render/release";
 import { q } from "../render/shell";
 import { deployCommit } from "../../stacks/source";
+import type { Transport } from "../transport/transport";
 import { configureCredentials, connect, deployer, HostTarget, LOCKED_SCRIPT_TIMEOUT_MS, run } from "./host";
 
 /** A release directory `releases/<version>` on one host. */
@@ -44,7 +45,9 @@ async function install(s: ReleaseDirState): Promise<ReleaseDirOutputs> {
         // Per invocation: two deploys of one version to one host never share an upload.
         const remote = path.posix.join(l.releasesDir, `.upload-${s.version}-${process.pid}-${Date.now().toString(36)}.tar.gz`);
         await run(t, "preparing the releases directory", `mkdir -p ${q(l.releasesDir)}`);
-        const up = await t.upload(local, remote);
+        const up = await t.upload(local, remote).catch(async (e: unknown) => {
+            throw (await diskFull(t, l.releasesDir, s.version, "uploading", e instanceof Error ? e.message : String(e))) ?? e;
+        });
         uploadedBytes = up.bytes;
         source = { uploaded: remote };
     } else if (s.artifact.url !== undefined) {
@@ -61,9 +64,25 @@ async function install(s: ReleaseDirState): Promise<ReleaseDirOutputs> {
         throw new Error(`host ${t.host}: release ${s.version} was not installed: the deploy lock is held by ${parseKeyValues(r.stdout).holder ?? "unknown"}; it frees itself when that process ends`);
     }
     if (r.code !== 0) {
-        throw new Error(`host ${t.host}: release ${s.version} was not installed: ${(r.stderr || r.stdout).trim().slice(-800)} (nothing was left in ${releaseDir(l, s.version)})`);
+        const why = (r.stderr || r.stdout).trim().slice(-800);
+        throw (await diskFull(t, l.releasesDir, s.version, "extracting", why)) ?? new Error(`host ${t.host}: release ${s.version} was not installed: ${why} (nothing was left in ${releaseDir(l, s.version)})`);
     }
     return { ...s, complete: true, uploadedBytes };
+}
+
+/**
+ * A failure for lack of disk space, as an error naming the host, the directory, what is free
+ * and what to do; undefined for any other failure. Both the upload and the install remove
+ * their partial files on the way out, so nothing is left to clean up.
+ */
+async function diskFull(t: Transport, dir: string, version: string, doing: string, message: string): Promise<Error | undefined> {
+    if (!/no space left on device/i.test(message)) return undefined;
+    const df = await t.exec(`df -Pk ${q(dir)} | awk 'NR == 2 { print $4 " kB free on " $6 }'`, { timeoutMs: 30000 }).catch(() => undefined);
+    const free = df?.stdout.trim() || "free space unknown";
+    return new Error(
+        `host ${t.host}: release ${version} was not installed: no space left on device while ${doing} into ${dir} (${free}); nothing was left half-installed and the live release keeps serving. ` +
+            `Free space on the host (e.g. keep fewer releases: complinist:keepReleases) and run pulumi up again. (${message.split("\n").find((line) => /no space left/i.test(line))?.trim()})`,
+    );
 }
 
 /** Why a local artifact cannot be installed (missing, unreadable, other sha256), or undefined when it can. */

@@ -36,26 +36,28 @@ export interface ReleaseInstall {
 }
 
 /**
- * Under the host lock: verify, extract into a temporary directory, write the manifest,
- * then rename into `releases/<v>`: a release directory exists only when complete. On any
- * failure the trap removes the temp dir and the artifact: nothing is left behind. A
- * download lands in a temp file first and is renamed only when complete.
+ * Under the host lock: take the artifact (an upload is renamed to this invocation's temp
+ * name, a download lands in one), verify, extract into a temporary directory, write the
+ * manifest, then rename into `releases/<v>`: a release directory exists only when complete.
+ * The trap, set before the lock is even waited for, removes the temp dir and the artifact
+ * on any exit, a refused lock included; a kill that skips the trap leaves only temp names,
+ * which the next locked operation removes.
  */
 export function renderReleaseInstall(l: HostLayout, r: ReleaseInstall): string {
     const dir = releaseDir(l, r.version);
-    const download = path.posix.join(l.releasesDir, `.download-${r.version}`);
-    const artifact = "uploaded" in r.source ? q(r.source.uploaded) : `${q(download)}.$$.tar.gz`;
+    const temp = (prefix: string) => `${q(path.posix.join(l.releasesDir, `${prefix}-${r.version}`))}.$$`;
+    const s = r.source;
     return [
-        // The trap comes first: an install refused by the lock still removes its upload.
         `version=${q(r.version)}; expected=${q(r.sha256)}`,
-        `dir=${q(dir)}; artifact=${artifact}; tmp=${q(path.posix.join(l.releasesDir, `.tmp-${r.version}`))}.$$`,
-        `trap 'rm -rf "$tmp" "$artifact" "$artifact.part"' EXIT`,
-        renderLocked(l, r.service, r.who),
+        `dir=${q(dir)}; tmp=${temp(".tmp")}; artifact=${temp("uploaded" in s ? ".tmp-artifact" : ".download")}.tar.gz`,
+        ...("uploaded" in s ? [`upload=${q(s.uploaded)}`, `trap 'rm -rf "$tmp" "$artifact" "$upload"' EXIT`] : [`trap 'rm -rf "$tmp" "$artifact" "$artifact.part"' EXIT`]),
+        // Paused with the upload arrived and the lock held, before the install takes the upload.
+        renderLocked(l, r.service, r.who, "upload"),
         `mkdir -p ${q(l.releasesDir)} ${q(l.sharedDir)}`,
         `if [ -f "$dir/${MANIFEST}" ] && grep -qx "sha256=$expected" "$dir/${MANIFEST}"; then echo "installed=already"; exit 0; fi`,
-        ...("url" in r.source
-            ? [`curl -fsSL --max-time 600 --proto =http,https ${r.authOnStdin ? "-H @- " : ""}-o "$artifact.part" ${q(r.source.url)}${r.authOnStdin ? "" : " </dev/null"}`, `mv -f "$artifact.part" "$artifact"`]
-            : []),
+        ...("uploaded" in s
+            ? [`mv -f "$upload" "$artifact"`]
+            : [`curl -fsSL --max-time 600 --proto =http,https ${r.authOnStdin ? "-H @- " : ""}-o "$artifact.part" ${q(s.url)}${r.authOnStdin ? "" : " </dev/null"}`, `mv -f "$artifact.part" "$artifact"`]),
         `actual=$(sha256sum "$artifact" | cut -d' ' -f1)`,
         `if [ "$actual" != "$expected" ]; then`,
         `  echo "checksum mismatch for release $version: expected sha256 $expected, got $actual" >&2`,
@@ -63,6 +65,7 @@ export function renderReleaseInstall(l: HostLayout, r: ReleaseInstall): string {
         `fi`,
         `mkdir -p "$tmp"`,
         `tar -xzf "$artifact" -C "$tmp" --no-same-owner --no-same-permissions`,
+        `pause_point extract`,
         // An artifact may ship its own shared/: the persistent one replaces it, never lands inside it.
         `rm -rf "$tmp/shared"`,
         `ln -sT ../../shared "$tmp/shared"`,
@@ -87,19 +90,23 @@ export function renderReleaseInstall(l: HostLayout, r: ReleaseInstall): string {
 /**
  * Under the host lock: remove a release unless it is live, the warm standby or linked by
  * `current` — each resolved with realpath, so an absolute or trailing-slash link written by
- * hand protects its release too. A kept one is reported.
+ * hand protects its release too. A kept one is reported. The directory is first renamed to
+ * a temp name, so a delete killed half-way never leaves a release that still has its
+ * manifest (and looks complete) with files missing; the next locked operation removes it.
  */
 export function renderReleaseDelete(l: HostLayout, version: string, service: string, who: string): string {
     return [
-        renderLocked(l, service, who),
-        `dir=${q(releaseDir(l, version))}`,
+        renderLocked(l, service, who, false),
+        `dir=${q(releaseDir(l, version))}; doomed=${q(path.posix.join(l.releasesDir, `.tmp-delete-${version}`))}.$$`,
         `[ -e "$dir" ] || { echo "deleted=true"; exit 0; }`,
         `real=$(realpath -e "$dir")`,
         `for used in ${q(l.current)} ${q(l.instancesDir)}/*; do`,
         `  [ -e "$used" ] || continue`,
         `  if [ "$(realpath -e "$used" 2>/dev/null || true)" = "$real" ]; then echo "deleted=kept-in-use"; echo "usedBy=$used"; exit 0; fi`,
         `done`,
-        `rm -rf "$dir"`,
+        `mv -T "$dir" "$doomed"`,
+        `pause_point retention`,
+        `rm -rf "$doomed"`,
         `step "retention: deleted $dir"`,
         `echo "deleted=true"`,
         "",

@@ -193,6 +193,21 @@ export class EngineDriver {
         this.killTrigger = trigger;
     }
 
+    /**
+     * SIGKILL every provider process started by this driver and still running, now: a deploy
+     * killed at a moment the test chose (e.g. once a host reached a pause point). Returns how many.
+     */
+    killProvidersNow(): number {
+        let n = 0;
+        for (const s of this.live) {
+            if (s.exited === undefined) {
+                s.kill();
+                n++;
+            }
+        }
+        return n;
+    }
+
     private newOperation(config: ProgramConfig, secretKeys: string[]): OperationContext {
         this.lastConfig = { config, secretKeys };
         return { config: encodeConfig(this.effectiveConfig(config)), secretKeys, servers: [] };

@@ -99,6 +99,7 @@ activate() {
         step "instance start $VERSION on $idle"
         instance_start "$idle" "$VERSION" "$REV"
     fi
+    pause_point gate
     if ! gate "$idle" "$VERSION" "$TIMEOUT"; then
         FAILED_SEEN="$SEEN"
         step "gate failed on $idle: $SEEN"
@@ -107,6 +108,7 @@ activate() {
         fail_activation "$EXIT_HEALTH" "outcome=failed reason=health-gate live=${LIVE_VERSION:-none} seen=$FAILED_SEEN"
     fi
     step "gate passed on $idle"
+    pause_point switch
     if ! proxy_route "$idle" "$VERSION"; then
         FAILED_SEEN="$SEEN"
         step "switch failed: $SEEN"
@@ -133,6 +135,7 @@ activate() {
             if ! probe "http://127.0.0.1:$PORT$HEALTH_PATH" "$VERSION"; then
                 FAILED_SEEN="during the soak: $SEEN"
                 step "soak failed: $SEEN"
+                pause_point switch-back
                 if [ -n "$live" ] && instance_active "$live" && probe "http://127.0.0.1:$live$HEALTH_PATH" "$LIVE_VERSION" && proxy_route "$live" "$LIVE_VERSION"; then
                     ln -sfn "releases/$LIVE_VERSION" "$BASE_DIR/current.tmp.$$"
                     mv -T "$BASE_DIR/current.tmp.$$" "$CURRENT"

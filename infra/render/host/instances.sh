@@ -31,9 +31,12 @@ instance_start() {
     systemctl start "$(instance_unit "$port")"
 }
 
+# A stopped instance lets go of its release: its link would otherwise keep retention from
+# removing a release nothing runs (a failed gate's, a switched-back soak's) for good.
 instance_stop() {
     systemctl stop "$(instance_unit "$1")" 2>/dev/null || true
     instance_wanted "$1" no
+    rm -f "$INSTANCES_DIR/$1" "$INSTANCES_DIR/$1.rev" "$ENV_DIR/instance-$1.env"
 }
 
 # Connections still open to PORT (the old instance's in-flight requests), from /proc.

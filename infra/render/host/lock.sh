@@ -24,10 +24,28 @@ take_lock() {
 }
 
 # Leftovers of interrupted operations; safe only under the lock, where no other writer runs.
-# Uploads arrive before their install takes the lock, so only stale ones (an hour old) go.
+# Every temp name carries the writer's pid, and a writer holds the lock while its temp
+# exists, so under the lock each one is dead. A complete upload waits for its install
+# outside the lock for at most LOCK_WAIT; one ten minutes old has lost its install (killed
+# between upload and install), as has an upload still half-written after ten minutes.
+# Activation results are read within the activation's budget; a day-old one never will be.
 clean_leftovers() {
     rm -rf "$RELEASES_DIR"/.tmp-* "$RELEASES_DIR"/.download-* 2>/dev/null || true
-    find "$RELEASES_DIR" -maxdepth 1 -name '.upload-*' -mmin +60 -delete 2>/dev/null || true
-    rm -f "$BASE_DIR"/current.tmp.* "$INSTANCES_DIR"/.tmp-* "$ENV_DIR"/*.tmp.* "$UNIT_DIR/$SERVICE"*.tmp.* \
-        "/usr/local/sbin/$SERVICE".tmp.* "/etc/logrotate.d/$SERVICE".tmp.* "$PROXY_CONFIG".tmp.* 2>/dev/null || true
+    find "$RELEASES_DIR" -maxdepth 1 \( -name '.upload-*' -o -name '.upload.*' \) -mmin +10 -delete 2>/dev/null || true
+    rm -f "$BASE_DIR"/current.tmp.* "$INSTANCES_DIR"/.tmp-* "$ENV_DIR"/*.tmp "$ENV_DIR"/*.tmp.* "$HOST_PROGRAM".tmp.* \
+        "/etc/logrotate.d/$SERVICE".tmp.* "$PROXY_CONFIG".tmp.* 2>/dev/null || true
+    rm -f "$UNIT_DIR/$SERVICE.service".tmp.* "$UNIT_DIR/$SERVICE@.service".tmp.* "$UNIT_DIR/$SERVICE-proxy.service".tmp.* 2>/dev/null || true
+    find "$ACTIVATIONS_DIR" -maxdepth 1 -type f -mmin +1440 -delete 2>/dev/null || true
+}
+
+# pause_point NAME: a deterministic place for the fault-injection tests to stop a write step
+# (test/integration/faults.test.ts). Inert unless /run/complinist-faults/NAME exists, which
+# only root on the host can create and nothing but a test does: then it writes NAME.reached
+# (with this pid) and waits until the file is removed, for at most two minutes.
+pause_point() {
+    local trigger="/run/complinist-faults/$1" deadline
+    [ -e "$trigger" ] || return 0
+    deadline=$(($(date +%s) + 120))
+    printf '%s\n' "$$" >"$trigger.reached"
+    while [ -e "$trigger" ] && [ "$(date +%s)" -lt "$deadline" ]; do sleep 0.1; done
 }

@@ -64,7 +64,6 @@ cmd_rollback() {
     mkdir -p "$ACTIVATIONS_DIR"
     RESULT_FILE="$ACTIVATIONS_DIR/$ACT_ID.result"
     : >"$RESULT_FILE"
-    trap finish EXIT
     echo "waiting for the deploy lock (up to $LOCK_WAIT s)..."
     take_lock "$WHO" >/dev/null || { echo "refused: the deploy lock is held by $(lock_holder)" >&2; exit "$EXIT_LOCKED"; }
     clean_leftovers
@@ -79,6 +78,9 @@ cmd_rollback() {
     SHA=$(sed -n 's/^sha256=//p' "$RELEASES_DIR/$VERSION/$MANIFEST" 2>/dev/null || true)
     RUN_HOOK=0
     echo "rolling back to $VERSION (live now: $(instance_version "${live:-none}"))"
+    # Only an activation that began has an outcome to record: a refused lock or a missing
+    # target is said on stderr, never written to revisions.log as a version "?".
+    trap finish EXIT
     activate
     cat "$RESULT_FILE"
     echo "rolled back to $VERSION. The stack still declares another version: pin it in the stack file (complinist:version: $VERSION), or run pulumi up to re-apply the declared one."

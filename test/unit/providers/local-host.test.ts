@@ -156,9 +156,6 @@ describe("host operations under a temp root (local transport)", () => {
             assert.ok(!fs.existsSync(at(`${base}/releases/1.0.0`)));
         });
 
-        // KNOWN PRODUCT BUG (render/release.ts): the lock is taken before the trap that removes the
-        // upload is set, so each refused install leaves its per-invocation upload (a whole artifact)
-        // until a later locked operation finds it an hour old. Un-skip once fixed.
         it("an install refused by the lock removes its upload", async () => {
             await holdLock("alice@laptop");
             await assert.rejects(releaseDirProvider.create!(release("1.0.0", a1)), /deploy lock is held/);
@@ -314,10 +311,18 @@ describe("host operations under a temp root (local transport)", () => {
             fs.symlinkSync("releases/1.0.0", at(`${base}/current.tmp.77`));
             fs.mkdirSync(at("/etc/complinist"), { recursive: true });
             fs.writeFileSync(at("/etc/complinist/haproxy.cfg.tmp.5"), "x");
+            // What a service apply killed mid-write leaves (each file written to <file>.tmp.<pid>, then renamed).
+            const killedApply = ["/etc/complinist/complinist.env.tmp.6", "/etc/systemd/system/complinist@.service.tmp.6", "/usr/local/sbin/complinist.tmp.6"];
+            fs.mkdirSync(at("/etc/systemd/system"), { recursive: true });
+            fs.mkdirSync(at("/usr/local/sbin"), { recursive: true });
+            for (const f of killedApply) fs.writeFileSync(at(f), "x");
+            fs.writeFileSync(at("/etc/systemd/system/other.service.tmp.6"), "not ours");
             await serviceUnitProvider.create!(state());
             assert.deepStrictEqual(fs.readdirSync(releases).sort(), [".upload-1.1.0-2-new.tar.gz", "1.0.0"]);
             assert.ok(!fs.readdirSync(at(base)).some((f) => f.startsWith("current.tmp")));
             assert.ok(!fs.existsSync(at("/etc/complinist/haproxy.cfg.tmp.5")));
+            for (const f of killedApply) assert.ok(!fs.existsSync(at(f)), f);
+            assert.ok(fs.existsSync(at("/etc/systemd/system/other.service.tmp.6")), "another service's temp file is not ours to remove");
         });
 
         for (const [key, file] of [

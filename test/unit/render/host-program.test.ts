@@ -229,6 +229,7 @@ describe("host program (temp root, systemctl stubbed)", () => {
             assert.strictEqual(r.code, EXIT.locked);
             assert.strictEqual(r.stdout, "waiting for the deploy lock (up to 1 s)...\n");
             assert.match(r.stderr, new RegExp(`^refused: the deploy lock is held by ${owner} \\(still running\\)$`, "m"));
+            assert.ok(!fs.existsSync(l.revisionsLog), "a refused rollback records nothing (it never began)");
         });
     });
 });

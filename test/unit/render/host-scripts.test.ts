@@ -4,7 +4,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { ActivationRun, renderActivationPoll, renderActivationRead, renderActivationStart } from "../../../infra/render/activation";
-import { DeploySettings, renderDeploySettings, renderHostProgram } from "../../../infra/render/hostProgram";
+import { DeploySettings, hostProgramPart, renderDeploySettings, renderHostProgram } from "../../../infra/render/hostProgram";
 import { hostLayout } from "../../../infra/render/layout";
 import { renderLocked } from "../../../infra/render/lock";
 import { parseKeyValues } from "../../../infra/render/protocol";
@@ -126,6 +126,24 @@ describe("host scripts", () => {
             }
         });
     }
+
+    it("a release delete first renames the directory to a temp name, so a kill never leaves a half-deleted release with its manifest", () => {
+        const s = scripts.releaseDelete as string;
+        const rename = s.indexOf('mv -T "$dir" "$doomed"');
+        assert.ok(rename > 0 && rename < s.indexOf('rm -rf "$doomed"'));
+        assert.ok(s.includes("doomed='/opt/complinist/releases/.tmp-delete-1.0.0'.$$"), "a name the cleanup of .tmp-* removes");
+        assert.ok(!s.includes('rm -rf "$dir"'));
+    });
+
+    it("every write step has its fault-injection pause point, and an install sets its trap before it waits for the lock", () => {
+        const pauses = (name: string) => [...(scripts[name] as string).matchAll(/^pause_point '?([a-z-]+)'?$/gm)].map((m) => m[1]);
+        assert.deepStrictEqual(pauses("releaseInstallUpload"), ["upload", "extract"]);
+        assert.deepStrictEqual(pauses("serviceApply"), ["apply"]);
+        assert.deepStrictEqual(pauses("releaseDelete"), ["retention"]);
+        assert.deepStrictEqual([...hostProgramPart("activate").matchAll(/pause_point ([a-z-]+)/g)].map((m) => m[1]), ["gate", "switch", "switch-back"]);
+        const install = scripts.releaseInstallUpload as string;
+        assert.ok(install.indexOf("trap '") < install.indexOf("take_lock"), "a refused lock still removes the upload");
+    });
 
     it("the service script reads the env file from stdin, never from its own text", () => {
         const s = scripts.serviceApply as string;

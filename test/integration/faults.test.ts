@@ -411,24 +411,25 @@ describe("faults on real hosts: every write step killed or cut, then a healthy h
     // ------------------------------------------------------------ retention
 
     it("retention setup: five releases kept", async () => {
-        const r = await up(config("3.5.0", "3.4.0", { keep: 5, published: ["3.2.0", "3.3.0", "3.4.0", "3.5.0", "3.6.0"] }));
+        // Retention keeps only releases older than version and rollbackVersion (never one not deployed yet).
+        const r = await up(config("3.5.0", "3.4.0", { keep: 5, published: ["3.1.0", "3.2.0", "3.3.0", "3.4.0", "3.5.0"] }));
         assert.strictEqual(r.error, undefined);
-        assert.deepStrictEqual((await assertHealthy(f1(), "3.5.0")).releases, ["3.2.0", "3.3.0", "3.4.0", "3.5.0", "3.6.0"]);
+        assert.deepStrictEqual((await assertHealthy(f1(), "3.5.0")).releases, ["3.1.0", "3.2.0", "3.3.0", "3.4.0", "3.5.0"]);
     });
 
     for (const [fault, keep, doomed, kept] of [
-        ["kill", 4, "3.2.0", ["3.3.0", "3.4.0", "3.5.0", "3.6.0"]],
-        ["cut", 3, "3.3.0", ["3.4.0", "3.5.0", "3.6.0"]],
-        ["host-kill", 2, "3.6.0", ["3.4.0", "3.5.0"]],
+        ["kill", 4, "3.1.0", ["3.2.0", "3.3.0", "3.4.0", "3.5.0"]],
+        ["cut", 3, "3.2.0", ["3.3.0", "3.4.0", "3.5.0"]],
+        ["host-kill", 2, "3.3.0", ["3.4.0", "3.5.0"]],
     ] as const) {
         it(`retention, ${fault === "kill" ? "deploy killed" : fault === "cut" ? "SSH cut" : "delete killed on the host"}: ${doomed} is gone${fault === "host-kill" ? " once the next locked operation cleans up" : ""}, never half`, async () => {
-            const published = ["3.2.0", "3.3.0", "3.4.0", "3.5.0", "3.6.0"];
+            const published = ["3.1.0", "3.2.0", "3.3.0", "3.4.0", "3.5.0"];
             const { after } = await faultAt({
                 point: "retention",
                 fault,
                 config: config("3.5.0", "3.4.0", { keep, published }),
                 serves: "3.5.0",
-                error: fault === "kill" ? KILLED : fault === "cut" ? CUT : /deleting release 3\.6\.0 failed/,
+                error: fault === "kill" ? KILLED : fault === "cut" ? CUT : /deleting release 3\.3\.0 failed/,
                 converged: "3.5.0",
                 kept: [...kept],
             });

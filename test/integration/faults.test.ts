@@ -4,6 +4,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { Artifact, degradingArtifact, pack as packInto } from "./artifacts";
 import { TestHost, testKeyPair, useHosts } from "../../dev/hosts";
 import { buildArtifacts, BuiltArtifact } from "../../scripts/build-artifacts";
 import { EngineDriver } from "../engine/driver";
@@ -36,33 +37,9 @@ type Fault = "kill" | "cut" | "host-kill";
 /** How the deploy ends when its process is SIGKILLed (the engine driver's report) or its SSH connection is cut. */
 const KILLED = /dynamic provider process killed by SIGKILL/;
 const CUT = /connection to host f-1 at 127\.0\.0\.1:\d+ was lost while running/;
-type Artifact = { file: string; sha256: string };
 
 /** A record line: when, version, sha256 (empty for an emergency command that found none), who, outcome. */
 const RECORD = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\tversion=[^\t]+\tsha256=[0-9a-f]*\tby=[^\t]+\toutcome=[a-z-]+[^\t]*$/;
-
-/** A release whose /health turns "degraded" (503) some seconds after it starts: fails a soak. */
-function degradingArtifact(version: string, degradeAfterSeconds: number): Artifact {
-    const src = fs.mkdtempSync(path.join(os.tmpdir(), "degrading-"));
-    fs.mkdirSync(path.join(src, "bin"));
-    const server = [
-        "#!/usr/bin/env python3",
-        "import json, os, time",
-        "from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer",
-        "T0 = time.monotonic()",
-        "class H(BaseHTTPRequestHandler):",
-        "    def do_GET(self):",
-        `        ok = time.monotonic() - T0 < ${degradeAfterSeconds}`,
-        `        body = json.dumps({"status": "healthy" if ok else "degraded", "version": "${version}"})`,
-        "        self.send_response(200 if ok else 503)",
-        "        self.send_header('Content-Length', str(len(body))); self.end_headers(); self.wfile.write(body.encode())",
-        "    def log_message(self, *a): pass",
-        "ThreadingHTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()",
-        "",
-    ].join("\n");
-    fs.writeFileSync(path.join(src, "bin", "start"), server, { mode: 0o755 });
-    return pack(src, version);
-}
 
 /** A good release with a padding file: random bytes (the upload is big) or zeros (only the extraction is). */
 function paddedArtifact(base: BuiltArtifact, pad: Buffer): Artifact {
@@ -73,10 +50,7 @@ function paddedArtifact(base: BuiltArtifact, pad: Buffer): Artifact {
 }
 
 function pack(src: string, version: string): Artifact {
-    const file = path.join(OUT, `complinist-${version}.tar.gz`);
-    cp.execFileSync("tar", ["-czf", file, "-C", src, "."]);
-    fs.rmSync(src, { recursive: true, force: true });
-    return { file, sha256: crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex") };
+    return packInto(src, OUT, version);
 }
 
 describe("faults on real hosts: every write step killed or cut, then a healthy host and a converging apply", function () {
@@ -280,7 +254,7 @@ describe("faults on real hosts: every write step killed or cut, then a healthy h
         const good = ["3.0.0", "3.1.0", "3.2.0", "3.3.0", "3.4.0", "3.5.0", "3.7.0", "3.8.0", "3.9.0", "3.9.1", "4.0.0"];
         const built = await buildArtifacts(OUT, good.map((version) => ({ version, mode: "good" as const })));
         for (const a of built) arts[a.version] = a;
-        arts["3.6.0"] = degradingArtifact("3.6.0", 5);
+        arts["3.6.0"] = degradingArtifact(OUT, "3.6.0", 5);
         // 3.9.0 is too big for the full disk to upload; 3.9.1 uploads but is too big to extract.
         arts["3.9.0"] = paddedArtifact(built.find((a) => a.version === "3.9.0") as BuiltArtifact, crypto.randomBytes(3 * 1024 * 1024));
         arts["3.9.1"] = paddedArtifact(built.find((a) => a.version === "3.9.1") as BuiltArtifact, Buffer.alloc(8 * 1024 * 1024));

@@ -1,10 +1,9 @@
 import * as assert from "assert";
 import * as cp from "child_process";
-import * as crypto from "crypto";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { TestHost, useHosts } from "../../dev/hosts";
+import { degradingArtifact } from "./artifacts";
 import { buildArtifacts, BuiltArtifact } from "../../scripts/build-artifacts";
 import { EngineDriver } from "../engine/driver";
 import type { ProgramConfig } from "../engine/types";
@@ -25,31 +24,6 @@ interface Load {
     failed: number;
     failedByKind: Record<string, number>;
     versions: Record<string, number>;
-}
-
-/** A release whose /health turns "degraded" DEGRADE seconds after it starts, while / keeps answering 200. */
-function degradingArtifact(dir: string, version: string, degradeAfterSeconds: number): { file: string; sha256: string } {
-    const src = fs.mkdtempSync(path.join(os.tmpdir(), "degrading-"));
-    fs.mkdirSync(path.join(src, "bin"));
-    const server = [
-        "#!/usr/bin/env python3",
-        "import json, os, time",
-        "from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer",
-        "T0 = time.monotonic()",
-        "class H(BaseHTTPRequestHandler):",
-        "    def do_GET(self):",
-        `        ok = time.monotonic() - T0 < ${degradeAfterSeconds}`,
-        `        body = json.dumps({"status": "healthy" if ok else "degraded", "version": "${version}"}) if self.path == "/health" else "<p>page</p>"`,
-        "        self.send_response(200 if (ok or self.path != '/health') else 503)",
-        "        self.send_header('Content-Length', str(len(body))); self.end_headers(); self.wfile.write(body.encode())",
-        "    def log_message(self, *a): pass",
-        "ThreadingHTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()",
-        "",
-    ].join("\n");
-    fs.writeFileSync(path.join(src, "bin", "start"), server, { mode: 0o755 });
-    const file = path.join(dir, `complinist-${version}.tar.gz`);
-    cp.execFileSync("tar", ["-czf", file, "-C", src, "."]);
-    return { file, sha256: crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex") };
 }
 
 describe("zero-downtime activation on a real host, under load", function () {

@@ -1,0 +1,44 @@
+import * as cp from "child_process";
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+
+/** A test-only release artifact: where it is and its sha256. */
+export type Artifact = { file: string; sha256: string };
+
+/** Pack a release directory into `<outDir>/complinist-<version>.tar.gz` and remove the directory. */
+export function pack(src: string, outDir: string, version: string): Artifact {
+    fs.mkdirSync(outDir, { recursive: true });
+    const file = path.join(outDir, `complinist-${version}.tar.gz`);
+    cp.execFileSync("tar", ["-czf", file, "-C", src, "."]);
+    fs.rmSync(src, { recursive: true, force: true });
+    return { file, sha256: crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex") };
+}
+
+/**
+ * A release whose /health turns "degraded" (503) `degradeAfterSeconds` after it starts, while
+ * every other path keeps answering 200: it passes the gate and fails a soak, and users' pages
+ * never fail because of it.
+ */
+export function degradingArtifact(outDir: string, version: string, degradeAfterSeconds: number): Artifact {
+    const src = fs.mkdtempSync(path.join(os.tmpdir(), "degrading-"));
+    fs.mkdirSync(path.join(src, "bin"));
+    const server = [
+        "#!/usr/bin/env python3",
+        "import json, os, time",
+        "from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer",
+        "T0 = time.monotonic()",
+        "class H(BaseHTTPRequestHandler):",
+        "    def do_GET(self):",
+        `        ok = time.monotonic() - T0 < ${degradeAfterSeconds}`,
+        `        body = json.dumps({"status": "healthy" if ok else "degraded", "version": "${version}"}) if self.path == "/health" else "<p>page</p>"`,
+        "        self.send_response(200 if (ok or self.path != '/health') else 503)",
+        "        self.send_header('Content-Length', str(len(body))); self.end_headers(); self.wfile.write(body.encode())",
+        "    def log_message(self, *a): pass",
+        "ThreadingHTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()",
+        "",
+    ].join("\n");
+    fs.writeFileSync(path.join(src, "bin", "start"), server, { mode: 0o755 });
+    return pack(src, outDir, version);
+}

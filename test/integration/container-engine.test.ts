@@ -156,6 +156,20 @@ async function waitHealthy(name: string, timeoutSeconds: number): Promise<Observ
     return o;
 }
 
+/** The exit code Docker records while the container is down (exited, or waiting to be restarted). */
+async function exitCodeWhileDown(name: string, timeoutSeconds: number): Promise<number> {
+    const start = Date.now();
+    let last = "";
+    while (Date.now() - start < timeoutSeconds * 1000) {
+        // While Docker waits to restart it, State.Running stays true: Status is what says "down".
+        last = await docker("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", name);
+        const [status, code] = last.split(" ");
+        if (status === "restarting" || status === "exited") return Number(code);
+        await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`${name} was never seen down within ${timeoutSeconds} s (last: ${last})`);
+}
+
 async function cleanup(): Promise<void> {
     const ids = (await run("docker", ["ps", "-aq", "--filter", `label=${RUN_LABEL}`])).stdout.split(/\s+/).filter(Boolean);
     if (ids.length) await run("docker", ["rm", "-f", "-v", ...ids]);
@@ -273,7 +287,9 @@ describe("container mode on the local Docker engine", function () {
         assert.ok(s?.observed);
         assert.strictEqual(s.observed.healthy, false);
         assert.ok(s.observed.restarts >= 1 || !s.observed.running, JSON.stringify(s.observed));
-        assert.strictEqual(s.observed.exitCode, 1);
+        // Docker resets State.ExitCode to 0 each time it restarts the container: read it while the
+        // container is down between two restarts, not at whatever moment the health wait ended.
+        assert.strictEqual(await exitCodeWhileDown(s.name, 60), 1);
         const logs = await run("docker", ["logs", s.name]);
         assert.match(logs.stdout + logs.stderr, /refusing to start/);
     });

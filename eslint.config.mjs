@@ -16,4 +16,11 @@ export default tseslint.config(
             "@typescript-eslint/no-require-imports": "off",
         },
     },
+    {
+        // Layers import downwards only: scripts/ are CLI entry points built on these, never a library for them.
+        files: ["ops/**/*.ts", "stacks/**/*.ts", "components/**/*.ts", "infra/**/*.ts", "index.ts"],
+        rules: {
+            "no-restricted-imports": ["error", { patterns: [{ group: ["**/scripts/*", "**/scripts"], message: "ops/, stacks/, components/ and infra/ must not import from scripts/ (the CLI entry points): move the shared code down, e.g. into ops/." }] }],
+        },
+    },
 );

@@ -1,5 +1,5 @@
 import { parseArgs } from "util";
-import { artifactFileName } from "../scripts/build-artifacts";
+import { artifactFileName } from "./artifacts";
 import { releaseUrlProblem, STACK_NAME_PATTERN, VERSION_PATTERN } from "../stacks/schema";
 import { errorText, UsageError } from "./operator";
 import { StackFile } from "./stackFile";

@@ -13,6 +13,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { artifactFileName } from "../ops/artifacts";
 import { errorMessage } from "../stacks/errors";
 
 export type ArtifactMode = "good" | "unhealthy" | "nostart";
@@ -68,10 +69,6 @@ const SLOW_START = [
 
 const REPO_ROOT = path.resolve(__dirname, "..");
 const APP_DIR = path.join(REPO_ROOT, "app");
-
-export function artifactFileName(version: string): string {
-    return `complinist-${version}.tar.gz`;
-}
 
 function buildOne(spec: ArtifactSpec, outDir: string): BuiltArtifact {
     const stage = fs.mkdtempSync(path.join(os.tmpdir(), "complinist-artifact-"));

@@ -46,7 +46,7 @@ export class SystemdService extends pulumi.ComponentResource {
         const proxyUnitText = renderProxyUnit({ ...spec, port: args.port });
         const layout = hostLayout(args.baseDir, args.service);
         const hostProgram = renderHostProgram(layout, args.service);
-        const logrotateText = renderLogrotate(layout, args.user);
+        const logrotateText = renderLogrotate(layout);
         const envText = pulumi.secret(
             pulumi.output(args.secretEnvironment).apply((secrets) => renderEnvFile({ ...args.environment, ...(secrets as Record<string, string>) })),
         );

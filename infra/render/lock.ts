@@ -1,6 +1,7 @@
 import * as path from "path";
 import { hostProgramPart } from "./hostProgram";
 import { HostLayout } from "./layout";
+import { renderLogFiles } from "./logFiles";
 import { q } from "./shell";
 
 /**
@@ -10,7 +11,8 @@ import { q } from "./shell";
  * interrupted operations removed under it, then the script's fault-injection pause point
  * (host/lock.sh pause_point) before its first write. `pausePoint` false: the script places
  * its own; the default is the service apply's, whose renderer passes none. `step` (the
- * `record` family) writes the script's own lines to deploy.log.
+ * `record` family) writes the script's own lines to deploy.log, so the log files are taken
+ * into root's hands (renderLogFiles) before any script can append to one.
  */
 export function renderLocked(l: HostLayout, service: string, who: string, pausePoint: string | false = "apply"): string {
     const vars: Record<string, string> = {
@@ -33,6 +35,7 @@ export function renderLocked(l: HostLayout, service: string, who: string, pauseP
         hostProgramPart("record"),
         `take_lock ${q(who)} || exit 75`,
         "clean_leftovers",
+        renderLogFiles(l),
         ...(pausePoint === false ? [] : [`pause_point ${q(pausePoint)}`]),
         "",
     ].join("\n");

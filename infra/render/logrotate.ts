@@ -7,18 +7,17 @@ import type { HostLayout } from "./layout";
  *   for the app's lifetime, so a renamed file would keep receiving every line. The writer's
  *   O_APPEND makes it continue at the new end after the truncate (a few lines written during
  *   the copy can be lost: the documented cost of copytruncate).
- * - deploy.log is renamed and re-created: each host operation opens it anew.
- * - `su root root`: the log directory belongs to the service user, and logrotate refuses to
- *   rotate in a directory a non-root user can write unless `su` is set explicitly.
+ * - deploy.log is renamed and re-created root:root 0640, as every host operation leaves it.
+ * - No `su`: the log directory is root's (root:root 0750, the privilege rule), so logrotate
+ *   rotates there as root without following anything another user could have placed.
  *
- * Pure: logDir/logFile/deployLog come from the layout as the host sees them (root "").
+ * Pure: logFile/deployLog come from the layout as the host sees them (root "").
  */
-export function renderLogrotate(layout: Pick<HostLayout, "logFile" | "deployLog">, user: string): string {
-    if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(user)) throw new Error(`service user '${user}' is not a Unix user name`);
+export function renderLogrotate(layout: Pick<HostLayout, "logFile" | "deployLog">): string {
     for (const f of [layout.logFile, layout.deployLog]) {
         if (!/^\/[A-Za-z0-9/._-]+$/.test(f)) throw new Error(`log path '${f}' must be absolute, of letters, digits and / . _ -`);
     }
-    const common = ["    daily", "    rotate 14", "    compress", "    delaycompress", "    missingok", "    notifempty", "    su root root"];
+    const common = ["    daily", "    rotate 14", "    compress", "    delaycompress", "    missingok", "    notifempty"];
     return [
         "# Managed by the CompliNist Pulumi stack; overwritten on every deploy.",
         `${layout.logFile} {`,
@@ -28,7 +27,7 @@ export function renderLogrotate(layout: Pick<HostLayout, "logFile" | "deployLog"
         "",
         `${layout.deployLog} {`,
         ...common,
-        `    create 0640 ${user} ${user}`,
+        "    create 0640 root root",
         "}",
         "",
     ].join("\n");

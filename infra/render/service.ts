@@ -59,11 +59,10 @@ export function renderServiceApply(l: HostLayout, s: ServiceFiles, systemd: bool
             : [`: "$user"`]),
         `install -d -m 0755 ${q(l.baseDir)} ${q(l.releasesDir)} ${q(l.instancesDir)} ${q(path.posix.dirname(l.unitFile))} ${q(path.posix.dirname(l.hostProgram))} ${q(path.posix.dirname(l.logrotateFile))}`,
         `install -d -m 0700 ${q(l.activationsDir)}`,
-        `install -d -m 0750 ${owner}${q(l.sharedDir)} ${q(l.logDir)}`,
+        // The app's own writable place; root never writes inside it (the log directory is root's: renderLogFiles).
+        `install -d -m 0750 ${owner}${q(l.sharedDir)}`,
         // Traversable, not listable: the proxy (user haproxy) reads haproxy.cfg; everything else in it is 0600.
         `install -d -m 0711 ${q(l.envDir)}`,
-        `touch ${q(l.logFile)} && chmod 0640 ${q(l.logFile)}`,
-        ...(systemd ? [`chown "$user:$user" ${q(l.logFile)}`] : []),
         `umask 077`,
         `tmp_env=${q(l.envFile)}.tmp.$$`,
         `cat > "$tmp_env"`,

@@ -76,10 +76,12 @@ export function renderInstanceUnit(spec: UnitSpec): string {
         "Restart=on-failure",
         "RestartSec=2",
         "TimeoutStopSec=20",
+        // systemd (root) opens app.log for the app; the app itself may write only in shared/, never
+        // in the log directory, so it cannot plant a link there for root to follow (privilege rule).
         `StandardOutput=append:${l.logFile}`,
         `StandardError=append:${l.logFile}`,
         "",
-        ...hardening(`${l.logDir} ${l.sharedDir}`, "AF_INET AF_INET6 AF_UNIX"),
+        ...hardening(l.sharedDir, "AF_INET AF_INET6 AF_UNIX"),
         "",
     ].join("\n");
 }
@@ -134,6 +136,8 @@ export function renderProxyUnit(spec: Pick<UnitSpec, "service" | "baseDir"> & { 
         "User=haproxy",
         "Group=haproxy",
         `RuntimeDirectory=${spec.service}-proxy`,
+        // Only the proxy and root (the host program, the status tool) use the stats socket in it.
+        "RuntimeDirectoryMode=0750",
         "RuntimeDirectoryPreserve=restart",
         `ExecStartPre=/usr/sbin/haproxy -c -q -f ${l.proxyConfig}`,
         `ExecStart=/usr/sbin/haproxy -Ws -f ${l.proxyConfig} -p ${l.proxyRunDir}/haproxy.pid`,

@@ -216,12 +216,12 @@ describe("operator tools (status, logs, logrotate) against a real host", functio
     it("the logrotate policy passes logrotate -d, and a forced rotation leaves app.log.1 while the app keeps appending to app.log", async function () {
         const h = hosts[0]!;
         const l = hostLayout("/opt/complinist", "complinist");
-        const policy = Buffer.from(renderLogrotate(l, "complinist")).toString("base64");
+        const policy = Buffer.from(renderLogrotate(l)).toString("base64");
         const prepare = await h.exec(
             [
                 `useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin complinist`,
-                // As the service apply script leaves them: the log directory belongs to the service user.
-                `chown complinist:complinist ${l.logDir} ${l.logFile} && chmod 0750 ${l.logDir} && chmod 0640 ${l.logFile}`,
+                // As every locked host script leaves them: the log directory and its files are root's.
+                `chown root:root ${l.logDir} ${l.logFile} && chmod 0750 ${l.logDir} && chmod 0640 ${l.logFile}`,
                 `echo ${policy} | base64 -d > ${hostLayout("/opt/complinist", "complinist").logrotateFile} && chmod 0644 ${hostLayout("/opt/complinist", "complinist").logrotateFile}`,
             ].join(" && "),
         );
@@ -246,7 +246,7 @@ describe("operator tools (status, logs, logrotate) against a real host", functio
         assert.doesNotMatch(current.stdout, /\\0/, "no hole of NUL bytes: the writer continued at the new end");
         assert.match((await h.exec(`head -n 1 ${l.logFile}`)).stdout, /^tick \d+\n$/);
         assert.match((await h.exec(`ls ${l.logDir}`)).stdout, /deploy\.log\.1/);
-        assert.match((await h.exec(`stat -c '%U %G %a' ${l.deployLog}`)).stdout, /^complinist complinist 640\n$/, "deploy.log is re-created for the service user");
+        assert.match((await h.exec(`stat -c '%U %G %a' ${l.deployLog}`)).stdout, /^root root 640\n$/, "deploy.log is re-created root's, not world-readable");
         await h.exec("systemctl stop app-writer");
     });
 });

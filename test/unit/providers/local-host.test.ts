@@ -213,7 +213,7 @@ describe("host operations under a temp root (local transport)", () => {
         const serviceUnitText = renderServiceUnit(spec);
         const proxyUnitText = renderProxyUnit({ ...spec, port: 5000 });
         const hostProgram = renderHostProgram(hostLayout(base, "complinist"), "complinist");
-        const logrotateText = renderLogrotate(hostLayout(base, "complinist"), "complinist");
+        const logrotateText = renderLogrotate(hostLayout(base, "complinist"));
         const state = (): ServiceUnitState => ({
             host,
             privateKey: "",

@@ -136,19 +136,20 @@ describe("operator tool scripts", () => {
     });
 
     describe("logrotate policy", () => {
-        it("rotates app.log by copy and truncate (systemd keeps it open) and deploy.log by rename, daily, 14 kept, compressed a day late", () => {
-            const text = renderLogrotate(l, "complinist");
+        it("rotates app.log by copy and truncate (systemd keeps it open) and deploy.log by rename, re-created root:root 0640, daily, 14 kept, compressed a day late", () => {
+            const text = renderLogrotate(l);
             assert.strictEqual(hostLayout("/opt/complinist", "complinist").logrotateFile, "/etc/logrotate.d/complinist");
             const blocks = Object.fromEntries([...text.matchAll(/^(\S+) \{\n([\s\S]*?)\n\}$/gm)].map((m) => [m[1], m[2]!.split("\n").map((x) => x.trim())]));
             assert.deepStrictEqual(Object.keys(blocks), ["/var/log/complinist/app.log", "/var/log/complinist/deploy.log"]);
-            const common = ["daily", "rotate 14", "compress", "delaycompress", "missingok", "notifempty", "su root root"];
+            const common = ["daily", "rotate 14", "compress", "delaycompress", "missingok", "notifempty"];
             assert.deepStrictEqual(blocks["/var/log/complinist/app.log"], [...common, "copytruncate"]);
-            assert.deepStrictEqual(blocks["/var/log/complinist/deploy.log"], [...common, "create 0640 complinist complinist"]);
+            assert.deepStrictEqual(blocks["/var/log/complinist/deploy.log"], [...common, "create 0640 root root"]);
+            assert.doesNotMatch(text, /^\s*su /m, "the directory is root's: no su, which existed for a service-user-owned directory");
         });
 
-        it("refuses a user or path that could break out of the policy's syntax", () => {
-            assert.throws(() => renderLogrotate(l, "root }\n/etc/shadow {"), /is not a Unix user name/);
-            assert.throws(() => renderLogrotate({ ...l, logFile: "/var/log/a b" }, "complinist"), /must be absolute/);
+        it("refuses a path that could break out of the policy's syntax", () => {
+            assert.throws(() => renderLogrotate({ ...l, logFile: "/var/log/a b" }), /must be absolute/);
+            assert.throws(() => renderLogrotate({ ...l, deployLog: "/var/log/x {\n/etc/shadow" }), /must be absolute/);
         });
     });
 });

@@ -70,11 +70,18 @@ describe("renderInstanceUnit (complinist@.service)", () => {
         assert.ok(!/^\[Install\]/m.test(u), "started by the activation (or the umbrella's wants), never enabled by itself");
     });
 
-    it("is hardened: read-only system with only logs and shared writable, no capabilities", () => {
+    it("is hardened: read-only system with only shared writable, no capabilities", () => {
         assertHardened(u, "instance");
-        for (const line of ["CapabilityBoundingSet=", "AmbientCapabilities=", "ReadWritePaths=/var/log/complinist /opt/complinist/shared"]) {
+        for (const line of ["CapabilityBoundingSet=", "AmbientCapabilities=", "ReadWritePaths=/opt/complinist/shared"]) {
             assert.ok(lines(u).includes(line), `missing ${line}`);
         }
+    });
+
+    it("leaves app.log to systemd: the app cannot write in the log directory, only shared/", () => {
+        const rw = lines(u).filter((x) => x.startsWith("ReadWritePaths="));
+        assert.deepStrictEqual(rw, ["ReadWritePaths=/opt/complinist/shared"]);
+        assert.ok(!u.includes("ReadWritePaths=/var/log"), "the log directory is root's: a writable path there would let the app plant a link for root");
+        assert.ok(lines(u).includes("StandardError=append:/var/log/complinist/app.log"), "stderr reaches app.log through systemd too");
     });
 
     it("quotes the command for systemd: %, $, quotes and backslashes cannot escape", () => {
@@ -114,6 +121,7 @@ describe("renderProxyUnit (complinist-proxy.service)", () => {
         assert.ok(lines(u).includes("Type=notify"), "-Ws notifies systemd when it is ready");
         assert.ok(lines(u).includes("User=haproxy"));
         assert.ok(lines(u).includes("RuntimeDirectory=complinist-proxy"));
+        assert.ok(lines(u).includes("RuntimeDirectoryMode=0750"), "its mode is explicit, not systemd's default");
         assert.ok(lines(u).includes("ExecStartPre=/usr/sbin/haproxy -c -q -f /etc/complinist/haproxy.cfg"));
         assert.ok(lines(u).includes("ExecStart=/usr/sbin/haproxy -Ws -f /etc/complinist/haproxy.cfg -p /run/complinist-proxy/haproxy.pid"));
         const reload = lines(u).filter((l) => l.startsWith("ExecReload="));

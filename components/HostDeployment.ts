@@ -42,6 +42,8 @@ export interface HostDeploymentArgs {
     readonly hooks: { readonly beforeActivate?: string | undefined; readonly timeoutSeconds: number; readonly onRollback: boolean };
     /** Whether this host runs the hook (false on later hosts with hooks.once). */
     readonly hookHere: boolean;
+    /** `complinist:allowServiceInterruption`: a new service name or baseDir may stop the service on this host. */
+    readonly allowServiceInterruption: boolean;
     /** The previous batch's activations: nothing on this host changes until they are healthy. */
     readonly after?: ReadonlyArray<pulumi.Resource>;
 }
@@ -85,6 +87,8 @@ export class HostDeployment extends pulumi.ComponentResource {
                 port: args.service.port,
                 environment: args.service.environment,
                 secretEnvironment: args.secretEnvironment,
+                stack: args.stack,
+                allowServiceInterruption: args.allowServiceInterruption,
             },
             child,
         );

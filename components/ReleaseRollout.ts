@@ -58,6 +58,7 @@ export class ReleaseRollout extends pulumi.ComponentResource {
                         hooks: c.hooks,
                         // hooks.once: a migration or backup runs on the first host of the first batch only.
                         hookHere: !c.hooks.once || h.name === c.hosts[0]?.name,
+                        allowServiceInterruption: c.allowServiceInterruption,
                         after,
                     },
                     { parent: this },

@@ -25,6 +25,10 @@ export interface SystemdServiceArgs {
     readonly environment: Readonly<Record<string, string>>;
     /** Generated secrets added to the env file (kept secret in state). */
     readonly secretEnvironment: pulumi.Input<Record<string, pulumi.Input<string>>>;
+    /** Stack name, for the acknowledgement command a refused interruption names. */
+    readonly stack: string;
+    /** `complinist:allowServiceInterruption`: a new service name or baseDir may stop the service (default false: refused in preview). */
+    readonly allowServiceInterruption: boolean;
 }
 
 /**
@@ -64,6 +68,8 @@ export class SystemdService extends pulumi.ComponentResource {
                 hostProgram,
                 logrotateText,
                 envText,
+                stack: args.stack,
+                allowServiceInterruption: args.allowServiceInterruption,
             },
             // Children do not inherit a component's dependsOn: pass it down (rollout batches).
             { parent: this, ...(opts?.dependsOn ? { dependsOn: opts.dependsOn } : {}) },

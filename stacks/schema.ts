@@ -31,6 +31,10 @@ const integer = (what: string, min: number, max: number) =>
 
 const port = integer("a TCP port", 1, 65535);
 
+/** A top-level flag: `pulumi config set complinist:x true` hands over the string "true". */
+const flag = (what: string) =>
+    z.preprocess((v) => (v === "true" ? true : v === "false" ? false : v), z.boolean({ error: `must be true or false (${what})` }));
+
 const version = z
     .string({ error: "must be a version string" })
     .regex(VERSION_PATTERN, "must be a version: 1-64 characters of letters, digits and . + _ -, starting with a letter or digit");
@@ -190,6 +194,11 @@ export const configSchema = z
                 timeoutSeconds: integer("a hook time limit in seconds", 1, 7200).default(600),
             })
             .default({ once: false, onRollback: false, timeoutSeconds: 600 }),
+        /**
+         * Acknowledges a change that stops the service on every host (service.name or baseDir): the old
+         * service stops, and nothing serves until the new release passes its gate. Refused in preview without it.
+         */
+        allowServiceInterruption: flag("true acknowledges that a service.name or baseDir change stops the service until the new release passes its gate").default(false),
         promoteFrom: z.string().regex(STACK_NAME_PATTERN, "must be a stack name such as staging or org/project/staging").optional(),
         /** Versions this stack rolled back from that may be deployed again on purpose (promotion gate). */
         acknowledgeRolledBack: z.array(version, { error: "must be a list of versions, e.g. [\"1.1.0\"]" }).default([]),

@@ -13,6 +13,10 @@ export interface ServiceUnitState extends Omit<ServiceFiles, "who"> {
     readonly baseDir: string;
     /** The env file (secret). */
     readonly envText: string;
+    /** The stack, named in a refusal's acknowledgement command. */
+    readonly stack: string;
+    /** `complinist:allowServiceInterruption`: a replacement (new service name or baseDir) may stop the service. */
+    readonly allowServiceInterruption: boolean;
 }
 
 export interface ServiceUnitOutputs extends ServiceUnitState {
@@ -39,6 +43,8 @@ export const serviceUnitProvider: pulumi.dynamic.ResourceProvider = {
 
     async diff(_id: string, olds: ServiceUnitOutputs, news: ServiceUnitState) {
         const replaces = (["service", "baseDir"] as const).filter((k) => olds[k] !== news[k]);
+        // diff runs in preview, so the interruption is named there and nothing has been touched yet.
+        if (replaces.length > 0 && news.allowServiceInterruption !== true) throw new Error(interruptionRefusal(olds, news));
         const changed: string[] = FILE_KEYS.filter((k) => olds[k] !== news[k]);
         if (olds.user !== news.user) changed.push("user");
         if (olds.envSha256 !== sha256Hex(news.envText)) changed.push("envText");
@@ -72,9 +78,29 @@ export const serviceUnitProvider: pulumi.dynamic.ResourceProvider = {
     async delete(_id: string, props: ServiceUnitOutputs) {
         const t = await connect(props.host, props.privateKey);
         const l = hostLayout(props.baseDir, props.service, t.root);
-        await run(t, `removing unit ${props.service}.service`, renderServiceDelete(l, props.service, t.systemd));
+        // The old layout's lock: an activation or emergency rollback running there finishes before its service stops.
+        await run(t, `removing unit ${props.service}.service`, renderServiceDelete(l, props.service, t.systemd, deployer()), undefined, LOCKED_SCRIPT_TIMEOUT_MS);
     },
 };
+
+/**
+ * Why a replacement is refused, for the operator: which host, what changes, what stops and
+ * for how long, and the exact command that acknowledges it.
+ */
+export function interruptionRefusal(olds: Pick<ServiceUnitState, "host" | "service" | "baseDir">, news: Pick<ServiceUnitState, "service" | "baseDir" | "stack">): string {
+    const changes = [
+        ...(olds.service !== news.service ? [`service.name from '${olds.service}' to '${news.service}'`] : []),
+        ...(olds.baseDir !== news.baseDir ? [`baseDir from '${olds.baseDir}' to '${news.baseDir}'`] : []),
+    ];
+    const stack = news.stack || "<your stack>";
+    return (
+        `host ${olds.host.name}: changing ${changes.join(" and ")} replaces the service on this host, and that interrupts it: ` +
+        `the old ${olds.service}.service is stopped and removed first — every app instance and the proxy on the service port stop — ` +
+        `and nothing serves on this host until the new release has booted and passed its health gate under ${news.service}.service in ${news.baseDir}. ` +
+        `Refused without an acknowledgement. To accept the interruption: pulumi config set complinist:allowServiceInterruption true --stack ${stack}, ` +
+        `run pulumi up again, then set it back with pulumi config set complinist:allowServiceInterruption false --stack ${stack}.`
+    );
+}
 
 export type ServiceUnitArgs = InputsOf<ServiceUnitState>;
 

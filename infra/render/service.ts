@@ -100,12 +100,18 @@ export function renderServiceRead(l: HostLayout, service: string, systemd: boole
     ].join("\n");
 }
 
-export function renderServiceDelete(l: HostLayout, service: string, systemd: boolean): string {
+/**
+ * Under the host lock of the layout being removed (its baseDir: the one an activation or an
+ * emergency rollback there takes), so the service never stops in the middle of one.
+ */
+export function renderServiceDelete(l: HostLayout, service: string, systemd: boolean, who: string): string {
     return [
+        renderLocked(l, service, who, false),
         ...(systemd ? [`systemctl disable --now ${q(`${service}.service`)} >/dev/null 2>&1 || true`] : []),
         `rm -f ${q(l.unitFile)} ${q(l.instanceUnitFile)} ${q(l.proxyUnitFile)} ${q(l.hostProgram)} ${q(l.logrotateFile)} ${q(l.envFile)} ${q(l.deployConfig)} ${q(l.proxyConfig)}`,
         `rm -rf ${q(`${path.posix.dirname(l.unitFile)}/${service}.service.wants`)}`,
         ...(systemd ? [`systemctl daemon-reload`] : []),
+        `step ${q(`service ${service}: stopped and removed`)}`,
         `echo "deleted=true"`,
         "",
     ].join("\n");

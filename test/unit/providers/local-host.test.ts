@@ -226,6 +226,8 @@ describe("host operations under a temp root (local transport)", () => {
             hostProgram,
             logrotateText,
             envText: 'APP_ENV="dev"\nSECRET_KEY="s3cr3t"\n',
+            stack: "dev",
+            allowServiceInterruption: false,
         });
         const installed: ReadonlyArray<[keyof ServiceUnitState, string, number]> = [
             ["unitText", "/etc/systemd/system/complinist@.service", 0o644],
@@ -358,6 +360,62 @@ describe("host operations under a temp root (local transport)", () => {
             await serviceUnitProvider.delete!("x", outs);
             for (const [, file] of installed) assert.ok(!fs.existsSync(at(file)), file);
             assert.ok(!fs.existsSync(at("/etc/complinist/complinist.env")));
+        });
+
+        describe("a change that interrupts the service (a new service name or baseDir)", () => {
+            const exists = () => installed.every(([, file]) => fs.existsSync(at(file)));
+
+            for (const [what, change, named] of [
+                ["a new service name", { service: "complinist2" }, "changing service.name from 'complinist' to 'complinist2'"],
+                ["a new baseDir", { baseDir: "/srv/complinist" }, "changing baseDir from '/opt/complinist' to '/srv/complinist'"],
+            ] as const) {
+                it(`${what} is refused by diff (so in preview) without the acknowledgement, naming the host, the change, what stops and the command that acknowledges it`, async () => {
+                    const outs = (await serviceUnitProvider.create!(state())).outs as ServiceUnitOutputs;
+                    await assert.rejects(serviceUnitProvider.diff!("x", outs, { ...state(), ...change }), (e: Error) => {
+                        for (const f of [
+                            "host local-1: ",
+                            named,
+                            "the old complinist.service is stopped and removed first",
+                            "every app instance and the proxy on the service port stop",
+                            "nothing serves on this host until the new release has booted and passed its health gate",
+                            "pulumi config set complinist:allowServiceInterruption true --stack dev",
+                        ]) {
+                            assert.ok(e.message.includes(f), `message lacks ${JSON.stringify(f)}:\n${e.message}`);
+                        }
+                        return true;
+                    });
+                    assert.ok(exists(), "nothing on the host was touched");
+                });
+
+                it(`${what} with allowServiceInterruption is a delete-first replacement`, async () => {
+                    const outs = (await serviceUnitProvider.create!(state())).outs as ServiceUnitOutputs;
+                    const d = await serviceUnitProvider.diff!("x", outs, { ...state(), ...change, allowServiceInterruption: true });
+                    assert.deepStrictEqual({ changes: d.changes, replaces: d.replaces, deleteBeforeReplace: d.deleteBeforeReplace }, { changes: true, replaces: Object.keys(change), deleteBeforeReplace: true });
+                });
+            }
+
+            it("the acknowledgement alone changes nothing, and an ordinary update needs none", async () => {
+                const outs = (await serviceUnitProvider.create!(state())).outs as ServiceUnitOutputs;
+                assert.strictEqual((await serviceUnitProvider.diff!("x", outs, { ...state(), allowServiceInterruption: true })).changes, false);
+                const d = await serviceUnitProvider.diff!("x", outs, { ...state(), user: "other", envText: "X=1\n" });
+                assert.deepStrictEqual([d.changes, d.replaces], [true, []]);
+            });
+
+            it("a refusal without a known stack still says how to acknowledge", async () => {
+                const outs = (await serviceUnitProvider.create!(state())).outs as ServiceUnitOutputs;
+                await assert.rejects(serviceUnitProvider.diff!("x", outs, { ...state(), stack: "", service: "x" }), /allowServiceInterruption true --stack <your stack>/);
+            });
+
+            it("the delete takes the host lock of the layout it removes: while an activation holds it, nothing is stopped or removed", async () => {
+                const outs = (await serviceUnitProvider.create!(state())).outs as ServiceUnitOutputs;
+                const { owner } = await holdLock("activation@host");
+                await assert.rejects(serviceUnitProvider.delete!("x", outs), (e: Error) => {
+                    assert.match(e.message, /^host local-1: removing unit complinist\.service failed \(exit 75\): /);
+                    assert.ok(e.message.includes(`is held by ${owner}`), e.message);
+                    return true;
+                });
+                assert.ok(exists(), "the service was left alone");
+            });
         });
     });
 });

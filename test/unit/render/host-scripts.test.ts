@@ -57,8 +57,8 @@ const scripts: Record<string, string> = {
     serviceApplyTempRoot: renderServiceApply(l, files, false),
     serviceRead: renderServiceRead(l, "complinist", true),
     serviceReadTempRoot: renderServiceRead(l, "complinist", false),
-    serviceDelete: renderServiceDelete(l, "complinist", true),
-    serviceDeleteTempRoot: renderServiceDelete(l, "complinist", false),
+    serviceDelete: renderServiceDelete(l, "complinist", true, "ci@runner"),
+    serviceDeleteTempRoot: renderServiceDelete(l, "complinist", false, "ci@runner"),
     activationStart: renderActivationStart(l, run),
     activationStartWithHook: renderActivationStart(l, { ...run, runHook: true }),
     activationPoll: renderActivationPoll(l, "complinist", run.id),
@@ -126,6 +126,16 @@ describe("host scripts", () => {
             }
         });
     }
+
+    it("the service delete takes the host lock before it stops or removes anything", () => {
+        const s = scripts.serviceDelete as string;
+        const lock = s.indexOf("take_lock 'ci@runner' || exit 75");
+        assert.ok(lock > 0, "takes the lock");
+        assert.ok(s.includes("LOCK_FILE='/opt/complinist/.deploy.lock'"), "the lock of the layout being removed");
+        for (const write of ["systemctl disable --now 'complinist.service'", "rm -f '", "rm -rf '", "systemctl daemon-reload"]) {
+            assert.ok(s.indexOf(write) > lock, `${write} only under the lock`);
+        }
+    });
 
     it("a release delete first renames the directory to a temp name, so a kill never leaves a half-deleted release with its manifest", () => {
         const s = scripts.releaseDelete as string;

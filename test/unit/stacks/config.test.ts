@@ -56,6 +56,12 @@ describe("stack configuration", () => {
             assert.strictEqual(parseStackConfig("prod", valid({ hosts, promoteFrom: "staging", rollout: { batchSize: 2 } })).batchSize, 2);
         });
 
+        it("refuses a service interruption unless allowServiceInterruption is set to true (as pulumi config set hands it over: a string)", () => {
+            assert.strictEqual(parseStackConfig("dev", valid()).allowServiceInterruption, false);
+            assert.strictEqual(parseStackConfig("dev", valid({ allowServiceInterruption: "true" })).allowServiceInterruption, true);
+            assert.strictEqual(parseStackConfig("dev", valid({ allowServiceInterruption: "false" })).allowServiceInterruption, false);
+        });
+
         it("accepts numbers written as YAML numbers (strings from Pulumi)", () => {
             const c = parseStackConfig("dev", valid({ keepReleases: "4", service: { command: "bin/start", port: "8080" } }));
             assert.strictEqual(c.keepReleases, 4);
@@ -109,6 +115,13 @@ describe("stack configuration", () => {
         it("hooks.timeoutSeconds out of range and a non-boolean hooks.once", () => {
             rejects("dev", valid({ hooks: { beforeActivate: "bin/migrate", timeoutSeconds: 0 } }), "complinist:hooks.timeoutSeconds", "from 1 to 7200");
             rejects("dev", valid({ hooks: { beforeActivate: "bin/migrate", once: "yes" } }), "complinist:hooks.once", "true or false");
+        });
+
+        it("an allowServiceInterruption that is not true or false", () => {
+            for (const bad of ["yes", "1", "TRUE", ""]) {
+                rejects("dev", valid({ allowServiceInterruption: bad }), "complinist:allowServiceInterruption", "must be true or false", `(got ${JSON.stringify(bad)})`);
+            }
+            rejects("dev", valid({ allowServiceInterruption: ["true"] }), "complinist:allowServiceInterruption", "must be true or false");
         });
 
         it("service port 70000", () => {

@@ -1,3 +1,4 @@
+import * as assert from "assert";
 import * as cp from "child_process";
 import { runProcess } from "../../../infra/transport/local";
 import * as fs from "fs";
@@ -53,5 +54,68 @@ export function stubBin(tools: Record<string, string>): { dir: string; calls: ()
             }
             return out;
         },
+    };
+}
+
+const REPO_ROOT = path.resolve(__dirname, "..", "..", "..");
+
+/** Every path under `dir`, relative, directories with a trailing `/`; links are listed, never followed. */
+export function tree(dir: string): string[] {
+    const out: string[] = [];
+    const walk = (d: string, rel: string): void => {
+        for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+            const r = rel === "" ? e.name : `${rel}/${e.name}`;
+            out.push(e.isDirectory() ? `${r}/` : r);
+            if (e.isDirectory()) walk(path.join(d, e.name), r);
+        }
+    };
+    walk(dir, "");
+    return out.sort();
+}
+
+/**
+ * A temp directory a test about hostile input owns whole: bash runs with an empty working
+ * directory, HOME and TMPDIR inside it, so whatever a hostile value makes bash write lands
+ * somewhere this watches. `run` compares the whole tree, the working directory and the
+ * repository root before and after, and fails on any new path the script is not supposed to write.
+ */
+export interface Sandbox {
+    /** The temp directory; a test's own files (layout roots, fixtures) live in it. */
+    readonly dir: string;
+    readonly cwd: string;
+    readonly home: string;
+    readonly tmpdir: string;
+    /** `writes`: every path (relative to `dir`) the script may create, anchored patterns. */
+    run(script: string, opts: { env?: Record<string, string>; input?: string; writes: ReadonlyArray<RegExp> }): Promise<BashResult>;
+    remove(): void;
+}
+
+export function sandbox(prefix: string): Sandbox {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+    const [cwd, home, tmpdir] = ["cwd", "home", "tmp"].map((d) => path.join(dir, d)) as [string, string, string];
+    for (const d of [cwd, home, tmpdir]) fs.mkdirSync(d);
+    const views = () => ({ tree: tree(dir), repo: fs.readdirSync(REPO_ROOT).sort(), processCwd: fs.readdirSync(process.cwd()).sort() });
+    return {
+        dir,
+        cwd,
+        home,
+        tmpdir,
+        async run(script, opts) {
+            const before = views();
+            // env -C: the working directory is set before bash parses a single byte of the script.
+            const r = await runProcess("env", ["-C", cwd, "bash", "-c", script], opts.input ?? "", 30000, "bash did not finish within 30000 ms", { ...opts.env, HOME: home, TMPDIR: tmpdir });
+            const after = views();
+            assert.deepStrictEqual(after.repo, before.repo, "a path appeared in (or left) the repository root");
+            assert.deepStrictEqual(after.processCwd, before.processCwd, "a path appeared in the test process's working directory");
+            for (const d of [cwd, home, tmpdir]) assert.deepStrictEqual(tree(d), [], `${d} must stay empty`);
+            const appeared = after.tree.filter((p) => !before.tree.includes(p));
+            assert.deepStrictEqual(
+                appeared.filter((p) => !opts.writes.some((w) => w.test(p))),
+                [],
+                "only what the script is supposed to write may appear",
+            );
+            return r;
+        },
+        remove: () => fs.rmSync(dir, { recursive: true, force: true }),
     };
 }

@@ -1,7 +1,6 @@
 import * as assert from "assert";
 import * as cp from "child_process";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { ActivationRun, renderActivationPoll, renderActivationRead, renderActivationStart } from "../../../infra/render/activation";
 import { DeploySettings, hostProgramPart, renderDeploySettings, renderHostProgram } from "../../../infra/render/hostProgram";
@@ -11,7 +10,12 @@ import { parseKeyValues } from "../../../infra/render/protocol";
 import { renderReleaseDelete, renderReleaseInstall, renderReleaseProbe } from "../../../infra/render/release";
 import { renderServiceApply, renderServiceDelete, renderServiceRead, ServiceFiles } from "../../../infra/render/service";
 import { q } from "../../../infra/render/shell";
-import { runBash, stubBin } from "./bash";
+import { HostTarget } from "../../../infra/providers/host";
+import { releaseDirProvider, ReleaseDirState } from "../../../infra/providers/release";
+import { serviceUnitProvider, ServiceUnitState } from "../../../infra/providers/service";
+import { useTransportFactory } from "../../../infra/transport";
+import { localTransport } from "../../../infra/transport/local";
+import { Sandbox, sandbox, stubBin } from "./bash";
 
 const l = hostLayout("/opt/complinist", "complinist");
 const files: ServiceFiles = {
@@ -155,10 +159,9 @@ describe("host scripts", () => {
         assert.ok(install.indexOf("trap '") < install.indexOf("take_lock"), "a refused lock still removes the upload");
     });
 
-    it("the service script reads the env file from stdin, never from its own text", () => {
+    it("the service script reads the env file from stdin into a temp name it makes 0600 before the rename", () => {
         const s = scripts.serviceApply as string;
         assert.ok(s.includes("tmp_env='/etc/complinist/complinist.env'.tmp.$$\ncat > \"$tmp_env\"\nchmod 0600 \"$tmp_env\""));
-        assert.ok(!/SECRET|PASSWORD/.test(s));
     });
 
     it("the activation is started as a transient unit and left running (no --wait), its settings from stdin", () => {
@@ -176,30 +179,35 @@ describe("host scripts", () => {
 });
 
 describe("host scripts: every value is quoted (hostile values stay one literal word)", () => {
-    let tmp: string;
+    let box: Sandbox;
     let canary: string;
     let hostile: string;
+    /** What every locked script writes on a fresh root: the lock, its owner line and the log files. */
+    const LOCKED = [/^root\/$/, /^root\/opt\/$/, /^root\/opt\/complinist\/$/, /^root\/opt\/complinist\/(\.deploy\.lock|\.deploy\.lock\.owner|revisions\.log)$/, /^root\/var\/$/, /^root\/var\/log\/$/, /^root\/var\/log\/complinist\/$/, /^root\/var\/log\/complinist\/(app|deploy)\.log$/];
 
     beforeEach(() => {
-        tmp = fs.mkdtempSync(path.join(os.tmpdir(), "hostile-"));
-        canary = path.join(tmp, "pwned");
-        hostile = `v1'$(touch ${canary})\`touch ${canary}\`;touch ${canary} "a b" $HOME *\nx`;
+        box = sandbox("hostile-");
+        canary = path.join(box.dir, "pwned");
+        // Executed, each part would write somewhere the sandbox watches: an absolute path, the
+        // working directory, HOME; a version-derived name turns the first into a relative one too.
+        hostile = `v1'$(touch ${canary})\`touch pwned\`;touch ~/pwned "a b" $HOME *\nx`;
     });
 
     afterEach(() => {
         assert.ok(!fs.existsSync(canary), "a hostile value was executed");
+        box.remove();
     });
 
-    it("q() round-trips through bash", () => {
-        for (const h of [hostile, "$(touch /tmp/pwned)", "`id`", "a'b", "x; rm -rf /", "a\nb", "", "'", "''"]) {
-            const r = cp.spawnSync("bash", ["-c", `printf '%s' ${q(h)}`], { encoding: "utf8" });
+    it("q() round-trips through bash", async () => {
+        for (const h of [hostile, "$(touch pwned)", "`id`", "a'b", "x; rm -rf /", "a\nb", "", "'", "''"]) {
+            const r = await box.run(`printf '%s' ${q(h)}`, { writes: [] });
             assert.strictEqual(r.stdout, h);
         }
         assert.throws(() => q("a\0b"), /NUL/);
     });
 
     it("the activation start hands each value to systemd-run as one argument", async () => {
-        const root = path.join(tmp, "root");
+        const root = path.join(box.dir, "root");
         const rl = hostLayout("/opt/complinist", "complinist", root);
         fs.mkdirSync(path.dirname(rl.hostProgram), { recursive: true });
         fs.writeFileSync(rl.hostProgram, "#!/bin/bash\n", { mode: 0o755 });
@@ -207,7 +215,11 @@ describe("host scripts: every value is quoted (hostile values stay one literal w
         // The id names a file: the provider derives it from the version with [^A-Za-z0-9] replaced; here only '/' is.
         const id = hostile.replace(/\//g, "_");
         const a: ActivationRun = { ...run, id, version: hostile, sha256: hostile, who: hostile, runHook: true };
-        const r = await runBash(`set -euo pipefail\n${renderActivationStart(rl, a)}`, { env: { PATH: `${stub.dir}:${process.env.PATH}` }, input: "SETTINGS=1\n" });
+        const r = await box.run(`set -euo pipefail\n${renderActivationStart(rl, a)}`, {
+            env: { PATH: `${stub.dir}:${process.env.PATH}` },
+            input: "SETTINGS=1\n",
+            writes: [/^root\/opt\/$/, /^root\/opt\/complinist\/$/, /^root\/opt\/complinist\/\.activations\/$/, /^root\/opt\/complinist\/\.activations\/[^/]+\.conf$/],
+        });
         assert.strictEqual(r.code, 0, r.stderr);
         assert.strictEqual(parseKeyValues(r.stdout).started, "true");
         const settingsFile = path.posix.join(rl.activationsDir, `${id}.conf`);
@@ -240,11 +252,12 @@ describe("host scripts: every value is quoted (hostile values stay one literal w
         ]);
         assert.strictEqual(fs.readFileSync(settingsFile, "utf8"), "SETTINGS=1\n", "the settings come from stdin");
         assert.strictEqual(fs.statSync(settingsFile).mode & 0o777, 0o600);
+        assert.deepStrictEqual(fs.readdirSync(rl.activationsDir), [`${id}.conf`]);
     });
 
     it("renderLocked writes the hostile owner literally into the owner file", async () => {
-        const rl = hostLayout("/opt/complinist", "complinist", path.join(tmp, "root"));
-        const r = await runBash(`set -euo pipefail\n${renderLocked(rl, "complinist", hostile)}echo locked`);
+        const rl = hostLayout("/opt/complinist", "complinist", path.join(box.dir, "root"));
+        const r = await box.run(`set -euo pipefail\n${renderLocked(rl, "complinist", hostile)}echo locked`, { writes: LOCKED });
         assert.strictEqual(r.code, 0, r.stderr);
         assert.strictEqual(r.stdout, "locked\n");
         const owner = fs.readFileSync(`${rl.lockFile}.owner`, "utf8");
@@ -252,48 +265,135 @@ describe("host scripts: every value is quoted (hostile values stay one literal w
     });
 
     it("the release scripts touch only the directory of the hostile version", async () => {
-        const rl = hostLayout("/opt/complinist", "complinist", path.join(tmp, "root"));
+        const rl = hostLayout("/opt/complinist", "complinist", path.join(box.dir, "root"));
         const bad = hostile.replace(/\n/g, " ").replace(/\//g, "_");
         fs.mkdirSync(path.join(rl.releasesDir, bad), { recursive: true });
         fs.mkdirSync(path.join(rl.releasesDir, "1.0.0"));
-        const probe = await runBash(`set -euo pipefail\n${renderReleaseProbe(rl, bad)}`);
+        const probe = await box.run(`set -euo pipefail\n${renderReleaseProbe(rl, bad)}`, { writes: [] });
         assert.strictEqual(probe.code, 0, probe.stderr);
         assert.strictEqual(parseKeyValues(probe.stdout).complete, "false");
-        const del = await runBash(`set -euo pipefail\n${renderReleaseDelete(rl, bad, "complinist", "ci@runner")}`);
+        const del = await box.run(`set -euo pipefail\n${renderReleaseDelete(rl, bad, hostile, hostile)}`, { writes: LOCKED });
         assert.strictEqual(del.code, 0, del.stderr);
         assert.deepStrictEqual(fs.readdirSync(rl.releasesDir), ["1.0.0"]);
     });
 
     it("the release download passes a hostile URL to curl as one argument", async () => {
-        const rl = hostLayout("/opt/complinist", "complinist", path.join(tmp, "root"));
+        const rl = hostLayout("/opt/complinist", "complinist", path.join(box.dir, "root"));
         const stub = stubBin({ curl: "exit 22" });
         const url = `https://example.test/a.tar.gz?x=${hostile}`;
-        const r = await runBash(`set -euo pipefail\n${renderReleaseInstall(rl, { ...install, source: { url } })}`, { env: { PATH: `${stub.dir}:${process.env.PATH}` } });
-        assert.strictEqual(r.code, 22);
+        const r = await box.run(`set -euo pipefail\n${renderReleaseInstall(rl, { ...install, version: hostile.replace(/[^A-Za-z0-9.]/g, "_"), service: hostile, who: hostile, commit: hostile, source: { url } })}`, {
+            env: { PATH: `${stub.dir}:${process.env.PATH}` },
+            writes: [...LOCKED, /^root\/opt\/complinist\/(releases|shared)\/$/],
+        });
+        assert.strictEqual(r.code, 22, r.stderr);
         const calls = stub.calls();
         assert.strictEqual(calls.length, 1);
         const args = calls[0]?.args ?? [];
         assert.deepStrictEqual(args.slice(0, 6), ["-fsSL", "--max-time", "600", "--proto", "=http,https", "-o"]);
-        assert.match(args[6] ?? "", new RegExp(`^${rl.releasesDir}/\\.download-1\\.0\\.0\\.\\d+\\.tar\\.gz\\.part$`));
+        assert.match(args[6] ?? "", new RegExp(`^${rl.releasesDir}/\\.download-v1_[^/]*\\.\\d+\\.tar\\.gz\\.part$`));
         assert.strictEqual(args[7], url);
         assert.strictEqual(args.length, 8);
         assert.deepStrictEqual(fs.readdirSync(rl.releasesDir), [], "the trap removed the temp dir and the partial download");
     });
 
+    it("the service apply writes hostile names and texts literally, only where the layout says", async () => {
+        const rl = hostLayout("/opt/complinist", "complinist", path.join(box.dir, "root"));
+        const texts: ServiceFiles = { ...files, who: hostile, unitText: hostile, serviceUnitText: hostile, proxyUnitText: hostile, hostProgram: hostile, logrotateText: hostile };
+        const r = await box.run(`set -euo pipefail\n${renderServiceApply(rl, texts, false)}`, {
+            input: "A=1\n",
+            writes: [
+                ...LOCKED,
+                /^root\/opt\/complinist\/(releases|instances|shared|\.activations)\/$/,
+                /^root\/etc\/$/,
+                /^root\/etc\/(complinist|systemd|logrotate\.d)\/$/,
+                /^root\/etc\/systemd\/system\/$/,
+                /^root\/etc\/systemd\/system\/complinist(@|-proxy)?\.service$/,
+                /^root\/etc\/complinist\/complinist\.env$/,
+                /^root\/etc\/logrotate\.d\/complinist$/,
+                /^root\/usr\/$/,
+                /^root\/usr\/local\/$/,
+                /^root\/usr\/local\/sbin\/$/,
+                /^root\/usr\/local\/sbin\/complinist$/,
+            ],
+        });
+        assert.strictEqual(r.code, 0, r.stderr);
+        assert.strictEqual(fs.readFileSync(rl.instanceUnitFile, "utf8"), hostile);
+        assert.strictEqual(fs.readFileSync(rl.hostProgram, "utf8"), hostile);
+        assert.ok(fs.readFileSync(`${rl.lockFile}.owner`, "utf8").startsWith(`${hostile} pid `));
+    });
+
     it("the deploy settings keep hostile values literal when the host program sources them", async () => {
         const s: DeploySettings = { ...settings, rollbackVersion: hostile, beforeActivate: hostile, checks: [{ path: hostile, status: 200, maxMs: 1 }, ...settings.checks] };
-        const file = path.join(tmp, "deploy.conf");
+        const file = path.join(box.dir, "deploy.conf");
         fs.writeFileSync(file, renderDeploySettings(s));
-        const r = await runBash(`set -euo pipefail\n. ${q(file)}\nprintf '%s\\0' "$ROLLBACK_VERSION" "$HOOK" "\${#CHECKS[@]}" "\${CHECKS[@]}" "$PORT" "$INTERVAL" "$STANDBY" "$REV"`);
+        const r = await box.run(`set -euo pipefail\n. ${q(file)}\nprintf '%s\\0' "$ROLLBACK_VERSION" "$HOOK" "\${#CHECKS[@]}" "\${CHECKS[@]}" "$PORT" "$INTERVAL" "$STANDBY" "$REV"`, { writes: [] });
         assert.strictEqual(r.code, 0, r.stderr);
         assert.deepStrictEqual(r.stdout.split("\0").slice(0, -1), [hostile, hostile, "3", `${hostile}|200|1`, "/|200|2000", "/login|302|0", "5000", "0.500", "1", "0123456789abcdef"]);
     });
 
     it("the host program keeps a hostile layout literal (its own path in --help)", async () => {
-        const root = path.join(tmp, `it's $(touch ${canary}) \`touch ${canary}\``);
+        const root = path.join(box.dir, `it's $(touch ${canary}) \`touch pwned\``);
         const program = renderHostProgram(hostLayout("/opt/complinist", "complinist", root), "complinist");
-        const r = await runBash(`${program}`.replace(/\nmain "\$@"\n$/, '\nmain --help\n'));
+        const r = await box.run(`${program}`.replace(/\nmain "\$@"\n$/, "\nmain --help\n"), { writes: [] });
         assert.strictEqual(r.code, 0, r.stderr);
         assert.ok(r.stdout.includes(`usage: ${root}/usr/local/sbin/complinist status`), r.stdout);
+    });
+
+    it("the sandbox sees a value bash executes, wherever it writes (the check can fail)", async () => {
+        for (const leak of [`touch ${canary}`, "touch pwned", "touch ~/pwned", 'touch "$TMPDIR/pwned"']) {
+            await assert.rejects(box.run(leak, { writes: [] }), assert.AssertionError, leak);
+            fs.rmSync(canary, { force: true });
+            for (const d of [box.cwd, box.home, box.tmpdir]) for (const f of fs.readdirSync(d)) fs.rmSync(path.join(d, f));
+        }
+    });
+});
+
+describe("secrets reach a host on stdin only, never in a script's text or a command's argv", () => {
+    const SECRET = "s3cr3t-Zq9-never-in-argv";
+    const host: HostTarget = { name: "local-1", address: "127.0.0.1", port: 22, user: "root", hostKey: "ssh-ed25519 AAAA" };
+    let box: Sandbox;
+    let sent: Array<{ script: string; stdin: string }>;
+
+    beforeEach(() => {
+        box = sandbox("secrets-");
+        sent = [];
+        useTransportFactory((conn) => {
+            const t = localTransport({ name: conn.name, root: path.join(box.dir, "root"), systemd: false });
+            return { ...t, exec: (script, o) => (sent.push({ script, stdin: o?.stdin?.toString("utf8") ?? "" }), t.exec(script, o)) };
+        });
+    });
+    afterEach(() => {
+        useTransportFactory(undefined);
+        box.remove();
+    });
+
+    it("the service apply: the env file's secret travels on stdin into the 0600 env file, in no script", async () => {
+        const state: ServiceUnitState = { ...files, host, privateKey: "", baseDir: "/opt/complinist", envText: `SECRET_KEY="${SECRET}"\n`, stack: "dev", allowServiceInterruption: false };
+        await serviceUnitProvider.create!(state);
+        assert.ok(sent.length > 0);
+        for (const { script } of sent) assert.ok(!script.includes(SECRET), "a script carries the secret");
+        assert.ok(sent.some((x) => x.stdin.includes(SECRET)), "the secret went on stdin");
+        const env = path.join(box.dir, "root", "etc", "complinist", "complinist.env");
+        assert.strictEqual(fs.readFileSync(env, "utf8"), `SECRET_KEY="${SECRET}"\n`);
+        assert.strictEqual(fs.statSync(env).mode & 0o777, 0o600);
+    });
+
+    it("the release download: releaseAuth reaches curl on its stdin (-H @-), never the script or curl's argv", async () => {
+        const seen = path.join(box.dir, "header.seen");
+        const stub = stubBin({ curl: `cat > '${seen}'; exit 22` });
+        const savedPath = process.env.PATH;
+        process.env.PATH = `${stub.dir}:${savedPath}`;
+        try {
+            const state: ReleaseDirState = { host, privateKey: "", baseDir: "/opt/complinist", service: "complinist", version: "1.0.0", sha256: "a".repeat(64), artifact: { url: "https://example.test/a.tar.gz" }, auth: `Deploy-Token: ${SECRET}` };
+            await assert.rejects(releaseDirProvider.create!(state), /release 1\.0\.0 was not installed/);
+        } finally {
+            process.env.PATH = savedPath;
+        }
+        for (const { script } of sent) assert.ok(!script.includes(SECRET), "a script carries the secret");
+        const calls = stub.calls();
+        assert.strictEqual(calls.length, 1);
+        assert.ok(!calls.some((c) => c.args.some((a) => a.includes(SECRET))), "curl's argv carries the secret");
+        assert.ok((calls[0]?.args.join(" ") ?? "").includes("-H @-"), "curl reads the header from stdin");
+        assert.strictEqual(fs.readFileSync(seen, "utf8"), `Deploy-Token: ${SECRET}\n`);
     });
 });

@@ -1,24 +1,31 @@
 import * as path from "path";
 
 /**
- * Where everything lives on a host, the contract every provider and host script shares:
+ * Where everything lives on a host, the contract every provider and host script shares
+ * (owner:group and mode; README "Host layout" has the same table for operators):
  *
- *   <baseDir>/releases/<version>/       one extracted artifact per version, never modified after
- *   <baseDir>/current -> releases/<v>   the live release, switched atomically
- *   <baseDir>/shared/                   persistent data linked into each release
- *   <baseDir>/revisions.log             append-only record of every deploy
- *   <baseDir>/instances/<port> -> ../releases/<v>   the release each app instance runs from
- *   <baseDir>/.activations/             one result file per host-side activation (polled by the provider)
- *   /etc/<service>/<service>.env        secrets, mode 0600 (the staged env; each instance starts from a copy)
- *   /etc/<service>/instance-<port>.env  the env an instance was started with
- *   /etc/<service>/deploy.conf          the gate settings the host program uses (health, checks, soak, standby)
- *   /etc/<service>/haproxy.cfg          the local proxy on the service port
- *   /etc/systemd/system/<service>.service         the umbrella unit: `systemctl stop|start <service>`
- *   /etc/systemd/system/<service>@.service        one app instance per private loopback port
- *   /etc/systemd/system/<service>-proxy.service   HAProxy on the service port
- *   /usr/local/sbin/<service>           the host program: activate, rollback, status, releases
- *   /var/log/<service>/app.log, deploy.log
+ *   <baseDir>/                           root:root 0755
+ *   <baseDir>/releases/<version>/        root:root 0755 (files 0644/0755), one verified artifact per version, never modified after
+ *   <baseDir>/current -> releases/<v>    the live release, switched atomically
+ *   <baseDir>/shared/                    <user>:<user> 0750, the app's data; root never writes inside it
+ *   <baseDir>/revisions.log              root:root 0640, append-only record of every deploy
+ *   <baseDir>/.deploy.lock(.owner)       root:root 0640, the host lock and its holder
+ *   <baseDir>/instances/<port> -> ../releases/<v>   the release each app instance runs from (+ <port>.rev)
+ *   <baseDir>/.activations/              root:root 0700, one settings + result file per host-side activation
+ *   /etc/<service>/                      root:root 0711 (the proxy reads haproxy.cfg in it)
+ *   /etc/<service>/<service>.env         0600, the staged env; each instance starts from a 0600 copy, instance-<port>.env
+ *   /etc/<service>/deploy.conf           0600, the gate settings the host program uses (health, checks, soak, standby)
+ *   /etc/<service>/haproxy.cfg           the local proxy on the service port
+ *   /etc/systemd/system/<service>.service         0644, the umbrella unit: `systemctl stop|start <service>` (+ .wants/ 0755)
+ *   /etc/systemd/system/<service>@.service        0644, one app instance per private loopback port
+ *   /etc/systemd/system/<service>-proxy.service   0644, HAProxy on the service port
+ *   /usr/local/sbin/<service>            0755, the host program: activate, rollback, status, releases
+ *   /etc/logrotate.d/<service>           0644
+ *   /var/log/<service>/                  root:root 0750: app.log (opened by systemd for the app), deploy.log, both 0640
+ *   /run/<service>-proxy/                haproxy:haproxy 0750 (RuntimeDirectoryMode=)
  *
+ * Privilege rule: root never opens, appends to, chmods or chowns a path inside a directory
+ * the service user can write (only shared/), and never follows a link there.
  * Derived from baseDir and the service name alone, so two deploys can never disagree on it.
  */
 export interface HostLayout {

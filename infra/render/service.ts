@@ -57,7 +57,7 @@ export function renderServiceApply(l: HostLayout, s: ServiceFiles, systemd: bool
                   `if ! id -u "$user" >/dev/null 2>&1; then useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$user" >/dev/null; fi`,
               ]
             : [`: "$user"`]),
-        `install -d -m 0755 ${q(l.baseDir)} ${q(l.releasesDir)} ${q(l.instancesDir)} ${q(path.posix.dirname(l.unitFile))} ${q(path.posix.dirname(l.hostProgram))} ${q(path.posix.dirname(l.logrotateFile))}`,
+        `install -d -m 0755 ${q(l.baseDir)} ${q(l.releasesDir)} ${q(l.instancesDir)} ${q(path.posix.dirname(l.unitFile))} ${q(`${l.unitFile}.wants`)} ${q(path.posix.dirname(l.hostProgram))} ${q(path.posix.dirname(l.logrotateFile))}`,
         `install -d -m 0700 ${q(l.activationsDir)}`,
         // The app's own writable place; root never writes inside it (the log directory is root's: renderLogFiles).
         `install -d -m 0750 ${owner}${q(l.sharedDir)}`,

@@ -308,6 +308,7 @@ describe("host scripts: every value is quoted (hostile values stay one literal w
                 /^root\/etc\/(complinist|systemd|logrotate\.d)\/$/,
                 /^root\/etc\/systemd\/system\/$/,
                 /^root\/etc\/systemd\/system\/complinist(@|-proxy)?\.service$/,
+                /^root\/etc\/systemd\/system\/complinist\.service\.wants\/$/,
                 /^root\/etc\/complinist\/complinist\.env$/,
                 /^root\/etc\/logrotate\.d\/complinist$/,
                 /^root\/usr\/$/,

@@ -95,6 +95,7 @@ describe("the log files under a temp root", () => {
         }
         assert.match(fs.readFileSync(rl.deployLog, "utf8"), /service complinist: units, env file and host program applied/);
         assert.strictEqual(fs.lstatSync(rl.sharedDir).mode & 0o7777, 0o750);
+        assert.strictEqual(fs.lstatSync(`${rl.unitFile}.wants`).mode & 0o7777, 0o755, "the umbrella's wants directory has an explicit mode too");
     });
 
     it("re-applying keeps the history in deploy.log and revisions.log and fixes a loosened mode", async () => {

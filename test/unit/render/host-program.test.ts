@@ -216,7 +216,7 @@ describe("host program (temp root, systemctl stubbed)", () => {
             });
             const log = fs.readFileSync(l.revisionsLog, "utf8").trimEnd().split("\n");
             assert.strictEqual(log.length, 1, "recorded once (the exit trap sees done=1)");
-            assert.match(log[0] as string, new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[0-9:]+Z\tversion=1\\.2\\.0-partial\tsha256=${"b".repeat(64)}\tby=ci@runner\toutcome=failed reason=release-incomplete live=1\.1\.0 serving=1\.1\.0 seen=release 1\.2\.0-partial is not complete on the host$`));
+            assert.match(log[0] as string, new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[0-9:]+Z\tversion=1\\.2\\.0-partial\tsha256=${"b".repeat(64)}\tby=ci@runner\toutcome=failed reason=release-incomplete live=1\\.1\\.0 serving=1\\.1\\.0 seen=release 1\\.2\\.0-partial is not complete on the host$`));
             assert.match(fs.readFileSync(`${l.lockFile}.owner`, "utf8"), /^ci@runner pid \d+ since \d{4}-/);
             assert.strictEqual(fs.readlinkSync(l.current), "releases/1.1.0", "nothing switched");
         });

@@ -38,9 +38,13 @@ http_get() {
     HTTP_CODE="" HTTP_BODY="" HTTP_ERR=""
     # 8 KiB more than the body cap leaves room for the status line and headers.
     out=$(curl -sS -i -m "$PROBE_TIMEOUT" "$url" 2>&1 | head -c $((PROBE_MAX_BYTES + 8192)); exit "${PIPESTATUS[0]}") && rc=0 || rc=$?
+    # Cut at the cap: curl could not write the rest (exit 23), or died of the closed pipe.
+    if [ "${#out}" -ge $((PROBE_MAX_BYTES + 8192)) ]; then
+        HTTP_ERR="the answer of $url is over $PROBE_MAX_BYTES bytes: not read"
+        return 1
+    fi
     case "$rc" in
         0) ;;
-        23) HTTP_ERR="the answer of $url is over $PROBE_MAX_BYTES bytes: not read"; return 1 ;;
         *) HTTP_ERR="no answer from $url: $( (printf '%s\n' "$out" | grep -m1 '^curl:' || printf '%s' "$out" | tail -n 1) | tr -c '[:print:]' ' ' | cut -c1-200)"; return 1 ;;
     esac
     HTTP_CODE=$(printf '%s' "${out%%$'\r'*}" | sed -n 's/^HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p')

@@ -136,6 +136,8 @@ activate() {
         proxy_route "$live" "$VERSION" "$LIVE_PATH" || true
         switch_current "$VERSION"
         instance_wanted "$live" yes
+        # The umbrella may have failed its check-current (a hand-moved link): now it passes.
+        systemctl start "$SERVICE.service" 2>/dev/null || true
         settle_standby "$(other_port "$live")"
         record "$VERSION" "$SHA" "$WHO" "outcome=converged live=$live"
         result outcome converged

@@ -3,7 +3,7 @@ import { dynamicProps, InputsOf } from "./inputs";
 import { activationUnit, renderActivationPoll, renderActivationRead, renderActivationStart } from "../render/activation";
 import { DeploySettings, renderDeploySettings } from "../render/hostProgram";
 import { hostLayout } from "../render/layout";
-import { parseKeyValues } from "../render/protocol";
+import { ACTIVATION_RESULT_KEYS, parseKeyValues } from "../render/protocol";
 import { trace } from "../transport/trace";
 import { deployCommit } from "../../stacks/source";
 import { configureCredentials, connect, deployer, HostTarget, run } from "./host";
@@ -109,11 +109,11 @@ async function activate(s: ActivationInputs, rollback: boolean): Promise<Activat
     for (;;) {
         try {
             const r = await t.exec(renderActivationPoll(l, s.service, id), { timeoutMs: 30000 });
-            kv = parseKeyValues(r.stdout);
+            kv = parseKeyValues(r.stdout, ACTIVATION_RESULT_KEYS);
             if (kv.done === "1") break;
             if (kv.unit !== "active" && kv.unit !== "activating" && kv.unit !== "") {
                 await sleep(1000);
-                const again = parseKeyValues((await t.exec(renderActivationPoll(l, s.service, id), { timeoutMs: 30000 })).stdout);
+                const again = parseKeyValues((await t.exec(renderActivationPoll(l, s.service, id), { timeoutMs: 30000 })).stdout, ACTIVATION_RESULT_KEYS);
                 if (again.done === "1") {
                     kv = again;
                     break;
@@ -138,7 +138,15 @@ function outcome(s: ActivationInputs, host: string, lockFile: string, kv: Record
         previous && previous !== s.version
             ? `pin the previous release: npm run rollback -- --stack ${s.stack} --to ${previous} (or: pulumi config set complinist:version ${previous} --stack ${s.stack} && pulumi up --stack ${s.stack})`
             : `fix the release and run pulumi up --stack ${s.stack} again`;
-    const serving = previous ? `${previous} keeps serving` : "nothing was serving before, so nothing serves";
+    // What answers on the service port after the failure, as the host checked it; without that
+    // line (a result cut short), what the proxy routed to before.
+    const serving = kv.serving
+        ? kv.serving === "none"
+            ? `nothing answers on port ${s.port}${previous ? ` (the proxy still routes to ${previous}, which does not answer)` : ""}`
+            : `${kv.serving} serves`
+        : previous
+          ? `${previous} keeps serving`
+          : "nothing was serving before, so nothing serves";
     switch (kv.outcome) {
         case "activated":
         case "converged":
@@ -164,13 +172,13 @@ function outcome(s: ActivationInputs, host: string, lockFile: string, kv: Record
     if (/^hooks\.beforeActivate/.test(seen)) {
         throw new Error(`host ${host}: ${seen}; nothing was switched (${serving}).`);
     }
-    const restored = kv.restored ? `${kv.restored === "none" ? "nothing" : kv.restored} serves` : serving;
+    const back = kv.reason === "switch" ? "Routed back to what was live" : kv.outcome === "failed-rolled-back" ? "Switched back at once" : "Could not switch back (what was live does not answer)";
     const what =
         kv.reason === "soak" || kv.reason === "switch"
-            ? `failed after the switch (${kv.reason === "soak" ? `the ${s.health.soakSeconds}s soak through the proxy` : "the proxy switch"}; saw: ${seen}). Switched back at once: ${restored}.`
+            ? `failed after the switch (${kv.reason === "soak" ? `the ${s.health.soakSeconds}s soak through the proxy` : "the proxy switch"}; saw: ${seen}). ${back}: ${serving}.`
             : `failed its gate (GET ${s.health.path} on the new instance within ${s.health.timeoutSeconds}s, ` +
               `wanted 200 {"status":"healthy","version":"${s.version}"}${s.health.checks.length ? " and the configured checks" : ""}; saw: ${seen}). ` +
-              `It never took a request: ${restored}.`;
+              `It never took a request: ${serving}.`;
     throw new Error(`host ${host}: version ${s.version} ${what} Later batches were not touched. To roll back the stack: ${rollback}`);
 }
 

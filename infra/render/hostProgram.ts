@@ -34,7 +34,6 @@ export function renderHostProgram(l: HostLayout, service: string): string {
         ACTIVATIONS_DIR: l.activationsDir,
         LOCK_FILE: l.lockFile,
         REVISIONS_LOG: l.revisionsLog,
-        LOG_DIR: l.logDir,
         DEPLOY_LOG: l.deployLog,
         ENV_DIR: l.envDir,
         ENV_FILE: l.envFile,

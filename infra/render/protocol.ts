@@ -17,11 +17,38 @@ export const EXIT = {
     usage: 64,
 } as const;
 
-export function parseKeyValues(stdout: string): Record<string, string> {
+/**
+ * `key=value` lines, each key taken once (its first line): a later line can never override
+ * what a script said first. With `known`, every other key is dropped, so a line a script did
+ * not mean to write (text a release or a hook printed) cannot become a field.
+ */
+export function parseKeyValues(stdout: string, known?: readonly string[]): Record<string, string> {
+    const allowed = known ? new Set(known) : undefined;
     const out: Record<string, string> = {};
     for (const line of stdout.split("\n")) {
         const i = line.indexOf("=");
-        if (i > 0) out[line.slice(0, i).trim()] = line.slice(i + 1);
+        if (i <= 0) continue;
+        const key = line.slice(0, i).trim();
+        if ((allowed && !allowed.has(key)) || Object.prototype.hasOwnProperty.call(out, key)) continue;
+        out[key] = line.slice(i + 1);
     }
     return out;
 }
+
+/** The keys of an activation's result file (host/activate.sh `result`) and its poll (`unit`). */
+export const ACTIVATION_RESULT_KEYS = [
+    "previous",
+    "liveHealthy",
+    "outcome",
+    "reason",
+    "serving",
+    "seen",
+    "hook",
+    "standby",
+    "standbyProblem",
+    "live",
+    "commit",
+    "holder",
+    "done",
+    "unit",
+] as const;

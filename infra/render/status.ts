@@ -11,6 +11,8 @@ export interface StatusProbe {
 
 /** Seconds one HTTP probe may take: a hung app must not hang the operator's status. */
 export const PROBE_TIMEOUT_S = 5;
+/** Bytes of a health body a status reads (the rest is cut unread, as in the host program's probes). */
+export const PROBE_MAX_BYTES = 65536;
 /** revisions.log lines reported. */
 export const REVISIONS_SHOWN = 5;
 
@@ -47,13 +49,16 @@ export function renderStatusScript(l: HostLayout, p: StatusProbe): string {
             ];
         }),
         ...units.map((u) => `echo "unit.${u}=$(systemctl is-active ${q(u)} 2>/dev/null || true)"`),
+        // Bounded in time (-m) and in bytes: the body passes through head -c, the write-out and
+        // curl's own error go to stderr (its last line is the write-out).
         `probe() {`,
-        `  local rc=0 out`,
-        `  out=$(curl -sS -m ${PROBE_TIMEOUT_S} -o "$tmp/$1.body" -w '%{http_code} %{time_total}' "$2" 2>"$tmp/$1.err") || rc=$?`,
-        `  echo "$1.code=\${out%% *}"`,
-        `  echo "$1.seconds=\${out##* }"`,
+        `  local rc=0 out wo`,
+        `  out=$( { curl -sS -m ${PROBE_TIMEOUT_S} -o - -w '%{stderr}%{http_code} %{time_total}\\n' "$2" | head -c ${PROBE_MAX_BYTES} >"$tmp/$1.body"; exit "\${PIPESTATUS[0]}"; } 2>&1 ) || rc=$?`,
+        `  wo=$(printf '%s\\n' "$out" | tail -n 1)`,
+        `  echo "$1.code=\${wo%% *}"`,
+        `  echo "$1.seconds=\${wo##* }"`,
         `  echo "$1.curl=$rc"`,
-        `  if [ "$rc" -ne 0 ]; then echo "$1.error=$(head -c 300 "$tmp/$1.err" | tr '\\n' ' ')"; fi`,
+        `  if [ "$rc" -ne 0 ]; then echo "$1.error=$(printf '%s\\n' "$out" | sed '$d' | head -c 300 | tr -c '[:print:]' ' ')"; fi`,
         `}`,
         `probe health ${q(base + p.healthPath)}`,
         `if [ -s "$tmp/health.body" ]; then echo "health.body=$(head -c 8192 "$tmp/health.body" | base64 -w0)"; fi`,

@@ -90,8 +90,13 @@ export function renderInstanceUnit(spec: UnitSpec): string {
  * `<service>.service`: what the runbook's `systemctl stop|start|status <service>` acts on.
  * Starting it starts the proxy and the instances the activation marked wanted; the
  * instances and the proxy are PartOf= it, so stopping it stops them.
+ * Its start first runs `<host program> check-current` (unsandboxed: `+`, it reads root's
+ * files): after the runbook's hand rollback (`ln -sfn <previous> current && systemctl
+ * restart <service>`) the start fails, naming `<service> rollback`, instead of exiting 0
+ * while the proxy keeps serving the release it routes to.
  */
 export function renderServiceUnit(spec: Pick<UnitSpec, "service">): string {
+    const hostProgram = hostLayout("/", spec.service).hostProgram;
     return [
         MANAGED,
         "[Unit]",
@@ -102,6 +107,7 @@ export function renderServiceUnit(spec: Pick<UnitSpec, "service">): string {
         "[Service]",
         "Type=oneshot",
         "RemainAfterExit=yes",
+        `ExecStartPre=+${hostProgram} check-current`,
         "ExecStart=/bin/true",
         "DynamicUser=yes",
         "PrivateNetwork=yes",

@@ -16,24 +16,19 @@ export function pack(src: string, outDir: string, version: string): Artifact {
     return { file, sha256: crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex") };
 }
 
-/**
- * A release whose /health turns "degraded" (503) `degradeAfterSeconds` after it starts, while
- * every other path keeps answering 200: it passes the gate and fails a soak, and users' pages
- * never fail because of it.
- */
-export function degradingArtifact(outDir: string, version: string, degradeAfterSeconds: number): Artifact {
-    const src = fs.mkdtempSync(path.join(os.tmpdir(), "degrading-"));
+/** A release whose bin/start is a small Python HTTP server; DO_GET is the body of its do_GET. */
+function pythonArtifact(outDir: string, version: string, prelude: string[], doGet: string[]): Artifact {
+    const src = fs.mkdtempSync(path.join(os.tmpdir(), "artifact-"));
     fs.mkdirSync(path.join(src, "bin"));
     const server = [
         "#!/usr/bin/env python3",
         "import json, os, time",
         "from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer",
-        "T0 = time.monotonic()",
+        ...prelude,
         "class H(BaseHTTPRequestHandler):",
         "    def do_GET(self):",
-        `        ok = time.monotonic() - T0 < ${degradeAfterSeconds}`,
-        `        body = json.dumps({"status": "healthy" if ok else "degraded", "version": "${version}"}) if self.path == "/health" else "<p>page</p>"`,
-        "        self.send_response(200 if (ok or self.path != '/health') else 503)",
+        ...doGet.map((l) => `        ${l}`),
+        "        self.send_response(code)",
         "        self.send_header('Content-Length', str(len(body))); self.end_headers(); self.wfile.write(body.encode())",
         "    def log_message(self, *a): pass",
         "ThreadingHTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()",
@@ -41,4 +36,25 @@ export function degradingArtifact(outDir: string, version: string, degradeAfterS
     ].join("\n");
     fs.writeFileSync(path.join(src, "bin", "start"), server, { mode: 0o755 });
     return pack(src, outDir, version);
+}
+
+/**
+ * A release whose /health turns "degraded" (503) `degradeAfterSeconds` after it starts, while
+ * every other path keeps answering 200: it passes the gate and fails a soak, and users' pages
+ * never fail because of it.
+ */
+export function degradingArtifact(outDir: string, version: string, degradeAfterSeconds: number): Artifact {
+    return pythonArtifact(outDir, version, ["T0 = time.monotonic()"], [
+        `ok = time.monotonic() - T0 < ${degradeAfterSeconds}`,
+        `body = json.dumps({"status": "healthy" if ok else "degraded", "version": "${version}"}) if self.path == "/health" else "<p>page</p>"`,
+        "code = 200 if (ok or self.path != '/health') else 503",
+    ]);
+}
+
+/** A healthy release that serves the health contract on HEALTH_PATH only (/health is a 404), pages elsewhere. */
+export function healthPathArtifact(outDir: string, version: string, healthPath: string): Artifact {
+    return pythonArtifact(outDir, version, [], [
+        `body = json.dumps({"status": "healthy", "version": "${version}"}) if self.path == "${healthPath}" else ("not found" if self.path == "/health" else "<p>page</p>")`,
+        "code = 404 if self.path == '/health' else 200",
+    ]);
 }

@@ -364,7 +364,7 @@ describe("faults on real hosts: every write step killed or cut, then a healthy h
                 fault,
                 config: config("3.6.0", "3.5.0", { health: soak }),
                 serves: "3.5.0",
-                record: /version=3\.6\.0\t.*\toutcome=failed-rolled-back reason=soak to=3\.5\.0/,
+                record: /version=3\.6\.0\t.*\toutcome=failed-rolled-back reason=soak live=3\.5\.0 serving=3\.5\.0/,
                 error: fault === "kill" ? KILLED : /version 3\.6\.0 failed after the switch .*Switched back at once: 3\.5\.0 serves/,
                 converge: config("3.5.0", "3.4.0"),
                 converged: "3.5.0",

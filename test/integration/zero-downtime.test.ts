@@ -3,7 +3,7 @@ import * as cp from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { TestHost, useHosts } from "../../dev/hosts";
-import { degradingArtifact } from "./artifacts";
+import { degradingArtifact, healthPathArtifact } from "./artifacts";
 import { buildArtifacts, BuiltArtifact } from "../../scripts/build-artifacts";
 import { EngineDriver } from "../engine/driver";
 import type { ProgramConfig } from "../engine/types";
@@ -76,6 +76,7 @@ describe("zero-downtime activation on a real host, under load", function () {
         const pick = (v: string) => built.find((a: BuiltArtifact) => a.version === v) as BuiltArtifact;
         arts = { "1.0.0": pick("1.0.0"), "1.1.0": pick("1.1.0"), "1.2.0": pick("1.2.0") };
         arts["1.5.0"] = degradingArtifact(path.join(REPO, ".build", "zd-artifacts"), "1.5.0", 8);
+        arts["1.6.0"] = healthPathArtifact(path.join(REPO, ".build", "zd-artifacts"), "1.6.0", "/ready");
         driver = new EngineDriver({ stack: "zd", env: { COMPLINIST_TRACE: "1", COMPLINIST_DEPLOYER: "zd" } });
         fs.copyFileSync(path.join(REPO, "dev", "loadgen.py"), path.join(REPO, ".build", "zd-artifacts", "loadgen.py"));
         const h = host();
@@ -147,7 +148,7 @@ describe("zero-downtime activation on a real host, under load", function () {
         assert.match(String(result.error), /version 1\.5\.0 failed after the switch \(the 20s soak through the proxy; saw: during the soak: HTTP 503 .*status=degraded.*Switched back at once: 1\.0\.0 serves/);
         assert.deepStrictEqual(load.failedByKind, {}, JSON.stringify(load));
         assert.match(await served(), /"version": ?"1\.0\.0"/);
-        assert.match(await lastRecord(), /version=1\.5\.0.*outcome=failed-rolled-back reason=soak to=1\.0\.0/);
+        assert.match(await lastRecord(), /version=1\.5\.0.*outcome=failed-rolled-back reason=soak live=1\.0\.0 serving=1\.0\.0/);
         assert.strictEqual(await sh(host(), `readlink ${BASE}/current`), "releases/1.0.0");
     });
 
@@ -222,5 +223,52 @@ describe("zero-downtime activation on a real host, under load", function () {
         assert.match(await lastRecord(), /version=1\.0\.0\tsha256=[0-9a-f]{64}\tby=\S+-emergency\toutcome=activated previous=1\.1\.0 mode=warm-switch/);
         const drift = await driver.refresh({ previewOnly: true });
         assert.deepStrictEqual(drift.drift.map((d) => d.name), ["complinist-zd-1-activation-switch"], "the stack now differs from the host");
+    });
+
+    it("the runbook's hand rollback (ln -sfn + systemctl restart) fails loudly, naming `complinist rollback`; refresh reports it", async () => {
+        const h = host();
+        // The emergency rollback above left 1.0.0 live: refresh, then up, brings 1.1.0 back.
+        await driver.refresh();
+        assert.strictEqual((await up(config("1.1.0", "1.0.0"))).error, undefined);
+        assert.match(await served(), /"version": ?"1\.1\.0"/);
+        const r = await h.exec(`cd ${BASE} && ln -sfn releases/1.0.0 current && systemctl restart complinist`);
+        assert.notStrictEqual(r.code, 0, "the restart must not exit 0 while 1.1.0 keeps serving");
+        const journal = await sh(h, "journalctl -u complinist.service --no-pager -n 20");
+        assert.match(journal, /names 1\.0\.0 but the proxy routes to 1\.1\.0 .*restarting complinist does not switch releases/);
+        assert.match(journal, /To switch to 1\.0\.0: sudo \/usr\/local\/sbin\/complinist rollback 1\.0\.0/);
+        // The instances and the proxy restarted with it (PartOf=): the routed release answers again.
+        await sh(h, "for i in $(seq 1 100); do curl -fsS -m 2 http://127.0.0.1:5000/health >/dev/null 2>&1 && break; sleep 0.2; done");
+        assert.match(await served(), /"version": ?"1\.1\.0"/);
+        const drift = await driver.refresh({ previewOnly: true });
+        assert.deepStrictEqual(drift.drift.map((d) => d.name), ["complinist-zd-1-activation-switch"], "the moved link is drift");
+        await driver.refresh();
+        assert.strictEqual((await up(config("1.1.0", "1.0.0"))).error, undefined);
+        assert.strictEqual(await sh(h, `readlink ${BASE}/current`), "releases/1.1.0");
+        assert.strictEqual(await sh(h, "systemctl is-active complinist"), "active", "the next apply starts the umbrella unit again");
+    });
+
+    it("a hook that prints the app's secret and fails: the secret is in no log, result file or error", async () => {
+        const h = host();
+        // Not the pinned rollback target: a rollback skips the hook (hooks.onRollback).
+        const c = config("1.2.0", "1.1.0", { "complinist:hooks": { beforeActivate: 'echo "migrating with key $SECRET_KEY"; exit 4' } });
+        const r = await up(c);
+        assert.match(String(r.error), /hooks\.beforeActivate failed: migrating with key \*\*\*/);
+        const secret = await sh(h, "sed -n 's/^SECRET_KEY=\"\\(.*\\)\"$/\\1/p' /etc/complinist/complinist.env");
+        assert.ok(secret.length >= 16, "the env file holds the generated secret");
+        const stored = await sh(h, `cat ${BASE}/revisions.log /var/log/complinist/deploy.log ${BASE}/.activations/*.result`);
+        assert.ok(!stored.includes(secret), "the secret was stored on the host");
+        assert.ok(!String(r.error).includes(secret) && !r.programLog.includes(secret) && !JSON.stringify(r.providerLog).includes(secret), "the secret reached the deploy's output");
+        assert.match(await served(), /"version": ?"1\.1\.0"/, "nothing switched");
+    });
+
+    it("a health.path change under load: the live release is recognized on its old path, the new one gated on its new path, no failed request", async () => {
+        const before = /"version": ?"([^"]+)"/.exec(await served())?.[1];
+        assert.ok(before);
+        const c = config("1.6.0", "1.1.0", { "complinist:health": { path: "/ready", timeoutSeconds: 10, intervalMs: 300, drainSeconds: 10 } });
+        const { result, load } = await underLoad("/", () => up(c));
+        assert.strictEqual(result.error, undefined);
+        assert.deepStrictEqual(load.failedByKind, {}, JSON.stringify(load));
+        assert.match(await sh(host(), "curl -sS -m 5 http://127.0.0.1:5000/ready"), /"version": ?"1\.6\.0"/);
+        assert.match(await lastRecord(), new RegExp(`version=1\\.6\\.0.*outcome=activated previous=${before.replace(/\./g, "\\.")} mode=started`));
     });
 });

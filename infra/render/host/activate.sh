@@ -2,35 +2,91 @@
 # takes a request, switch the proxy, drain the old instance, soak, then keep the pinned
 # rollback target warm. The fallback is always what was serving, checked to be healthy;
 # nothing here ever stops the service.
+#
+# The live instance is the one the proxy routes to (its config), never inferred from a
+# probe: a live instance that does not answer is never stopped or restarted here, and the
+# new release always starts on the other port.
 
-# result KEY=VALUE...: what the provider (or the operator) reads back.
-result() { printf '%s\n' "$@" >>"$RESULT_FILE"; }
+# result KEY VALUE: one line for the provider (or the operator) to read back (one_line, record.sh).
+result() { printf '%s=%s\n' "$1" "$(one_line "$2")" >>"$RESULT_FILE"; }
 
+# What answers on the service port now, checked (a version, or "none"): the result and
+# revisions.log say what serves, not what was meant to.
+serving_now() {
+    local v
+    v=$(proxy_serves "$HEALTH_PATH")
+    [ -n "$v" ] || [ "$LIVE_HEALTH_PATH" = "$HEALTH_PATH" ] || v=$(proxy_serves "$LIVE_HEALTH_PATH")
+    printf '%s' "${v:-none}"
+}
+
+# fail_activation EXIT OUTCOME REASON: record, report and end; FAILED_SEEN says what was seen.
 fail_activation() {
-    local code="$1" outcome="$2"
-    record "$VERSION" "$SHA" "$WHO" "$outcome"
-    step "result $outcome"
-    result "outcome=$(printf '%s' "$outcome" | sed -n 's/^outcome=\([^ ]*\).*/\1/p')" \
-        "reason=$(printf '%s' "$outcome" | sed -n 's/.*reason=\([^ ]*\).*/\1/p')" "seen=$FAILED_SEEN" "done=1"
+    local code="$1" outcome="$2" reason="$3" serving
+    serving=$(serving_now)
+    record "$VERSION" "$SHA" "$WHO" "outcome=$outcome reason=$reason live=${LIVE_VERSION:-none} serving=$serving seen=$FAILED_SEEN"
+    step "result $outcome: $reason; serving $serving"
+    result outcome "$outcome"
+    result reason "$reason"
+    result serving "$serving"
+    result seen "$FAILED_SEEN"
+    result "done" 1
     exit "$code"
 }
 
+# redact: stdin to stdout with every value of the env file (the app's secrets, the
+# operator's environment) replaced by ***. Values under 4 characters are left: they would
+# garble every line and guard nothing.
+redact() {
+    perl -e '
+        my @values;
+        if (open(my $f, "<", $ARGV[0])) {
+            while (<$f>) {
+                next unless /^[A-Za-z_][A-Za-z0-9_]*="(.*)"$/;
+                (my $v = $1) =~ s/\\(["\\])/$1/g;
+                push @values, $v if length($v) >= 4;
+            }
+        }
+        local $/; my $s = <STDIN> // "";
+        $s =~ s/\Q$_\E/***/g for sort { length($b) <=> length($a) } @values;
+        print $s;
+    ' "$ENV_FILE"
+}
+
 run_hook() {
-    local dir="$RELEASES_DIR/$VERSION" out
+    local dir="$RELEASES_DIR/$VERSION" out tail_out
     step "hook start: $HOOK"
     # The unit's user, env file and sandbox; its own time limit; no fd of ours.
     if ! out=$(systemd-run --wait --pipe --collect --quiet --service-type=exec \
         -p User="$APP_USER" -p Group="$APP_USER" -p WorkingDirectory="$dir" -p EnvironmentFile="$ENV_FILE" \
         -p RuntimeMaxSec="$HOOK_TIMEOUT" -p NoNewPrivileges=yes -p ProtectSystem=strict -p ProtectHome=yes \
-        -p PrivateTmp=yes -p PrivateDevices=yes -p ReadWritePaths="$LOG_DIR $SHARED_DIR" \
+        -p PrivateTmp=yes -p PrivateDevices=yes -p ReadWritePaths="$SHARED_DIR" \
         /bin/bash -euo pipefail -c "$HOOK" </dev/null 2>&1); then
-        local tail_out
-        tail_out=$(printf '%s' "$out" | tail -n 5 | tr '\n\t' '  ' | cut -c1-400)
+        tail_out=$(printf '%s' "$out" | redact | tail -n 5 | tr '\n\t' '  ' | cut -c1-400)
         FAILED_SEEN="hooks.beforeActivate failed: $tail_out"
-        result "hook=$tail_out"
-        fail_activation "$EXIT_HOOK" "outcome=failed reason=beforeActivate-hook live=${LIVE_VERSION:-none} output=$tail_out"
+        result hook "$tail_out"
+        fail_activation "$EXIT_HOOK" failed beforeActivate-hook
     fi
-    step "hook done: $(printf '%s' "$out" | tail -n 1 | cut -c1-200)"
+    step "hook done: $(printf '%s' "$out" | redact | tail -n 1 | cut -c1-200)"
+}
+
+# switch_current VERSION: move `current` atomically (a temp link renamed over it).
+switch_current() {
+    ln -sfn "releases/$1" "$BASE_DIR/current.tmp.$$"
+    mv -T "$BASE_DIR/current.tmp.$$" "$CURRENT"
+}
+
+# live_answers PORT: the routed instance answers its release's health, tried with the new
+# settings once, then with the settings it was activated with (deploy.conf) up to three
+# times: one lost probe decides nothing. Sets LIVE_PATH to the path that answered.
+live_answers() {
+    local port="$1" try
+    LIVE_PATH="$LIVE_HEALTH_PATH"
+    if probe "http://127.0.0.1:$port$HEALTH_PATH" "$LIVE_VERSION"; then LIVE_PATH="$HEALTH_PATH"; return 0; fi
+    for try in 1 2 3; do
+        probe "http://127.0.0.1:$port$LIVE_HEALTH_PATH" "$LIVE_VERSION" && return 0
+        [ "$try" = 3 ] || sleep "$INTERVAL"
+    done
+    return 1
 }
 
 # Keep the pinned rollback target running on the idle port, or stop the idle port.
@@ -43,52 +99,61 @@ settle_standby() {
         fi
         if gate "$idle" "$ROLLBACK_VERSION" "$TIMEOUT"; then
             instance_wanted "$idle" yes
-            result "standby=$ROLLBACK_VERSION"
+            result standby "$ROLLBACK_VERSION"
             step "standby ready $ROLLBACK_VERSION on $idle"
             return 0
         fi
         step "standby $ROLLBACK_VERSION not healthy, stopped: $SEEN"
-        result "standbyProblem=$SEEN"
+        result standbyProblem "$SEEN"
     fi
     instance_stop "$idle"
-    result "standby="
+    result standby ""
 }
 
 activate() {
     local live idle warm=no
     step "start version=$VERSION by=$WHO"
+    LIVE_VERSION="" LIVE_HEALTHY=no LIVE_PATH="$LIVE_HEALTH_PATH"
+    live=$(proxy_live_port)
+    if [ -n "$live" ]; then
+        LIVE_VERSION=$(instance_version "$live")
+        if live_answers "$live"; then
+            LIVE_HEALTHY=yes
+        else
+            step "live $LIVE_VERSION on $live does not answer ($SEEN): left as it is; the new release starts on the other port"
+        fi
+    fi
+    result previous "$LIVE_VERSION"
+    result liveHealthy "$LIVE_HEALTHY"
     if [ ! -f "$RELEASES_DIR/$VERSION/$MANIFEST" ]; then
         FAILED_SEEN="release $VERSION is not complete on the host"
-        fail_activation "$EXIT_INCOMPLETE" "outcome=failed reason=release-incomplete"
+        fail_activation "$EXIT_INCOMPLETE" failed release-incomplete
     fi
-    live=$(proxy_live_port)
-    LIVE_VERSION=""
-    if [ -n "$live" ] && proxy_active && instance_active "$live" && probe "http://127.0.0.1:$live$HEALTH_PATH" "$(instance_version "$live")"; then
-        LIVE_VERSION=$(instance_version "$live")
-    else
-        live=""
-    fi
-    result "previous=$LIVE_VERSION"
 
-    if [ -n "$live" ] && [ "$LIVE_VERSION" = "$VERSION" ] && [ "$(instance_rev "$live")" = "$REV" ]; then
+    if [ "$LIVE_HEALTHY" = yes ] && [ "$LIVE_VERSION" = "$VERSION" ] && [ "$(instance_rev "$live")" = "$REV" ]; then
         # Already live with this unit, env and gate: converge the link, the proxy and the standby.
         step "already live on $live"
-        proxy_route "$live" "$VERSION" || true
-        ln -sfn "releases/$VERSION" "$BASE_DIR/current.tmp.$$" && mv -T "$BASE_DIR/current.tmp.$$" "$CURRENT"
+        proxy_route "$live" "$VERSION" "$LIVE_PATH" || true
+        switch_current "$VERSION"
         instance_wanted "$live" yes
+        # The umbrella may have failed its check-current (a hand-moved link): now it passes.
+        systemctl start "$SERVICE.service" 2>/dev/null || true
         settle_standby "$(other_port "$live")"
         record "$VERSION" "$SHA" "$WHO" "outcome=converged live=$live"
-        result "outcome=converged" "live=$live" "commit=$(sed -n 's/^commit=//p' "$RELEASES_DIR/$VERSION/$MANIFEST")" "done=1"
+        result outcome converged
+        result live "$live"
+        result commit "$(sed -n 's/^commit=//p' "$RELEASES_DIR/$VERSION/$MANIFEST")"
+        result "done" 1
         return 0
     fi
 
-    if [ -z "$live" ]; then
-        idle="${PORTS[0]}"
-        # No healthy instance behind a proxy: a first deploy, or a host still running the
-        # restart-in-place unit, which must free the service port for the proxy.
-        if ! proxy_active; then systemctl stop "$SERVICE.service" 2>/dev/null || true; fi
-    else
+    if [ -n "$live" ]; then
         idle=$(other_port "$live")
+    else
+        idle="${PORTS[0]}"
+        # Nothing routed and no proxy config: a first deploy, or a host still running the
+        # restart-in-place unit, which must free the service port for the proxy.
+        if [ ! -f "$PROXY_CONFIG" ] && ! proxy_active; then systemctl stop "$SERVICE.service" 2>/dev/null || true; fi
     fi
     [ "$RUN_HOOK" = 1 ] && run_hook
 
@@ -104,28 +169,25 @@ activate() {
         FAILED_SEEN="$SEEN"
         step "gate failed on $idle: $SEEN"
         [ "$warm" = yes ] || instance_stop "$idle"
-        result "restored=${LIVE_VERSION:-none}"
-        fail_activation "$EXIT_HEALTH" "outcome=failed reason=health-gate live=${LIVE_VERSION:-none} seen=$FAILED_SEEN"
+        fail_activation "$EXIT_HEALTH" failed health-gate
     fi
     step "gate passed on $idle"
     pause_point switch
-    if ! proxy_route "$idle" "$VERSION"; then
+    if ! proxy_route "$idle" "$VERSION" "$HEALTH_PATH"; then
         FAILED_SEEN="$SEEN"
         step "switch failed: $SEEN"
-        [ -n "$live" ] && proxy_route "$live" "$LIVE_VERSION" || true
+        if [ -n "$live" ]; then proxy_route "$live" "$LIVE_VERSION" "$LIVE_PATH" || true; fi
         drain "$idle"
         instance_stop "$idle"
-        result "restored=${LIVE_VERSION:-none}"
-        fail_activation "$EXIT_HEALTH" "outcome=failed reason=switch live=${LIVE_VERSION:-none} seen=$FAILED_SEEN"
+        fail_activation "$EXIT_HEALTH" failed switch
     fi
-    ln -sfn "releases/$VERSION" "$BASE_DIR/current.tmp.$$"
-    mv -T "$BASE_DIR/current.tmp.$$" "$CURRENT"
+    switch_current "$VERSION"
     instance_wanted "$idle" yes
     systemctl start "$SERVICE.service" 2>/dev/null || true
     step "switched to $VERSION on $idle"
     if [ -n "$live" ]; then
         drain "$live"
-        step "drained $LIVE_VERSION on $live"
+        step "drained ${LIVE_VERSION:-?} on $live"
     fi
 
     if [ "$SOAK" -gt 0 ]; then
@@ -136,25 +198,25 @@ activate() {
                 FAILED_SEEN="during the soak: $SEEN"
                 step "soak failed: $SEEN"
                 pause_point switch-back
-                if [ -n "$live" ] && instance_active "$live" && probe "http://127.0.0.1:$live$HEALTH_PATH" "$LIVE_VERSION" && proxy_route "$live" "$LIVE_VERSION"; then
-                    ln -sfn "releases/$LIVE_VERSION" "$BASE_DIR/current.tmp.$$"
-                    mv -T "$BASE_DIR/current.tmp.$$" "$CURRENT"
+                if [ -n "$live" ] && instance_active "$live" && probe "http://127.0.0.1:$live$LIVE_PATH" "$LIVE_VERSION" && proxy_route "$live" "$LIVE_VERSION" "$LIVE_PATH"; then
+                    switch_current "$LIVE_VERSION"
                     drain "$idle"
                     instance_stop "$idle"
-                    result "restored=$LIVE_VERSION"
-                    fail_activation "$EXIT_HEALTH" "outcome=failed-rolled-back reason=soak to=$LIVE_VERSION seen=$FAILED_SEEN"
+                    fail_activation "$EXIT_HEALTH" failed-rolled-back soak
                 fi
-                result "restored=none"
-                fail_activation "$EXIT_HEALTH" "outcome=failed reason=soak restored=none seen=$FAILED_SEEN"
+                fail_activation "$EXIT_HEALTH" failed soak
             fi
             sleep "$INTERVAL"
         done
         step "soak passed"
     fi
 
-    if [ -n "$live" ]; then settle_standby "$live"; else settle_standby "$(other_port "$idle")"; fi
+    settle_standby "$(other_port "$idle")"
     cp -f "$SETTINGS" "$DEPLOY_CONFIG.tmp" && mv -f "$DEPLOY_CONFIG.tmp" "$DEPLOY_CONFIG"
-    record "$VERSION" "$SHA" "$WHO" "outcome=activated previous=$LIVE_VERSION mode=$([ "$warm" = yes ] && echo warm-switch || echo started)"
+    record "$VERSION" "$SHA" "$WHO" "outcome=activated previous=${LIVE_VERSION:-none} mode=$([ "$warm" = yes ] && echo warm-switch || echo started)"
     step "result activated"
-    result "outcome=activated" "live=$idle" "commit=$(sed -n 's/^commit=//p' "$RELEASES_DIR/$VERSION/$MANIFEST")" "done=1"
+    result outcome activated
+    result live "$idle"
+    result commit "$(sed -n 's/^commit=//p' "$RELEASES_DIR/$VERSION/$MANIFEST")"
+    result "done" 1
 }

@@ -7,6 +7,8 @@ usage: $HOST_PROGRAM status [--kv]          the live release, the standby, the p
        $HOST_PROGRAM releases               releases on this host, which is live and which is warm
        $HOST_PROGRAM rollback [VERSION]     emergency switch (default: the warm standby, else the
                                             previously activated release), locked, gated, recorded
+       $HOST_PROGRAM check-current          exit 1 when \`current\` names another release than the
+                                            proxy routes to (run by \`systemctl start $SERVICE\`)
 USAGE
 }
 
@@ -17,6 +19,28 @@ load_settings() {
     . "$SETTINGS"
     PORTS=("$((PORT + 1))" "$((PORT + 2))")
     PROBE_TIMEOUT=$((TIMEOUT < 5 ? TIMEOUT : 5))
+    # The live instance answers the health path it was activated with (the last successful
+    # activation's settings), which a deploy changing health.path does not share.
+    LIVE_HEALTH_PATH="$HEALTH_PATH"
+    if [ "$SETTINGS" != "$DEPLOY_CONFIG" ] && [ -f "$DEPLOY_CONFIG" ]; then
+        # shellcheck disable=SC1090
+        LIVE_HEALTH_PATH=$(. "$DEPLOY_CONFIG" && printf '%s' "$HEALTH_PATH")
+    fi
+}
+
+# routed_ports: LIVE_PORT, the port the proxy routes to ("" when nothing is routed), and
+# STANDBY_PORT, the other one ("" when the ports are unknown: no activation finished yet).
+routed_ports() {
+    LIVE_PORT=$(proxy_live_port)
+    STANDBY_PORT=""
+    if [ -n "$LIVE_PORT" ] && [ "${#PORTS[@]}" -gt 0 ]; then STANDBY_PORT=$(other_port "$LIVE_PORT"); fi
+}
+
+# The release `current` names (its directory's name), or "" when it names nothing.
+current_version() {
+    local t
+    t=$(readlink -e "$CURRENT" 2>/dev/null) || return 0
+    printf '%s' "${t##*/}"
 }
 
 finish() {
@@ -24,7 +48,9 @@ finish() {
     if [ -n "${RESULT_FILE:-}" ] && ! grep -qx 'done=1' "$RESULT_FILE" 2>/dev/null; then
         record "${VERSION:-?}" "${SHA:-?}" "${WHO:-?}" "outcome=failed reason=interrupted exit=$rc"
         step "result failed: interrupted (exit $rc)"
-        result "outcome=failed" "seen=the host-side activation stopped early (exit $rc); see journalctl and $DEPLOY_LOG" "done=1"
+        result outcome failed
+        result seen "the host-side activation stopped early (exit $rc); see journalctl and $DEPLOY_LOG"
+        result "done" 1
     fi
 }
 
@@ -49,7 +75,9 @@ cmd_activate() {
     : >"$RESULT_FILE"
     trap finish EXIT
     if ! take_lock "$WHO"; then
-        result "outcome=locked" "holder=$(lock_holder)" "done=1"
+        result outcome locked
+        result holder "$(lock_holder)"
+        result "done" 1
         exit "$EXIT_LOCKED"
     fi
     clean_leftovers
@@ -67,9 +95,10 @@ cmd_rollback() {
     echo "waiting for the deploy lock (up to $LOCK_WAIT s)..."
     take_lock "$WHO" >/dev/null || { echo "refused: the deploy lock is held by $(lock_holder)" >&2; exit "$EXIT_LOCKED"; }
     clean_leftovers
-    live=$(proxy_live_port)
+    routed_ports
+    live="$LIVE_PORT"
     target="${1:-}"
-    if [ -z "$target" ] && [ -n "$live" ] && instance_active "$(other_port "$live")"; then target=$(instance_version "$(other_port "$live")"); fi
+    if [ -z "$target" ] && [ -n "$STANDBY_PORT" ] && instance_active "$STANDBY_PORT"; then target=$(instance_version "$STANDBY_PORT"); fi
     if [ -z "$target" ]; then
         target=$(grep -F 'outcome=activated' "$REVISIONS_LOG" 2>/dev/null | sed -n 's/.*\tversion=\([^\t]*\)\t.*/\1/p' | grep -vxF "$(instance_version "${live:-none}")" | tail -n 1 || true)
     fi
@@ -87,37 +116,52 @@ cmd_rollback() {
 }
 
 cmd_status() {
-    local live other
     if [ -f "$DEPLOY_CONFIG" ]; then load_settings "$DEPLOY_CONFIG"; else PORT=0; PORTS=(); HEALTH_PATH=/health; PROBE_TIMEOUT=3; fi
-    live=$(proxy_live_port)
-    other=""
-    # Without deploy.conf (no activation finished yet) the ports are unknown: report no standby.
-    [ -z "$live" ] || [ "${#PORTS[@]}" -eq 0 ] || other=$(other_port "$live")
-    echo "current=$(t=$(readlink -e "$CURRENT" 2>/dev/null) && printf '%s' "${t##*/}")"
-    echo "livePort=$live"
-    echo "liveVersion=$([ -z "$live" ] || instance_version "$live")"
-    echo "liveActive=$([ -n "$live" ] && systemctl is-active "$(instance_unit "$live")" 2>/dev/null || echo inactive)"
-    echo "liveRev=$([ -z "$live" ] || instance_rev "$live")"
-    echo "standbyVersion=$([ -n "$other" ] && instance_active "$other" && instance_version "$other")"
+    routed_ports
+    echo "current=$(current_version)"
+    echo "livePort=$LIVE_PORT"
+    echo "liveVersion=$([ -z "$LIVE_PORT" ] || instance_version "$LIVE_PORT")"
+    echo "liveActive=$([ -n "$LIVE_PORT" ] && systemctl is-active "$(instance_unit "$LIVE_PORT")" 2>/dev/null || echo inactive)"
+    echo "liveRev=$([ -z "$LIVE_PORT" ] || instance_rev "$LIVE_PORT")"
+    echo "standbyVersion=$([ -n "$STANDBY_PORT" ] && instance_active "$STANDBY_PORT" && instance_version "$STANDBY_PORT")"
     echo "proxyActive=$(systemctl is-active "$(proxy_unit)" 2>/dev/null || true)"
-    echo "served=$(proxy_serves)"
+    echo "served=$(one_line "$(proxy_serves)" 64)"
     if [ ! -e "$LOCK_FILE" ] || flock -n "$LOCK_FILE" true 2>/dev/null; then echo "lock=free"; else echo "lock=$(lock_holder)"; fi
 }
 
 cmd_releases() {
-    local d v live other marks
+    local d v marks live_version standby_version=""
     if [ -f "$DEPLOY_CONFIG" ]; then load_settings "$DEPLOY_CONFIG"; else PORTS=(); fi
-    live=$(proxy_live_port)
-    other=""
-    [ -z "$live" ] || [ "${#PORTS[@]}" -eq 0 ] || other=$(other_port "$live")
+    routed_ports
+    live_version=$([ -z "$LIVE_PORT" ] || instance_version "$LIVE_PORT")
+    if [ -n "$STANDBY_PORT" ] && instance_active "$STANDBY_PORT"; then standby_version=$(instance_version "$STANDBY_PORT"); fi
     for d in "$RELEASES_DIR"/*/; do
         [ -f "$d$MANIFEST" ] || continue
         v=$(basename "$d")
         marks=""
-        [ -n "$live" ] && [ "$(instance_version "$live")" = "$v" ] && marks="$marks live"
-        [ -n "$other" ] && instance_active "$other" && [ "$(instance_version "$other")" = "$v" ] && marks="$marks standby"
+        [ -n "$live_version" ] && [ "$live_version" = "$v" ] && marks="$marks live"
+        [ -n "$standby_version" ] && [ "$standby_version" = "$v" ] && marks="$marks standby"
         printf '%-24s installed %s%s\n' "$v" "$(sed -n 's/^installedAt=//p' "$d$MANIFEST")" "$marks"
     done
+}
+
+# The runbook's hand rollback is `ln -sfn <previous> current && systemctl restart <service>`.
+# Instances run from instances/<port>, not from `current`, so a restart would quietly keep
+# serving the routed release: `<service>.service` runs this first and fails loudly instead,
+# naming the command that does switch (locked, gated, recorded). Read-only: takes no lock.
+cmd_check_current() {
+    local live want cur
+    live=$(proxy_live_port)
+    [ -n "$live" ] || return 0
+    want=$(instance_version "$live")
+    cur=$(current_version)
+    [ -n "$want" ] && [ "$cur" != "$want" ] || return 0
+    {
+        echo "$CURRENT names ${cur:-no release} but the proxy routes to $want (port $live): restarting $SERVICE does not switch releases."
+        if [ -n "$cur" ]; then echo "To switch to $cur: sudo $HOST_PROGRAM rollback $cur   (locked, gated, recorded)"; fi
+        echo "To keep $want: sudo ln -sfn releases/$want $CURRENT"
+    } >&2
+    exit 1
 }
 
 main() {
@@ -126,6 +170,7 @@ main() {
         rollback) shift; cmd_rollback "$@" ;;
         status) shift; cmd_status "$@" ;;
         releases) shift; cmd_releases "$@" ;;
+        check-current) shift; cmd_check_current ;;
         -h | --help | help) usage ;;
         *) usage >&2; exit "$EXIT_USAGE" ;;
     esac

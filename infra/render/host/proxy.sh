@@ -37,9 +37,10 @@ proxy_live_port() {
 
 proxy_active() { systemctl is-active --quiet "$(proxy_unit)"; }
 
-# proxy_route PORT WANT: route every new request to PORT and wait until WANT answers through the proxy.
+# proxy_route PORT WANT PATH: route every new request to PORT and wait until WANT answers
+# PATH (its own health path: the old release may not serve the new one) through the proxy.
 proxy_route() {
-    local live="$1" want="$2" tmp deadline ok=0
+    local live="$1" want="$2" path="$3" tmp deadline ok=0
     tmp="$PROXY_CONFIG.tmp.$$"
     proxy_config "$live" >"$tmp"
     if ! haproxy -c -q -f "$tmp" >/dev/null 2>&1; then
@@ -52,7 +53,7 @@ proxy_route() {
     deadline=$(($(date +%s) + 15))
     # Three answers in a row from WANT: the old worker no longer accepts.
     while [ "$(date +%s)" -lt "$deadline" ]; do
-        if probe "http://127.0.0.1:$PORT$HEALTH_PATH" "$want"; then
+        if probe "http://127.0.0.1:$PORT$path" "$want"; then
             ok=$((ok + 1))
             [ "$ok" -lt 3 ] || return 0
         else
@@ -63,9 +64,10 @@ proxy_route() {
     return 1
 }
 
-# What answers on the service port now (a version, or "").
+# proxy_serves [PATH]: the version answering PATH (default HEALTH_PATH) on the service port, or "".
 proxy_serves() {
     local out
-    out=$(curl -sS -m 3 "http://127.0.0.1:$PORT$HEALTH_PATH" 2>/dev/null | json_top 2>/dev/null) || return 0
+    http_get "http://127.0.0.1:$PORT${1:-$HEALTH_PATH}" || return 0
+    out=$(printf '%s' "$HTTP_BODY" | json_top 2>/dev/null) || return 0
     printf '%s' "${out#*$'\t'}"
 }

@@ -1,10 +1,21 @@
 # revisions.log: one line per outcome (the runbook's record). deploy.log: one line per step.
+# Each field is one printable line (one_line): a value can never add a line or a field.
+# Both files are created 0640 (umask 027): neither is world-readable.
+
+# one_line TEXT [MAX]: TEXT as one line of printable characters, at most MAX (400) long.
+# Everything written to the result file, revisions.log and deploy.log goes through it:
+# what a release or a hook prints is data, and can never start a line of its own.
+one_line() { printf '%s' "$1" | LC_ALL=C tr -c '[:print:]' ' ' | cut -c1-"${2:-400}"; }
+
 record() {
     local version="$1" sha="$2" who="$3" outcome="$4"
-    printf '%s\tversion=%s\tsha256=%s\tby=%s\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$version" "$sha" "$who" "$outcome" >>"$REVISIONS_LOG"
+    (
+        umask 027
+        printf '%s\tversion=%s\tsha256=%s\tby=%s\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(one_line "$version" 64)" "$(one_line "$sha" 64)" "$(one_line "$who" 128)" "$(one_line "$outcome" 1000)" >>"$REVISIONS_LOG"
+    )
 }
 
 step() {
     # Never fails the operation: the log directory may be missing before the first service apply.
-    { printf '%s\t%s\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${ACT_ID:-manual}" "$*" >>"$DEPLOY_LOG"; } 2>/dev/null || true
+    { (umask 027 && printf '%s\t%s\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${ACT_ID:-manual}" "$(one_line "$*" 1000)" >>"$DEPLOY_LOG"); } 2>/dev/null || true
 }

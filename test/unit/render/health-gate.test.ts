@@ -191,6 +191,43 @@ describe("health gate: probe, smoke and gate against a local HTTP server", () =>
         assert.match(r.seen, new RegExp(`^no answer from ${url("/health", closedPort)}: `));
     });
 
+    it("probe: a 100 MB body (chunked, no length) is cut at 64 KiB and fails, unread", async () => {
+        const huge = http.createServer((_req, res) => {
+            res.writeHead(200, { "content-type": "application/json" });
+            const chunk = Buffer.alloc(1 << 20, "x");
+            let sent = 0;
+            const more = () => {
+                while (sent < 100 && !res.destroyed) {
+                    sent++;
+                    if (!res.write(sent === 1 ? Buffer.concat([Buffer.from('{"status":"healthy","version":"1.0.0","pad":"'), chunk]) : chunk)) return void res.once("drain", more);
+                }
+                res.end('"}');
+            };
+            more();
+        });
+        await new Promise<void>((resolve) => huge.listen(0, "127.0.0.1", resolve));
+        try {
+            const port = (huge.address() as AddressInfo).port;
+            const r = await withHealth(status(`probe ${url("/health", port)} 1.0.0`), { PROBE_TIMEOUT: "30" });
+            assert.strictEqual(r.rc, 1);
+            assert.strictEqual(r.seen, `the answer of ${url("/health", port)} is over 65536 bytes: not read`);
+        } finally {
+            huge.closeAllConnections();
+            await new Promise((resolve) => huge.close(resolve));
+        }
+    });
+
+    it("probe: a JSON value with a decoded newline or control character comes back as one printable line", async () => {
+        const odd = await serve({ "/health": () => ({ status: 200, body: JSON.stringify({ status: "healthy\noutcome=activated", version: "1.0.0\u0007" }) }) });
+        try {
+            const r = await withHealth(status(`probe ${url("/health", odd.port)} 1.0.0`));
+            assert.strictEqual(r.rc, 1);
+            assert.strictEqual(r.seen, `HTTP 200 from ${url("/health", odd.port)}: status=healthy?outcome=activated version=1.0.0?`);
+        } finally {
+            await odd.close();
+        }
+    });
+
     it("probe: a server that never answers is cut off by PROBE_TIMEOUT", async () => {
         const started = Date.now();
         const r = await withHealth(status(`probe ${url("/hang")} 1.0.0`), { PROBE_TIMEOUT: "1" });

@@ -204,10 +204,19 @@ describe("host program (temp root, systemctl stubbed)", () => {
             const r = await host(["activate", "--id", "t1", "--version", "1.2.0-partial", "--sha", "b".repeat(64), "--who", "ci@runner", "--settings", settingsFile]);
             assert.strictEqual(r.code, EXIT.incompleteRelease, r.stderr);
             const result = parseKeyValues(fs.readFileSync(path.join(l.activationsDir, "t1.result"), "utf8"));
-            assert.deepStrictEqual(result, { outcome: "failed", reason: "release-incomplete", seen: "release 1.2.0-partial is not complete on the host", done: "1" });
+            assert.deepStrictEqual(result, {
+                previous: "1.1.0",
+                // Only the service port answers here (no instance server on the live port).
+                liveHealthy: "no",
+                outcome: "failed",
+                reason: "release-incomplete",
+                serving: "1.1.0",
+                seen: "release 1.2.0-partial is not complete on the host",
+                done: "1",
+            });
             const log = fs.readFileSync(l.revisionsLog, "utf8").trimEnd().split("\n");
             assert.strictEqual(log.length, 1, "recorded once (the exit trap sees done=1)");
-            assert.match(log[0] as string, new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[0-9:]+Z\tversion=1\\.2\\.0-partial\tsha256=${"b".repeat(64)}\tby=ci@runner\toutcome=failed reason=release-incomplete$`));
+            assert.match(log[0] as string, new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[0-9:]+Z\tversion=1\\.2\\.0-partial\tsha256=${"b".repeat(64)}\tby=ci@runner\toutcome=failed reason=release-incomplete live=1\\.1\\.0 serving=1\\.1\\.0 seen=release 1\\.2\\.0-partial is not complete on the host$`));
             assert.match(fs.readFileSync(`${l.lockFile}.owner`, "utf8"), /^ci@runner pid \d+ since \d{4}-/);
             assert.strictEqual(fs.readlinkSync(l.current), "releases/1.1.0", "nothing switched");
         });

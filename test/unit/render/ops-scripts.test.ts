@@ -124,6 +124,34 @@ describe("operator tool scripts", () => {
             }
         });
 
+        it("the status script reads at most 64 KiB of a health body, whatever the app sends", async () => {
+            const rl = hostLayout("/opt/complinist", "complinist", root);
+            const server = http.createServer((_req, res) => {
+                res.writeHead(200, { "content-type": "application/json" });
+                const chunk = Buffer.alloc(1 << 20, "x");
+                let sent = 0;
+                const more = () => {
+                    while (sent++ < 100 && !res.destroyed) if (!res.write(chunk)) return void res.once("drain", more);
+                    res.end();
+                };
+                more();
+            });
+            await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+            try {
+                const port = (server.address() as import("net").AddressInfo).port;
+                const t = localTransport({ name: "here", root, systemd: false });
+                const r = await t.exec(renderStatusScript(rl, { service: "complinist", port, healthPath: "/health" }));
+                assert.strictEqual(r.code, 0, r.stderr);
+                const kv = parseKeyValues(r.stdout);
+                assert.strictEqual(kv["health.code"], "200");
+                assert.notStrictEqual(kv["health.curl"], "0", "the transfer was cut, not completed");
+                assert.ok(Buffer.from(kv["health.body"] ?? "", "base64").length <= 8192, "what is reported stays bounded too");
+            } finally {
+                server.closeAllConnections();
+                await new Promise((r) => server.close(r));
+            }
+        });
+
         it("the status script leaves a missing lock file missing and reports it free", async () => {
             const rl = hostLayout("/opt/complinist", "complinist", root);
             const t = localTransport({ name: "here", root, systemd: false });

@@ -106,6 +106,13 @@ describe("renderServiceUnit (complinist.service)", () => {
         assert.ok(lines(u).includes("WantedBy=multi-user.target"));
     });
 
+    it("checks `current` against what the proxy routes to before it starts (unsandboxed: it reads root's files)", () => {
+        assert.deepStrictEqual(
+            lines(u).filter((l) => l.startsWith("ExecStartPre=")),
+            ["ExecStartPre=+/usr/local/sbin/complinist check-current"],
+        );
+    });
+
     it("is hardened and has no network at all (it runs /bin/true)", () => {
         assertHardened(u, "umbrella");
         for (const line of ["DynamicUser=yes", "PrivateNetwork=yes", "IPAddressDeny=any", "CapabilityBoundingSet=", "RestrictAddressFamilies=AF_UNIX"]) {
@@ -149,7 +156,10 @@ describe("systemd-analyze verify", () => {
             needSystemdAnalyze(this);
             // verify checks that ExecStart= binaries exist.
             if (text.includes("/usr/sbin/haproxy")) requireTool(this, "haproxy", ["-v"], "apt-get install haproxy");
-            const r = verify(text, name);
+            // The host program is installed beside the units on a host; here a stand-in at another path.
+            const stand = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "host-program-")), "complinist");
+            fs.writeFileSync(stand, "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+            const r = verify(text.split("/usr/local/sbin/complinist ").join(`${stand} `), name);
             assert.strictEqual(r.status, 0, r.stderr);
             assert.strictEqual(r.stderr.trim(), "", r.stderr);
         });

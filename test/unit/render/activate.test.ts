@@ -1,0 +1,346 @@
+import * as assert from "assert";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { DeploySettings, renderDeploySettings, renderHostProgram } from "../../../infra/render/hostProgram";
+import { HostLayout, hostLayout, instancePorts } from "../../../infra/render/layout";
+import { ACTIVATION_RESULT_KEYS, EXIT, MANIFEST, parseKeyValues } from "../../../infra/render/protocol";
+import { q } from "../../../infra/render/shell";
+import { BashResult, runBash, stubBin } from "./bash";
+
+/**
+ * The host program's `activate` itself (gate, switch, drain, soak, restore), run under a
+ * temp root. What a temp root cannot run is a stand-in driven by files in a state dir:
+ * systemctl (units up or down), haproxy (-c accepts or refuses), systemd-run (runs the hook
+ * with the env file) and curl, which answers like the instances would: the version an
+ * instance runs is the release its instances/<port> link names, and the service port
+ * answers from the port haproxy.cfg routes to. Real hosts run the same cases in
+ * test/integration.
+ */
+
+const PORT = 5000;
+const [P1, P2] = instancePorts(PORT);
+
+const SYSTEMCTL = `
+S="$STUB_STATE"
+unit_file() {
+    case "$1" in
+        complinist@*.service) p=\${1#complinist@}; echo "$S/up-\${p%.service}" ;;
+        complinist-proxy.service) echo "$S/proxy-up" ;;
+        complinist.service) echo "$S/umbrella-up" ;;
+        *) echo "$S/other-$1" ;;
+    esac
+}
+case "$1" in
+    is-active)
+        shift; quiet=0; [ "$1" = --quiet ] && { quiet=1; shift; }
+        if [ -e "$(unit_file "$1")" ]; then [ $quiet = 1 ] || echo active; exit 0; fi
+        [ $quiet = 1 ] || echo inactive; exit 3 ;;
+    start) touch "$(unit_file "$2")" ;;
+    stop) rm -f "$(unit_file "$2")"; [ "$2" = complinist.service ] && rm -f "$S"/up-* "$S/proxy-up"; exit 0 ;;
+    show) echo 0 ;;
+    *) exit 0 ;;
+esac
+`;
+
+const HAPROXY = `[ -e "$STUB_STATE/haproxy-refuse" ] && { echo "[ALERT] config refused by the test" >&2; exit 1; }; exit 0`;
+
+// Runs the hook as systemd-run would: the unit's env file, then the command after the options.
+const SYSTEMD_RUN = `
+while [ $# -gt 0 ] && [ "$1" != /bin/bash ]; do
+    case "$1" in EnvironmentFile=*) set -a; . "\${1#EnvironmentFile=}"; set +a ;; esac
+    shift
+done
+exec "$@"
+`;
+
+/**
+ * curl as the instances answer. Per version V, files in the state dir say how:
+ * paths-V (health paths it serves, default /health), unhealthy-V, body-V (raw body),
+ * big-V (a 100 MB body), proxy-ok-V (how many answers through the proxy stay healthy).
+ * fail-once-P: the next request to port P times out.
+ */
+const CURL = `
+S="$STUB_STATE"
+url=""; head_mode=0
+for a in "$@"; do case "$a" in http://*) url="$a" ;; -i) head_mode=1 ;; esac; done
+hostport=\${url#http://}; hostport=\${hostport%%/*}; port=\${hostport#*:}; path="/\${url#http://*/}"
+via_proxy=0
+if [ "$port" = "$(cat "$S/proxy-port")" ]; then
+    [ -e "$S/proxy-up" ] || { echo "curl: (7) Failed to connect to 127.0.0.1 port $port: Connection refused" >&2; exit 7; }
+    port=$(sed -n 's/^    server i\\([0-9]*\\) 127\\.0\\.0\\.1:[0-9]*$/\\1/p' "$(cat "$S/proxy-config")" | head -n 1)
+    via_proxy=1
+fi
+if [ -e "$S/fail-once-$port" ]; then rm -f "$S/fail-once-$port"; echo "curl: (28) Operation timed out after 5000 milliseconds" >&2; exit 28; fi
+[ -e "$S/up-$port" ] || { echo "curl: (7) Failed to connect to 127.0.0.1 port $port: Connection refused" >&2; exit 7; }
+v=$(readlink "$(cat "$S/instances-dir")/$port"); v=\${v##*/}
+code=200; body="{\\"status\\":\\"healthy\\",\\"version\\":\\"$v\\"}"
+grep -qxF "$path" "$S/paths-$v" 2>/dev/null || { [ ! -e "$S/paths-$v" ] && [ "$path" = /health ]; } || { code=404; body='{"error":"not found"}'; }
+[ -e "$S/unhealthy-$v" ] && { code=503; body="{\\"status\\":\\"starting\\",\\"version\\":\\"$v\\"}"; }
+[ -e "$S/body-$v" ] && { code=503; body=$(cat "$S/body-$v"); }
+if [ $via_proxy = 1 ] && [ -e "$S/proxy-ok-$v" ]; then
+    n=$(cat "$S/proxy-ok-$v"); if [ "$n" -gt 0 ]; then echo $((n - 1)) >"$S/proxy-ok-$v"; else code=503; body="{\\"status\\":\\"degraded\\",\\"version\\":\\"$v\\"}"; fi
+fi
+if [ $head_mode = 0 ]; then printf '%s 0.010' "$code"; exit 0; fi
+printf 'HTTP/1.1 %s X\\r\\nContent-Type: application/json\\r\\n\\r\\n' "$code"
+if [ -e "$S/big-$v" ]; then printf '{"status":"healthy","version":"%s","pad":"' "$v"; head -c 100000000 /dev/zero | tr '\\0' x; printf '"}'; exit 0; fi
+printf '%s' "$body"
+`;
+
+const base = (over: Partial<DeploySettings> = {}): DeploySettings => ({
+    port: PORT,
+    user: "complinist",
+    healthPath: "/health",
+    timeoutSeconds: 2,
+    intervalMs: 50,
+    soakSeconds: 0,
+    drainSeconds: 1,
+    checks: [],
+    standby: true,
+    rollbackVersion: "1.0.0",
+    beforeActivate: "",
+    hookTimeoutSeconds: 60,
+    revision: "r2",
+    ...over,
+});
+
+describe("activate (host/activate.sh) under a temp root with stand-ins", function () {
+    this.timeout(60000);
+    let root: string;
+    let state: string;
+    let l: HostLayout;
+    let program: string;
+    let stub: ReturnType<typeof stubBin>;
+
+    const file = (name: string, text = "") => fs.writeFileSync(path.join(state, name), text);
+    const exists = (name: string) => fs.existsSync(path.join(state, name));
+
+    function addRelease(version: string): void {
+        const dir = path.join(l.releasesDir, version);
+        fs.mkdirSync(dir, { recursive: true });
+        fs.writeFileSync(path.join(dir, MANIFEST), `version=${version}\nsha256=${"a".repeat(64)}\ncommit=c-${version}\ninstalledAt=2026-01-01T00:00:00Z\n`);
+    }
+
+    /** A host where VERSION runs on LIVE behind the proxy, activated with SETTINGS (deploy.conf). */
+    function deployed(version: string, live: number, settings: DeploySettings): void {
+        fs.mkdirSync(l.instancesDir, { recursive: true });
+        fs.symlinkSync(`../releases/${version}`, path.join(l.instancesDir, String(live)));
+        fs.writeFileSync(path.join(l.instancesDir, `${live}.rev`), `${settings.revision}\n`);
+        fs.symlinkSync(`releases/${version}`, l.current);
+        fs.writeFileSync(l.deployConfig, renderDeploySettings(settings));
+        const other = live === P1 ? P2 : P1;
+        fs.writeFileSync(l.proxyConfig, `global\n    server i${live} 127.0.0.1:${live}\n    server i${other} 127.0.0.1:${other} disabled\n`);
+        file(`up-${live}`);
+        file("proxy-up");
+        file("umbrella-up");
+    }
+
+    async function activate(version: string, settings: DeploySettings, extra: string[] = []): Promise<BashResult & { result: Record<string, string>; raw: string }> {
+        const conf = path.join(root, "new.conf");
+        fs.writeFileSync(conf, renderDeploySettings(settings));
+        const r = await runBash(`exec bash ${q(program)} activate --id t1 --version ${q(version)} --sha ${"b".repeat(64)} --who ci@runner --settings ${q(conf)} ${extra.join(" ")}`, {
+            env: { PATH: `${stub.dir}:${process.env.PATH}`, STUB_STATE: state, LOCK_WAIT: "1" },
+            timeoutMs: 50000,
+        });
+        const raw = fs.readFileSync(path.join(l.activationsDir, "t1.result"), "utf8");
+        return { ...r, raw, result: parseKeyValues(raw, ACTIVATION_RESULT_KEYS) };
+    }
+
+    const LIFECYCLE = new Set(["start", "stop", "restart"]);
+    /** start/stop/restart calls on one instance port's unit, in order. */
+    const unitCalls = (port: number) =>
+        stub
+            .calls()
+            .filter((c) => c.tool === "systemctl" && LIFECYCLE.has(c.args[0] ?? "") && c.args[1] === `complinist@${port}.service`)
+            .map((c) => c.args[0]);
+
+    /** Index in the call log of the first proxy reload/start: the switch (-1: none). */
+    const switchIndex = () => stub.calls().findIndex((c) => c.tool === "systemctl" && (c.args[0] === "reload" || c.args[0] === "start") && c.args[1] === "complinist-proxy.service");
+
+    /** The live instance on PORT was not started, stopped or restarted while the proxy routed to it. */
+    function untouchedWhileLive(port: number): void {
+        const s = switchIndex();
+        const touched = stub
+            .calls()
+            .map((c, i) => (c.tool === "systemctl" && LIFECYCLE.has(c.args[0] ?? "") && c.args[1] === `complinist@${port}.service` ? i : -1))
+            .filter((i) => i >= 0 && (s < 0 || i < s));
+        assert.deepStrictEqual(touched, [], `the live instance on ${port} was started or stopped while live`);
+    }
+
+    const routed = () => /server i(\d+) 127\.0\.0\.1:\d+\n/.exec(fs.readFileSync(l.proxyConfig, "utf8"))?.[1];
+
+    beforeEach(() => {
+        root = fs.mkdtempSync(path.join(os.tmpdir(), "activate-"));
+        state = fs.mkdtempSync(path.join(os.tmpdir(), "activate-state-"));
+        l = hostLayout("/opt/complinist", "complinist", root);
+        program = path.join(root, "complinist-program");
+        fs.writeFileSync(program, renderHostProgram(l, "complinist"), { mode: 0o755 });
+        for (const d of [l.releasesDir, l.envDir, path.dirname(l.deployLog), path.dirname(l.unitFile)]) fs.mkdirSync(d, { recursive: true });
+        fs.writeFileSync(l.envFile, '# Managed\nSECRET_KEY="s3cr3t-value-42"\nDATABASE_URL="postgres://app:hunter2-pw@db/app"\n', { mode: 0o600 });
+        addRelease("1.0.0");
+        addRelease("1.1.0");
+        file("proxy-port", String(PORT));
+        file("proxy-config", l.proxyConfig);
+        file("instances-dir", l.instancesDir);
+        stub = stubBin({ systemctl: SYSTEMCTL, haproxy: HAPROXY, "systemd-run": SYSTEMD_RUN, curl: CURL });
+    });
+
+    afterEach(() => {
+        for (const d of [root, state, stub.dir]) fs.rmSync(d, { recursive: true, force: true });
+    });
+
+    for (const live of [P1, P2]) {
+        it(`live on port ${live}: the new release starts on the other port, the live one is never stopped or restarted`, async () => {
+            deployed("1.0.0", live, base({ revision: "r1" }));
+            const r = await activate("1.1.0", base());
+            const idle = live === P1 ? P2 : P1;
+            assert.strictEqual(r.code, 0, r.stderr + r.raw);
+            assert.strictEqual(r.result.outcome, "activated");
+            assert.strictEqual(r.result.live, String(idle));
+            assert.strictEqual(r.result.previous, "1.0.0");
+            assert.strictEqual(routed(), String(idle));
+            assert.strictEqual(fs.readlinkSync(l.current), "releases/1.1.0");
+            untouchedWhileLive(live);
+            assert.strictEqual(r.result.standby, "1.0.0", "the old live instance is kept as the warm standby");
+        });
+    }
+
+    it("a live probe that fails once decides nothing: the live instance is retried and left alone", async () => {
+        deployed("1.0.0", P2, base({ revision: "r1" }));
+        file(`fail-once-${P2}`);
+        const r = await activate("1.1.0", base());
+        assert.strictEqual(r.code, 0, r.stderr + r.raw);
+        assert.strictEqual(r.result.liveHealthy, "yes", "retried with the settings it was activated with");
+        assert.strictEqual(r.result.live, String(P1));
+        untouchedWhileLive(P2);
+    });
+
+    it("a live instance that does not answer at all is never stopped or restarted; a failed gate then says nothing serves", async () => {
+        deployed("1.0.0", P1, base({ revision: "r1" }));
+        file("unhealthy-1.0.0");
+        file("unhealthy-1.1.0");
+        const r = await activate("1.1.0", base());
+        assert.strictEqual(r.code, EXIT.healthFailed, r.raw);
+        assert.strictEqual(r.result.liveHealthy, "no");
+        assert.strictEqual(r.result.outcome, "failed");
+        assert.strictEqual(r.result.serving, "1.0.0", "what answers on the service port, checked: 1.0.0 answers (503 starting)");
+        assert.deepStrictEqual(unitCalls(P1), [], "the live port is not touched");
+        assert.deepStrictEqual(unitCalls(P2), ["stop", "start", "stop"], "the new release ran on the other port only");
+        assert.strictEqual(routed(), String(P1));
+    });
+
+    it("a health.path change: the live release is recognized on its own path, the new one gated on the new path, no live stop before the switch", async () => {
+        deployed("1.0.0", P1, base({ revision: "r1", healthPath: "/health" }));
+        file("paths-1.0.0", "/health\n");
+        file("paths-1.1.0", "/healthz\n");
+        const r = await activate("1.1.0", base({ healthPath: "/healthz" }));
+        assert.strictEqual(r.code, 0, r.stderr + r.raw);
+        assert.strictEqual(r.result.liveHealthy, "yes");
+        assert.strictEqual(r.result.live, String(P2));
+        untouchedWhileLive(P1);
+        assert.match(r.result.standbyProblem ?? "", /404/, "1.0.0 does not serve /healthz: it cannot be the standby under the new settings");
+    });
+
+    it("a forged result in a health body cannot pass: every value is one printable line, the reader takes known keys once", async () => {
+        deployed("1.0.0", P1, base({ revision: "r1" }));
+        file("body-1.1.0", JSON.stringify({ status: "starting\noutcome=activated\nlive=5002\ndone=1", version: "1.1.0\r\nserving=1.1.0" }));
+        const r = await activate("1.1.0", base());
+        assert.strictEqual(r.code, EXIT.healthFailed, r.raw);
+        assert.strictEqual(r.result.outcome, "failed");
+        for (const line of r.raw.trimEnd().split("\n")) assert.match(line, /^[A-Za-z]+=[\x20-\x7e]*$/, `not one printable key=value line: ${JSON.stringify(line)}`);
+        assert.deepStrictEqual(
+            r.raw.split("\n").filter((x) => /^(outcome|live|done|serving)=/.test(x)),
+            ["outcome=failed", "serving=1.0.0", "done=1"],
+            "each key written once, by the host program",
+        );
+        const revisions = fs.readFileSync(l.revisionsLog, "utf8").trimEnd().split("\n");
+        assert.strictEqual(revisions.length, 1);
+        assert.strictEqual((revisions[0] as string).split("\t").length, 5, "five tab-separated fields: nothing in a value adds one");
+        assert.match(revisions[0] as string, /status=starting\?outcome=activated\?live=5002\?done=1/);
+    });
+
+    it("a 100 MB health body fails the gate unread (64 KiB cap), within the gate's time", async () => {
+        deployed("1.0.0", P1, base({ revision: "r1" }));
+        file("big-1.1.0");
+        const r = await activate("1.1.0", base({ timeoutSeconds: 1 }));
+        assert.strictEqual(r.code, EXIT.healthFailed, r.raw);
+        assert.match(r.result.seen ?? "", /over 65536 bytes: not read/);
+        assert.strictEqual(r.result.serving, "1.0.0");
+        assert.strictEqual(routed(), String(P1));
+    });
+
+    it("a gate failure stops only the new instance; the live one keeps serving, current and the proxy unchanged", async () => {
+        deployed("1.0.0", P1, base({ revision: "r1" }));
+        file("unhealthy-1.1.0");
+        const r = await activate("1.1.0", base());
+        assert.strictEqual(r.code, EXIT.healthFailed, r.raw);
+        assert.deepStrictEqual([r.result.outcome, r.result.reason, r.result.serving], ["failed", "health-gate", "1.0.0"]);
+        assert.match(r.result.seen ?? "", /HTTP 503 .*status=starting version=1\.1\.0/);
+        assert.deepStrictEqual(unitCalls(P2), ["stop", "start", "stop"]);
+        assert.deepStrictEqual(unitCalls(P1), []);
+        assert.ok(exists(`up-${P1}`));
+        assert.strictEqual(routed(), String(P1));
+        assert.strictEqual(fs.readlinkSync(l.current), "releases/1.0.0");
+        assert.match(fs.readFileSync(l.revisionsLog, "utf8"), /\toutcome=failed reason=health-gate live=1\.0\.0 serving=1\.0\.0 seen=HTTP 503/);
+    });
+
+    it("a switch failure (haproxy refuses the config) leaves the live instance routed and stops the new one", async () => {
+        deployed("1.0.0", P1, base({ revision: "r1" }));
+        file("haproxy-refuse");
+        const r = await activate("1.1.0", base());
+        assert.strictEqual(r.code, EXIT.healthFailed, r.raw);
+        assert.deepStrictEqual([r.result.outcome, r.result.reason, r.result.serving], ["failed", "switch", "1.0.0"]);
+        assert.match(r.result.seen ?? "", /haproxy refused the generated config/);
+        assert.strictEqual(routed(), String(P1));
+        assert.ok(!exists(`up-${P2}`));
+        assert.deepStrictEqual(unitCalls(P1), []);
+    });
+
+    it("a soak failure switches back at once: the old live instance is routed again and current names it", async () => {
+        deployed("1.0.0", P1, base({ revision: "r1" }));
+        file("proxy-ok-1.1.0", "3"); // the switch's three answers, then degraded
+        const r = await activate("1.1.0", base({ soakSeconds: 2 }));
+        assert.strictEqual(r.code, EXIT.healthFailed, r.raw);
+        assert.deepStrictEqual([r.result.outcome, r.result.reason, r.result.serving], ["failed-rolled-back", "soak", "1.0.0"]);
+        assert.strictEqual(routed(), String(P1));
+        assert.strictEqual(fs.readlinkSync(l.current), "releases/1.0.0");
+        assert.ok(!exists(`up-${P2}`), "the failed release is stopped after the switch back");
+        assert.deepStrictEqual(unitCalls(P1), []);
+    });
+
+    it("a hook that prints the app's secrets and fails: every stored copy is redacted", async () => {
+        deployed("1.0.0", P1, base({ revision: "r1" }));
+        const r = await activate("1.1.0", base({ beforeActivate: 'echo "connecting to $DATABASE_URL with $SECRET_KEY"; exit 3' }), ["--hook"]);
+        assert.strictEqual(r.code, EXIT.hookFailed, r.raw);
+        assert.match(r.result.seen ?? "", /^hooks\.beforeActivate failed: connecting to \*\*\* with \*\*\*/);
+        const stored = [r.raw, fs.readFileSync(l.revisionsLog, "utf8"), fs.readFileSync(l.deployLog, "utf8")].join("\n");
+        for (const secret of ["s3cr3t-value-42", "hunter2-pw", "postgres://app"]) assert.ok(!stored.includes(secret), `${secret} was stored`);
+        assert.deepStrictEqual(unitCalls(P2), [], "nothing started: the hook runs first");
+    });
+
+    it("revisions.log and deploy.log are created without world read (0640)", async () => {
+        deployed("1.0.0", P1, base({ revision: "r1" }));
+        await activate("1.1.0", base());
+        for (const f of [l.revisionsLog, l.deployLog]) assert.strictEqual((fs.statSync(f).mode & 0o777).toString(8), "640", f);
+    });
+
+    describe("check-current (run by `systemctl start complinist`)", () => {
+        const check = () => runBash(`exec bash ${q(program)} check-current`, { env: { PATH: `${stub.dir}:${process.env.PATH}`, STUB_STATE: state } });
+
+        it("passes when current names the routed release, and before anything is routed", async () => {
+            assert.strictEqual((await check()).code, 0, "nothing routed yet");
+            deployed("1.0.0", P1, base({ revision: "r1" }));
+            assert.strictEqual((await check()).code, 0);
+        });
+
+        it("fails after the runbook's hand rollback, naming `complinist rollback`", async () => {
+            deployed("1.1.0", P1, base({ revision: "r1" }));
+            fs.unlinkSync(l.current);
+            fs.symlinkSync("releases/1.0.0", l.current);
+            const r = await check();
+            assert.strictEqual(r.code, 1);
+            assert.match(r.stderr, /names 1\.0\.0 but the proxy routes to 1\.1\.0 \(port 5001\): restarting complinist does not switch releases/);
+            assert.match(r.stderr, /To switch to 1\.0\.0: sudo \S+\/usr\/local\/sbin\/complinist rollback 1\.0\.0/);
+        });
+    });
+});

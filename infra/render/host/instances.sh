@@ -27,6 +27,7 @@ instance_start() {
     mv -T "$INSTANCES_DIR/.tmp-$port.$$" "$INSTANCES_DIR/$port"
     install -m 0600 "$ENV_FILE" "$ENV_DIR/instance-$port.env"
     printf '%s\n' "$rev" >"$INSTANCES_DIR/$port.rev"
+    chmod 0644 "$INSTANCES_DIR/$port.rev"
     systemctl reset-failed "$(instance_unit "$port")" 2>/dev/null || true
     systemctl start "$(instance_unit "$port")"
 }

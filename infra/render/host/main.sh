@@ -72,7 +72,7 @@ cmd_activate() {
     load_settings "$settings"
     mkdir -p "$ACTIVATIONS_DIR"
     RESULT_FILE="$ACTIVATIONS_DIR/$id.result"
-    : >"$RESULT_FILE"
+    (umask 077 && : >"$RESULT_FILE")
     trap finish EXIT
     if ! take_lock "$WHO"; then
         result outcome locked
@@ -91,7 +91,7 @@ cmd_rollback() {
     ACT_ID="emergency-$(date -u +%Y%m%dT%H%M%SZ)-$$"
     mkdir -p "$ACTIVATIONS_DIR"
     RESULT_FILE="$ACTIVATIONS_DIR/$ACT_ID.result"
-    : >"$RESULT_FILE"
+    (umask 077 && : >"$RESULT_FILE")
     echo "waiting for the deploy lock (up to $LOCK_WAIT s)..."
     take_lock "$WHO" >/dev/null || { echo "refused: the deploy lock is held by $(lock_holder)" >&2; exit "$EXIT_LOCKED"; }
     clean_leftovers

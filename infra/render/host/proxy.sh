@@ -43,6 +43,7 @@ proxy_route() {
     local live="$1" want="$2" path="$3" tmp deadline ok=0
     tmp="$PROXY_CONFIG.tmp.$$"
     proxy_config "$live" >"$tmp"
+    chmod 0644 "$tmp" # the proxy runs as haproxy and reads it; it holds no secret
     if ! haproxy -c -q -f "$tmp" >/dev/null 2>&1; then
         SEEN="haproxy refused the generated config: $(haproxy -c -f "$tmp" 2>&1 | tail -n 3 | tr '\n' ' ')"
         rm -f "$tmp"

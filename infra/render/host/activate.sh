@@ -89,6 +89,17 @@ live_answers() {
     return 1
 }
 
+# gate_instance PORT WANT: the gate, then proof that the answers came from PORT's own unit
+# (foreign_listeners): another process of the service user on that port fails it at once.
+gate_instance() {
+    local holders
+    gate "$1" "$2" "$TIMEOUT" || return 1
+    holders=$(foreign_listeners "$1")
+    [ -n "$holders" ] || return 0
+    SEEN="port $1 is also held by $(printf '%s' "$holders" | tr '\n' ' ')- not only by $(instance_unit "$1"): its answers are not the release's"
+    return 1
+}
+
 # Keep the pinned rollback target running on the idle port, or stop the idle port.
 settle_standby() {
     local idle="$1"
@@ -97,7 +108,7 @@ settle_standby() {
             step "standby start $ROLLBACK_VERSION on $idle"
             instance_start "$idle" "$ROLLBACK_VERSION" "$REV"
         fi
-        if gate "$idle" "$ROLLBACK_VERSION" "$TIMEOUT"; then
+        if gate_instance "$idle" "$ROLLBACK_VERSION"; then
             instance_wanted "$idle" yes
             result standby "$ROLLBACK_VERSION"
             step "standby ready $ROLLBACK_VERSION on $idle"
@@ -165,7 +176,7 @@ activate() {
         instance_start "$idle" "$VERSION" "$REV"
     fi
     pause_point gate
-    if ! gate "$idle" "$VERSION" "$TIMEOUT"; then
+    if ! gate_instance "$idle" "$VERSION"; then
         FAILED_SEEN="$SEEN"
         step "gate failed on $idle: $SEEN"
         [ "$warm" = yes ] || instance_stop "$idle"

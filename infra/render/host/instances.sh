@@ -40,6 +40,23 @@ instance_stop() {
     rm -f "$INSTANCES_DIR/$1" "$INSTANCES_DIR/$1.rev" "$ENV_DIR/instance-$1.env"
 }
 
+# foreign_listeners PORT: every process listening on PORT that is not in the cgroup of
+# PORT's own instance unit, one "pid N (command, cgroup)" line each. The service user may
+# bind an idle port before its instance does (or beside it, with SO_REUSEPORT), and then a
+# healthy answer there is the attacker's: the gate trusts an answer only from the unit's own.
+foreign_listeners() {
+    local port="$1" hex inode fd pid cg
+    hex=$(printf '%04X' "$port")
+    for inode in $(awk -v p=":$hex" 'FNR > 1 && $4 == "0A" && substr($2, length($2) - 4) == p { print $10 }' /proc/net/tcp /proc/net/tcp6 2>/dev/null | sort -u); do
+        for fd in $(find /proc/[0-9]*/fd -maxdepth 1 -lname "socket:\\[$inode\\]" 2>/dev/null); do
+            pid=${fd#/proc/}
+            pid=${pid%%/*}
+            cg=$(sed -n 's/^[^:]*:[^:]*://p' "/proc/$pid/cgroup" 2>/dev/null | head -n 1)
+            case "$cg" in */"$(instance_unit "$port")") ;; *) printf 'pid %s (%s, %s)\n' "$pid" "$(cat "/proc/$pid/comm" 2>/dev/null)" "${cg:-no cgroup}" ;; esac
+        done
+    done | sort -u
+}
+
 # Connections still open to PORT (the old instance's in-flight requests), from /proc.
 open_connections() {
     local hex

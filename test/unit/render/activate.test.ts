@@ -1,5 +1,6 @@
 import * as assert from "assert";
 import * as fs from "fs";
+import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { DeploySettings, renderDeploySettings, renderHostProgram } from "../../../infra/render/hostProgram";
@@ -18,8 +19,31 @@ import { BashResult, runBash, stubBin } from "./bash";
  * test/integration.
  */
 
-const PORT = 5000;
-const [P1, P2] = instancePorts(PORT);
+/** The service port and its two instance ports: free ones, since one test listens on an instance port. */
+let PORT = 0;
+let P1 = 0;
+let P2 = 0;
+
+function listen(port: number): Promise<net.Server | undefined> {
+    return new Promise((resolve) => {
+        const s = net.createServer();
+        s.once("error", () => resolve(undefined));
+        s.listen(port, "127.0.0.1", () => resolve(s));
+    });
+}
+
+/** A port P with P, P+1 and P+2 free on 127.0.0.1. */
+async function freeTriple(): Promise<number> {
+    for (let tries = 0; tries < 50; tries++) {
+        const first = await listen(0);
+        if (!first) continue;
+        const p = (first.address() as net.AddressInfo).port;
+        const rest = [await listen(p + 1), await listen(p + 2)];
+        for (const s of [first, ...rest]) s?.close();
+        if (rest.every(Boolean) && p + 2 < 65536) return p;
+    }
+    throw new Error("no three consecutive free ports on 127.0.0.1");
+}
 
 const SYSTEMCTL = `
 S="$STUB_STATE"
@@ -106,6 +130,10 @@ const base = (over: Partial<DeploySettings> = {}): DeploySettings => ({
 
 describe("activate (host/activate.sh) under a temp root with stand-ins", function () {
     this.timeout(60000);
+    before(async () => {
+        PORT = await freeTriple();
+        [P1, P2] = instancePorts(PORT);
+    });
     let root: string;
     let state: string;
     let l: HostLayout;
@@ -189,8 +217,9 @@ describe("activate (host/activate.sh) under a temp root with stand-ins", functio
         for (const d of [root, state, stub.dir]) fs.rmSync(d, { recursive: true, force: true });
     });
 
-    for (const live of [P1, P2]) {
-        it(`live on port ${live}: the new release starts on the other port, the live one is never stopped or restarted`, async () => {
+    for (const which of ["first", "second"] as const) {
+        it(`live on the ${which} instance port: the new release starts on the other port, the live one is never stopped or restarted`, async () => {
+            const live = which === "first" ? P1 : P2;
             deployed("1.0.0", live, base({ revision: "r1" }));
             const r = await activate("1.1.0", base());
             const idle = live === P1 ? P2 : P1;
@@ -284,6 +313,22 @@ describe("activate (host/activate.sh) under a temp root with stand-ins", functio
         assert.match(fs.readFileSync(l.revisionsLog, "utf8"), /\toutcome=failed reason=health-gate live=1\.0\.0 serving=1\.0\.0 seen=HTTP 503/);
     });
 
+    it("another process listening on the idle port fails the gate: its healthy answers are not the release's", async () => {
+        deployed("1.0.0", P1, base({ revision: "r1" }));
+        // This test process stands for the service user's process that bound the port first.
+        const squatter = await listen(P2);
+        assert.ok(squatter, `port ${P2} was free a moment ago`);
+        try {
+            const r = await activate("1.1.0", base());
+            assert.strictEqual(r.code, EXIT.healthFailed, r.raw);
+            assert.deepStrictEqual([r.result.outcome, r.result.reason, r.result.serving], ["failed", "health-gate", "1.0.0"]);
+            assert.match(r.result.seen ?? "", new RegExp(`^port ${P2} is also held by pid ${process.pid} \\(node, .*not only by complinist@${P2}\\.service`));
+            assert.strictEqual(routed(), String(P1), "never switched to it");
+        } finally {
+            squatter.close();
+        }
+    });
+
     it("a switch failure (haproxy refuses the config) leaves the live instance routed and stops the new one", async () => {
         deployed("1.0.0", P1, base({ revision: "r1" }));
         file("haproxy-refuse");
@@ -339,7 +384,7 @@ describe("activate (host/activate.sh) under a temp root with stand-ins", functio
             fs.symlinkSync("releases/1.0.0", l.current);
             const r = await check();
             assert.strictEqual(r.code, 1);
-            assert.match(r.stderr, /names 1\.0\.0 but the proxy routes to 1\.1\.0 \(port 5001\): restarting complinist does not switch releases/);
+            assert.match(r.stderr, new RegExp(`names 1\\.0\\.0 but the proxy routes to 1\\.1\\.0 \\(port ${P1}\\): restarting complinist does not switch releases`));
             assert.match(r.stderr, /To switch to 1\.0\.0: sudo \S+\/usr\/local\/sbin\/complinist rollback 1\.0\.0/);
         });
     });

@@ -48,7 +48,7 @@ foreign_listeners() {
     local port="$1" hex inode fd pid cg
     hex=$(printf '%04X' "$port")
     for inode in $(awk -v p=":$hex" 'FNR > 1 && $4 == "0A" && substr($2, length($2) - 4) == p { print $10 }' /proc/net/tcp /proc/net/tcp6 2>/dev/null | sort -u); do
-        for fd in $(find /proc/[0-9]*/fd -maxdepth 1 -lname "socket:\\[$inode\\]" 2>/dev/null); do
+        { find /proc/[0-9]*/fd -maxdepth 1 -lname "socket:\\[$inode\\]" 2>/dev/null || true; } | while IFS= read -r fd; do
             pid=${fd#/proc/}
             pid=${pid%%/*}
             cg=$(sed -n 's/^[^:]*:[^:]*://p' "/proc/$pid/cgroup" 2>/dev/null | head -n 1)

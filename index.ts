@@ -1,5 +1,4 @@
 import * as random from "@pulumi/random";
-import { ContainerRollout } from "./components/ContainerRollout";
 import { ReleaseRollout } from "./components/ReleaseRollout";
 import { loadStackConfig, releaseAuthHeader, sshPrivateKey } from "./stacks/load";
 import { deployHistory, promotionGate } from "./stacks/promotion";
@@ -14,15 +13,12 @@ const stackOptions = { protect: config.policy.protect, dependsOn: promotionGate(
 // Shared by every host so sessions stay valid behind a load balancer; encrypted in state.
 const secretKey = new random.RandomPassword("app-secret-key", { length: 48, special: false }, stackOptions);
 
-// Container mode reaches engines over the operator's ssh agent/config (docker provider): no sshPrivateKey.
-const rollout =
-    config.mode === "container"
-        ? new ContainerRollout("complinist", { config, secretEnvironment: { SECRET_KEY: secretKey.result } }, stackOptions)
-        : new ReleaseRollout(
-              "complinist",
-              { config, privateKey: sshPrivateKey(config), releaseAuth: releaseAuthHeader(config) ?? "", secretEnvironment: { SECRET_KEY: secretKey.result } },
-              stackOptions,
-          );
+// Both modes: release mode runs artifacts, container mode images, behind the same proxy and activation.
+const rollout = new ReleaseRollout(
+    "complinist",
+    { config, privateKey: sshPrivateKey(config), releaseAuth: releaseAuthHeader(config) ?? "", secretEnvironment: { SECRET_KEY: secretKey.result } },
+    stackOptions,
+);
 
 export const deployedVersion = config.version;
 export const rollbackVersion = config.rollbackVersion ?? null;

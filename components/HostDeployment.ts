@@ -1,9 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import { HealthGate } from "../infra/providers/activation";
 import { HostTarget } from "../infra/providers/host";
-import type { ArtifactRelease } from "../stacks/schema";
+import type { InstanceRuntime } from "../infra/render/hostProgram";
+import type { ArtifactRelease, ImageRelease } from "../stacks/schema";
 import { Activation } from "./Activation";
-import { Release } from "./Release";
+import { Release, ReleaseSource } from "./Release";
 import { SystemdService } from "./SystemdService";
 
 export interface HostDeploymentArgs {
@@ -21,8 +22,10 @@ export interface HostDeploymentArgs {
     readonly version: string;
     /** Every version to keep on the host (includes `version` and the pinned rollback target). */
     readonly keep: ReadonlyArray<string>;
-    /** Artifact of every kept version. */
-    readonly releases: Readonly<Record<string, ArtifactRelease>>;
+    /** Artifact (release mode) or image (container mode) of every kept version. */
+    readonly releases: Readonly<Record<string, ArtifactRelease | ImageRelease>>;
+    /** How instances run: `process` (release mode: the release's command) or `docker` (container mode: its image). */
+    readonly runtime: InstanceRuntime;
     /** Service settings, defaults applied. */
     readonly service: {
         readonly name: string;
@@ -49,8 +52,9 @@ export interface HostDeploymentArgs {
 }
 
 /**
- * Everything one host runs in release mode: its kept Releases, the
- * SystemdService, and the Activation of `version`. With `after` (the previous
+ * Everything one host runs, in either mode: its kept Releases, the SystemdService,
+ * and the Activation of `version`. Container mode differs only in what a release is
+ * (an image pinned by ID) and what an instance runs (that image, as a container). With `after` (the previous
  * batch's activations) the whole host waits until they are healthy: a bad
  * release is never even uploaded to a later batch.
  */
@@ -72,10 +76,13 @@ export class HostDeployment extends pulumi.ComponentResource {
         for (const v of args.keep) {
             const r = args.releases[v];
             if (r === undefined) throw new pulumi.ResourceError(`host ${args.host.name}: release ${v} has no artifact in config`, this);
-            const artifact = r.path !== undefined ? { path: r.path } : { url: r.url as string };
+            const source: ReleaseSource =
+                "image" in r
+                    ? { kind: "image", image: r.image }
+                    : { kind: "artifact", sha256: r.sha256, artifact: r.path !== undefined ? { path: r.path } : { url: r.url as string }, auth: args.releaseAuth };
             // Never protected, even in prod: retention deletes releases that fall out of the kept set,
             // and the provider refuses to remove the one `current` points to.
-            this.releases[v] = new Release(`${name}-release-${v}`, { ...common, version: v, sha256: r.sha256, artifact, auth: args.releaseAuth }, { ...child, protect: false });
+            this.releases[v] = new Release(`${name}-release-${v}`, { ...common, version: v, source }, { ...child, protect: false });
         }
 
         this.service = new SystemdService(
@@ -89,18 +96,19 @@ export class HostDeployment extends pulumi.ComponentResource {
                 secretEnvironment: args.secretEnvironment,
                 stack: args.stack,
                 allowServiceInterruption: args.allowServiceInterruption,
+                runtime: args.runtime,
             },
             child,
         );
 
-        const target = args.releases[args.version] as ArtifactRelease;
         this.activation = new Activation(
             `${name}-activation`,
             {
                 ...common,
                 stack: args.stack,
                 version: args.version,
-                sha256: target.sha256,
+                // The artifact's configured sha256, or the image ID the release resolved on the host.
+                sha256: (this.releases[args.version] as Release).sha256,
                 user: args.service.user,
                 port: args.service.port,
                 health: args.health,

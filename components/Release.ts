@@ -1,7 +1,13 @@
 import * as pulumi from "@pulumi/pulumi";
 import { HostTarget } from "../infra/providers/host";
+import { ImageReleaseDir } from "../infra/providers/imageRelease";
 import { ReleaseDir } from "../infra/providers/release";
 import { childOptions } from "./options";
+
+/** Where a release comes from: an artifact (release mode: its sha256 verified on the host) or an image (container mode). */
+export type ReleaseSource =
+    | { readonly kind: "artifact"; readonly sha256: string; readonly artifact: { readonly path?: string; readonly url?: string }; readonly auth: pulumi.Input<string> }
+    | { readonly kind: "image"; readonly image: string };
 
 export interface ReleaseArgs {
     /** The host this release directory lives on. */
@@ -14,29 +20,30 @@ export interface ReleaseArgs {
     readonly service: pulumi.Input<string>;
     /** The release version: the directory name under releases/. */
     readonly version: pulumi.Input<string>;
-    /** sha256 of the .tar.gz artifact, verified on the host before extraction. */
-    readonly sha256: pulumi.Input<string>;
-    /** Where the artifact comes from: a local path (uploaded) or a URL (downloaded by the host). */
-    readonly artifact: pulumi.Input<{ readonly path?: string; readonly url?: string }>;
-    /** Secret HTTP header line for a URL download (`releaseAuth`), "" for none. */
-    readonly auth: pulumi.Input<string>;
+    readonly source: ReleaseSource;
 }
 
 /**
- * One extracted artifact in `<baseDir>/releases/<version>`, never modified
- * after it is complete. Uploads only when the host lacks it, so a rollback to a
- * kept release uploads nothing.
+ * One release in `<baseDir>/releases/<version>`, never modified after it is complete:
+ * an extracted artifact (uploaded only when the host lacks it, so a rollback to a kept
+ * release uploads nothing), or in container mode a manifest pinning the image by ID
+ * (pulled only when the engine lacks it).
  */
 export class Release extends pulumi.ComponentResource {
     public readonly version: pulumi.Output<string>;
+    /** The release's identity: the artifact's sha256, or the pinned image ID's digest. */
     public readonly sha256: pulumi.Output<string>;
     /** The dynamic resource holding the directory; activations depend on it. */
-    public readonly directory: ReleaseDir;
+    public readonly directory: ReleaseDir | ImageReleaseDir;
 
     constructor(name: string, args: ReleaseArgs, opts?: pulumi.ComponentResourceOptions) {
         super("complinist:host:Release", name, {}, opts);
-        // The previous batch travels down, so a later batch uploads nothing early.
-        this.directory = new ReleaseDir(`${name}-dir`, args, childOptions(this, opts));
+        const { source, ...where } = args;
+        // The previous batch travels down, so a later batch uploads (or pulls) nothing early.
+        this.directory =
+            source.kind === "artifact"
+                ? new ReleaseDir(`${name}-dir`, { ...where, sha256: source.sha256, artifact: source.artifact, auth: source.auth }, childOptions(this, opts))
+                : new ImageReleaseDir(`${name}-image`, { ...where, image: source.image }, childOptions(this, opts));
         this.version = this.directory.version;
         this.sha256 = this.directory.sha256;
         this.registerOutputs({ version: this.version, sha256: this.sha256 });

@@ -1,11 +1,11 @@
 import * as pulumi from "@pulumi/pulumi";
 import { keptVersions, StackConfig } from "../stacks/config";
-import type { ArtifactRelease } from "../stacks/schema";
+import type { ArtifactRelease, ImageRelease } from "../stacks/schema";
 import { HostDeployment } from "./HostDeployment";
 import { deployInBatches, HostStatus, statusByHost } from "./rollout";
 
 export interface ReleaseRolloutArgs {
-    /** The validated stack config (release mode). */
+    /** The validated stack config, either mode. */
     readonly config: StackConfig;
     /** SSH private key text (secret). */
     readonly privateKey: pulumi.Input<string>;
@@ -16,9 +16,11 @@ export interface ReleaseRolloutArgs {
 }
 
 /**
- * Release mode across all hosts, in batches of `config.batchSize`: every host
- * of batch N+1 waits for the activations of batch N, so a failed health gate
- * stops the rollout with later hosts untouched.
+ * Every host, in batches of `config.batchSize`: every host of batch N+1 waits for
+ * the activations of batch N, so a failed health gate stops the rollout with later
+ * hosts untouched. Both modes take this one path: in container mode a release is an
+ * image pinned by ID and an instance runs it as a container; the proxy, the gate, the
+ * switch, the standby and the record are the same.
  */
 export class ReleaseRollout extends pulumi.ComponentResource {
     public readonly hosts: Record<string, HostDeployment>;
@@ -32,8 +34,8 @@ export class ReleaseRollout extends pulumi.ComponentResource {
         super("complinist:deploy:ReleaseRollout", name, {}, opts);
         const c = args.config;
         this.kept = keptVersions(c);
-        const releases: Record<string, ArtifactRelease> = {};
-        for (const v of this.kept) releases[v] = c.releases[v] as ArtifactRelease;
+        const releases: Record<string, ArtifactRelease | ImageRelease> = {};
+        for (const v of this.kept) releases[v] = c.releases[v] as ArtifactRelease | ImageRelease;
 
         this.hosts = deployInBatches(
             c.hosts,
@@ -42,7 +44,7 @@ export class ReleaseRollout extends pulumi.ComponentResource {
                 new HostDeployment(
                     `${name}-${h.name}`,
                     {
-                        // The schema requires hostKey for every SSH host (only container mode's `local` has none).
+                        // The schema requires hostKey for every host.
                         host: { ...h, hostKey: h.hostKey as string },
                         privateKey: args.privateKey,
                         releaseAuth: args.releaseAuth,
@@ -51,6 +53,7 @@ export class ReleaseRollout extends pulumi.ComponentResource {
                         version: c.version,
                         keep: this.kept,
                         releases,
+                        runtime: c.mode === "container" ? "docker" : "process",
                         service: c.service,
                         secretEnvironment: args.secretEnvironment,
                         health: c.health,

@@ -1,10 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import { HostTarget } from "../infra/providers/host";
 import { ServiceUnit } from "../infra/providers/service";
-import { renderHostProgram } from "../infra/render/hostProgram";
+import { InstanceRuntime, renderHostProgram } from "../infra/render/hostProgram";
 import { hostLayout } from "../infra/render/layout";
 import { renderLogrotate } from "../infra/render/logrotate";
-import { renderEnvFile, renderInstanceUnit, renderProxyUnit, renderServiceUnit } from "../infra/render/unit";
+import { renderContainerInstanceUnit, renderDockerEnvFile, renderEnvFile, renderInstanceUnit, renderProxyUnit, renderServiceUnit } from "../infra/render/unit";
 
 export interface SystemdServiceArgs {
     /** The host the unit is installed on. */
@@ -29,6 +29,8 @@ export interface SystemdServiceArgs {
     readonly stack: string;
     /** `complinist:allowServiceInterruption`: a new service name or baseDir may stop the service (default false: refused in preview). */
     readonly allowServiceInterruption: boolean;
+    /** `process`: instances run `command` in their release; `docker`: they run the release's image as a container. */
+    readonly runtime: InstanceRuntime;
 }
 
 /**
@@ -45,14 +47,15 @@ export class SystemdService extends pulumi.ComponentResource {
     constructor(name: string, args: SystemdServiceArgs, opts?: pulumi.ComponentResourceOptions) {
         super("complinist:host:SystemdService", name, {}, opts);
         const spec = { service: args.service, user: args.user, baseDir: args.baseDir, command: args.command };
-        this.unitText = renderInstanceUnit(spec);
+        const docker = args.runtime === "docker";
+        this.unitText = docker ? renderContainerInstanceUnit(spec) : renderInstanceUnit(spec);
         const serviceUnitText = renderServiceUnit(spec);
         const proxyUnitText = renderProxyUnit({ ...spec, port: args.port });
         const layout = hostLayout(args.baseDir, args.service);
-        const hostProgram = renderHostProgram(layout, args.service);
+        const hostProgram = renderHostProgram(layout, args.service, args.runtime);
         const logrotateText = renderLogrotate(layout);
         const envText = pulumi.secret(
-            pulumi.output(args.secretEnvironment).apply((secrets) => renderEnvFile({ ...args.environment, ...(secrets as Record<string, string>) })),
+            pulumi.output(args.secretEnvironment).apply((secrets) => (docker ? renderDockerEnvFile : renderEnvFile)({ ...args.environment, ...(secrets as Record<string, string>) })),
         );
         this.unit = new ServiceUnit(
             `${name}-unit`,

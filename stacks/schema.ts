@@ -102,9 +102,6 @@ const host = z.strictObject({
     hostKey: z.string().regex(HOST_KEY_PATTERN, "must be an OpenSSH public key line such as 'ssh-ed25519 AAAA…'").optional(),
 });
 
-/** `address: local` is this machine's Docker engine (container mode only): no SSH, so no host key. */
-export const LOCAL_ADDRESS = "local";
-
 /**
  * Names a Debian host already uses for a unit, /etc/<name>, /var/log/<name> or a system
  * user: the stack writes <name>.service, /etc/<name>/ and /var/log/<name>/ and would
@@ -221,9 +218,13 @@ export const configSchema = z
     .superRefine((c, ctx) => {
         const names = new Set<string>();
         c.hosts.forEach((h, i) => {
-            if (h.address === LOCAL_ADDRESS && c.mode !== "container") {
-                ctx.addIssue({ code: "custom", path: ["hosts", i, "address"], message: "'local' (this machine's Docker engine) is only valid in container mode; release mode needs an SSH host" });
-            } else if (h.address !== LOCAL_ADDRESS && h.hostKey === undefined) {
+            if (h.address === "local") {
+                ctx.addIssue({
+                    code: "custom",
+                    path: ["hosts", i, "address"],
+                    message: "'local' is not a host: both modes run the host program over SSH (for this machine: address 127.0.0.1 and its host key)",
+                });
+            } else if (h.hostKey === undefined) {
                 ctx.addIssue({ code: "custom", path: ["hosts", i, "hostKey"], message: "is required: the host's public key (ssh-keyscan -t ed25519 HOST), SSH is never blind" });
             }
             if (names.has(h.name)) ctx.addIssue({ code: "custom", path: ["hosts", i, "name"], message: `duplicate host name '${h.name}': names must be unique` });
@@ -247,7 +248,7 @@ export const configSchema = z
                 ctx.addIssue({ code: "custom", path: ["releases", v, "image"], message: "container mode needs { image } for every release" });
             }
         }
-        if (c.mode === "release" && c.sshPrivateKey === undefined && c.sshPrivateKeyPath === undefined) {
+        if (c.sshPrivateKey === undefined && c.sshPrivateKeyPath === undefined) {
             ctx.addIssue({ code: "custom", path: ["sshPrivateKey"], message: "is required (pulumi config set --secret complinist:sshPrivateKey < key), or set sshPrivateKeyPath" });
         }
         if (c.sshPrivateKey !== undefined && c.sshPrivateKeyPath !== undefined) {

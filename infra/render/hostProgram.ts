@@ -8,11 +8,11 @@ import { q } from "./shell";
  * The host program installed at `/usr/local/sbin/<service>`: one bash program for the
  * activation a deploy runs and for the operator's emergency commands, so both take the
  * same locked, gated, recorded path. Its command families live one per file in
- * `host/` (lock, record, health, proxy, instances, activate, main); this renderer puts the
+ * `host/` (lock, record, health, proxy, instances, containers, activate, main); this renderer puts the
  * host layout in front of them. Host-specific values come only from here and from the
  * deploy settings file (see renderDeploySettings), both quoted with q().
  */
-export const HOST_PROGRAM_PARTS = ["lock", "record", "health", "proxy", "instances", "activate", "main"] as const;
+export const HOST_PROGRAM_PARTS = ["lock", "record", "health", "proxy", "instances", "containers", "activate", "main"] as const;
 
 type Part = (typeof HOST_PROGRAM_PARTS)[number];
 // Read once at module load: providers are serialized with the text itself, never with a
@@ -23,9 +23,13 @@ export function hostProgramPart(part: Part): string {
     return PARTS[part];
 }
 
-export function renderHostProgram(l: HostLayout, service: string): string {
+/** How app instances run: release mode's processes, or container mode's containers. */
+export type InstanceRuntime = "process" | "docker";
+
+export function renderHostProgram(l: HostLayout, service: string, runtime: InstanceRuntime = "process"): string {
     const vars: Record<string, string | number> = {
         SERVICE: service,
+        RUNTIME: runtime,
         BASE_DIR: l.baseDir,
         RELEASES_DIR: l.releasesDir,
         CURRENT: l.current,

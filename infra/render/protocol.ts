@@ -48,6 +48,7 @@ export const ACTIVATION_RESULT_KEYS = [
     "standbyProblem",
     "live",
     "commit",
+    "container",
     "holder",
     "done",
     "unit",

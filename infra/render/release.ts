@@ -112,3 +112,72 @@ export function renderReleaseDelete(l: HostLayout, version: string, service: str
         "",
     ].join("\n");
 }
+
+export interface ImageReleaseInstall {
+    readonly version: string;
+    /** The image reference in config, e.g. `complinist:1.3.0` (a tag, or name@sha256:…). */
+    readonly image: string;
+    readonly who: string;
+    readonly service: string;
+    readonly commit: string;
+}
+
+/**
+ * Container mode's release: under the host lock, resolve the image reference on the host's
+ * engine to its image ID (pulled only when the engine lacks it) and write a release
+ * directory whose manifest pins that ID: `sha256=` the ID's digest (the release's identity,
+ * as an artifact's sha256 is in release mode), `image=` the ID the container runs, `ref=`.
+ * Written to a temp directory and renamed, like an artifact's; the image itself is never
+ * removed (retention drops only the directory: prune by hand with `docker image prune`).
+ * A complete release whose pinned image is gone from the engine is resolved again.
+ */
+export function renderImageReleaseInstall(l: HostLayout, r: ImageReleaseInstall): string {
+    const dir = releaseDir(l, r.version);
+    return [
+        `version=${q(r.version)}; ref=${q(r.image)}`,
+        `dir=${q(dir)}; tmp=${q(path.posix.join(l.releasesDir, `.tmp-${r.version}`))}.$$`,
+        `trap 'rm -rf "$tmp"' EXIT`,
+        renderLocked(l, r.service, r.who, "upload"),
+        `mkdir -p ${q(l.releasesDir)} ${q(l.sharedDir)}`,
+        `if ! command -v docker >/dev/null 2>&1 || ! docker info >/dev/null 2>&1; then echo "container mode needs a running Docker engine on this host (docker info failed)" >&2; exit 1; fi`,
+        `pinned=$(sed -n 's/^image=//p' "$dir/${MANIFEST}" 2>/dev/null || true)`,
+        `if [ -f "$dir/${MANIFEST}" ] && grep -qxF "ref=$ref" "$dir/${MANIFEST}" && [ -n "$pinned" ] && docker image inspect "$pinned" >/dev/null 2>&1; then`,
+        `  echo "installed=already"; echo "image=$pinned"; sed -n 's/^installedAt=/installedAt=/p' "$dir/${MANIFEST}"; exit 0`,
+        `fi`,
+        `if ! id=$(docker image inspect --format '{{.Id}}' "$ref" 2>/dev/null); then`,
+        `  if ! out=$(docker pull --quiet "$ref" 2>&1); then`,
+        `    echo "image $ref is not on this host and docker pull failed ($(printf '%s' "$out" | tail -n 1)); load it: docker save $ref | ssh <host> docker load" >&2`,
+        `    exit 1`,
+        `  fi`,
+        `  id=$(docker image inspect --format '{{.Id}}' "$ref")`,
+        `fi`,
+        `case "$id" in sha256:[0-9a-f]*) ;; *) echo "image $ref resolved to an unexpected ID '$id'" >&2; exit 1 ;; esac`,
+        `mkdir -p "$tmp"`,
+        `printf 'version=%s\\nsha256=%s\\nimage=%s\\nref=%s\\ninstalledAt=%s\\ncommit=%s\\n' "$version" "\${id#sha256:}" "$id" "$ref" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" ${q(r.commit)} > "$tmp/${MANIFEST}"`,
+        `chmod 0755 "$tmp"; chmod 0644 "$tmp/${MANIFEST}"`,
+        `if [ -e "$dir" ]; then`,
+        `  for used in ${q(l.current)} ${q(l.instancesDir)}/*; do`,
+        `    if [ -e "$used" ] && [ "$(realpath -e "$used" 2>/dev/null || true)" = "$(realpath -e "$dir")" ]; then echo "release $version is in use ($used) but its image $pinned is gone from the engine: load it again (docker save $ref | ssh <host> docker load), then pulumi up" >&2; exit 1; fi`,
+        `  done`,
+        `  rm -rf "$dir"`,
+        `fi`,
+        `mv -T "$tmp" "$dir"`,
+        `step "install release $version: image $ref pinned as $id"`,
+        `echo "installed=now"; echo "image=$id"`,
+        `sed -n 's/^installedAt=/installedAt=/p' "$dir/${MANIFEST}"`,
+        "",
+    ].join("\n");
+}
+
+/** Reports whether `releases/<v>` pins an image and whether the engine still has it. */
+export function renderImageReleaseProbe(l: HostLayout, version: string): string {
+    const manifest = path.posix.join(releaseDir(l, version), MANIFEST);
+    return [
+        `manifest=${q(manifest)}`,
+        `image=$(sed -n 's/^image=//p' "$manifest" 2>/dev/null || true)`,
+        `echo "image=$image"`,
+        `sed -n 's/^ref=/ref=/p' "$manifest" 2>/dev/null || true`,
+        `if [ -n "$image" ] && docker image inspect "$image" >/dev/null 2>&1; then echo "present=true"; else echo "present=false"; fi`,
+        "",
+    ].join("\n");
+}

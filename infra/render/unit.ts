@@ -87,6 +87,57 @@ export function renderInstanceUnit(spec: UnitSpec): string {
 }
 
 /**
+ * Container mode's app instance, `<service>@<port>.service`: the same slot as release mode's
+ * (started, gated, switched and drained by the same activation), running the image the release
+ * `instances/<port>` links to pins by ID, as the container `<service>-<port>` published on
+ * 127.0.0.1:<port> (`<host program> container-run`). The unit runs the docker CLI as root (the
+ * engine's socket is root's); the app runs as the image's USER with no capabilities. The CLI
+ * stays attached, so systemd sees the container's life and the app's output reaches app.log
+ * as in release mode. A stop by hand (`docker stop`: SIGINT/SIGTERM exit) stays stopped, as
+ * Docker's `unless-stopped` would; a crash restarts it.
+ */
+export function renderContainerInstanceUnit(spec: Pick<UnitSpec, "service" | "baseDir">): string {
+    const l = hostLayout(spec.baseDir, spec.service);
+    const name = `${spec.service}-%i`;
+    return [
+        MANAGED,
+        "[Unit]",
+        `Description=CompliNist (${spec.service}) container ${name} on 127.0.0.1:%i`,
+        "After=docker.service network-online.target",
+        "Requires=docker.service",
+        "Wants=network-online.target",
+        `PartOf=${spec.service}.service`,
+        "",
+        "[Service]",
+        "Type=simple",
+        `ExecStartPre=-/usr/bin/docker rm -f ${name}`,
+        `ExecStart=${l.hostProgram.replace(/%/g, "%%")} container-run %i`,
+        `ExecStop=/usr/bin/docker stop --time 20 ${name}`,
+        `ExecStopPost=-/usr/bin/docker rm -f ${name}`,
+        "Restart=on-failure",
+        "RestartSec=2",
+        "SuccessExitStatus=130 143",
+        "TimeoutStopSec=30",
+        `StandardOutput=append:${l.logFile}`,
+        `StandardError=append:${l.logFile}`,
+        "",
+        "# Hardening of the docker CLI (the container has its own: no capabilities, no-new-privileges)",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ProtectHome=read-only",
+        "PrivateTmp=yes",
+        "ProtectKernelTunables=yes",
+        "ProtectKernelModules=yes",
+        "ProtectControlGroups=yes",
+        "RestrictAddressFamilies=AF_UNIX",
+        "LockPersonality=yes",
+        "RestrictRealtime=yes",
+        "UMask=0077",
+        "",
+    ].join("\n");
+}
+
+/**
  * `<service>.service`: what the runbook's `systemctl stop|start|status <service>` acts on.
  * Starting it starts the proxy and the instances the activation marked wanted; the
  * instances and the proxy are PartOf= it, so stopping it stops them.
@@ -168,6 +219,20 @@ export function renderEnvFile(vars: Readonly<Record<string, string>>): string {
         if (/[\n\r\0]/.test(v)) throw new Error(`environment value of ${k} must be a single line`);
         // EnvironmentFile= expands neither % nor $, only backslash escapes inside double quotes.
         lines.push(`${k}="${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`);
+    }
+    return lines.join("\n") + "\n";
+}
+
+/**
+ * Container mode's env file, in `docker run --env-file` form: `KEY=value` taken literally (no
+ * quotes, no escapes). PORT and COMPLINIST_VERSION are set per container by the host program.
+ */
+export function renderDockerEnvFile(vars: Readonly<Record<string, string>>): string {
+    const lines = ["# Managed by the CompliNist Pulumi stack (mode 0600): docker run --env-file."];
+    for (const [k, v] of Object.entries(vars)) {
+        if (!/^[A-Z_][A-Z0-9_]*$/.test(k)) throw new Error(`environment name '${k}' must be UPPER_SNAKE_CASE`);
+        if (/[\n\r\0]/.test(v)) throw new Error(`environment value of ${k} must be a single line`);
+        lines.push(`${k}=${v}`);
     }
     return lines.join("\n") + "\n";
 }

@@ -153,6 +153,7 @@ activate() {
         record "$VERSION" "$SHA" "$WHO" "outcome=converged live=$live"
         result outcome converged
         result live "$live"
+        [ "$RUNTIME" != docker ] || result container "$(container_state "$live")"
         result commit "$(sed -n 's/^commit=//p' "$RELEASES_DIR/$VERSION/$MANIFEST")"
         result "done" 1
         return 0
@@ -164,7 +165,14 @@ activate() {
         idle="${PORTS[0]}"
         # Nothing routed and no proxy config: a first deploy, or a host still running the
         # restart-in-place unit, which must free the service port for the proxy.
-        if [ ! -f "$PROXY_CONFIG" ] && ! proxy_active; then systemctl stop "$SERVICE.service" 2>/dev/null || true; fi
+        # In container mode that is the replace-in-place container named after the service.
+        if [ ! -f "$PROXY_CONFIG" ] && ! proxy_active; then
+            systemctl stop "$SERVICE.service" 2>/dev/null || true
+            if [ "$RUNTIME" = docker ] && docker inspect "$SERVICE" >/dev/null 2>&1; then
+                step "first switch: removing the replace-in-place container $SERVICE to free port $PORT"
+                docker rm -f "$SERVICE" >/dev/null 2>&1 || true
+            fi
+        fi
     fi
     [ "$RUN_HOOK" = 1 ] && run_hook
 
@@ -228,6 +236,7 @@ activate() {
     step "result activated"
     result outcome activated
     result live "$idle"
+    [ "$RUNTIME" != docker ] || result container "$(container_state "$idle")"
     result commit "$(sed -n 's/^commit=//p' "$RELEASES_DIR/$VERSION/$MANIFEST")"
     result "done" 1
 }

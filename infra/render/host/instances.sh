@@ -41,7 +41,8 @@ instance_stop() {
 }
 
 # foreign_listeners PORT: every process listening on PORT that is not in the cgroup of
-# PORT's own instance unit, one "pid N (command, cgroup)" line each. The service user may
+# PORT's own instance unit (container mode: not the docker-proxy of PORT's own container),
+# one "pid N (command, cgroup)" line each. The service user may
 # bind an idle port before its instance does (or beside it, with SO_REUSEPORT), and then a
 # healthy answer there is the attacker's: the gate trusts an answer only from the unit's own.
 foreign_listeners() {
@@ -52,7 +53,12 @@ foreign_listeners() {
             pid=${fd#/proc/}
             pid=${pid%%/*}
             cg=$(sed -n 's/^[^:]*:[^:]*://p' "/proc/$pid/cgroup" 2>/dev/null | head -n 1)
-            case "$cg" in */"$(instance_unit "$port")") ;; *) printf 'pid %s (%s, %s)\n' "$pid" "$(cat "/proc/$pid/comm" 2>/dev/null)" "${cg:-no cgroup}" ;; esac
+            if [ "$RUNTIME" = docker ]; then
+                container_owns_listener "$pid" "$port" && continue
+            else
+                case "$cg" in */"$(instance_unit "$port")") continue ;; esac
+            fi
+            printf 'pid %s (%s, %s)\n' "$pid" "$(cat "/proc/$pid/comm" 2>/dev/null)" "${cg:-no cgroup}"
         done
     done | sort -u
 }

@@ -9,6 +9,8 @@ usage: $HOST_PROGRAM status [--kv]          the live release, the standby, the p
                                             previously activated release), locked, gated, recorded
        $HOST_PROGRAM check-current          exit 1 when \`current\` names another release than the
                                             proxy routes to (run by \`systemctl start $SERVICE\`)
+       $HOST_PROGRAM container-run PORT     container mode: run the slot's pinned image in the
+                                            foreground (the ExecStart of $SERVICE@PORT.service)
 USAGE
 }
 
@@ -124,6 +126,10 @@ cmd_status() {
     echo "liveActive=$([ -n "$LIVE_PORT" ] && systemctl is-active "$(instance_unit "$LIVE_PORT")" 2>/dev/null || echo inactive)"
     echo "liveRev=$([ -z "$LIVE_PORT" ] || instance_rev "$LIVE_PORT")"
     echo "standbyVersion=$([ -n "$STANDBY_PORT" ] && instance_active "$STANDBY_PORT" && instance_version "$STANDBY_PORT")"
+    if [ "$RUNTIME" = docker ]; then
+        echo "liveContainer=$([ -z "$LIVE_PORT" ] || container_state "$LIVE_PORT")"
+        echo "liveImage=$([ -z "$LIVE_PORT" ] || instance_image "$LIVE_PORT")"
+    fi
     echo "proxyActive=$(systemctl is-active "$(proxy_unit)" 2>/dev/null || true)"
     echo "served=$(one_line "$(proxy_serves)" 64)"
     if [ ! -e "$LOCK_FILE" ] || flock -n "$LOCK_FILE" true 2>/dev/null; then echo "lock=free"; else echo "lock=$(lock_holder)"; fi
@@ -171,6 +177,7 @@ main() {
         status) shift; cmd_status "$@" ;;
         releases) shift; cmd_releases "$@" ;;
         check-current) shift; cmd_check_current ;;
+        container-run) shift; cmd_container_run "$@" ;;
         -h | --help | help) usage ;;
         *) usage >&2; exit "$EXIT_USAGE" ;;
     esac

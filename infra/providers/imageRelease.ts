@@ -1,0 +1,98 @@
+import * as pulumi from "@pulumi/pulumi";
+import { dynamicProps, InputsOf } from "./inputs";
+import { hostLayout } from "../render/layout";
+import { EXIT, parseKeyValues } from "../render/protocol";
+import { renderImageReleaseInstall, renderImageReleaseProbe, renderReleaseDelete } from "../render/release";
+import { deployCommit } from "../../stacks/source";
+import { configureCredentials, connect, deployer, HostTarget, LOCKED_SCRIPT_TIMEOUT_MS, run } from "./host";
+
+/** Container mode's release on one host: `releases/<version>` pinning an image by ID. */
+export interface ImageReleaseState {
+    readonly host: HostTarget;
+    readonly privateKey: string;
+    readonly baseDir: string;
+    readonly service: string;
+    readonly version: string;
+    /** The image reference in config (`complinist:1.3.0`): resolved on the host's engine at install. */
+    readonly image: string;
+}
+
+export interface ImageReleaseOutputs extends ImageReleaseState {
+    /** The image ID the release pins (`sha256:…`): what its container runs, whatever the tag names later. */
+    readonly imageId: string;
+    /** The ID's digest: the release's identity in activations and revisions.log. */
+    readonly sha256: string;
+    /** False when refresh found the directory gone or its image removed from the engine. */
+    readonly complete: boolean;
+}
+
+async function install(s: ImageReleaseState): Promise<ImageReleaseOutputs> {
+    const t = await connect(s.host, s.privateKey);
+    const l = hostLayout(s.baseDir, s.service, t.root);
+    const r = await t.exec(renderImageReleaseInstall(l, { version: s.version, image: s.image, who: deployer(), service: s.service, commit: deployCommit() }), { timeoutMs: 900000 });
+    if (r.code === EXIT.locked) {
+        throw new Error(`host ${t.host}: release ${s.version} was not installed: the deploy lock is held by ${parseKeyValues(r.stdout).holder ?? "unknown"}; it frees itself when that process ends`);
+    }
+    if (r.code !== 0) throw new Error(`host ${t.host}: release ${s.version} (image ${s.image}) was not installed: ${(r.stderr || r.stdout).trim().slice(-800)}`);
+    const imageId = parseKeyValues(r.stdout).image ?? "";
+    return { ...s, imageId, sha256: imageId.replace(/^sha256:/, ""), complete: true };
+}
+
+export const imageReleaseProvider: pulumi.dynamic.ResourceProvider = {
+    configure: configureCredentials,
+
+    async check(olds: Partial<ImageReleaseOutputs>, news: ImageReleaseState) {
+        if (olds.version === news.version && olds.image !== undefined && olds.image !== news.image && olds.complete === true) {
+            return {
+                inputs: news,
+                failures: [{ property: "image", reason: `release ${news.version} is already installed from image ${olds.image}; a release never changes after it is built: publish a new version instead` }],
+            };
+        }
+        return { inputs: news };
+    },
+
+    async diff(_id: string, olds: ImageReleaseOutputs, news: ImageReleaseState) {
+        const replaces = (["version", "baseDir", "image"] as const).filter((k) => olds[k] !== news[k]);
+        const changed = (["service", "host", "privateKey"] as const).filter((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]));
+        const drift = olds.complete === false ? ["complete"] : [];
+        const all = [...replaces, ...changed, ...drift];
+        return { changes: all.length > 0, replaces, deleteBeforeReplace: false, ...(all.length ? { stables: [] } : {}) };
+    },
+
+    async create(inputs: ImageReleaseState) {
+        return { id: `${inputs.host.name}:${inputs.version}`, outs: await install(inputs) };
+    },
+
+    async update(_id: string, olds: ImageReleaseOutputs, news: ImageReleaseState) {
+        if (olds.complete === false) return { outs: await install(news) };
+        return { outs: { ...olds, ...news } };
+    },
+
+    async read(id: string, props: ImageReleaseOutputs) {
+        const t = await connect(props.host, props.privateKey);
+        const l = hostLayout(props.baseDir, props.service, t.root);
+        const probe = parseKeyValues((await run(t, `reading release ${props.version}`, renderImageReleaseProbe(l, props.version))).stdout);
+        const complete = probe.present === "true" && probe.image === props.imageId && probe.ref === props.image;
+        return { id, props: { ...props, complete } };
+    },
+
+    // The directory goes (never the live one or the standby's); the image stays on the engine.
+    async delete(_id: string, props: ImageReleaseOutputs) {
+        const t = await connect(props.host, props.privateKey);
+        const l = hostLayout(props.baseDir, props.service, t.root);
+        await run(t, `deleting release ${props.version}`, renderReleaseDelete(l, props.version, props.service, deployer()), undefined, LOCKED_SCRIPT_TIMEOUT_MS);
+    },
+};
+
+/** Dynamic resource for one container-mode release; see imageReleaseProvider. */
+export class ImageReleaseDir extends pulumi.dynamic.Resource {
+    declare public readonly version: pulumi.Output<string>;
+    declare public readonly imageId: pulumi.Output<string>;
+    declare public readonly sha256: pulumi.Output<string>;
+    declare public readonly complete: pulumi.Output<boolean>;
+
+    constructor(name: string, args: InputsOf<ImageReleaseState>, opts?: pulumi.CustomResourceOptions) {
+        const [props, options] = dynamicProps(args, ["imageId", "sha256", "complete"], opts, ["privateKey"]);
+        super(imageReleaseProvider, name, props, options, "complinist", "ImageReleaseDir");
+    }
+}

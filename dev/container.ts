@@ -57,6 +57,13 @@ export const SYSTEMD_HOST_FLAGS: readonly string[] = [
     "--stop-signal", "SIGRTMIN+3",
 ];
 
+/**
+ * Extra `docker run` flags for a host running its own Docker engine (docker-in-docker):
+ * NET_ADMIN for dockerd's iptables/bridge, and an anonymous volume at /var/lib/docker so the
+ * inner overlay2 is not on overlay. --privileged and --cap-add ALL fail here ("unable to apply caps").
+ */
+export const DOCKER_ENGINE_FLAGS: readonly string[] = ["--cap-add", "NET_ADMIN", "-v", "/var/lib/docker"];
+
 /** Waits until systemd reports running/degraded and sshd answers on the published port; throws with what it saw. */
 export async function waitReady(container: string, port: number, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
@@ -76,4 +83,18 @@ export async function waitReady(container: string, port: number, timeoutMs: numb
         await sleep(200);
     }
     throw new Error(`test host ${container}: sshd did not answer on 127.0.0.1:${port} within ${timeoutMs} ms`);
+}
+
+/** Polls `docker info` inside the container until its own engine answers; throws with the last error and the engine's journal. */
+export async function waitEngine(container: string, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = "";
+    while (Date.now() < deadline) {
+        const res = await docker(["exec", container, "docker", "info", "--format", "{{.ServerVersion}}"], { timeoutMs: 15000 });
+        if (res.code === 0) return;
+        last = (res.stderr || res.stdout).trim();
+        await sleep(200);
+    }
+    const journal = await docker(["exec", container, "journalctl", "-u", "containerd", "-u", "docker", "-n", "20", "--no-pager"]).catch(() => undefined);
+    throw new Error(`test host ${container}: its docker engine did not answer within ${timeoutMs} ms (last: ${last}); journal:\n${journal?.stdout.trim() ?? ""}`);
 }

@@ -1,19 +1,21 @@
 /**
  * Disposable target hosts for the integration tests and `npm run bench`: Debian bookworm
  * containers with systemd as PID 1 and sshd (image from scripts/build-test-image.sh),
- * reachable only through a port published on 127.0.0.1.
+ * reachable only through a port published on 127.0.0.1. With `dockerEngine` they also run
+ * a Docker engine of their own (image from scripts/build-docker-host-image.sh), for
+ * container mode; loadImages copies images from this machine's engine into it.
  *
  * Every container carries the label complinist-testhost=1 and a per-run name prefix, and
  * is removed by stopHosts, by useHosts' `after` hook (also when `before` failed) and, as a
  * last resort, by an exit/SIGINT/SIGTERM handler — so an aborted run leaves nothing behind.
  */
-import { execFileSync } from "child_process";
+import { execFileSync, spawn } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
 import type { ExecResult } from "../infra/transport/transport";
-import { docker, dockerOk, SYSTEMD_HOST_FLAGS, waitReady } from "./container";
+import { docker, DOCKER_ENGINE_FLAGS, dockerOk, SYSTEMD_HOST_FLAGS, waitEngine, waitReady } from "./container";
 
 export interface TestHost {
     /** Logical host name (what a stack's hosts[].name would be). */
@@ -37,8 +39,18 @@ export interface TestHost {
 }
 
 export interface StartHostsOptions {
-    /** Image to run; default $COMPLINIST_TESTHOST_IMAGE or complinist-testhost:latest. */
+    /**
+     * Image to run; default $COMPLINIST_TESTHOST_IMAGE or complinist-testhost:latest, with
+     * `dockerEngine` $COMPLINIST_DOCKERHOST_IMAGE or complinist-dockerhost:latest.
+     */
     image?: string;
+    /**
+     * Docker-in-docker: the host runs its own dockerd (started by systemd), so containers
+     * publish ports on the host's own 127.0.0.1. Adds NET_ADMIN (iptables for docker's NAT)
+     * and an anonymous volume at /var/lib/docker (overlay2 does not work on overlay);
+     * startHosts returns once `docker info` answers inside.
+     */
+    dockerEngine?: boolean;
     /** Host names; default host-1 … host-N. */
     names?: string[];
     /** How long one host may take to boot; default 90 s (2 shared cores, several hosts at once). */
@@ -49,12 +61,16 @@ const REPO_ROOT = path.resolve(__dirname, "..");
 const KEY_DIR = path.join(REPO_ROOT, ".build", "test-ssh");
 const LABEL = "complinist-testhost=1";
 
-function defaultImage(): string {
-    return process.env.COMPLINIST_TESTHOST_IMAGE ?? "complinist-testhost:latest";
+function defaultImage(dockerEngine = false): string {
+    return dockerEngine
+        ? (process.env.COMPLINIST_DOCKERHOST_IMAGE ?? "complinist-dockerhost:latest")
+        : (process.env.COMPLINIST_TESTHOST_IMAGE ?? "complinist-testhost:latest");
 }
 
 /** Containers started by this process and not yet removed (for the exit handler). */
 const live = new Set<string>();
+/** The subset of `live` that runs its own Docker engine. */
+const engineHosts = new Set<string>();
 const runPrefix = `complinist-test-${process.pid}-${crypto.randomBytes(3).toString("hex")}`;
 let counter = 0;
 let cleanupInstalled = false;
@@ -72,6 +88,7 @@ function installCleanup(): void {
             /* best effort on the way out */
         }
         live.clear();
+        engineHosts.clear();
     };
     process.on("exit", removeAll);
     for (const sig of ["SIGINT", "SIGTERM"] as const) {
@@ -148,9 +165,18 @@ async function freePorts(n: number): Promise<number[]> {
     return ports;
 }
 
-async function startOne(name: string, port: number, image: string, publicKey: string, privateKey: string, bootTimeoutMs: number): Promise<TestHost> {
+async function startOne(
+    name: string,
+    port: number,
+    image: string,
+    dockerEngine: boolean,
+    publicKey: string,
+    privateKey: string,
+    bootTimeoutMs: number,
+): Promise<TestHost> {
     const container = `${runPrefix}-${++counter}-${name}`.replace(/[^a-zA-Z0-9_.-]/g, "-");
     live.add(container);
+    if (dockerEngine) engineHosts.add(container);
     const run = await docker([
         "run", "-d",
         "--name", container,
@@ -158,6 +184,7 @@ async function startOne(name: string, port: number, image: string, publicKey: st
         "--label", LABEL,
         "--label", `complinist-testhost-run=${runPrefix}`,
         ...SYSTEMD_HOST_FLAGS,
+        ...(dockerEngine ? DOCKER_ENGINE_FLAGS : []),
         "-p", `127.0.0.1:${port}:22`,
         image,
         "/sbin/init",
@@ -167,7 +194,9 @@ async function startOne(name: string, port: number, image: string, publicKey: st
             portInUse: /port is already allocated|address already in use/i.test(run.stderr),
         });
     }
+    const bootStart = Date.now();
     await waitReady(container, port, bootTimeoutMs);
+    if (dockerEngine) await waitEngine(container, Math.max(bootTimeoutMs - (Date.now() - bootStart), 5000));
     await dockerOk(
         ["exec", "-i", container, "sh", "-c", "install -d -m 0700 /root/.ssh && cat >>/root/.ssh/authorized_keys && chmod 0600 /root/.ssh/authorized_keys"],
         { input: `${publicKey}\n` },
@@ -190,7 +219,9 @@ async function startOne(name: string, port: number, image: string, publicKey: st
         },
         async start(): Promise<void> {
             await dockerOk(["start", container]);
+            const startedAt = Date.now();
             await waitReady(container, port, bootTimeoutMs);
+            if (dockerEngine) await waitEngine(container, Math.max(bootTimeoutMs - (Date.now() - startedAt), 5000));
         },
     };
     return host;
@@ -198,8 +229,18 @@ async function startOne(name: string, port: number, image: string, publicKey: st
 
 async function removeContainers(containers: string[]): Promise<void> {
     if (containers.length === 0) return;
+    // Inner containers killed with their host leave their cgroup directories behind on this
+    // machine (the hosts share its cgroup tree); removing them first lets runc clean up.
+    await Promise.all(
+        containers
+            .filter((c) => engineHosts.has(c))
+            .map((c) => docker(["exec", c, "sh", "-c", "ids=$(docker ps -aq) && if [ -n \"$ids\" ]; then docker rm -f -v $ids; fi"], { timeoutMs: 30000 }).catch(() => undefined)),
+    );
     await docker(["rm", "-f", "-v", ...containers], { timeoutMs: 60000 });
-    for (const c of containers) live.delete(c);
+    for (const c of containers) {
+        live.delete(c);
+        engineHosts.delete(c);
+    }
 }
 
 /**
@@ -208,7 +249,8 @@ async function removeContainers(containers: string[]): Promise<void> {
  */
 export async function startHosts(count: number, opts: StartHostsOptions = {}): Promise<TestHost[]> {
     installCleanup();
-    const image = opts.image ?? defaultImage();
+    const dockerEngine = opts.dockerEngine ?? false;
+    const image = opts.image ?? defaultImage(dockerEngine);
     const names = opts.names ?? Array.from({ length: count }, (_, i) => `host-${i + 1}`);
     if (names.length !== count) throw new Error(`startHosts: ${count} hosts requested but ${names.length} names given`);
     const bootTimeoutMs = opts.bootTimeoutMs ?? 90000;
@@ -222,7 +264,7 @@ export async function startHosts(count: number, opts: StartHostsOptions = {}): P
             // it; retry with a fresh one rather than fail the suite.
             for (let attempt = 0; ; attempt++) {
                 try {
-                    return await startOne(name, ports[i]!, image, publicKey, privateKey, bootTimeoutMs);
+                    return await startOne(name, ports[i]!, image, dockerEngine, publicKey, privateKey, bootTimeoutMs);
                 } catch (e) {
                     if (!(e as { portInUse?: boolean }).portInUse || attempt >= 3) throw e;
                     const stale = [...live].filter((c) => !before.has(c) && c.endsWith(`-${name}`));
@@ -253,7 +295,7 @@ export function useHosts(count: number, opts: StartHostsOptions = {}): TestHost[
     const hosts: TestHost[] = [];
     before(async function () {
         this.timeout((opts.bootTimeoutMs ?? 90000) + 60000);
-        requireHosts(this, opts.image);
+        requireHosts(this, opts.image ?? defaultImage(opts.dockerEngine));
         hosts.push(...(await startHosts(count, opts)));
     });
     after(async function () {
@@ -262,4 +304,58 @@ export function useHosts(count: number, opts: StartHostsOptions = {}): TestHost[
         await stopHosts(started);
     });
     return hosts;
+}
+
+/**
+ * Copies images from this machine's engine into a host started with `dockerEngine`:
+ * `docker save <refs>` piped into `docker load` inside the host, streamed (images are
+ * hundreds of MB). Rejects naming the refs, with both sides' stderr.
+ */
+export async function loadImages(host: TestHost, refs: string[], timeoutMs = 300000): Promise<void> {
+    if (refs.length === 0) return;
+    const what = `loading ${refs.join(", ")} into test host ${host.name} (${host.container})`;
+    await new Promise<void>((resolve, reject) => {
+        // save's stdout becomes load's stdin directly (a kernel pipe, no copy through JS);
+        // the parent's end is closed so save gets EPIPE if load dies first.
+        const save = spawn("docker", ["save", ...refs], { stdio: ["ignore", "pipe", "pipe"] });
+        const load = spawn("docker", ["exec", "-i", host.container, "docker", "load", "-q"], { stdio: [save.stdout, "ignore", "pipe"] });
+        save.stdout.destroy();
+        const saveErr: Buffer[] = [];
+        const loadErr: Buffer[] = [];
+        save.stderr.on("data", (d: Buffer) => saveErr.push(d));
+        load.stderr?.on("data", (d: Buffer) => loadErr.push(d));
+
+        const codes: { save?: number; load?: number } = {};
+        let settled = false;
+        const finish = (err?: Error): void => {
+            if (settled) return;
+            if (!err && (codes.save === undefined || codes.load === undefined)) return;
+            settled = true;
+            clearTimeout(timer);
+            if (err) {
+                save.kill("SIGKILL");
+                load.kill("SIGKILL");
+                reject(err);
+            } else if (codes.save !== 0 || codes.load !== 0) {
+                const detail = [
+                    `docker save exited ${codes.save}: ${Buffer.concat(saveErr).toString().trim()}`,
+                    `docker load exited ${codes.load}: ${Buffer.concat(loadErr).toString().trim()}`,
+                ].join("; ");
+                reject(new Error(`${what} failed: ${detail}`));
+            } else {
+                resolve();
+            }
+        };
+        const timer = setTimeout(() => finish(new Error(`${what} did not finish within ${timeoutMs} ms`)), timeoutMs);
+        save.on("error", (e) => finish(new Error(`${what}: cannot run docker save: ${e.message}`)));
+        load.on("error", (e) => finish(new Error(`${what}: cannot run docker exec: ${e.message}`)));
+        save.on("close", (code) => {
+            codes.save = code ?? 1;
+            finish();
+        });
+        load.on("close", (code) => {
+            codes.load = code ?? 1;
+            finish();
+        });
+    });
 }

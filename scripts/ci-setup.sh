@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Bring this machine to the point where integration tests can start target hosts:
-# a running Docker engine and the test-host image. Safe to run any number of times.
+# a running Docker engine and the test-host images (plain and docker-in-docker). Safe to
+# run any number of times.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -39,4 +40,7 @@ if ! docker info >/dev/null 2>&1; then
 fi
 echo "ci-setup: docker engine ready ($(docker version --format '{{.Server.Version}}'))"
 
-bash "${repo_root}/scripts/build-test-image.sh"
+testhost_tag="$(bash "${repo_root}/scripts/build-test-image.sh" | tail -n1)"
+echo "${testhost_tag}"
+# The docker-in-docker host for container-mode tests, built from the plain one.
+bash "${repo_root}/scripts/build-docker-host-image.sh" "${testhost_tag}"

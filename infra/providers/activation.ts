@@ -56,6 +56,8 @@ export interface ActivationOutputs extends ActivationInputs {
     readonly activatedAt: string;
     /** The commit that shipped the live release (recorded in its manifest at install; COMPLINIST_COMMIT, CI_COMMIT_SHA or git HEAD then). */
     readonly activatedCommit: string;
+    /** Container mode: the ID of the live container the activation gated ("" in release mode): another one there is drift. */
+    readonly liveContainer: string;
 }
 
 /** Inputs whose change needs a new instance through the gate; the others converge in place. */
@@ -159,6 +161,7 @@ function outcome(s: ActivationInputs, host: string, lockFile: string, kv: Record
                 // The commit that shipped the release now live (its manifest), not the one running this deploy:
                 // after a rollback the record names the code that runs.
                 activatedCommit: kv.commit || deployCommit(),
+                liveContainer: containerOf(kv.container).id,
             };
         case "locked":
             throw new Error(`host ${host}: the deploy lock ${lockFile} is held by ${kv.holder ?? "unknown"}; it frees itself when that process ends. Run pulumi up --stack ${s.stack} again then`);
@@ -182,6 +185,12 @@ function outcome(s: ActivationInputs, host: string, lockFile: string, kv: Record
     throw new Error(`host ${host}: version ${s.version} ${what} Later batches were not touched. To roll back the stack: ${rollback}`);
 }
 
+/** The host program's `<state> <container id> <image id>` of a slot's container (container_state), or "missing". */
+function containerOf(line: string | undefined): { state: string; id: string; image: string } {
+    const [state = "", id = "", image = ""] = (line ?? "").trim().split(/\s+/);
+    return { state, id, image };
+}
+
 async function readHost(props: ActivationOutputs): Promise<Pick<ActivationOutputs, "activeVersion" | "active" | "standbyVersion">> {
     const t = await connect(props.host, props.privateKey);
     const l = hostLayout(props.baseDir, props.service, t.root);
@@ -193,6 +202,15 @@ async function readHost(props: ActivationOutputs): Promise<Pick<ActivationOutput
     if (kv.liveVersion !== props.version) problems.push(`live instance runs ${kv.liveVersion || "nothing"}`);
     if (kv.current !== props.version) problems.push(`current -> ${kv.current || "nothing"}`);
     if (served !== props.version) problems.push(`port ${props.port} answers ${served || "nothing"}`);
+    // Container mode: the container behind the live slot, as Docker sees it.
+    if (kv.liveContainer !== undefined && kv.liveContainer !== "") {
+        const c = containerOf(kv.liveContainer);
+        const name = `${props.service}-${kv.livePort ?? "?"}`;
+        if (c.state === "missing") problems.push(`live container ${name} missing`);
+        else if (c.state !== "running") problems.push(`live container ${name} ${c.state}`);
+        else if (kv.liveImage && c.image !== kv.liveImage) problems.push(`live container ${name} runs image ${c.image.slice(0, 19)}, not the release's ${kv.liveImage.slice(0, 19)}`);
+        else if (props.liveContainer && c.id !== props.liveContainer) problems.push(`live container ${name} is ${c.id.slice(0, 12)}, not ${props.liveContainer.slice(0, 12)} that the activation gated (replaced or restarted outside an activation)`);
+    }
     return { activeVersion: served, active: problems.length ? problems.join(", ") : "active", standbyVersion: kv.standbyVersion ?? "" };
 }
 
@@ -244,9 +262,10 @@ export class ActivationResource extends pulumi.dynamic.Resource {
     declare public readonly standbyVersion: pulumi.Output<string>;
     declare public readonly activatedAt: pulumi.Output<string>;
     declare public readonly activatedCommit: pulumi.Output<string>;
+    declare public readonly liveContainer: pulumi.Output<string>;
 
     constructor(name: string, args: InputsOf<ActivationInputs>, opts?: pulumi.CustomResourceOptions) {
-        const [props, options] = dynamicProps(args, ["activeVersion", "active", "standbyVersion", "activatedAt", "activatedCommit"], opts, ["privateKey"]);
+        const [props, options] = dynamicProps(args, ["activeVersion", "active", "standbyVersion", "activatedAt", "activatedCommit", "liveContainer"], opts, ["privateKey"]);
         super(activationProvider, name, props, options, "complinist", "Activation");
     }
 }

@@ -112,7 +112,8 @@ export function renderContainerInstanceUnit(spec: Pick<UnitSpec, "service" | "ba
         "Type=simple",
         `ExecStartPre=-/usr/bin/docker rm -f ${name}`,
         `ExecStart=${l.hostProgram.replace(/%/g, "%%")} container-run %i`,
-        `ExecStop=/usr/bin/docker stop --time 20 ${name}`,
+        // Also run after the container exited on its own (then it is gone: --rm): its failure is no failure of the unit.
+        `ExecStop=-/usr/bin/docker stop --time 20 ${name}`,
         `ExecStopPost=-/usr/bin/docker rm -f ${name}`,
         "Restart=on-failure",
         "RestartSec=2",

@@ -9,7 +9,13 @@ instance_image() { sed -n 's/^image=//p' "$INSTANCES_DIR/$1/$MANIFEST" 2>/dev/nu
 
 # container_state PORT: "<state> <container id> <image id>" of PORT's container, or "missing".
 container_state() {
-    docker inspect --format '{{.State.Status}} {{.Id}} {{.Image}}' "$(container_name "$1")" 2>/dev/null || echo missing
+    local out
+    # For a missing container docker inspect still prints an empty line: its exit code decides.
+    if out=$(docker inspect --format '{{.State.Status}} {{.Id}} {{.Image}}' "$(container_name "$1")" 2>/dev/null) && [ -n "$out" ]; then
+        printf '%s\n' "$out" | head -n 1
+    else
+        echo missing
+    fi
 }
 
 # container-run PORT (the instance unit's ExecStart): the container in the foreground, so
@@ -43,6 +49,7 @@ container_owns_listener() {
     ip=$(docker inspect --format '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' "$(container_name "$port")" 2>/dev/null | awk '{ print $1 }')
     [ -n "$ip" ] || return 1
     args=" $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) "
-    case "$args" in *" -host-port $port "*" -container-ip $ip "* | *" -container-ip $ip "*" -host-port $port "*) return 0 ;; esac
+    case "$args" in *" -host-port $port "*) ;; *) return 1 ;; esac
+    case "$args" in *" -container-ip $ip "*) return 0 ;; esac
     return 1
 }

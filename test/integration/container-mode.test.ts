@@ -1,0 +1,195 @@
+import * as assert from "assert";
+import * as cp from "child_process";
+import * as path from "path";
+import { loadImages, TestHost, useHosts } from "../../dev/hosts";
+import { EngineDriver } from "../engine/driver";
+import type { ProgramConfig, UpResult } from "../engine/types";
+
+/**
+ * Container mode on a real host (Debian, systemd, sshd and its own Docker engine), through
+ * the same path as release mode's tests: the program under mocks, its dynamic resources
+ * applied through Pulumi's dynamic provider server (test/engine/driver.ts). The docker
+ * provider and the Pulumi CLI cannot be built here (issue 16); container mode no longer
+ * uses the docker provider. A load generator inside the host (dev/loadgen.py: 8 workers, a
+ * new connection per request) runs through every switch and must see no failed request.
+ * Host state is observed through docker exec, never through the transport under test.
+ */
+
+const REPO = path.resolve(__dirname, "..", "..");
+const BASE = "/opt/complinist";
+const FAULTS = "/run/complinist-faults";
+const VERSIONS = ["1.0.0", "1.1.0", "1.2.0", "1.3.0"];
+const KILLED = /dynamic provider process killed by SIGKILL/;
+
+interface Load {
+    ok: number;
+    failed: number;
+    failedByKind: Record<string, number>;
+    versions: Record<string, number>;
+}
+
+describe("container mode on a real host with a Docker engine, under load", function () {
+    this.timeout(900000);
+    const hosts: TestHost[] = useHosts(1, { names: ["cm-1"], dockerEngine: true });
+    let driver: EngineDriver;
+    const imageIds: Record<string, string> = {};
+
+    const host = () => hosts[0] as TestHost;
+    async function sh(cmd: string): Promise<string> {
+        const r = await host().exec(cmd);
+        assert.strictEqual(r.code, 0, `${host().name}: ${cmd}\n${r.stdout}\n${r.stderr}`);
+        return r.stdout.trim();
+    }
+    const served = async () => sh("curl -sS -m 5 http://127.0.0.1:5000/health || true");
+    const lastRecord = async () => sh(`tail -n 1 ${BASE}/revisions.log`);
+    /** `<name> <id> <image>` of every running container of the service, sorted by name. */
+    const containers = async () => sh("docker ps --filter label=complinist.service=complinist --format '{{.Names}} {{.ID}} {{.Image}}' | sort");
+    const state = (name: string) => sh(`docker inspect --format '{{.State.Status}} {{.Image}}' ${name} 2>/dev/null || echo missing`);
+
+    function config(version: string, rollbackVersion: string | undefined, extra: ProgramConfig = {}): ProgramConfig {
+        const h = host();
+        return {
+            "complinist:mode": "container",
+            "complinist:version": version,
+            "complinist:rollbackVersion": rollbackVersion,
+            "complinist:keepReleases": "4",
+            "complinist:releases": Object.fromEntries(VERSIONS.map((v) => [v, { image: `complinist:${v}` }])),
+            "complinist:hosts": [{ name: h.name, address: h.address, port: h.sshPort, user: h.user, hostKey: h.hostKey }],
+            "complinist:sshPrivateKey": h.privateKey,
+            "complinist:service": { command: "bin/start", environment: { COMPLINIST_ENV: "cm" } },
+            "complinist:health": { timeoutSeconds: 15, intervalMs: 300, drainSeconds: 5 },
+            ...extra,
+        };
+    }
+    const up = (c: ProgramConfig): Promise<UpResult> => driver.up(c, ["complinist:sshPrivateKey"]);
+    const activation = () => driver.byName("complinist-cm-1-activation-switch")[0];
+
+    async function underLoad<T>(step: () => Promise<T>): Promise<{ result: T; load: Load }> {
+        await sh("rm -f /tmp/loadgen.stop /tmp/loadgen.out");
+        await sh("systemd-run --unit=loadgen-$RANDOM --collect --quiet sh -c 'python3 /tmp/loadgen.py 5000 /health 8 /tmp/loadgen.stop > /tmp/loadgen.out'");
+        await sh("for i in $(seq 1 100); do pgrep -f /tmp/loadgen.py >/dev/null && break; sleep 0.1; done");
+        const result = await step();
+        await sh("touch /tmp/loadgen.stop; for i in $(seq 1 200); do [ -s /tmp/loadgen.out ] && break; sleep 0.1; done");
+        return { result, load: JSON.parse(await sh("cat /tmp/loadgen.out")) as Load };
+    }
+
+    before(async () => {
+        const out = cp.execFileSync("bash", [path.join(REPO, "scripts", "build-images.sh"), ...VERSIONS], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], timeout: 600000 });
+        for (const line of out.trim().split("\n")) {
+            const [tag, id] = line.split("\t");
+            if (tag && id) imageIds[tag.replace(/^complinist:/, "")] = id;
+        }
+        await loadImages(host(), VERSIONS.map((v) => `complinist:${v}`));
+        cp.execFileSync("docker", ["cp", path.join(REPO, "dev", "loadgen.py"), `${host().container}:/tmp/loadgen.py`]);
+        driver = new EngineDriver({ stack: "cm", env: { COMPLINIST_TRACE: "1", COMPLINIST_DEPLOYER: "cm", COMPLINIST_COMMIT: "c0ffee1" } });
+    });
+    after(async () => {
+        await driver?.close();
+    });
+
+    it("first deploy: the proxy serves 1.0.0 from the container complinist-5001, published on loopback, its image pinned by ID", async () => {
+        const r = await up(config("1.0.0", undefined));
+        assert.strictEqual(r.error, undefined);
+        assert.match(await served(), /"version": ?"1\.0\.0"/);
+        assert.strictEqual(await sh(`readlink ${BASE}/current`), "releases/1.0.0");
+        assert.strictEqual(await state("complinist-5001"), `running ${imageIds["1.0.0"]}`);
+        assert.strictEqual(await sh("docker port complinist-5001"), "5001/tcp -> 127.0.0.1:5001");
+        assert.match(await sh(`cat ${BASE}/releases/1.0.0/.complinist-release`), new RegExp(`^image=${imageIds["1.0.0"]}$`, "m"));
+        assert.strictEqual(await sh("systemctl is-active complinist complinist-proxy complinist@5001 | sort -u"), "active");
+        // The deploy record, from the activation (not from container inputs).
+        const outs = activation()?.outputs ?? {};
+        assert.match(String(outs.activatedAt), /^\d{4}-\d\d-\d\dT/);
+        assert.strictEqual(outs.activatedCommit, "c0ffee1");
+        assert.match(String(outs.liveContainer), /^[0-9a-f]{64}$/);
+    });
+
+    it("upgrade to 1.1.0 under load: no failed request; 1.0.0's container stays running as the warm standby", async () => {
+        const before = await state("complinist-5001");
+        const { result, load } = await underLoad(() => up(config("1.1.0", "1.0.0")));
+        assert.strictEqual(result.error, undefined);
+        assert.deepStrictEqual(load.failedByKind, {}, JSON.stringify(load));
+        assert.ok((load.versions["1.1.0"] ?? 0) > 0, JSON.stringify(load));
+        assert.match(await served(), /"version": ?"1\.1\.0"/);
+        assert.strictEqual(await state("complinist-5002"), `running ${imageIds["1.1.0"]}`);
+        assert.strictEqual(await state("complinist-5001"), before, "the standby is the container that was live");
+        assert.match(await sh("/usr/local/sbin/complinist status"), /standbyVersion=1\.0\.0/);
+    });
+
+    it("pinned rollback to the warm 1.0.0 under load: no failed request, no container started, a proxy switch", async () => {
+        const running = await containers();
+        const { result, load } = await underLoad(() => up(config("1.0.0", "1.1.0")));
+        assert.strictEqual(result.error, undefined);
+        assert.deepStrictEqual(load.failedByKind, {}, JSON.stringify(load));
+        assert.strictEqual(await containers(), running, "a rollback to the standby starts (and stops) no container");
+        assert.match(await served(), /"version": ?"1\.0\.0"/);
+        assert.match(await lastRecord(), /version=1\.0\.0.*outcome=activated previous=1\.1\.0 mode=warm-switch/);
+    });
+
+    it("a broken image (1.2.0) under load: the update fails at the gate and 1.2.0 never answers a request", async () => {
+        const { result, load } = await underLoad(() => up(config("1.2.0", "1.0.0")));
+        assert.match(String(result.error), /version 1\.2\.0 failed its gate .*saw: HTTP 503 .*It never took a request: 1\.0\.0 serves/);
+        assert.deepStrictEqual(load.failedByKind, {}, JSON.stringify(load));
+        assert.strictEqual(load.versions["1.2.0"], undefined, JSON.stringify(load));
+        assert.match(await served(), /"version": ?"1\.0\.0"/);
+        assert.match(await lastRecord(), /version=1\.2\.0.*outcome=failed reason=health-gate live=1\.0\.0/);
+    });
+
+    it("after the failed gate refresh reports the standby slot it used; the next up brings 1.1.0 back warm, then nothing drifts", async () => {
+        const r = await driver.refresh();
+        assert.deepStrictEqual(r.drift.map((d) => [d.name, d.diffs.includes("standbyVersion")]), [["complinist-cm-1-activation-switch", true]]);
+        const fix = await up(config("1.0.0", "1.1.0"));
+        assert.strictEqual(fix.error, undefined);
+        assert.match(await sh("/usr/local/sbin/complinist status"), /standbyVersion=1\.1\.0/);
+        assert.match(await lastRecord(), /version=1\.0\.0.*outcome=converged/);
+        const clean = await driver.refresh({ previewOnly: true });
+        assert.deepStrictEqual(clean.drift.map((d) => d.name), []);
+    });
+
+    for (const [what, edit, problem] of [
+        // Stays stopped, as with Docker's unless-stopped: the app's exit on the stop signal is a success for its unit.
+        ["stopped by hand (docker stop)", "docker stop complinist-$LIVE", /live instance inactive.*live container complinist-500\d missing/],
+        // A removal is a failure for the unit, which restarts it: refresh sees it missing, or another container than the gated one.
+        ["removed by hand (docker rm -f)", "docker rm -f complinist-$LIVE", /live container complinist-500\d (missing|is [0-9a-f]{12}, not [0-9a-f]{12} that the activation gated)/],
+        [
+            "replaced by hand with another image",
+            "systemctl stop complinist@$LIVE && docker run -d --name complinist-$LIVE -p 127.0.0.1:$LIVE:$LIVE -e PORT=$LIVE complinist:1.3.0",
+            /live container complinist-500\d runs image sha256:/,
+        ],
+        ["routed elsewhere by hand (proxy)", "sed -i \"s/^\\(    server i$LIVE 127.0.0.1:$LIVE\\)$/\\1 disabled/; s/^\\(    server i$OTHER 127.0.0.1:$OTHER\\) disabled$/\\1/\" /etc/complinist/haproxy.cfg && systemctl reload complinist-proxy", /port 5000 answers 1\.1\.0/],
+    ] as const) {
+        it(`drift: the live container ${what} shows in refresh, and pulumi up brings 1.0.0 back`, async () => {
+            const live = await sh(`sed -n 's/^    server i\\([0-9]*\\) 127.0.0.1:[0-9]*$/\\1/p' /etc/complinist/haproxy.cfg`);
+            const other = live === "5001" ? "5002" : "5001";
+            await sh(`LIVE=${live}; OTHER=${other}; ${edit}`);
+            const r = await driver.refresh();
+            assert.strictEqual(r.error, undefined);
+            assert.deepStrictEqual(r.drift.map((d) => d.name), ["complinist-cm-1-activation-switch"]);
+            assert.match(String(activation()?.outputs.active), problem);
+            const fix = await up(config("1.0.0", "1.1.0"));
+            assert.strictEqual(fix.error, undefined);
+            assert.match(await served(), /"version": ?"1\.0\.0"/);
+            const after = await driver.refresh({ previewOnly: true });
+            assert.deepStrictEqual(after.drift.map((d) => d.name), [], "no drift after pulumi up");
+        });
+    }
+
+    it("the deploy killed mid-switch: the host finishes the switch, serves 1.1.0 and records it; the re-run converges", async () => {
+        await sh(`mkdir -p ${FAULTS} && rm -f ${FAULTS}/switch.reached && touch ${FAULTS}/switch`);
+        let ended: UpResult | undefined;
+        const run = up(config("1.1.0", "1.0.0")).then((r) => (ended = r));
+        try {
+            await sh(`for i in $(seq 1 1200); do [ -s ${FAULTS}/switch.reached ] && exit 0; sleep 0.1; done; exit 1`);
+            assert.strictEqual(ended, undefined, "the deploy was still running at the pause point");
+            assert.ok(driver.killProvidersNow() > 0, "a provider process was running");
+        } finally {
+            await sh(`rm -f ${FAULTS}/switch`);
+        }
+        assert.match(String((await run).error), KILLED);
+        await sh(`for i in $(seq 1 600); do tail -n 1 ${BASE}/revisions.log | grep -q 'version=1.1.0.*outcome=' && exit 0; sleep 0.1; done; exit 1`);
+        assert.match(await lastRecord(), /version=1\.1\.0.*outcome=activated previous=1\.0\.0/);
+        assert.match(await served(), /"version": ?"1\.1\.0"/);
+        const again = await up(config("1.1.0", "1.0.0"));
+        assert.strictEqual(again.error, undefined);
+        assert.match(await lastRecord(), /version=1\.1\.0.*outcome=converged/);
+    });
+});

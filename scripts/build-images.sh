@@ -2,7 +2,8 @@
 # Builds the sample app into one image per release, tagged complinist:<version>, for
 # container mode — with nothing pulled from any registry:
 #
-#   scripts/build-images.sh [version ...]        (default: every artifact in .build/artifacts)
+#   scripts/build-images.sh [version ...]        (default: every artifact in .build/artifacts,
+#                                                 or in $COMPLINIST_ARTIFACTS_DIR)
 #
 # Base: the rootfs of the local test-host image (complinist-testhost:latest, Debian bookworm
 # with python3; from scripts/build-test-image.sh), flattened once by `docker export | docker
@@ -19,7 +20,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-ARTIFACTS="$ROOT/.build/artifacts"
+ARTIFACTS="${COMPLINIST_ARTIFACTS_DIR:-$ROOT/.build/artifacts}"
 BASE_SOURCE="${COMPLINIST_IMAGE_BASE:-complinist-testhost:latest}"
 REPO="${COMPLINIST_IMAGE_REPO:-complinist}"
 APP_USER=complinist

@@ -10,15 +10,17 @@
  *
  * Then the traffic section (./traffic.ts): requests answered and failed during upgrade,
  * pinned rollback and a broken release, for the stack and for the previous
- * restart-in-place activation as the control, on two fresh hosts.
+ * restart-in-place activation as the control, on two fresh hosts; then the same for
+ * container mode, with the previous replace-in-place container mode as the control.
  */
+import { execFileSync } from "child_process";
 import * as path from "path";
-import { startHosts, stopHosts, TestHost } from "../../dev/hosts";
+import { loadImages, startHosts, stopHosts, TestHost } from "../../dev/hosts";
 import { BENCH_ARTIFACTS, buildArtifacts, BuiltArtifact } from "../../scripts/build-artifacts";
 import { EngineDriver, ProgramConfig } from "../engine/driver";
 import { handshakes, uploads } from "../engine/trace";
 import { markdownTable } from "./table";
-import { controlSteps, stackSteps, trafficTable } from "./traffic";
+import { BENCH_VERSIONS, containerControlSteps, controlSteps, stackSteps, trafficTable } from "./traffic";
 import { errorMessage } from "../../stacks/errors";
 
 const REPO = path.resolve(__dirname, "..", "..");
@@ -101,7 +103,7 @@ async function traffic(): Promise<void> {
     try {
         const [stackHost, controlHost] = hosts as [TestHost, TestHost];
         // One after the other: the two setups must not compete for the machine's cores.
-        const stack = await stackSteps(stackHost, arts);
+        const stack = await stackSteps(stackHost, { mode: "release", arts });
         const control = await controlSteps(controlHost, arts);
         console.log("\nTraffic during a switch, stack (proxy, gate, warm standby):\n");
         console.log(trafficTable(stack));
@@ -116,12 +118,41 @@ async function traffic(): Promise<void> {
     }
 }
 
-/** `npm run bench` runs both sections; `npm run bench -- apply` or `-- traffic` runs one. */
+/**
+ * Container mode, measured the same way: the same releases built into images
+ * (scripts/build-images.sh), on two hosts with their own Docker engine; the control is
+ * the previous container mode, which replaced the container in place.
+ */
+async function containerTraffic(): Promise<void> {
+    const dir = path.join(REPO, ".build", "bench-traffic-artifacts");
+    await buildArtifacts(dir, BENCH_ARTIFACTS);
+    execFileSync("bash", [path.join(REPO, "scripts", "build-images.sh"), ...BENCH_VERSIONS], { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, COMPLINIST_ARTIFACTS_DIR: dir } });
+    const hosts = await startHosts(2, { names: ["bench-containers", "bench-container-control"], dockerEngine: true });
+    try {
+        const [stackHost, controlHost] = hosts as [TestHost, TestHost];
+        for (const h of hosts) await loadImages(h, BENCH_VERSIONS.map((v) => `complinist:${v}`));
+        const stack = await stackSteps(stackHost, { mode: "container" });
+        const control = await containerControlSteps(controlHost);
+        console.log("\nTraffic during a switch, container mode (proxy, gate, warm standby container):\n");
+        console.log(trafficTable(stack));
+        console.log("\nTraffic during a switch, container control (replace the container in place):\n");
+        console.log(trafficTable(control));
+        const stackFailed = stack.reduce((n, r) => n + r.load.failed, 0);
+        if (stackFailed > 0) console.log(`\nNOTE: container mode failed ${stackFailed} request(s) during its switches.`);
+    } finally {
+        await stopHosts(hosts);
+    }
+}
+
+const SECTIONS = ["apply", "traffic", "containers"] as const;
+
+/** `npm run bench` runs every section; `npm run bench -- apply|traffic|containers` runs one. */
 async function main(): Promise<void> {
     const only = process.argv[2];
-    if (only !== undefined && only !== "apply" && only !== "traffic") throw new Error(`unknown bench section ${only}: use apply or traffic (or nothing for both)`);
-    if (only !== "traffic") await applyTimes();
-    if (only !== "apply") await traffic();
+    if (only !== undefined && !(SECTIONS as readonly string[]).includes(only)) throw new Error(`unknown bench section ${only}: use ${SECTIONS.join(", ")} (or nothing for all)`);
+    if (only === undefined || only === "apply") await applyTimes();
+    if (only === undefined || only === "traffic") await traffic();
+    if (only === undefined || only === "containers") await containerTraffic();
 }
 
 main().catch((e: unknown) => {

@@ -61,13 +61,23 @@ async function activationStarted(host: TestHost, since: number): Promise<number 
     return r.code === 0 && Number.isFinite(t) && t > 0 ? t : undefined;
 }
 
-/** The stack on one host, through the engine driver as `pulumi up` would apply it. */
-export async function stackSteps(host: TestHost, arts: Record<string, BuiltArtifact>): Promise<TrafficRow[]> {
-    const driver = new EngineDriver({ stack: "bench-traffic", env: { COMPLINIST_DEPLOYER: "bench" } });
+/** How a bench stack names a release: release mode's artifact, or container mode's image (`complinist:<version>`). */
+export type BenchRelease = { mode: "release"; arts: Record<string, BuiltArtifact> } | { mode: "container" };
+
+function releaseConfig(r: BenchRelease, v: string): object {
+    if (r.mode === "container") return { image: `complinist:${v}` };
+    const a = r.arts[v] as BuiltArtifact;
+    return { path: path.relative(REPO, a.file), sha256: a.sha256 };
+}
+
+/** The stack on one host, in either mode, through the engine driver as `pulumi up` would apply it. */
+export async function stackSteps(host: TestHost, release: BenchRelease): Promise<TrafficRow[]> {
+    const driver = new EngineDriver({ stack: `bench-traffic-${release.mode}`, env: { COMPLINIST_DEPLOYER: "bench" } });
     const cfg = (version: string, rollbackVersion: string | undefined, published: string[]): ProgramConfig => ({
+        "complinist:mode": release.mode,
         "complinist:version": version,
         "complinist:rollbackVersion": rollbackVersion,
-        "complinist:releases": Object.fromEntries(published.map((v) => [v, { path: path.relative(REPO, (arts[v] as BuiltArtifact).file), sha256: (arts[v] as BuiltArtifact).sha256 }])),
+        "complinist:releases": Object.fromEntries(published.map((v) => [v, releaseConfig(release, v)])),
         "complinist:hosts": [{ name: host.name, address: host.address, port: host.sshPort, user: host.user, hostKey: host.hostKey }],
         "complinist:sshPrivateKey": host.privateKey,
         "complinist:service": { command: "bin/start" },
@@ -166,6 +176,61 @@ export async function controlSteps(host: TestHost, arts: Record<string, BuiltArt
         await measure(lg, `broken release ${BROKEN} (gate fails after ${GATE_SECONDS} s)`, BROKEN, () => step(BROKEN, OLD)),
     ];
 }
+
+/**
+ * Container mode's control: the previous replace-in-place container mode, host-side. One
+ * container named `control` on port 5000; a step removes it, runs the new image under the
+ * same name and port, polls until the version answers, and for a broken image puts the
+ * previous one back after the gate.
+ */
+const CONTAINER_CONTROL_STEP = `set -u
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+healthy() {
+    local body
+    body=$(curl -sf -m 2 http://127.0.0.1:5000/health) && [ -n "$body" ] &&
+        jq -e --arg v "$1" '.status == "healthy" and .version == $v' <<<"$body" >/dev/null 2>&1
+}
+switch() { docker rm -f control >/dev/null 2>&1; docker run -d --name control -p 5000:5000 -e PORT=5000 --stop-signal SIGINT "complinist:$1" >/dev/null; }
+wait_healthy() {
+    local deadline=$(( $(now_ms) + $2 * 1000 ))
+    until healthy "$1"; do [ "$(now_ms)" -lt "$deadline" ] || return 1; sleep 0.2; done
+}
+start=$(date +%s.%N)
+switch "$1"
+if wait_healthy "$1" "$3"; then outcome=activated
+elif switch "$2" && wait_healthy "$2" 60; then outcome="gate failed, switched back to $2"
+else outcome="gate failed, $2 unhealthy after the switch back"; fi
+echo "start=$start"
+echo "end=$(date +%s.%N)"
+echo "outcome=$outcome"
+`;
+
+/** The container control on a docker host whose engine has the bench images: replace in place. */
+export async function containerControlSteps(host: TestHost): Promise<TrafficRow[]> {
+    const sh = async (cmd: string): Promise<string> => {
+        const r = await host.exec(cmd);
+        if (r.code !== 0) throw new Error(`bench container control on ${host.name}: ${cmd.split("\n")[0]} failed (${r.code}): ${r.stderr.trim()}`);
+        return r.stdout;
+    };
+    await sh(`cat >/opt/control-step.sh <<'STEP'\n${CONTAINER_CONTROL_STEP}STEP`);
+    const step = async (target: string, back: string): Promise<StepTimes> => {
+        const out = await sh(`bash /opt/control-step.sh ${target} ${back} ${GATE_SECONDS}`);
+        const kv = Object.fromEntries(out.split("\n").filter((l) => l.includes("=")).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+        return { start: Number(kv.start), end: Number(kv.end), activationStart: Number(kv.start), outcome: kv.outcome ?? "?" };
+    };
+    const setup = await step(OLD, OLD);
+    if (setup.outcome !== "activated") throw new Error(`bench container control on ${host.name}: ${OLD} did not come up: ${setup.outcome}`);
+    const lg = new LoadGenerator(host);
+    await lg.install();
+    return [
+        await measure(lg, `upgrade ${OLD} → ${NEW}`, NEW, () => step(NEW, OLD)),
+        await measure(lg, `rollback → ${OLD} (new container)`, OLD, () => step(OLD, NEW)),
+        await measure(lg, `broken image ${BROKEN} (gate fails after ${GATE_SECONDS} s)`, BROKEN, () => step(BROKEN, OLD)),
+    ];
+}
+
+/** The bench releases, for the container sections. */
+export const BENCH_VERSIONS = [OLD, NEW, BROKEN] as const;
 
 const KIND: Record<string, string> = { refused: "refused", reset: "reset" };
 

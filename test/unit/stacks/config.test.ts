@@ -145,13 +145,15 @@ describe("stack configuration", () => {
             rejects("dev", valid({ hosts: [{ name: "web-1", address: "10.0.0.5" }] }), "complinist:hosts[0].hostKey", "is required", "never blind", "(got missing)");
         });
 
-        it("address local outside container mode", () => {
-            rejects("dev", valid({ hosts: [{ name: "web-1", address: "local" }] }), "complinist:hosts[0].address", "only valid in container mode");
+        it("address local, in either mode (both run the host program over SSH)", () => {
+            rejects("dev", valid({ hosts: [{ name: "web-1", address: "local" }] }), "complinist:hosts[0].address", "'local' is not a host", "127.0.0.1");
+            const container = valid({ mode: "container", releases: { "1.0.0": { image: "complinist:1.0.0" }, "1.1.0": { image: "complinist:1.1.0" } }, hosts: [{ name: "dev-1", address: "local" }] });
+            rejects("dev", container, "complinist:hosts[0].address", "'local' is not a host");
         });
 
-        it("accepts address local without a hostKey in container mode", () => {
-            const c = parseStackConfig("dev", valid({ mode: "container", sshPrivateKey: undefined, releases: { "1.0.0": { image: "complinist:1.0.0" }, "1.1.0": { image: "complinist:1.1.0" } }, hosts: [{ name: "dev-1", address: "local" }] }));
-            assert.strictEqual(c.hosts[0]?.hostKey, undefined);
+        it("container mode without an SSH key", () => {
+            const container = valid({ mode: "container", sshPrivateKey: undefined, releases: { "1.0.0": { image: "complinist:1.0.0" }, "1.1.0": { image: "complinist:1.1.0" } } });
+            rejects("dev", container, "complinist:sshPrivateKey", "is required");
         });
 
         it("a hostKey that is not an OpenSSH public key", () => {

@@ -2,9 +2,10 @@ import * as pulumi from "@pulumi/pulumi";
 import { dynamicProps, InputsOf } from "./inputs";
 import { hostLayout } from "../render/layout";
 import { EXIT, parseKeyValues } from "../render/protocol";
-import { renderImageReleaseInstall, renderImageReleaseProbe, renderReleaseDelete } from "../render/release";
+import { renderImageReleaseInstall, renderImageReleaseProbe } from "../render/release";
 import { deployCommit } from "../../stacks/source";
-import { configureCredentials, connect, deployer, HostTarget, LOCKED_SCRIPT_TIMEOUT_MS, run } from "./host";
+import { configureCredentials, connect, deployer, HostTarget, run } from "./host";
+import { deleteRelease, lockedInstall } from "./release";
 
 /** Container mode's release on one host: `releases/<version>` pinning an image by ID. */
 export interface ImageReleaseState {
@@ -30,9 +31,7 @@ async function install(s: ImageReleaseState): Promise<ImageReleaseOutputs> {
     const t = await connect(s.host, s.privateKey);
     const l = hostLayout(s.baseDir, s.service, t.root);
     const r = await t.exec(renderImageReleaseInstall(l, { version: s.version, image: s.image, who: deployer(), service: s.service, commit: deployCommit() }), { timeoutMs: 900000 });
-    if (r.code === EXIT.locked) {
-        throw new Error(`host ${t.host}: release ${s.version} was not installed: the deploy lock is held by ${parseKeyValues(r.stdout).holder ?? "unknown"}; it frees itself when that process ends`);
-    }
+    if (r.code === EXIT.locked) throw lockedInstall(t.host, s.version, r.stdout);
     if (r.code !== 0) throw new Error(`host ${t.host}: release ${s.version} (image ${s.image}) was not installed: ${(r.stderr || r.stdout).trim().slice(-800)}`);
     const imageId = parseKeyValues(r.stdout).image ?? "";
     return { ...s, imageId, sha256: imageId.replace(/^sha256:/, ""), complete: true };
@@ -78,9 +77,7 @@ export const imageReleaseProvider: pulumi.dynamic.ResourceProvider = {
 
     // The directory goes (never the live one or the standby's); the image stays on the engine.
     async delete(_id: string, props: ImageReleaseOutputs) {
-        const t = await connect(props.host, props.privateKey);
-        const l = hostLayout(props.baseDir, props.service, t.root);
-        await run(t, `deleting release ${props.version}`, renderReleaseDelete(l, props.version, props.service, deployer()), undefined, LOCKED_SCRIPT_TIMEOUT_MS);
+        await deleteRelease(props);
     },
 };
 

@@ -60,14 +60,24 @@ async function install(s: ReleaseDirState): Promise<ReleaseDirOutputs> {
         timeoutMs: 900000,
         ...(authOnStdin ? { stdin: Buffer.from(`${s.auth}\n`, "utf8") } : {}),
     });
-    if (r.code === EXIT.locked) {
-        throw new Error(`host ${t.host}: release ${s.version} was not installed: the deploy lock is held by ${parseKeyValues(r.stdout).holder ?? "unknown"}; it frees itself when that process ends`);
-    }
+    if (r.code === EXIT.locked) throw lockedInstall(t.host, s.version, r.stdout);
     if (r.code !== 0) {
         const why = (r.stderr || r.stdout).trim().slice(-800);
         throw (await diskFull(t, l.releasesDir, s.version, "extracting", why)) ?? new Error(`host ${t.host}: release ${s.version} was not installed: ${why} (nothing was left in ${releaseDir(l, s.version)})`);
     }
     return { ...s, complete: true, uploadedBytes };
+}
+
+/** An install refused because another operation holds the host lock (both kinds of release). */
+export function lockedInstall(host: string, version: string, stdout: string): Error {
+    return new Error(`host ${host}: release ${version} was not installed: the deploy lock is held by ${parseKeyValues(stdout).holder ?? "unknown"}; it frees itself when that process ends`);
+}
+
+/** Retention's delete of `releases/<version>` (both kinds of release): never the one in use (renderReleaseDelete). */
+export async function deleteRelease(props: Pick<ReleaseDirState, "host" | "privateKey" | "baseDir" | "service" | "version">): Promise<void> {
+    const t = await connect(props.host, props.privateKey);
+    const l = hostLayout(props.baseDir, props.service, t.root);
+    await run(t, `deleting release ${props.version}`, renderReleaseDelete(l, props.version, props.service, deployer()), undefined, LOCKED_SCRIPT_TIMEOUT_MS);
 }
 
 /**
@@ -151,9 +161,7 @@ export const releaseDirProvider: pulumi.dynamic.ResourceProvider = {
     },
 
     async delete(_id: string, props: ReleaseDirOutputs) {
-        const t = await connect(props.host, props.privateKey);
-        const l = hostLayout(props.baseDir, props.service, t.root);
-        await run(t, `deleting release ${props.version}`, renderReleaseDelete(l, props.version, props.service, deployer()), undefined, LOCKED_SCRIPT_TIMEOUT_MS);
+        await deleteRelease(props);
     },
 };
 

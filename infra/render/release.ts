@@ -6,6 +6,28 @@ import { q } from "./shell";
 
 /** Host scripts of a release directory: probe, install, delete. */
 
+/**
+ * Shell lines: for each link that can keep a release (`current` and every instance link),
+ * resolved with realpath, run `then` (with `$used` set) when it names `$dir`. An absolute or
+ * trailing-slash link written by hand counts too.
+ */
+function whenInUse(l: HostLayout, then: string): string[] {
+    return [
+        `for used in ${q(l.current)} ${q(l.instancesDir)}/*; do`,
+        `  if [ -e "$used" ] && [ "$(realpath -e "$used" 2>/dev/null || true)" = "$(realpath -e "$dir")" ]; then ${then}; fi`,
+        `done`,
+    ];
+}
+
+/**
+ * Shell lines: the complete release in `$tmp` renamed to `$dir`. A directory already at
+ * `$dir` is a leftover the caller found incomplete: it is replaced, unless something uses it,
+ * then `refusal` goes to stderr and the script exits 1.
+ */
+function moveIntoPlace(l: HostLayout, refusal: string): string[] {
+    return [`if [ -e "$dir" ]; then`, ...whenInUse(l, `echo "${refusal}" >&2; exit 1`).map((line) => `  ${line}`), `  rm -rf "$dir"`, `fi`, `mv -T "$tmp" "$dir"`];
+}
+
 /** Reports whether `releases/<v>` is complete (its manifest exists) and with which sha256. */
 export function renderReleaseProbe(l: HostLayout, version: string): string {
     const manifest = path.posix.join(releaseDir(l, version), MANIFEST);
@@ -73,13 +95,7 @@ export function renderReleaseInstall(l: HostLayout, r: ReleaseInstall): string {
         `chmod -R u+rwX,go+rX,go-w "$tmp"`,
         // A directory without a manifest is a leftover of an interrupted install: never live (its
         // instance could not have passed a gate), so it is replaced. A complete one is never touched.
-        `if [ -e "$dir" ]; then`,
-        `  for used in ${q(l.current)} ${q(l.instancesDir)}/*; do`,
-        `    if [ -e "$used" ] && [ "$(realpath -e "$used" 2>/dev/null || true)" = "$(realpath -e "$dir")" ]; then echo "release $version is in use ($used) but incomplete: refusing to replace it" >&2; exit 1; fi`,
-        `  done`,
-        `  rm -rf "$dir"`,
-        `fi`,
-        `mv -T "$tmp" "$dir"`,
+        ...moveIntoPlace(l, "release $version is in use ($used) but incomplete: refusing to replace it"),
         `step "install release $version: verified sha256 $expected, extracted"`,
         `echo "installed=now"`,
         `sed -n 's/^installedAt=/installedAt=/p' "$dir/${MANIFEST}"`,
@@ -99,11 +115,7 @@ export function renderReleaseDelete(l: HostLayout, version: string, service: str
         renderLocked(l, service, who, false),
         `dir=${q(releaseDir(l, version))}; doomed=${q(path.posix.join(l.releasesDir, `.tmp-delete-${version}`))}.$$`,
         `[ -e "$dir" ] || { echo "deleted=true"; exit 0; }`,
-        `real=$(realpath -e "$dir")`,
-        `for used in ${q(l.current)} ${q(l.instancesDir)}/*; do`,
-        `  [ -e "$used" ] || continue`,
-        `  if [ "$(realpath -e "$used" 2>/dev/null || true)" = "$real" ]; then echo "deleted=kept-in-use"; echo "usedBy=$used"; exit 0; fi`,
-        `done`,
+        ...whenInUse(l, `echo "deleted=kept-in-use"; echo "usedBy=$used"; exit 0`),
         `mv -T "$dir" "$doomed"`,
         `pause_point retention`,
         `rm -rf "$doomed"`,
@@ -155,13 +167,7 @@ export function renderImageReleaseInstall(l: HostLayout, r: ImageReleaseInstall)
         `mkdir -p "$tmp"`,
         `printf 'version=%s\\nsha256=%s\\nimage=%s\\nref=%s\\ninstalledAt=%s\\ncommit=%s\\n' "$version" "\${id#sha256:}" "$id" "$ref" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" ${q(r.commit)} > "$tmp/${MANIFEST}"`,
         `chmod 0755 "$tmp"; chmod 0644 "$tmp/${MANIFEST}"`,
-        `if [ -e "$dir" ]; then`,
-        `  for used in ${q(l.current)} ${q(l.instancesDir)}/*; do`,
-        `    if [ -e "$used" ] && [ "$(realpath -e "$used" 2>/dev/null || true)" = "$(realpath -e "$dir")" ]; then echo "release $version is in use ($used) but its image $pinned is gone from the engine: load it again (docker save $ref | ssh <host> docker load), then pulumi up" >&2; exit 1; fi`,
-        `  done`,
-        `  rm -rf "$dir"`,
-        `fi`,
-        `mv -T "$tmp" "$dir"`,
+        ...moveIntoPlace(l, "release $version is in use ($used) but its image $pinned is gone from the engine: load it again (docker save $ref | ssh <host> docker load), then pulumi up"),
         `step "install release $version: image $ref pinned as $id"`,
         `echo "installed=now"; echo "image=$id"`,
         `sed -n 's/^installedAt=/installedAt=/p' "$dir/${MANIFEST}"`,

@@ -212,16 +212,21 @@ export function renderProxyUnit(spec: Pick<UnitSpec, "service" | "baseDir"> & { 
     ].join("\n");
 }
 
-/** The env file: PORT, the operator's environment, then generated secrets. Values are single-line (schema). */
-export function renderEnvFile(vars: Readonly<Record<string, string>>): string {
-    const lines = ["# Managed by the CompliNist Pulumi stack (mode 0600)."];
+/** An env file's lines, after the names and values are checked: `line` writes one entry in the reader's form. */
+function envFile(header: string, vars: Readonly<Record<string, string>>, line: (k: string, v: string) => string): string {
+    const lines = [header];
     for (const [k, v] of Object.entries(vars)) {
         if (!/^[A-Z_][A-Z0-9_]*$/.test(k)) throw new Error(`environment name '${k}' must be UPPER_SNAKE_CASE`);
         if (/[\n\r\0]/.test(v)) throw new Error(`environment value of ${k} must be a single line`);
-        // EnvironmentFile= expands neither % nor $, only backslash escapes inside double quotes.
-        lines.push(`${k}="${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`);
+        lines.push(line(k, v));
     }
     return lines.join("\n") + "\n";
+}
+
+/** The env file: PORT, the operator's environment, then generated secrets. Values are single-line (schema). */
+export function renderEnvFile(vars: Readonly<Record<string, string>>): string {
+    // EnvironmentFile= expands neither % nor $, only backslash escapes inside double quotes.
+    return envFile("# Managed by the CompliNist Pulumi stack (mode 0600).", vars, (k, v) => `${k}="${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`);
 }
 
 /**
@@ -229,11 +234,5 @@ export function renderEnvFile(vars: Readonly<Record<string, string>>): string {
  * quotes, no escapes). PORT and COMPLINIST_VERSION are set per container by the host program.
  */
 export function renderDockerEnvFile(vars: Readonly<Record<string, string>>): string {
-    const lines = ["# Managed by the CompliNist Pulumi stack (mode 0600): docker run --env-file."];
-    for (const [k, v] of Object.entries(vars)) {
-        if (!/^[A-Z_][A-Z0-9_]*$/.test(k)) throw new Error(`environment name '${k}' must be UPPER_SNAKE_CASE`);
-        if (/[\n\r\0]/.test(v)) throw new Error(`environment value of ${k} must be a single line`);
-        lines.push(`${k}=${v}`);
-    }
-    return lines.join("\n") + "\n";
+    return envFile("# Managed by the CompliNist Pulumi stack (mode 0600): docker run --env-file.", vars, (k, v) => `${k}=${v}`);
 }

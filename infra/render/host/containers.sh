@@ -30,7 +30,7 @@ cmd_container_run() {
         echo "no release with an image is linked for port $port ($INSTANCES_DIR/$port): start it through an activation" >&2
         exit 1
     fi
-    docker rm -f "$(container_name "$port")" >/dev/null 2>&1 || true
+    # A leftover of the same name is removed by the unit's ExecStartPre.
     exec docker run --rm --name "$(container_name "$port")" \
         --label "complinist.service=$SERVICE" --label "complinist.version=$version" --label "complinist.port=$port" \
         --publish "127.0.0.1:$port:$port" \

@@ -15,7 +15,8 @@
  */
 import { execFileSync } from "child_process";
 import * as path from "path";
-import { loadImages, startHosts, stopHosts, TestHost } from "../../dev/hosts";
+import { startHosts, stopHosts, TestHost } from "../../dev/hosts";
+import { loadImages } from "../../dev/images";
 import { BENCH_ARTIFACTS, buildArtifacts, BuiltArtifact } from "../../scripts/build-artifacts";
 import { EngineDriver, ProgramConfig } from "../engine/driver";
 import { handshakes, uploads } from "../engine/trace";

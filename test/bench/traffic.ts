@@ -123,9 +123,12 @@ Environment=PORT=5000
 ExecStart=/bin/sh -c 'exec bin/start'
 `;
 
-/** One restart-in-place step, host-side: relink, restart, poll; switch back when the gate fails. */
-const CONTROL_STEP = `set -u
-cd /opt/control
+/**
+ * One control step, host-side: `switch` to the target, poll until its version answers; when
+ * the gate fails, switch back. The two controls differ only in what `switch` does.
+ */
+function controlStep(switchTo: string): string {
+    return `set -u
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 # jq -e exits 0 on empty input: a refused connection must fail before it.
 healthy() {
@@ -133,7 +136,7 @@ healthy() {
     body=$(curl -sf -m 2 http://127.0.0.1:5000/health) && [ -n "$body" ] &&
         jq -e --arg v "$1" '.status == "healthy" and .version == $v' <<<"$body" >/dev/null 2>&1
 }
-switch() { ln -sfn "releases/$1" current.tmp && mv -T current.tmp current && systemctl restart control; }
+switch() { ${switchTo}; }
 wait_healthy() {
     local deadline=$(( $(now_ms) + $2 * 1000 ))
     until healthy "$1"; do [ "$(now_ms)" -lt "$deadline" ] || return 1; sleep 0.2; done
@@ -147,86 +150,59 @@ echo "start=$start"
 echo "end=$(date +%s.%N)"
 echo "outcome=$outcome"
 `;
+}
 
-/** The control on a second host: the same releases, the same load, restart in place. */
-export async function controlSteps(host: TestHost, arts: Record<string, BuiltArtifact>): Promise<TrafficRow[]> {
-    const sh = async (cmd: string): Promise<string> => {
+/** Release mode's control: relink `current` and restart the one unit on port 5000. */
+const RESTART_IN_PLACE = 'cd /opt/control && ln -sfn "releases/$1" current.tmp && mv -T current.tmp current && systemctl restart control';
+/** Container mode's control (the previous container mode): replace the container `control` on port 5000 by the target image. */
+const REPLACE_CONTAINER = 'docker rm -f control >/dev/null 2>&1; docker run -d --name control -p 5000:5000 -e PORT=5000 --stop-signal SIGINT "complinist:$1" >/dev/null';
+
+type HostShell = (cmd: string) => Promise<string>;
+
+function hostShell(host: TestHost, what: string): HostShell {
+    return async (cmd: string): Promise<string> => {
         const r = await host.exec(cmd);
-        if (r.code !== 0) throw new Error(`bench control on ${host.name}: ${cmd.split("\n")[0]} failed (${r.code}): ${r.stderr.trim()}`);
+        if (r.code !== 0) throw new Error(`${what} on ${host.name}: ${cmd.split("\n")[0]} failed (${r.code}): ${r.stderr.trim()}`);
         return r.stdout;
     };
-    for (const v of [OLD, NEW, BROKEN]) {
-        await dockerOk(["cp", (arts[v] as BuiltArtifact).file, `${host.container}:/tmp/control-${v}.tar.gz`]);
-        await sh(`mkdir -p /opt/control/releases/${v} && tar -xzf /tmp/control-${v}.tar.gz -C /opt/control/releases/${v}`);
-    }
-    await sh(`cat >/etc/systemd/system/control.service <<'UNIT'\n${CONTROL_UNIT}UNIT\nsystemctl daemon-reload`);
-    await sh(`cat >/opt/control/step.sh <<'STEP'\n${CONTROL_STEP}STEP`);
-    const step = async (target: string, back: string): Promise<StepTimes> => {
-        const out = await sh(`bash /opt/control/step.sh ${target} ${back} ${GATE_SECONDS}`);
-        const kv = Object.fromEntries(out.split("\n").filter((l) => l.includes("=")).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
-        return { start: Number(kv.start), end: Number(kv.end), activationStart: Number(kv.start), outcome: kv.outcome ?? "?" };
-    };
-    const setup = await step(OLD, OLD);
-    if (setup.outcome !== "activated") throw new Error(`bench control on ${host.name}: ${OLD} did not come up: ${setup.outcome}`);
-    const lg = new LoadGenerator(host);
-    await lg.install();
-    return [
-        await measure(lg, `upgrade ${OLD} → ${NEW}`, NEW, () => step(NEW, OLD)),
-        await measure(lg, `rollback → ${OLD} (restart)`, OLD, () => step(OLD, NEW)),
-        await measure(lg, `broken release ${BROKEN} (gate fails after ${GATE_SECONDS} s)`, BROKEN, () => step(BROKEN, OLD)),
-    ];
 }
 
-/**
- * Container mode's control: the previous replace-in-place container mode, host-side. One
- * container named `control` on port 5000; a step removes it, runs the new image under the
- * same name and port, polls until the version answers, and for a broken image puts the
- * previous one back after the gate.
- */
-const CONTAINER_CONTROL_STEP = `set -u
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-healthy() {
-    local body
-    body=$(curl -sf -m 2 http://127.0.0.1:5000/health) && [ -n "$body" ] &&
-        jq -e --arg v "$1" '.status == "healthy" and .version == $v' <<<"$body" >/dev/null 2>&1
-}
-switch() { docker rm -f control >/dev/null 2>&1; docker run -d --name control -p 5000:5000 -e PORT=5000 --stop-signal SIGINT "complinist:$1" >/dev/null; }
-wait_healthy() {
-    local deadline=$(( $(now_ms) + $2 * 1000 ))
-    until healthy "$1"; do [ "$(now_ms)" -lt "$deadline" ] || return 1; sleep 0.2; done
-}
-start=$(date +%s.%N)
-switch "$1"
-if wait_healthy "$1" "$3"; then outcome=activated
-elif switch "$2" && wait_healthy "$2" 60; then outcome="gate failed, switched back to $2"
-else outcome="gate failed, $2 unhealthy after the switch back"; fi
-echo "start=$start"
-echo "end=$(date +%s.%N)"
-echo "outcome=$outcome"
-`;
-
-/** The container control on a docker host whose engine has the bench images: replace in place. */
-export async function containerControlSteps(host: TestHost): Promise<TrafficRow[]> {
-    const sh = async (cmd: string): Promise<string> => {
-        const r = await host.exec(cmd);
-        if (r.code !== 0) throw new Error(`bench container control on ${host.name}: ${cmd.split("\n")[0]} failed (${r.code}): ${r.stderr.trim()}`);
-        return r.stdout;
-    };
-    await sh(`cat >/opt/control-step.sh <<'STEP'\n${CONTAINER_CONTROL_STEP}STEP`);
+/** A control's three steps under load, after the control step script is installed and OLD brought up. */
+async function controlRun(host: TestHost, sh: HostShell, what: string, switchTo: string, labels: { rollback: string; broken: string }): Promise<TrafficRow[]> {
+    await sh(`cat >/opt/control-step.sh <<'STEP'\n${controlStep(switchTo)}STEP`);
     const step = async (target: string, back: string): Promise<StepTimes> => {
         const out = await sh(`bash /opt/control-step.sh ${target} ${back} ${GATE_SECONDS}`);
         const kv = Object.fromEntries(out.split("\n").filter((l) => l.includes("=")).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
         return { start: Number(kv.start), end: Number(kv.end), activationStart: Number(kv.start), outcome: kv.outcome ?? "?" };
     };
     const setup = await step(OLD, OLD);
-    if (setup.outcome !== "activated") throw new Error(`bench container control on ${host.name}: ${OLD} did not come up: ${setup.outcome}`);
+    if (setup.outcome !== "activated") throw new Error(`${what} on ${host.name}: ${OLD} did not come up: ${setup.outcome}`);
     const lg = new LoadGenerator(host);
     await lg.install();
     return [
         await measure(lg, `upgrade ${OLD} → ${NEW}`, NEW, () => step(NEW, OLD)),
-        await measure(lg, `rollback → ${OLD} (new container)`, OLD, () => step(OLD, NEW)),
-        await measure(lg, `broken image ${BROKEN} (gate fails after ${GATE_SECONDS} s)`, BROKEN, () => step(BROKEN, OLD)),
+        await measure(lg, labels.rollback, OLD, () => step(OLD, NEW)),
+        await measure(lg, labels.broken, BROKEN, () => step(BROKEN, OLD)),
     ];
+}
+
+/** The control on a second host: the same releases, the same load, restart in place. */
+export async function controlSteps(host: TestHost, arts: Record<string, BuiltArtifact>): Promise<TrafficRow[]> {
+    const sh = hostShell(host, "bench control");
+    for (const v of [OLD, NEW, BROKEN]) {
+        await dockerOk(["cp", (arts[v] as BuiltArtifact).file, `${host.container}:/tmp/control-${v}.tar.gz`]);
+        await sh(`mkdir -p /opt/control/releases/${v} && tar -xzf /tmp/control-${v}.tar.gz -C /opt/control/releases/${v}`);
+    }
+    await sh(`cat >/etc/systemd/system/control.service <<'UNIT'\n${CONTROL_UNIT}UNIT\nsystemctl daemon-reload`);
+    return controlRun(host, sh, "bench control", RESTART_IN_PLACE, { rollback: `rollback → ${OLD} (restart)`, broken: `broken release ${BROKEN} (gate fails after ${GATE_SECONDS} s)` });
+}
+
+/** The container control on a docker host whose engine has the bench images: replace in place. */
+export async function containerControlSteps(host: TestHost): Promise<TrafficRow[]> {
+    return controlRun(host, hostShell(host, "bench container control"), "bench container control", REPLACE_CONTAINER, {
+        rollback: `rollback → ${OLD} (new container)`,
+        broken: `broken image ${BROKEN} (gate fails after ${GATE_SECONDS} s)`,
+    });
 }
 
 /** The bench releases, for the container sections. */

@@ -3,19 +3,18 @@
  * containers with systemd as PID 1 and sshd (image from scripts/build-test-image.sh),
  * reachable only through a port published on 127.0.0.1. With `dockerEngine` they also run
  * a Docker engine of their own (image from scripts/build-docker-host-image.sh), for
- * container mode; loadImages copies images from this machine's engine into it.
+ * container mode (dev/images.ts loads images into it).
  *
  * Every container carries the label complinist-testhost=1 and a per-run name prefix, and
  * is removed by stopHosts, by useHosts' `after` hook (also when `before` failed) and, as a
  * last resort, by an exit/SIGINT/SIGTERM handler — so an aborted run leaves nothing behind.
  */
-import { execFileSync, spawn } from "child_process";
+import { execFileSync } from "child_process";
 import * as crypto from "crypto";
-import * as fs from "fs";
 import * as net from "net";
-import * as path from "path";
 import type { ExecResult } from "../infra/transport/transport";
 import { docker, DOCKER_ENGINE_FLAGS, dockerOk, SYSTEMD_HOST_FLAGS, waitEngine, waitReady } from "./container";
+import { testKeyPair } from "./sshKeys";
 
 export interface TestHost {
     /** Logical host name (what a stack's hosts[].name would be). */
@@ -57,8 +56,6 @@ export interface StartHostsOptions {
     bootTimeoutMs?: number;
 }
 
-const REPO_ROOT = path.resolve(__dirname, "..");
-const KEY_DIR = path.join(REPO_ROOT, ".build", "test-ssh");
 const LABEL = "complinist-testhost=1";
 
 function defaultImage(dockerEngine = false): string {
@@ -118,30 +115,6 @@ export function requireHosts(ctx: Mocha.Context, image: string = defaultImage())
     const why = `test hosts unavailable: docker is not reachable or image ${image} is missing (run: bash scripts/ci-setup.sh)`;
     if (process.env.CI) throw new Error(`${why}; CI is set, so this fails instead of skipping`);
     ctx.skip();
-}
-
-/** The test key pair, generated once per checkout (concurrent runs race safely via rename). */
-export function testKeyPair(): { privateKey: string; publicKey: string; privateKeyPath: string } {
-    const keyPath = path.join(KEY_DIR, "id_ed25519");
-    if (!fs.existsSync(keyPath) || !fs.existsSync(`${keyPath}.pub`)) {
-        fs.mkdirSync(KEY_DIR, { recursive: true, mode: 0o700 });
-        const tmp = path.join(KEY_DIR, `tmp-${process.pid}-${crypto.randomBytes(3).toString("hex")}`);
-        fs.mkdirSync(tmp, { mode: 0o700 });
-        try {
-            execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "complinist-test", "-f", path.join(tmp, "id_ed25519")], {
-                stdio: ["ignore", "ignore", "pipe"],
-            });
-            fs.renameSync(path.join(tmp, "id_ed25519.pub"), `${keyPath}.pub`);
-            fs.renameSync(path.join(tmp, "id_ed25519"), keyPath);
-        } finally {
-            fs.rmSync(tmp, { recursive: true, force: true });
-        }
-    }
-    return {
-        privateKey: fs.readFileSync(keyPath, "utf8"),
-        publicKey: fs.readFileSync(`${keyPath}.pub`, "utf8").trim(),
-        privateKeyPath: keyPath,
-    };
 }
 
 /**
@@ -304,58 +277,4 @@ export function useHosts(count: number, opts: StartHostsOptions = {}): TestHost[
         await stopHosts(started);
     });
     return hosts;
-}
-
-/**
- * Copies images from this machine's engine into a host started with `dockerEngine`:
- * `docker save <refs>` piped into `docker load` inside the host, streamed (images are
- * hundreds of MB). Rejects naming the refs, with both sides' stderr.
- */
-export async function loadImages(host: TestHost, refs: string[], timeoutMs = 300000): Promise<void> {
-    if (refs.length === 0) return;
-    const what = `loading ${refs.join(", ")} into test host ${host.name} (${host.container})`;
-    await new Promise<void>((resolve, reject) => {
-        // save's stdout becomes load's stdin directly (a kernel pipe, no copy through JS);
-        // the parent's end is closed so save gets EPIPE if load dies first.
-        const save = spawn("docker", ["save", ...refs], { stdio: ["ignore", "pipe", "pipe"] });
-        const load = spawn("docker", ["exec", "-i", host.container, "docker", "load", "-q"], { stdio: [save.stdout, "ignore", "pipe"] });
-        save.stdout.destroy();
-        const saveErr: Buffer[] = [];
-        const loadErr: Buffer[] = [];
-        save.stderr.on("data", (d: Buffer) => saveErr.push(d));
-        load.stderr?.on("data", (d: Buffer) => loadErr.push(d));
-
-        const codes: { save?: number; load?: number } = {};
-        let settled = false;
-        const finish = (err?: Error): void => {
-            if (settled) return;
-            if (!err && (codes.save === undefined || codes.load === undefined)) return;
-            settled = true;
-            clearTimeout(timer);
-            if (err) {
-                save.kill("SIGKILL");
-                load.kill("SIGKILL");
-                reject(err);
-            } else if (codes.save !== 0 || codes.load !== 0) {
-                const detail = [
-                    `docker save exited ${codes.save}: ${Buffer.concat(saveErr).toString().trim()}`,
-                    `docker load exited ${codes.load}: ${Buffer.concat(loadErr).toString().trim()}`,
-                ].join("; ");
-                reject(new Error(`${what} failed: ${detail}`));
-            } else {
-                resolve();
-            }
-        };
-        const timer = setTimeout(() => finish(new Error(`${what} did not finish within ${timeoutMs} ms`)), timeoutMs);
-        save.on("error", (e) => finish(new Error(`${what}: cannot run docker save: ${e.message}`)));
-        load.on("error", (e) => finish(new Error(`${what}: cannot run docker exec: ${e.message}`)));
-        save.on("close", (code) => {
-            codes.save = code ?? 1;
-            finish();
-        });
-        load.on("close", (code) => {
-            codes.load = code ?? 1;
-            finish();
-        });
-    });
 }

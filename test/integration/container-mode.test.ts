@@ -1,9 +1,11 @@
 import * as assert from "assert";
 import * as cp from "child_process";
 import * as path from "path";
-import { loadImages, TestHost, useHosts } from "../../dev/hosts";
+import { loadImages } from "../../dev/images";
+import { TestHost, useHosts } from "../../dev/hosts";
 import { EngineDriver } from "../engine/driver";
 import type { ProgramConfig, UpResult } from "../engine/types";
+import { installLoadgen, underLoad as runUnderLoad } from "./load";
 
 /**
  * Container mode on a real host (Debian, systemd, sshd and its own Docker engine), through
@@ -20,13 +22,6 @@ const BASE = "/opt/complinist";
 const FAULTS = "/run/complinist-faults";
 const VERSIONS = ["1.0.0", "1.1.0", "1.2.0", "1.3.0"];
 const KILLED = /dynamic provider process killed by SIGKILL/;
-
-interface Load {
-    ok: number;
-    failed: number;
-    failedByKind: Record<string, number>;
-    versions: Record<string, number>;
-}
 
 describe("container mode on a real host with a Docker engine, under load", function () {
     this.timeout(900000);
@@ -64,14 +59,7 @@ describe("container mode on a real host with a Docker engine, under load", funct
     const up = (c: ProgramConfig): Promise<UpResult> => driver.up(c, ["complinist:sshPrivateKey"]);
     const activation = () => driver.byName("complinist-cm-1-activation-switch")[0];
 
-    async function underLoad<T>(step: () => Promise<T>): Promise<{ result: T; load: Load }> {
-        await sh("rm -f /tmp/loadgen.stop /tmp/loadgen.out");
-        await sh("systemd-run --unit=loadgen-$RANDOM --collect --quiet sh -c 'python3 /tmp/loadgen.py 5000 /health 8 /tmp/loadgen.stop > /tmp/loadgen.out'");
-        await sh("for i in $(seq 1 100); do pgrep -f /tmp/loadgen.py >/dev/null && break; sleep 0.1; done");
-        const result = await step();
-        await sh("touch /tmp/loadgen.stop; for i in $(seq 1 200); do [ -s /tmp/loadgen.out ] && break; sleep 0.1; done");
-        return { result, load: JSON.parse(await sh("cat /tmp/loadgen.out")) as Load };
-    }
+    const underLoad = <T>(step: () => Promise<T>) => runUnderLoad(host(), "/health", step);
 
     before(async () => {
         const out = cp.execFileSync("bash", [path.join(REPO, "scripts", "build-images.sh"), ...VERSIONS], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], timeout: 600000 });
@@ -80,7 +68,7 @@ describe("container mode on a real host with a Docker engine, under load", funct
             if (tag && id) imageIds[tag.replace(/^complinist:/, "")] = id;
         }
         await loadImages(host(), VERSIONS.map((v) => `complinist:${v}`));
-        cp.execFileSync("docker", ["cp", path.join(REPO, "dev", "loadgen.py"), `${host().container}:/tmp/loadgen.py`]);
+        installLoadgen(host());
         driver = new EngineDriver({ stack: "cm", env: { COMPLINIST_TRACE: "1", COMPLINIST_DEPLOYER: "cm", COMPLINIST_COMMIT: "c0ffee1" } });
     });
     after(async () => {

@@ -1,5 +1,6 @@
 import * as assert from "assert";
-import { loadImages, TestHost, useHosts } from "../../dev/hosts";
+import { loadImages } from "../../dev/images";
+import { TestHost, useHosts } from "../../dev/hosts";
 
 /**
  * A test host with its own Docker engine (docker-in-docker, `dockerEngine: true`): an image

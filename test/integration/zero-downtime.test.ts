@@ -1,5 +1,4 @@
 import * as assert from "assert";
-import * as cp from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { TestHost, useHosts } from "../../dev/hosts";
@@ -8,6 +7,7 @@ import { buildArtifacts, BuiltArtifact } from "../../scripts/build-artifacts";
 import { EngineDriver } from "../engine/driver";
 import type { ProgramConfig } from "../engine/types";
 import { isTrace, uploads } from "../engine/trace";
+import { installLoadgen, underLoad as runUnderLoad } from "./load";
 
 /**
  * Zero-downtime activation on a real host, under load: a load generator inside the host
@@ -18,13 +18,6 @@ import { isTrace, uploads } from "../engine/trace";
 
 const REPO = path.resolve(__dirname, "..", "..");
 const BASE = "/opt/complinist";
-
-interface Load {
-    ok: number;
-    failed: number;
-    failedByKind: Record<string, number>;
-    versions: Record<string, number>;
-}
 
 describe("zero-downtime activation on a real host, under load", function () {
     this.timeout(900000);
@@ -60,16 +53,7 @@ describe("zero-downtime activation on a real host, under load", function () {
     const up = (c: ProgramConfig) => driver.up(c, ["complinist:sshPrivateKey"]);
 
     /** Run `step` while the load generator hits PATH inside the host; return what it saw. */
-    async function underLoad<T>(pathOnHost: string, step: () => Promise<T>): Promise<{ result: T; load: Load }> {
-        const h = host();
-        await sh(h, "rm -f /tmp/loadgen.stop /tmp/loadgen.out");
-        await sh(h, `systemd-run --unit=loadgen-$RANDOM --collect --quiet sh -c 'python3 /tmp/loadgen.py 5000 ${pathOnHost} 8 /tmp/loadgen.stop > /tmp/loadgen.out'`);
-        // The generator is running once it has answers; wait on that, not on time.
-        await sh(h, "for i in $(seq 1 100); do pgrep -f /tmp/loadgen.py >/dev/null && break; sleep 0.1; done");
-        const result = await step();
-        await sh(h, "touch /tmp/loadgen.stop; for i in $(seq 1 200); do [ -s /tmp/loadgen.out ] && break; sleep 0.1; done");
-        return { result, load: JSON.parse(await sh(h, "cat /tmp/loadgen.out")) as Load };
-    }
+    const underLoad = <T>(pathOnHost: string, step: () => Promise<T>) => runUnderLoad(host(), pathOnHost, step);
 
     before(async () => {
         const built = await buildArtifacts(path.join(REPO, ".build", "zd-artifacts"));
@@ -79,8 +63,7 @@ describe("zero-downtime activation on a real host, under load", function () {
         arts["1.6.0"] = healthPathArtifact(path.join(REPO, ".build", "zd-artifacts"), "1.6.0", "/ready");
         driver = new EngineDriver({ stack: "zd", env: { COMPLINIST_TRACE: "1", COMPLINIST_DEPLOYER: "zd" } });
         fs.copyFileSync(path.join(REPO, "dev", "loadgen.py"), path.join(REPO, ".build", "zd-artifacts", "loadgen.py"));
-        const h = host();
-        cp.execFileSync("docker", ["cp", path.join(REPO, "dev", "loadgen.py"), `${h.container}:/tmp/loadgen.py`]);
+        installLoadgen(host());
     });
     after(async () => {
         await driver?.close();

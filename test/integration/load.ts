@@ -1,0 +1,38 @@
+import * as cp from "child_process";
+import * as path from "path";
+import type { TestHost } from "../../dev/hosts";
+
+/**
+ * The load generator of the zero-downtime tests, run inside a test host: dev/loadgen.py,
+ * 8 workers, a new connection per request to 127.0.0.1:5000<path>, until told to stop.
+ */
+
+/** What the generator saw: answers, failures by kind, and which version answered how often. */
+export interface Load {
+    ok: number;
+    failed: number;
+    failedByKind: Record<string, number>;
+    versions: Record<string, number>;
+}
+
+/** Copies dev/loadgen.py into the host (/tmp/loadgen.py). */
+export function installLoadgen(h: TestHost): void {
+    cp.execFileSync("docker", ["cp", path.resolve(__dirname, "..", "..", "dev", "loadgen.py"), `${h.container}:/tmp/loadgen.py`]);
+}
+
+async function sh(h: TestHost, cmd: string): Promise<string> {
+    const r = await h.exec(cmd);
+    if (r.code !== 0) throw new Error(`${h.name}: ${cmd} failed (${r.code}): ${r.stderr.trim()}`);
+    return r.stdout.trim();
+}
+
+/** Runs `step` while the generator hits `pathOnHost` inside the host; returns both. Waits on conditions, not on time. */
+export async function underLoad<T>(h: TestHost, pathOnHost: string, step: () => Promise<T>): Promise<{ result: T; load: Load }> {
+    await sh(h, "rm -f /tmp/loadgen.stop /tmp/loadgen.out");
+    await sh(h, `systemd-run --unit=loadgen-$RANDOM --collect --quiet sh -c 'python3 /tmp/loadgen.py 5000 ${pathOnHost} 8 /tmp/loadgen.stop > /tmp/loadgen.out'`);
+    // The generator is running once it has answers; wait on that, not on time.
+    await sh(h, "for i in $(seq 1 100); do pgrep -f /tmp/loadgen.py >/dev/null && break; sleep 0.1; done");
+    const result = await step();
+    await sh(h, "touch /tmp/loadgen.stop; for i in $(seq 1 200); do [ -s /tmp/loadgen.out ] && break; sleep 0.1; done");
+    return { result, load: JSON.parse(await sh(h, "cat /tmp/loadgen.out")) as Load };
+}

@@ -2,7 +2,8 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as readline from "readline";
-import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import type { Stack } from "@pulumi/pulumi/automation";
+import { openStack, PROJECT_DIR } from "./engine";
 import { sourceInfo } from "../stacks/source";
 import type { Reporting } from "../ops/deploy";
 import { webhookNotifier, webhookUrlOf } from "../ops/notify";
@@ -11,15 +12,12 @@ import type { StackFileAccess } from "../ops/rollback";
 
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
-/** The project directory: Pulumi.yaml and Pulumi.<stack>.yaml (where a rollback pin is written). */
-const PROJECT_DIR = path.join(__dirname, "..");
-
-/** This project's stack; the error says what an operator checks first. */
+/** This project's stack, its program inline (scripts/engine.ts); the error says what an operator checks first. */
 export async function selectProjectStack(stackName: string): Promise<Stack> {
     try {
-        return await LocalWorkspace.selectStack({ stackName, workDir: PROJECT_DIR });
+        return await openStack(stackName);
     } catch (e) {
-        throw new Error(`cannot select stack '${stackName}' (is the Pulumi CLI installed and logged in to the backend?): ${message(e)}`);
+        throw new Error(`cannot select stack '${stackName}' (is PULUMI_BACKEND_URL set, or the CLI logged in to the backend? \`npm run toolchain\` shows the CLI in use): ${message(e)}`);
     }
 }
 

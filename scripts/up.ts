@@ -1,18 +1,23 @@
 /**
- * `npm run up [-- --stack <env>] [pulumi up flags]`: the main job; the stack defaults to `local`.
+ * `npm run up [-- --stack <env>] [--yes]`: the main job; the stack defaults to `local`.
  *
- * For `local` it first makes the embedded default real: the Docker engine and the
- * test-host image (scripts/ci-setup.sh), the sample artifacts, and a disposable
- * local host on 127.0.0.1:2222 with the demo-only keys from dev/keys/ — then runs
- * `pulumi up` against a file backend inside the repo with a dev-only passphrase.
- * Other stacks (dev, staging, prod) go straight to `pulumi up` with the operator's own backend.
+ * For `local` it first makes the embedded default real: the Pulumi CLI (npm run toolchain,
+ * built once into a cache), the Docker engine and the test-host image (scripts/ci-setup.sh),
+ * the sample artifacts, and a disposable local host on 127.0.0.1:2222 with the demo-only keys
+ * from dev/keys/ — then runs `pulumi up` (the program inline, scripts/engine.ts) against a file
+ * backend inside the repo with a dev-only passphrase, and prints the host's /health answer and
+ * the stack outputs. Other stacks (dev, staging, prod) use the operator's own backend and show
+ * the preview diff first; they apply after a "yes" at the terminal, or with --yes.
  */
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
+import { parseArgs } from "util";
 import { SYSTEMD_HOST_FLAGS, waitReady } from "../dev/container";
 import { buildArtifacts } from "./build-artifacts";
 import { errorMessage } from "../stacks/errors";
+import { engineToolchain, openStack } from "./engine";
+import { terminalIo } from "./automation";
 
 const REPO = path.resolve(__dirname, "..");
 export const DEV_HOST = { container: "complinist-dev-1", port: 2222, image: "complinist-testhost:latest" };
@@ -25,19 +30,6 @@ function fail(message: string): never {
 
 function docker(args: string[], input?: string): string {
     return execFileSync("docker", args, { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] }).trim();
-}
-
-/** The embedded demo (Pulumi.local.yaml): what `npm run up` deploys without --stack. */
-const DEFAULT_STACK = "local";
-
-/** The stack named on the command line, else the demo; `pulumi up` always gets it explicitly. */
-function stackArg(argv: string[]): { stack: string; upArgs: string[] } {
-    const i = argv.findIndex((a) => a === "--stack" || a === "-s");
-    const inline = argv.find((a) => a.startsWith("--stack="));
-    if (inline === undefined && i < 0) return { stack: DEFAULT_STACK, upArgs: ["--stack", DEFAULT_STACK, ...argv] };
-    const stack = inline?.slice("--stack=".length) ?? argv[i + 1];
-    if (!stack) fail("name the stack after --stack: local (the default), dev, staging or prod");
-    return { stack, upArgs: argv };
 }
 
 /** Start (or reuse) the dev host with the pinned dev host key and the dev deploy key authorized. */
@@ -62,32 +54,71 @@ export async function ensureDevHost(): Promise<void> {
     );
 }
 
-async function main(): Promise<void> {
-    const argv = process.argv.slice(2);
-    const { stack, upArgs } = stackArg(argv);
-    const env: NodeJS.ProcessEnv = { ...process.env };
+/** The embedded demo (Pulumi.local.yaml): what `npm run up` deploys without --stack. */
+const DEFAULT_STACK = "local";
 
-    if (stack === DEFAULT_STACK) {
+export const UP_USAGE = `usage: npm run up [-- --stack <env>] [--yes]
+  --stack <env>   local (the embedded demo, the default), dev, staging or prod
+  --yes           apply without asking (other stacks than local show the preview diff and ask first)`;
+
+export function parseUpArgs(argv: string[]): { stack: string; yes: boolean; help: boolean } {
+    const { values } = parseArgs({ args: argv, options: { stack: { type: "string", short: "s" }, yes: { type: "boolean", short: "y" }, help: { type: "boolean", short: "h" } }, strict: true });
+    if (values.stack === "") throw new Error("name the stack after --stack: local (the default), dev, staging or prod");
+    return { stack: values.stack ?? DEFAULT_STACK, yes: values.yes === true, help: values.help === true };
+}
+
+async function main(): Promise<number> {
+    let args;
+    try {
+        args = parseUpArgs(process.argv.slice(2));
+    } catch (e) {
+        console.error(`up: ${errorMessage(e)}\n${UP_USAGE}`);
+        return 1;
+    }
+    if (args.help) {
+        console.log(UP_USAGE);
+        return 0;
+    }
+    const env: Record<string, string> = {};
+    const local = args.stack === DEFAULT_STACK;
+    // The CLI first: a build (minutes, once per machine) must not wait on a host.
+    const t = engineToolchain((line) => console.log(`up: ${line}`));
+    console.log(`up: pulumi ${t.version} (${t.source}: ${t.cliDir})`);
+    if (local) {
         const setup = spawnSync("bash", [path.join(REPO, "scripts", "ci-setup.sh")], { stdio: "inherit" });
         if (setup.status !== 0) fail("could not start the Docker engine or build the test-host image (see above)");
         const built = await buildArtifacts(path.join(REPO, ".build", "artifacts"));
         for (const a of built) console.log(`up: artifact ${path.basename(a.file)} ${a.size} bytes sha256 ${a.sha256}`);
         await ensureDevHost();
         fs.mkdirSync(path.join(REPO, ".pulumi-state"), { recursive: true });
-        env.PULUMI_BACKEND_URL ??= `file://${path.join(REPO, ".pulumi-state")}`;
-        env.PULUMI_CONFIG_PASSPHRASE ??= DEV_PASSPHRASE;
+        env.PULUMI_BACKEND_URL = process.env.PULUMI_BACKEND_URL ?? `file://${path.join(REPO, ".pulumi-state")}`;
+        env.PULUMI_CONFIG_PASSPHRASE = process.env.PULUMI_CONFIG_PASSPHRASE ?? DEV_PASSPHRASE;
     }
-
-    if (spawnSync("pulumi", ["version"], { stdio: "ignore" }).status !== 0) {
-        fail(
-            "the Pulumi CLI is not installed. Install it (https://www.pulumi.com/docs/install/, e.g. `curl -fsSL https://get.pulumi.com | sh`), " +
-                (stack === DEFAULT_STACK ? `then run this again: the demo host is up on 127.0.0.1:${DEV_HOST.port}.` : "then run this again."),
-        );
+    const stack = await openStack(args.stack, { create: local, env });
+    const stream = (chunk: string): void => {
+        process.stdout.write(chunk);
+    };
+    if (!local && !args.yes) {
+        await stack.preview({ diff: true, onOutput: stream });
+        if (!terminalIo.interactive) fail(`stack ${args.stack}: no terminal to confirm on; pass --yes to apply the preview above. Nothing was changed.`);
+        if (!(await terminalIo.confirm(`Apply the changes above to stack ${args.stack}? Type "yes": `))) fail("aborted; nothing was changed.");
     }
-    const select = spawnSync("pulumi", ["stack", "select", "--create", stack], { cwd: REPO, env, stdio: "inherit" });
-    if (select.status !== 0) fail(`could not select or create stack ${stack}`);
-    const up = spawnSync("pulumi", ["up", ...upArgs], { cwd: REPO, env, stdio: "inherit" });
-    process.exit(up.status ?? 1);
+    const result = await stack.up({ onOutput: stream });
+    const changes = Object.entries(result.summary.resourceChanges ?? {}).filter(([op]) => op !== "same");
+    console.log(changes.length === 0 ? `up: no changes (stack ${args.stack})` : `up: ${changes.map(([op, n]) => `${n} ${op}`).join(", ")} (stack ${args.stack})`);
+    if (local) {
+        const health = spawnSync("docker", ["exec", DEV_HOST.container, "curl", "-sS", "-m", "5", "http://127.0.0.1:5000/health"], { encoding: "utf8" });
+        console.log(`up: ${DEV_HOST.container} http://127.0.0.1:5000/health → ${health.status === 0 ? health.stdout.trim() : `no answer: ${health.stderr.trim()}`}`);
+    }
+    for (const [k, v] of Object.entries(result.outputs)) console.log(`up: output ${k} = ${v.secret ? "[secret]" : JSON.stringify(v.value)}`);
+    return 0;
 }
 
-if (require.main === module) main().catch((e: unknown) => fail(errorMessage(e)));
+if (require.main === module) {
+    main().then(
+        (code) => {
+            process.exitCode = code;
+        },
+        (e: unknown) => fail(errorMessage(e)),
+    );
+}

@@ -131,6 +131,7 @@ async function activate(s: ActivationInputs, rollback: boolean): Promise<Activat
         }
         await sleep(Math.min(1000, Math.max(200, h.intervalMs)));
     }
+    trace("activated", { host: s.host.name, version: s.version, outcome: kv.outcome ?? "" });
     return outcome(s, t.host, l.lockFile, kv);
 }
 

@@ -1,7 +1,8 @@
 /**
- * One line on the provider's stderr per traced event (SSH handshake, upload,
- * activation) when COMPLINIST_TRACE is set; the engine shows provider stderr as
- * diagnostics, and tests and the benchmark count these lines.
+ * One line per traced event (SSH handshake, upload, activation) when COMPLINIST_TRACE is
+ * set: on the provider's stderr for `1` (the engine shows it as diagnostics), appended to
+ * the file for an absolute path (the end-to-end tests and the benchmark read it back: the
+ * engine starts the provider processes, so their stderr is not the test's to read).
  *
  * The line is `[complinist] <event> key=value ...`: the one place its format is
  * written and read. A value stays bare when it is a plain token and is
@@ -28,7 +29,12 @@ export function formatTraceLine(event: string, fields: TraceFields = {}): string
 }
 
 export function trace(event: string, fields: TraceFields = {}): void {
-    if (process.env.COMPLINIST_TRACE) process.stderr.write(`${formatTraceLine(event, fields)}\n`);
+    const to = process.env.COMPLINIST_TRACE;
+    if (!to) return;
+    // `at` (epoch ms) orders events across the processes that write one file (npm script, providers).
+    const line = `${formatTraceLine(event, { ...fields, at: Date.now() })}\n`;
+    if (to.startsWith("/")) (require("fs") as typeof import("fs")).appendFileSync(to, line);
+    else process.stderr.write(line);
 }
 
 /** The event a trace line carries, or undefined when the line is not one. */

@@ -21,6 +21,7 @@ import { BENCH_ARTIFACTS, buildArtifacts, BuiltArtifact } from "../../scripts/bu
 import { EngineDriver, ProgramConfig } from "../engine/driver";
 import { handshakes, uploads } from "../engine/trace";
 import { markdownTable } from "./table";
+import { engineBench } from "./engine";
 import { BENCH_VERSIONS, containerControlSteps, controlSteps, stackSteps, trafficTable } from "./traffic";
 import { errorMessage } from "../../stacks/errors";
 
@@ -145,12 +146,13 @@ async function containerTraffic(): Promise<void> {
     }
 }
 
-const SECTIONS = ["apply", "traffic", "containers"] as const;
+const SECTIONS = ["engine", "apply", "traffic", "containers"] as const;
 
-/** `npm run bench` runs every section; `npm run bench -- apply|traffic|containers` runs one. */
+/** `npm run bench` runs every section; `npm run bench -- engine|apply|traffic|containers` runs one. */
 async function main(): Promise<void> {
     const only = process.argv[2];
     if (only !== undefined && !(SECTIONS as readonly string[]).includes(only)) throw new Error(`unknown bench section ${only}: use ${SECTIONS.join(", ")} (or nothing for all)`);
+    if (only === undefined || only === "engine") await engineBench();
     if (only === undefined || only === "apply") await applyTimes();
     if (only === undefined || only === "traffic") await traffic();
     if (only === undefined || only === "containers") await containerTraffic();

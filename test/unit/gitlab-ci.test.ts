@@ -258,7 +258,7 @@ describe(".gitlab-ci.yml", () => {
         assert.strictEqual(whenFor("preview:production", MAIN), "on_success");
         assert.strictEqual(decide("preview:production", MAIN).allowFailure, false, "a refused preview must show");
         const script = (job("preview:production").script ?? []).join("\n");
-        assert.match(script, /pulumi preview --diff --stack prod 2>&1/, "the banner is logged by the program: stderr too");
+        assert.match(script, /npm run --silent preview -- --stack prod 2>&1/, "the banner is logged by the program: stderr too");
         assert.match(script, /pipefail/, "tee must not hide a failed preview (the promotion gate)");
         const saved = /tee ([\w.-]+)/.exec(script)?.[1];
         assert.ok(saved && job("preview:production").artifacts?.paths?.includes(saved), "the preview file is an artifact");

@@ -1,15 +1,14 @@
 import * as assert from "assert";
 import * as path from "path";
 import { buildArtifacts, BuiltArtifact } from "../../scripts/build-artifacts";
-import { EngineDriver, ProgramConfig, Step } from "../engine/driver";
-import { isTrace, uploads } from "../engine/trace";
+import { ProgramConfig, RealEngine, Step } from "./engine";
+import { isTrace, uploads } from "./trace";
 import { TestHost, useHosts } from "../../dev/hosts";
 
 /**
- * Release mode end to end: the real program under mocks, its dynamic
- * resources applied to two real systemd hosts over SSH through Pulumi's own
- * dynamic provider server. Scenarios run in order against the same hosts and
- * engine state, like an operator's week. Host state is observed independently
+ * Release mode end to end: the real Pulumi CLI runs the program inline (test/e2e/engine.ts,
+ * scripts/engine.ts) against two real systemd hosts over SSH. Scenarios run in order against
+ * the same hosts and stack, like an operator's week. Host state is observed independently
  * (docker exec), never through the transport under test.
  */
 
@@ -24,7 +23,7 @@ describe("release mode on real hosts", function () {
     this.timeout(600000);
     const hosts: TestHost[] = useHosts(2, { names: ["web-1", "web-2"] });
     let arts: Record<string, BuiltArtifact>;
-    let driver: EngineDriver;
+    let driver: RealEngine;
 
     async function sh(h: TestHost, cmd: string): Promise<string> {
         const r = await h.exec(cmd);
@@ -65,7 +64,7 @@ describe("release mode on real hosts", function () {
     before(async () => {
         const built = await buildArtifacts(path.join(REPO, ".build", "itest-artifacts"));
         arts = Object.fromEntries(built.map((a) => [a.version, a]));
-        driver = new EngineDriver({ stack: "itest", env: { COMPLINIST_TRACE: "1", COMPLINIST_DEPLOYER: "itest" } });
+        driver = new RealEngine({ stack: "itest", env: { COMPLINIST_DEPLOYER: "itest" } });
     });
     after(async () => {
         await driver?.close();

@@ -1,0 +1,72 @@
+/**
+ * The one way this repo runs the Pulumi engine: the program (index.ts) inline through the
+ * Automation API, with the pinned CLI (toolchain/toolchain.ts) and the dynamic-provider launcher
+ * on PATH. Every npm script that runs Pulumi and every end-to-end test comes through here.
+ *
+ * Inline: `LocalWorkspace` starts the SDK's own language runtime server in this process and passes
+ * it to `pulumi up|preview|refresh|destroy` as `--client`, so no Node.js language host is needed
+ * (it is not served here). An operator with the official CLI runs the same program with `pulumi up`.
+ */
+import * as path from "path";
+import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
+import complinist = require("../index");
+import { ensureToolchain, Toolchain } from "../toolchain/toolchain";
+import { trace } from "../infra/transport/trace";
+
+/** The project directory: Pulumi.yaml, Pulumi.<stack>.yaml, node_modules (the launcher runs from here). */
+export const PROJECT_DIR = path.resolve(__dirname, "..");
+export const PROJECT_NAME = "complinist";
+
+export interface EngineOptions {
+    /** Where Pulumi.yaml and Pulumi.<stack>.yaml are read (default: the project directory). */
+    readonly workDir?: string;
+    /** Environment for the CLI and the providers it starts (backend URL, passphrase, COMPLINIST_*). */
+    readonly env?: Readonly<Record<string, string>>;
+    /** Create the stack when it does not exist (default: it must exist). */
+    readonly create?: boolean;
+    /** Progress lines (a build of the CLI). */
+    readonly log?: (line: string) => void;
+}
+
+let toolchain: Toolchain | undefined;
+let command: Promise<PulumiCommand> | undefined;
+
+/** The CLI, built on first use when neither PATH nor the cache has a supported one. */
+export function engineToolchain(log: (line: string) => void = (line) => console.error(line)): Toolchain {
+    toolchain ??= ensureToolchain(log);
+    return toolchain;
+}
+
+function pulumiCommand(t: Toolchain): Promise<PulumiCommand> {
+    command ??= t.source === "PATH" ? PulumiCommand.get() : PulumiCommand.get({ root: path.dirname(t.cliDir) });
+    return command;
+}
+
+/** The environment every CLI run gets: the launcher first on PATH, no update check, no plugin downloads. */
+export function engineEnv(t: Toolchain, extra: Readonly<Record<string, string>> = {}): Record<string, string> {
+    return {
+        PATH: [t.launcherDir, t.cliDir, process.env.PATH ?? ""].join(path.delimiter),
+        PULUMI_SKIP_UPDATE_CHECK: "true",
+        // Every provider is our dynamic one (Pulumi's own server through the launcher): never download a plugin.
+        PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+        COMPLINIST_PROJECT_DIR: PROJECT_DIR,
+        COMPLINIST_NODE: process.execPath,
+        ...extra,
+    };
+}
+
+/** index.ts's program, unchanged; the trace marks when the engine ran it (npm run bench -- engine). */
+async function inlineProgram(): ReturnType<typeof complinist> {
+    trace("program", { phase: "start" });
+    const outputs = await complinist();
+    trace("program", { phase: "registered" });
+    return outputs;
+}
+
+/** The stack, with index.ts as its inline program. */
+export async function openStack(stackName: string, opts: EngineOptions = {}): Promise<Stack> {
+    const t = engineToolchain(opts.log);
+    const args = { stackName, projectName: PROJECT_NAME, program: inlineProgram };
+    const wsOpts = { workDir: opts.workDir ?? PROJECT_DIR, pulumiCommand: await pulumiCommand(t), envVars: engineEnv(t, opts.env) };
+    return opts.create === true ? LocalWorkspace.createOrSelectStack(args, wsOpts) : LocalWorkspace.selectStack(args, wsOpts);
+}

@@ -33,8 +33,13 @@ export const NO_KEY_PLACEHOLDER = "[no key in the stack's config]";
  */
 function readableConfig(stack: string, raw: Record<string, string>): StackConfig {
     const named = raw["complinist:sshPrivateKey"] !== undefined || raw["complinist:sshPrivateKeyPath"] !== undefined;
-    return parseStackConfig(stack, named ? raw : { ...raw, "complinist:sshPrivateKey": NO_KEY_PLACEHOLDER });
+    // Secrets these tools never use: encrypted, their placeholder would fail the schema's format checks.
+    const usable = Object.fromEntries(Object.entries(raw).filter(([k, v]) => !(UNUSED_SECRETS.includes(k) && v.includes(SECRET_PLACEHOLDER))));
+    return parseStackConfig(stack, named ? usable : { ...usable, "complinist:sshPrivateKey": NO_KEY_PLACEHOLDER });
 }
+
+/** The download header and the webhook: status and logs read hosts, they download and notify nothing. */
+const UNUSED_SECRETS = ["complinist:releaseAuth", "complinist:notify"];
 
 /** The options both tools share, in util.parseArgs form. */
 export const TARGET_OPTIONS = {

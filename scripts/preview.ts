@@ -25,7 +25,8 @@ async function main(): Promise<number> {
     }
     try {
         const stack = await selectProjectStack(stackName);
-        const r = await stack.preview({ diff: true, onOutput: (o) => process.stdout.write(o) });
+        // --refresh, as npm run up and deploy do: the diff includes what converging a hand-made change takes.
+        const r = await stack.preview({ diff: true, refresh: true, onOutput: (o) => process.stdout.write(o) });
         const changes = Object.entries(r.changeSummary).filter(([op]) => op !== "same");
         console.log(changes.length === 0 ? `preview: no changes (stack ${stackName})` : `preview: ${changes.map(([op, n]) => `${n} to ${op}`).join(", ")} (stack ${stackName})`);
         return 0;

@@ -3,11 +3,18 @@ import * as fs from "fs";
 import * as path from "path";
 import { closeAllConnections } from "../infra/transport";
 import { resolveTarget, type Target, type TargetArgs } from "../ops/target";
+import { findToolchain } from "../toolchain/toolchain";
+
+function withToolchainPath(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+    const t = findToolchain();
+    return t === undefined ? env : { ...env, PATH: [t.cliDir, env.PATH ?? ""].join(path.delimiter) };
+}
 
 export async function loadTarget(args: TargetArgs): Promise<Target> {
     return resolveTarget(args, {
         projectDir: path.join(__dirname, ".."),
-        env: process.env,
+        // The CLI npm run toolchain built counts as installed: it is the one the engine runs.
+        env: withToolchainPath(process.env),
         // Loaded only on this path: the stack-file path never needs the Automation API.
         selectStack: async (stack) => (await import("./automation")).selectProjectStack(stack),
         readFile: (file) => fs.readFileSync(file, "utf8"),

@@ -99,11 +99,12 @@ async function main(): Promise<number> {
         process.stdout.write(chunk);
     };
     if (!local && !args.yes) {
-        await stack.preview({ diff: true, onOutput: stream });
+        await stack.preview({ diff: true, refresh: true, onOutput: stream });
         if (!terminalIo.interactive) fail(`stack ${args.stack}: no terminal to confirm on; pass --yes to apply the preview above. Nothing was changed.`);
         if (!(await terminalIo.confirm(`Apply the changes above to stack ${args.stack}? Type "yes": `))) fail("aborted; nothing was changed.");
     }
-    const result = await stack.up({ onOutput: stream });
+    // --refresh: the hosts are read first, so the update also converges what someone changed by hand.
+    const result = await stack.up({ refresh: true, onOutput: stream });
     const changes = Object.entries(result.summary.resourceChanges ?? {}).filter(([op]) => op !== "same");
     console.log(changes.length === 0 ? `up: no changes (stack ${args.stack})` : `up: ${changes.map(([op, n]) => `${n} ${op}`).join(", ")} (stack ${args.stack})`);
     if (local) {

@@ -121,6 +121,17 @@ function build(binDir: string, version: string, log: (line: string) => void): vo
     log(`toolchain: built in ${((Date.now() - started) / 1000).toFixed(0)} s, ${(fs.statSync(path.join(binDir, "pulumi")).size / 1e6).toFixed(0)} MB`);
 }
 
+/** The CLI on PATH or already in the cache, without building; undefined when neither has it. */
+export function findToolchain(): Toolchain | undefined {
+    const root = cacheRoot();
+    const launcherDir = path.join(root, "launcher");
+    const found = onPath();
+    if (found) return { cliDir: found.dir, launcherDir, version: found.version, source: "PATH" };
+    const cliDir = path.join(root, `pulumi-${pinnedVersion()}-${pinKey()}`, "bin");
+    const cached = fs.existsSync(path.join(cliDir, "pulumi")) ? versionOf(path.join(cliDir, "pulumi")) : undefined;
+    return cached === undefined ? undefined : { cliDir, launcherDir, version: cached, source: "cache" };
+}
+
 /** The CLI and the launcher, building the CLI when neither PATH nor the cache has it. */
 export function ensureToolchain(log: (line: string) => void = () => undefined): Toolchain {
     const root = cacheRoot();

@@ -110,6 +110,9 @@ export function renderServiceDelete(l: HostLayout, service: string, systemd: boo
         ...(systemd ? [`systemctl disable --now ${q(`${service}.service`)} >/dev/null 2>&1 || true`] : []),
         `rm -f ${q(l.unitFile)} ${q(l.instanceUnitFile)} ${q(l.proxyUnitFile)} ${q(l.hostProgram)} ${q(l.logrotateFile)} ${q(l.envFile)} ${q(l.deployConfig)} ${q(l.proxyConfig)}`,
         `rm -rf ${q(`${path.posix.dirname(l.unitFile)}/${service}.service.wants`)}`,
+        // Each instance's copy of the env file (instances.sh), then the directory if nothing else is in it.
+        `rm -f -- ${q(l.envDir)}/instance-*.env`,
+        `rmdir -- ${q(l.envDir)} 2>/dev/null || true`,
         ...(systemd ? [`systemctl daemon-reload`] : []),
         `step ${q(`service ${service}: stopped and removed`)}`,
         `echo "deleted=true"`,

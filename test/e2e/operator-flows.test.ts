@@ -102,12 +102,17 @@ describe("operator commands through the real engine", function () {
         const before = await hostFingerprint();
         const r = await npmRun("preview", []);
         assert.strictEqual(r.code, 0, r.stderr);
-        // The new release on the host, and the activation's version, sha256 and rollback pin: nothing else.
-        assert.match(r.stdout, /\+ .*complinist-ops-1-release-1\.1\.0/);
-        assert.match(r.stdout, /~ .*complinist-ops-1-activation-switch/);
-        assert.match(r.stdout, /version\s*:\s*"1\.0\.0" => "1\.1\.0"/);
-        assert.match(r.stdout, /rollbackVersion\s*:\s*"" => "1\.0\.0"/);
-        assert.match(r.stdout, /preview: (1 to create, 1 to update|1 to update, 1 to create)/);
+        // The new release on the host (its component and its directory), and the activation's version,
+        // sha256 and rollback pin: nothing else.
+        assert.match(r.stdout, /\+ complinist:host:Release: \(create\)\n\s*\[urn=[^\]]*::complinist-ops-1-release-1\.1\.0\]/);
+        assert.match(r.stdout, /\+ pulumi-nodejs:dynamic\/complinist:ReleaseDir: \(create\)\n\s*\[urn=[^\]]*::complinist-ops-1-release-1\.1\.0-dir\]/);
+        const activation = /~ pulumi-nodejs:dynamic\/complinist:Activation: \(update\)\n[^\n]*\n\s*\[urn=[^\]]*::complinist-ops-1-activation-switch\]\n([\s\S]*?)\n(?=@ |\s*--outputs:--|Resources:)/.exec(r.stdout)?.[1];
+        assert.ok(activation !== undefined, r.stdout);
+        const changedKeys = [...activation.matchAll(/^\s+[~+-] (\w+)\s*:/gm)].map((m) => m[1]).sort();
+        assert.deepStrictEqual(changedKeys, ["rollbackVersion", "sha256", "version"]);
+        assert.match(activation, /~ version\s*: "1\.0\.0" => "1\.1\.0"/);
+        assert.match(activation, /\+ rollbackVersion\s*: "1\.0\.0"/);
+        assert.match(r.stdout, /preview: 2 to create, 1 to update \(stack/);
         assert.strictEqual(await hostFingerprint(), before, "the preview changed nothing on the host");
     });
 
@@ -153,12 +158,17 @@ describe("operator commands through the real engine", function () {
     it("two ups of one stack at once: the backend's lock refuses the second, naming the holder; the host ends whole", async () => {
         await engine.setConfig(config("1.1.0", "1.0.0", ["1.0.0", "1.1.0"]), SECRETS);
         const first = npmRun("up", ["--yes"]);
-        // The second starts once the first holds the lock (its update has begun on the host).
+        // The second starts once the first holds the backend's lock (the file backend's lock file exists).
+        const locks = path.join(engine.backend.dir, ".pulumi", "locks");
+        const held = (): boolean => fs.existsSync(locks) && fs.readdirSync(locks, { recursive: true }).some((f) => String(f).endsWith(".json"));
         const deadline = Date.now() + 120000;
-        while (!(await sh(`tail -n 3 /var/log/complinist/deploy.log`)).includes("1.1.0") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+        while (!held()) {
+            if (Date.now() > deadline) throw new Error("the first up never took the lock");
+            await new Promise((r) => setTimeout(r, 50));
+        }
         const second = await npmRun("up", ["--yes"]);
         assert.notStrictEqual(second.code, 0);
-        assert.match(second.stdout + second.stderr, /locked by .*e2e|currently locked/i);
+        assert.match(second.stdout + second.stderr, /currently locked by 1 lock\(s\)[\s\S]*created by \S+@\S+ \(pid \d+\)/);
         const done = await first;
         assert.strictEqual(done.code, 0, done.stderr);
         assert.match(await health(), /"version": ?"1\.1\.0"/);

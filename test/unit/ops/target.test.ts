@@ -89,6 +89,14 @@ describe("operator tools: finding the hosts and the key", () => {
         assert.strictEqual(configFromStackFile("staging", fs.readFileSync(stackFilePath(REPO, "staging"), "utf8")).config.sshPrivateKey, NO_KEY_PLACEHOLDER);
     });
 
+    it("reads a stack file whose releaseAuth and notify webhook are encrypted: these tools use neither", () => {
+        const file = `${STACK_FILE}  complinist:releaseAuth:\n    secure: v1:EEEE\n  complinist:notify:\n    webhookUrl:\n      secure: v1:FFFF\n`;
+        const { config, encrypted } = configFromStackFile("staging", file);
+        assert.ok(encrypted.includes("complinist:releaseAuth") && encrypted.includes("complinist:notify.webhookUrl"));
+        assert.strictEqual(config.releaseAuth, undefined);
+        assert.strictEqual(config.hosts[0]?.name, "web-1");
+    });
+
     it("keeps encrypted values out of a stack file's config, at any depth, and says which they were", () => {
         const { config, encrypted } = configFromStackFile("staging", STACK_FILE);
         assert.deepStrictEqual(encrypted, ["complinist:sshPrivateKey", "complinist:service.environment.DB_PASSWORD"]);

@@ -10,7 +10,7 @@
 //     engine-like state.
 //
 // The rest of the folder: types.ts (every type), props.ts (wire-form values), trace.ts (reading the
-// provider log), fixtures/ (a toy program that tests the driver itself).
+// provider log). The program tests no longer use this engine: they run under test/program/mocks.
 import { spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";

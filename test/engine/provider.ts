@@ -296,9 +296,5 @@ export function typeOf(urn: string): string {
     return (urn.split("::")[2] ?? "").split("$").pop() ?? "";
 }
 
-const DYNAMIC_TYPE_PREFIX = "pulumi-nodejs:dynamic";
-
-/** True for the resource types the dynamic provider server handles (every `pulumi.dynamic.Resource`). */
-export function isDynamicType(type: string): boolean {
-    return type === DYNAMIC_TYPE_PREFIX + ":Resource" || type.startsWith(DYNAMIC_TYPE_PREFIX + "/") || type.startsWith(DYNAMIC_TYPE_PREFIX + ":");
-}
+// Moved to the program tests' mocks, which outlive this engine; re-exported for driver.ts until it goes.
+export { isDynamicType } from "../program/mocks/wire";

@@ -1,11 +1,11 @@
 import * as assert from "assert";
 import * as path from "path";
-import { CapturedResource, changedKeys, EngineDriver, EvalResult, isSecret, Json, ProgramConfig, unwrapSecrets } from "../engine/driver";
+import { CapturedResource, changedKeys, Evaluation, isSecret, Json, ProgramConfig, ProgramUnderMocks, unwrapSecrets } from "./mocks/evaluate";
 import { stackFileConfig, withUserSecrets } from "./stackFile";
 
 /**
  * The real program (index.ts) in container mode, under Pulumi's mocks in a child process
- * (test/engine/driver.ts), from the example stack file a user would start from. Container
+ * (mocks/evaluate.ts), from the example stack file a user would start from. Container
  * mode takes release mode's path: per host the kept releases (images pinned by ID on the
  * host), the units and host program, and one Activation.
  */
@@ -17,21 +17,20 @@ const T = {
     serviceUnit: "pulumi-nodejs:dynamic/complinist:ServiceUnit",
     activation: "pulumi-nodejs:dynamic/complinist:Activation",
 };
-type Evaluated = EvalResult & { programLog: string };
 
 const base = (): { config: ProgramConfig; secretKeys: string[] } => withUserSecrets(stackFileConfig("container", FIXTURE));
 
-async function evaluate(config: ProgramConfig, secretKeys: string[]): Promise<Evaluated> {
-    const driver = new EngineDriver({ stack: "container" });
+async function evaluate(config: ProgramConfig, secretKeys: string[]): Promise<Evaluation> {
+    const program = new ProgramUnderMocks({ stack: "container" });
     try {
-        return await driver.evaluate(config, secretKeys);
+        return await program.evaluate(config, secretKeys);
     } finally {
-        await driver.close();
+        program.close();
     }
 }
 
-const ofType = (r: Evaluated, type: string): CapturedResource[] => r.resources.filter((x) => x.type === type);
-function named(r: Evaluated, name: string): CapturedResource {
+const ofType = (r: Evaluation, type: string): CapturedResource[] => r.resources.filter((x) => x.type === type);
+function named(r: Evaluation, name: string): CapturedResource {
     const found = r.resources.find((x) => x.name === name);
     assert.ok(found, `no resource named ${name}; have: ${r.resources.map((x) => x.name).join(", ")}`);
     return found;
@@ -41,7 +40,7 @@ const plain = (v: Json | undefined): Json => unwrapSecrets(v ?? null);
 describe("container mode (program under mocks)", function () {
     this.timeout(120000);
     const hosts = ["app-1", "app-2"];
-    let r: Evaluated;
+    let r: Evaluation;
 
     before(async () => {
         const { config, secretKeys } = base();

@@ -1,15 +1,14 @@
 // The promotion gate (stacks/promotion.ts): the pure rule, the gate under Pulumi's own mocks with
-// the StackReference mocked as Pulumi documents it, and the whole program run by the engine driver
-// for the prod stack — a refusal registers no resource at all; prod's record (history,
+// the StackReference mocked as Pulumi documents it, and the whole program under mocks
+// (mocks/evaluate.ts) for the prod stack — a refusal registers no resource at all; prod's record (history,
 // rolledBackFrom) carried from one deployment to the next.
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as YAML from "yaml";
-import { EngineDriver } from "../engine/driver";
-import { isDynamicType } from "../engine/provider";
-import type { CapturedResource, PropertyMap } from "../engine/driver";
+import { ProgramUnderMocks } from "./mocks/evaluate";
+import type { CapturedResource, PriorOutputs, PropertyMap } from "./mocks/evaluate";
 import { evaluatePromotion, PromotionInput, promotionGate, PromotionRefused, StackOutputs } from "../../stacks/promotion";
 
 const REPO = path.join(__dirname, "..", "..");
@@ -199,17 +198,17 @@ function managed(resources: CapturedResource[]): CapturedResource[] {
     return resources.filter((r) => !r.external && r.type !== "pulumi:pulumi:Stack");
 }
 
-describe("promotion gate: the prod program (engine driver)", function () {
+describe("promotion gate: the prod program (under mocks)", function () {
     this.timeout(60000);
 
     async function previewProd(refs: Record<string, StackOutputs>, config: Record<string, unknown> = prodConfig()) {
         const stackReferences: Record<string, { outputs: PropertyMap }> = {};
         for (const [k, v] of Object.entries(refs)) stackReferences[k] = { outputs: v as PropertyMap };
-        const driver = new EngineDriver({ repoRoot: REPO, stack: "prod", stackReferences, env: { CI_COMMIT_SHA: "0123abc", CI_COMMIT_REF_NAME: "main", CI_COMMIT_TAG: "v1.1.0" } });
+        const program = new ProgramUnderMocks({ repoRoot: REPO, stack: "prod", stackReferences, env: { CI_COMMIT_SHA: "0123abc", CI_COMMIT_REF_NAME: "main", CI_COMMIT_TAG: "v1.1.0" } });
         try {
-            return await driver.evaluate(config, ["complinist:sshPrivateKey"], true);
+            return await program.evaluate(config, ["complinist:sshPrivateKey"], true);
         } finally {
-            await driver.close();
+            program.close();
         }
     }
 
@@ -258,26 +257,13 @@ interface StepResult {
     programLog: string;
 }
 
-/** The state a healthy apply of `version` leaves: every Activation reports it active, as infra/providers/activation.ts does after a switch. */
-function appliedState(resources: CapturedResource[], version: string) {
-    return {
-        resources: managed(resources)
-            .filter((r) => r.custom)
-            .map((r) => ({
-                urn: r.urn,
-                type: r.type,
-                name: r.name,
-                id: `${r.name}-id`,
-                parent: r.parent,
-                inputs: r.inputs,
-                outputs: r.type === ACTIVATION ? { ...r.inputs, activeVersion: version, active: "active" } : r.mockState,
-                dependencies: r.dependencies,
-                protect: r.protect,
-                retainOnDelete: r.retainOnDelete,
-                additionalSecretOutputs: r.additionalSecretOutputs,
-                dynamic: isDynamicType(r.type),
-            })),
-    };
+/** The outputs a healthy apply of `version` leaves: every Activation reports it active, as infra/providers/activation.ts does after a switch. */
+function appliedState(resources: CapturedResource[], version: string): PriorOutputs {
+    const state: PriorOutputs = {};
+    for (const r of managed(resources).filter((r) => r.custom)) {
+        state[r.urn] = { id: `${r.name}-id`, outputs: r.type === ACTIVATION ? { ...r.inputs, activeVersion: version, active: "active" } : r.mockState };
+    }
+    return state;
 }
 
 /**
@@ -293,27 +279,27 @@ class ProdHistory {
 
     async deploy(prod: StackOutputs, stagingRuns: string, config: Record<string, unknown>): Promise<StepResult> {
         const version = String(config["complinist:version"]);
-        const driver = new EngineDriver({ repoRoot: REPO, stack: "prod", stackReferences: { staging: { outputs: staging(stagingRuns) as PropertyMap }, prod: { outputs: prod as PropertyMap } } });
+        const program = new ProgramUnderMocks({ repoRoot: REPO, stack: "prod", stackReferences: { staging: { outputs: staging(stagingRuns) as PropertyMap }, prod: { outputs: prod as PropertyMap } } });
         try {
             if (this.declared.length === 0) {
-                const planned = await driver.evaluate(config, this.secrets, false);
+                const planned = await program.evaluate(config, this.secrets, false);
                 if (planned.error !== undefined) return planned;
                 this.declared = planned.resources;
             }
-            driver.state = appliedState(this.declared, version);
-            const applied = await driver.evaluate(config, this.secrets, false);
+            program.state = appliedState(this.declared, version);
+            const applied = await program.evaluate(config, this.secrets, false);
             if (applied.error !== undefined) return applied;
             this.declared = applied.resources;
             const hosts = Object.values((applied.outputs.hosts ?? {}) as Record<string, { version?: string; healthy?: boolean }>);
             assert.ok(hosts.length > 0 && hosts.every((h) => h.version === version && h.healthy === true), `the simulated apply no longer reads as healthy (Activation outputs changed?): ${JSON.stringify(hosts)}`);
             return applied;
         } finally {
-            await driver.close();
+            program.close();
         }
     }
 }
 
-describe("promotion gate: prod's record carried from one deployment to the next (engine driver)", function () {
+describe("promotion gate: prod's record carried from one deployment to the next (under mocks)", function () {
     this.timeout(180000);
     const v = (version: string, rollback?: string, extra: Record<string, unknown> = {}) => prodConfig({ "complinist:version": version, "complinist:rollbackVersion": rollback, ...extra });
 
@@ -359,13 +345,13 @@ describe("promotion gate: prod's record carried from one deployment to the next 
     });
 
     it("exports no record for a stack without a promotion gate", async () => {
-        const driver = new EngineDriver({ repoRoot: REPO, stack: "staging" });
+        const program = new ProgramUnderMocks({ repoRoot: REPO, stack: "staging" });
         try {
-            const r = await driver.evaluate({ ...YAML.parse(fs.readFileSync(path.join(REPO, "Pulumi.staging.yaml"), "utf8")).config, "complinist:sshPrivateKey": "k" }, ["complinist:sshPrivateKey"], false);
+            const r = await program.evaluate({ ...YAML.parse(fs.readFileSync(path.join(REPO, "Pulumi.staging.yaml"), "utf8")).config, "complinist:sshPrivateKey": "k" }, ["complinist:sshPrivateKey"], false);
             assert.strictEqual(r.error, undefined, r.error);
             assert.ok(!("history" in r.outputs) && !("rolledBackFrom" in r.outputs), JSON.stringify(Object.keys(r.outputs)));
         } finally {
-            await driver.close();
+            program.close();
         }
     });
 });

@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import type { ProgramConfig } from "../engine/driver";
+import type { ProgramConfig } from "./mocks/evaluate";
 
 export const REPO = path.resolve(__dirname, "..", "..");
 

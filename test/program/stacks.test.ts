@@ -1,5 +1,5 @@
 import * as assert from "assert";
-import { CapturedResource, EngineDriver, EvalResult, isSecret, Json, ProgramConfig, redactSecrets } from "../engine/driver";
+import { CapturedResource, Evaluation, isSecret, Json, ProgramConfig, ProgramUnderMocks, redactSecrets } from "./mocks/evaluate";
 import { stackFileConfig, USER_SECRET_KEY, withUserSecrets } from "./stackFile";
 
 /**
@@ -13,8 +13,6 @@ const T = {
     activation: "pulumi-nodejs:dynamic/complinist:Activation",
 };
 
-type Evaluated = EvalResult & { programLog: string };
-
 /** What the promotion gate reads in prod: staging runs the version healthy; prod has no record yet. */
 function stackReferences(stack: string) {
     if (stack !== "prod") return {};
@@ -22,22 +20,22 @@ function stackReferences(stack: string) {
     return { stackReferences: { staging: { outputs: { deployedVersion: version, hosts: { "staging-1": { version, healthy: true } } } }, prod: { outputs: {} } } };
 }
 
-async function evaluate(stack: string, config: ProgramConfig, secretKeys: string[]): Promise<Evaluated> {
-    const driver = new EngineDriver({ stack, ...stackReferences(stack) });
+async function evaluate(stack: string, config: ProgramConfig, secretKeys: string[]): Promise<Evaluation> {
+    const program = new ProgramUnderMocks({ stack, ...stackReferences(stack) });
     try {
-        return await driver.evaluate(config, secretKeys);
+        return await program.evaluate(config, secretKeys);
     } finally {
-        await driver.close();
+        program.close();
     }
 }
 
-function byName(r: Evaluated, name: string): CapturedResource {
+function byName(r: Evaluation, name: string): CapturedResource {
     const found = r.resources.find((x) => x.name === name);
     assert.ok(found, `no resource named ${name}; have: ${r.resources.map((x) => x.name).join(", ")}`);
     return found;
 }
 
-function ofType(r: Evaluated, type: string): CapturedResource[] {
+function ofType(r: Evaluation, type: string): CapturedResource[] {
     return r.resources.filter((x) => x.type === type);
 }
 
@@ -52,7 +50,7 @@ const expectations: Record<string, { hosts: string[]; kept: string[]; protect: b
 for (const [stack, want] of Object.entries(expectations)) {
     describe(`the ${stack} stack file under mocks`, function () {
         this.timeout(120000);
-        let r: Evaluated;
+        let r: Evaluation;
         let config: ProgramConfig;
 
         before(async () => {
@@ -136,7 +134,7 @@ for (const [stack, want] of Object.entries(expectations)) {
         it("evaluates to identical inputs twice (no timestamps, random ids or temp paths)", async () => {
             const s = withUserSecrets(stackFileConfig(stack));
             const again = await evaluate(stack, s.config, s.secretKeys);
-            const strip = (e: Evaluated) => e.resources.map((x) => ({ urn: x.urn, inputs: redactSecrets(x.inputs as Json), deps: x.dependencies }));
+            const strip = (e: Evaluation) => e.resources.map((x) => ({ urn: x.urn, inputs: redactSecrets(x.inputs as Json), deps: x.dependencies }));
             assert.deepStrictEqual(strip(again), strip(r));
             assert.ok(!JSON.stringify(r.resources.map((x) => redactSecrets(x.inputs as Json))).includes("/tmp/"));
         });

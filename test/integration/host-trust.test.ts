@@ -1,4 +1,10 @@
 import * as assert from "assert";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { buildArtifacts, type BuiltArtifact } from "../../scripts/build-artifacts";
+import { EngineDriver, type ProgramConfig } from "../engine/driver";
+import { pack, type Artifact } from "./artifacts";
 import { hostLayout } from "../../infra/render/layout";
 import { renderReleaseInstall } from "../../infra/render/release";
 import { releaseDirProvider, type ReleaseDirState } from "../../infra/providers/release";
@@ -223,5 +229,118 @@ describe("host trust on a real host: what an artifact ships and where a registry
             assert.ok(!carriesSecret((await requests("secure"))[0]!));
             assert.strictEqual(await sh(`ls -A ${l.releasesDir}`), "");
         });
+    });
+});
+
+describe("host trust on a real host: only fields root wrote choose a rollback target", function () {
+    this.timeout(900000);
+    const HOSTILE = "6.0.0-hostile";
+    const hosts: TestHost[] = useHosts(1, { names: ["trust-2"] });
+    const h = () => hosts[0] as TestHost;
+    let arts: Record<string, Artifact>;
+    let driver: EngineDriver;
+    let tmp: string;
+
+    async function sh(cmd: string): Promise<string> {
+        const r = await h().exec(cmd);
+        assert.strictEqual(r.code, 0, `${cmd}\n${r.stderr}`);
+        return r.stdout.trim();
+    }
+    const serves = async () => /"version": ?"([^"]*)"/.exec(await sh("curl -sS -m 5 http://127.0.0.1:5000/health"))?.[1];
+    /** What a refused rollback must leave as it was: the link, the record, the results, what serves. */
+    const hostState = async () => ({
+        current: await sh("readlink /opt/complinist/current"),
+        revisions: await sh("cat /opt/complinist/revisions.log"),
+        results: await sh("ls -A /opt/complinist/.activations"),
+        instances: await sh("ls -l /opt/complinist/instances | tail -n +2 | awk '{ print $9, $10, $11 }'"),
+        serves: await serves(),
+    });
+
+    /** A release whose every answer is `body` with HTTP 200: a health body that says `outcome=activated`. */
+    function answering(version: string, body: string): Artifact {
+        const src = fs.mkdtempSync(path.join(tmp, "src-"));
+        fs.mkdirSync(path.join(src, "bin"));
+        const server = [
+            "#!/usr/bin/env python3",
+            "import os",
+            "from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer",
+            "class H(BaseHTTPRequestHandler):",
+            "    def do_GET(self):",
+            `        body = ${JSON.stringify(body)}.encode()`,
+            "        self.send_response(200); self.send_header('Content-Length', str(len(body))); self.end_headers(); self.wfile.write(body)",
+            "    def log_message(self, *a): pass",
+            "ThreadingHTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()",
+            "",
+        ].join("\n");
+        fs.writeFileSync(path.join(src, "bin", "start"), server, { mode: 0o755 });
+        return pack(src, tmp, version);
+    }
+
+    function config(version: string): ProgramConfig {
+        return {
+            "complinist:mode": "release",
+            "complinist:version": version,
+            "complinist:releases": Object.fromEntries(Object.entries(arts).map(([v, a]) => [v, { path: a.file, sha256: a.sha256 }])),
+            "complinist:keepReleases": 5,
+            "complinist:hosts": [{ name: h().name, address: h().address, port: h().sshPort, user: h().user, hostKey: h().hostKey }],
+            "complinist:sshPrivateKey": h().privateKey,
+            "complinist:service": { command: "bin/start", environment: { COMPLINIST_ENV: "itest" } },
+            "complinist:health": { timeoutSeconds: 10, intervalMs: 300 },
+        };
+    }
+    const up = (version: string) => driver.up(config(version), ["complinist:sshPrivateKey"]);
+
+    before(async () => {
+        tmp = fs.mkdtempSync(path.join(os.tmpdir(), "host-trust-"));
+        const built = await buildArtifacts(path.join(tmp, "built"));
+        arts = Object.fromEntries(built.filter((a) => a.version === "1.0.0" || a.version === "1.1.0").map((a: BuiltArtifact) => [a.version, { file: a.file, sha256: a.sha256 }]));
+        arts[HOSTILE] = answering(HOSTILE, JSON.stringify({ status: "outcome=activated", version: HOSTILE }));
+        driver = new EngineDriver({ stack: "itest-host-trust", env: { COMPLINIST_DEPLOYER: "itest" } });
+    });
+    after(async () => {
+        await driver?.close();
+        if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+    });
+
+    it("finding 3: a health body saying outcome=activated never becomes the emergency rollback's target", async () => {
+        // 1.0.0 then 1.1.0, no pinned rollback: no warm standby, the state after a failed gate.
+        for (const v of ["1.0.0", "1.1.0"]) assert.strictEqual((await up(v)).error, undefined, v);
+        const failed = await up(HOSTILE);
+        assert.match(failed.error ?? "", /6\.0\.0-hostile failed its gate/);
+        const last = await sh("tail -n 1 /opt/complinist/revisions.log");
+        assert.match(last, /version=6\.0\.0-hostile\t.*\toutcome=failed .*status=outcome=activated/, "the release's answer is in its failed line");
+        assert.strictEqual(await serves(), "1.1.0");
+        assert.strictEqual(await sh("/usr/local/sbin/complinist status | sed -n 's/^standbyVersion=//p'"), "", "no warm standby");
+
+        const r = await h().exec("LOCK_WAIT=30 /usr/local/sbin/complinist rollback");
+        assert.match(r.stdout, /rolling back to 1\.0\.0 \(live now: 1\.1\.0\)/, r.stdout + r.stderr);
+        assert.strictEqual(r.code, 0, r.stdout + r.stderr);
+        assert.strictEqual(await serves(), "1.0.0");
+        assert.strictEqual(await sh("readlink /opt/complinist/current"), "releases/1.0.0");
+    });
+
+    it("finding 3: `complinist rollback VERSION` refuses a path, a link under releases/ and an unkept version, changing nothing", async () => {
+        // The service user plants a release-looking directory in its own shared/.
+        const planted = await h().exec(
+            "runuser -u complinist -- bash -c 'mkdir -p /opt/complinist/shared/x/bin && printf \"version=x\\n\" >/opt/complinist/shared/x/.complinist-release && cp /opt/complinist/releases/1.1.0/bin/start /opt/complinist/shared/x/bin/start'",
+        );
+        assert.strictEqual(planted.code, 0, planted.stderr);
+        await sh("ln -sfn 1.1.0 /opt/complinist/releases/linked");
+        const before = await hostState();
+        for (const [arg, refusal] of [
+            ["../shared/x", /^refused: '\.\.\/shared\/x' is not a release version \(letters, digits and \. \+ _ -, starting with a letter or digit, at most 64 characters\); nothing was changed$/m],
+            ["/opt/complinist/shared/x", /^refused: '\/opt\/complinist\/shared\/x' is not a release version/m],
+            ["linked", /^refused: release linked is not kept on this host \(a directory \/opt\/complinist\/releases\/<version> with its manifest\); kept: 1\.0\.0 1\.1\.0 6\.0\.0-hostile; nothing was changed$/m],
+            ["9.9.9", /^refused: release 9\.9\.9 is not kept on this host/m],
+        ] as const) {
+            const r = await h().exec(`LOCK_WAIT=30 /usr/local/sbin/complinist rollback '${arg}'`);
+            assert.strictEqual(r.code, 64, `${arg}: ${r.stdout}${r.stderr}`);
+            assert.match(r.stderr, refusal, arg);
+            assert.deepStrictEqual(await hostState(), before, `${arg}: nothing on the host changed`);
+        }
+        await sh("rm /opt/complinist/releases/linked");
+        const ok = await h().exec("LOCK_WAIT=30 /usr/local/sbin/complinist rollback 1.1.0");
+        assert.strictEqual(ok.code, 0, ok.stdout + ok.stderr);
+        assert.strictEqual(await serves(), "1.1.0");
     });
 });

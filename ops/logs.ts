@@ -6,6 +6,7 @@ import { hostLayout } from "../infra/render/layout";
 import { LOG_SOURCES, renderLogSource, type LogSource } from "../infra/render/logs";
 import type { Transport } from "../infra/transport";
 import { TARGET_OPTIONS, TARGET_USAGE, type TargetArgs } from "./target";
+import { terminalSafe } from "./terminalText";
 
 /**
  * `npm run logs -- --stack <env> [--host NAME] [--lines N] [--follow]`: the runbook's "check the
@@ -118,10 +119,12 @@ export async function showLogs(
     const width = Math.max(...targets.map((t) => t.name.length));
     const sourceWidth = Math.max(...LOG_SOURCES.map((s) => s.length));
     const prefix = (host: string, source: LogSource) => `${host.padEnd(width)} ${source.padEnd(sourceWidth)} | `;
+    // What the app logs (and a host answers) reaches the operator's terminal only through terminalSafe.
+    const line = (host: string, source: LogSource, text: string) => io.out(prefix(host, source) + terminalSafe(text));
     let failed = false;
     const fail = (host: string, source: LogSource, why: string) => {
         failed = true;
-        io.err(`${prefix(host, source)}cannot read: ${why}`);
+        io.err(`${prefix(host, source)}cannot read: ${terminalSafe(why)}`);
     };
 
     if (!req.follow) {
@@ -142,7 +145,7 @@ export async function showLogs(
                 if (res === undefined) return;
                 if ("e" in res) return fail(t.name, source, res.e);
                 const text = res.r.stdout.replace(/\n$/, "");
-                if (text !== "") for (const line of text.split("\n")) io.out(prefix(t.name, source) + line);
+                if (text !== "") for (const row of text.split("\n")) line(t.name, source, row);
                 if (res.r.code !== 0) fail(t.name, source, `exit ${res.r.code} ${res.r.stderr.trim()}`);
             }),
         );
@@ -159,7 +162,7 @@ export async function showLogs(
                 const input = new PassThrough();
                 inputs.push(input);
                 if (stop?.aborted) input.end();
-                const lines = lineSplitter((line) => io.out(prefix(t.name, source) + line));
+                const lines = lineSplitter((row) => line(t.name, source, row));
                 try {
                     const script = renderLogSource(l, source, { service: c.service.name, lines: req.lines, follow: true });
                     const r = await t.transport.exec(script, { stdin: input, onStdout: (chunk) => lines.push(chunk), timeoutMs: FOLLOW_LIMIT_MS });

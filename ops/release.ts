@@ -138,7 +138,15 @@ export function planRelease(i: ReleaseInput): ReleasePlan {
     return { ok: true, text, entry: existing === undefined ? entry : (existing as Entry), replaced, changed: text !== i.stackText };
 }
 
-/** SHA256SUMS from the package registry, with the credentials header when given (never in the URL). */
+/** Redirects fetchSums follows after the first answer (each to https, none with the header). */
+export const MAX_REDIRECTS = 5;
+
+/**
+ * SHA256SUMS from the package registry, with the credentials header when given (never in the
+ * URL). The header goes to the configured URL only: fetch would resend it to whatever host a
+ * redirect names (registries redirect downloads to object storage), so redirects are followed
+ * here, without it, and only to https.
+ */
 export async function fetchSums(url: string, authHeader: string | undefined, timeoutMs = 30000): Promise<string> {
     const headers: Record<string, string> = {};
     if (authHeader !== undefined) {
@@ -146,11 +154,30 @@ export async function fetchSums(url: string, authHeader: string | undefined, tim
         if (!m) throw new Error("RELEASE_AUTH must be one header line such as 'PRIVATE-TOKEN: <token>'");
         headers[m[1] as string] = m[2] as string;
     }
-    const res = await fetch(url, { headers, signal: AbortSignal.timeout(timeoutMs) });
+    const signal = AbortSignal.timeout(timeoutMs);
+    let at = new URL(url);
+    let redirected = false;
+    let res = await fetch(at, { headers, redirect: "manual", signal });
+    for (let hops = 1; res.status >= 300 && res.status < 400; hops++) {
+        await res.body?.cancel();
+        const location = res.headers.get("location");
+        let next: URL | undefined;
+        try {
+            next = location === null ? undefined : new URL(location, at);
+        } catch {
+            next = undefined;
+        }
+        if (next === undefined) throw new Error(`GET ${url}: HTTP ${res.status} without a usable Location`);
+        if (next.protocol !== "https:") throw new Error(`GET ${url}: redirected to ${next.protocol}//${next.host}, which is not https: a redirect is followed only to https, and never with RELEASE_AUTH`);
+        if (hops > MAX_REDIRECTS) throw new Error(`GET ${url}: more than ${MAX_REDIRECTS} redirects`);
+        at = next;
+        redirected = true;
+        res = await fetch(at, { redirect: "manual", signal });
+    }
     if (!res.ok) {
         await res.body?.cancel();
         const hint = res.status === 401 || res.status === 403 || res.status === 404 ? " (a private project needs RELEASE_AUTH='PRIVATE-TOKEN: <token>' with read_api, or a deploy token)" : "";
-        throw new Error(`GET ${url}: HTTP ${res.status}${hint}`);
+        throw new Error(`GET ${url}${redirected ? ` (redirected to ${at.origin})` : ""}: HTTP ${res.status}${hint}`);
     }
     return res.text();
 }

@@ -1,5 +1,6 @@
 import type { StackConfig } from "../stacks/config";
 import { collectStatus, statusExit, type HostStatus, type Probe, type StatusTarget } from "./status";
+import { terminalSafe } from "./terminalText";
 
 /** How `npm run status` shows what ./status.ts decided: a table per host, or one JSON document. */
 
@@ -62,11 +63,13 @@ export function renderStatusTable(c: Pick<StackConfig, "stack" | "version" | "se
             `Next: npm run logs -- --stack ${c.stack} (app log, deploy log, journal); to return to the pinned release: npm run rollback -- --stack ${c.stack}`,
         );
     }
-    return out.join("\n");
+    // Every line carries what hosts and releases answered: each is made safe as a whole.
+    return out.map(terminalSafe).join("\n");
 }
 
 export function renderStatusJson(c: Pick<StackConfig, "stack" | "version">, hosts: ReadonlyArray<HostStatus>): string {
-    return JSON.stringify({ stack: c.stack, declaredVersion: c.version, exitCode: statusExit(hosts), hosts }, null, 2);
+    // JSON escapes C0 controls itself, not DEL and C1: those are removed, the document stays valid.
+    return JSON.stringify({ stack: c.stack, declaredVersion: c.version, exitCode: statusExit(hosts), hosts }, null, 2).split("\n").map(terminalSafe).join("\n");
 }
 
 /** The whole command once the hosts are known; returns the exit code (STATUS_EXIT). */

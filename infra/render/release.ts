@@ -28,12 +28,27 @@ function moveIntoPlace(l: HostLayout, refusal: string): string[] {
     return [`if [ -e "$dir" ]; then`, ...whenInUse(l, `echo "${refusal}" >&2; exit 1`).map((line) => `  ${line}`), `  rm -rf "$dir"`, `fi`, `mv -T "$tmp" "$dir"`];
 }
 
+/**
+ * Shell lines: `printf FORMAT ARGS` into a file root creates fresh outside the extracted tree
+ * (mktemp: O_EXCL, never an existing path), renamed to `$tmp/<MANIFEST>`. rename(2) replaces a
+ * name, never follows it; the caller has made sure nothing is there. `$manifest` is in the trap.
+ */
+function writeManifest(l: HostLayout, version: string, format: string, args: string): string[] {
+    return [
+        `manifest=$(mktemp ${q(path.posix.join(l.releasesDir, `.tmp-manifest-${version}.`))}"$$.XXXXXX")`,
+        `printf ${q(format)} ${args} >"$manifest"`,
+        `chmod 0644 "$manifest"`,
+        `mv -T "$manifest" "$tmp/${MANIFEST}"`,
+    ];
+}
+
 /** Reports whether `releases/<v>` is complete (its manifest exists) and with which sha256. */
 export function renderReleaseProbe(l: HostLayout, version: string): string {
     const manifest = path.posix.join(releaseDir(l, version), MANIFEST);
     return [
         `manifest=${q(manifest)}`,
-        `if [ -f "$manifest" ]; then`,
+        // Never through a link: only a manifest root wrote itself (a regular file) counts.
+        `if [ -f "$manifest" ] && [ ! -L "$manifest" ]; then`,
         `  echo "complete=true"`,
         `  sed -n 's/^sha256=/sha256=/p; s/^installedAt=/installedAt=/p' "$manifest"`,
         `else`,
@@ -58,40 +73,84 @@ export interface ReleaseInstall {
 }
 
 /**
+ * Shell lines: the download of `url` into `$artifact.part`. releaseAuth (the header on stdin)
+ * goes to the configured URL only: that request follows no redirect. A redirect — registries
+ * send every download to object storage — is followed without the header and only to https
+ * (every further hop too, at most 5): `curl -L` would resend the header wherever a redirect
+ * names, and `--proto` checks only the first URL.
+ */
+function renderDownload(url: string, authOnStdin: boolean): string[] {
+    return [
+        `hop=$(curl -sS --max-time 600 --proto =http,https ${authOnStdin ? "-H @- " : ""}-o "$artifact.part" -w '%{http_code} %{redirect_url}' ${q(url)}${authOnStdin ? "" : " </dev/null"})`,
+        `code=\${hop%% *}; next=\${hop#* }`,
+        `case "$code" in`,
+        `  2??) ;;`,
+        `  3??)`,
+        `    case "$next" in`,
+        `      https://*) ;;`,
+        `      "") echo "release $version: the download answered HTTP $code without a Location: nothing to download" >&2; exit 1 ;;`,
+        // What a registry sends is data: only its origin is shown, cut to one printable line.
+        `      *) echo "release $version refused: the download redirects to $(one_line "$(printf '%s' "$next" | sed -n 's#^\\([A-Za-z][A-Za-z0-9+.-]*://[^/?#]*\\).*#\\1#p')" 200), which is not https: a redirect is followed only to https, and never with releaseAuth" >&2; exit 1 ;;`,
+        `    esac`,
+        `    curl -fsS --location --max-redirs 5 --max-time 600 --proto =https --proto-redir =https -o "$artifact.part" "$next" </dev/null`,
+        `    ;;`,
+        `  *) echo "release $version: the download answered HTTP $code" >&2; exit 22 ;;`,
+        `esac`,
+    ];
+}
+
+/**
  * Under the host lock: take the artifact (an upload is renamed to this invocation's temp
  * name, a download lands in one), verify, extract into a temporary directory, write the
  * manifest, then rename into `releases/<v>`: a release directory exists only when complete.
  * The trap, set before the lock is even waited for, removes the temp dir and the artifact
  * on any exit, a refused lock included; a kill that skips the trap leaves only temp names,
  * which the next locked operation removes.
+ *
+ * Every path in the artifact is data: root never writes through, follows or chmods one
+ * (host layout, "Untrusted input rule"). The tree is extracted into a directory only root can
+ * enter until it is checked; an artifact that ships the manifest's name, or anything but
+ * files, directories and links (a device node, a FIFO, a socket), is refused whole.
  */
 export function renderReleaseInstall(l: HostLayout, r: ReleaseInstall): string {
     const dir = releaseDir(l, r.version);
     const temp = (prefix: string) => `${q(path.posix.join(l.releasesDir, `${prefix}-${r.version}`))}.$$`;
     const s = r.source;
+    const refuse = (why: string) => `  echo "release $version refused: its artifact ${why}; nothing was installed" >&2; exit 1`;
     return [
         `version=${q(r.version)}; expected=${q(r.sha256)}`,
-        `dir=${q(dir)}; tmp=${temp(".tmp")}; artifact=${temp("uploaded" in s ? ".tmp-artifact" : ".download")}.tar.gz`,
-        ...("uploaded" in s ? [`upload=${q(s.uploaded)}`, `trap 'rm -rf "$tmp" "$artifact" "$upload"' EXIT`] : [`trap 'rm -rf "$tmp" "$artifact" "$artifact.part"' EXIT`]),
+        `dir=${q(dir)}; tmp=${temp(".tmp")}; artifact=${temp("uploaded" in s ? ".tmp-artifact" : ".download")}.tar.gz; manifest=""`,
+        ...("uploaded" in s
+            ? [`upload=${q(s.uploaded)}`, `trap 'rm -rf "$tmp" "$artifact" "$upload" "$manifest"' EXIT`]
+            : [`trap 'rm -rf "$tmp" "$artifact" "$artifact.part" "$manifest"' EXIT`]),
         // Paused with the upload arrived and the lock held, before the install takes the upload.
         renderLocked(l, r.service, r.who, "upload"),
         `mkdir -p ${q(l.releasesDir)} ${q(l.sharedDir)}`,
-        `if [ -f "$dir/${MANIFEST}" ] && grep -qx "sha256=$expected" "$dir/${MANIFEST}"; then echo "installed=already"; exit 0; fi`,
-        ...("uploaded" in s
-            ? [`mv -f "$upload" "$artifact"`]
-            : [`curl -fsSL --max-time 600 --proto =http,https ${r.authOnStdin ? "-H @- " : ""}-o "$artifact.part" ${q(s.url)}${r.authOnStdin ? "" : " </dev/null"}`, `mv -f "$artifact.part" "$artifact"`]),
+        `if [ -f "$dir/${MANIFEST}" ] && [ ! -L "$dir/${MANIFEST}" ] && grep -qx "sha256=$expected" "$dir/${MANIFEST}"; then echo "installed=already"; exit 0; fi`,
+        ...("uploaded" in s ? [`mv -f "$upload" "$artifact"`] : [...renderDownload(s.url, r.authOnStdin), `mv -f "$artifact.part" "$artifact"`]),
         `actual=$(sha256sum "$artifact" | cut -d' ' -f1)`,
         `if [ "$actual" != "$expected" ]; then`,
         `  echo "checksum mismatch for release $version: expected sha256 $expected, got $actual" >&2`,
         `  exit ${EXIT.checksumMismatch}`,
         `fi`,
-        `mkdir -p "$tmp"`,
+        // A fresh directory (no -p) only root can enter: the service user never sees the tree
+        // before it is checked.
+        `mkdir -m 0700 "$tmp"`,
         `tar -xzf "$artifact" -C "$tmp" --no-same-owner --no-same-permissions`,
         `pause_point extract`,
-        // An artifact may ship its own shared/: the persistent one replaces it, never lands inside it.
+        `if [ -e "$tmp/${MANIFEST}" ] || [ -L "$tmp/${MANIFEST}" ]; then`,
+        refuse(`ships ${MANIFEST} (a $(stat -c %F "$tmp/${MANIFEST}")), the name of the manifest only the install writes`),
+        `fi`,
+        `odd=$(find -P "$tmp" ! -type f ! -type d ! -type l -printf '%P (type %y)' -quit)`,
+        `if [ -n "$odd" ]; then`,
+        refuse(`ships other than files, directories and links: $(one_line "$odd" 300)`),
+        `fi`,
+        // An artifact may ship its own shared/ (rm -rf removes a link, never follows it): the
+        // persistent one replaces it, never lands inside it.
         `rm -rf "$tmp/shared"`,
         `ln -sT ../../shared "$tmp/shared"`,
-        `printf 'version=%s\\nsha256=%s\\ninstalledAt=%s\\ncommit=%s\\n' "$version" "$expected" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" ${q(r.commit)} > "$tmp/${MANIFEST}"`,
+        ...writeManifest(l, r.version, "version=%s\\nsha256=%s\\ninstalledAt=%s\\ncommit=%s\\n", `"$version" "$expected" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" ${q(r.commit)}`),
+        // chmod -R never follows a link it meets (coreutils), and the top is root's own $tmp.
         `chmod -R u+rwX,go+rX,go-w "$tmp"`,
         // A directory without a manifest is a leftover of an interrupted install: never live (its
         // instance could not have passed a gate), so it is replaced. A complete one is never touched.

@@ -52,15 +52,40 @@ redact() {
     ' "$ENV_FILE"
 }
 
+# A hook's output is held by root only this far: the first and the last HOOK_OUTPUT_KEEP bytes.
+HOOK_OUTPUT_KEEP=32768
+
+# cap_output: stdin to stdout cut to its first and last HOOK_OUTPUT_KEEP bytes (whole lines),
+# with a line saying how much was left out between them. Everything is read (the rest dropped as it
+# comes): the hook writes straight into this pipe, and a reader that stopped early (head -c)
+# would kill it with SIGPIPE half-way through a migration.
+cap_output() {
+    perl -e '
+        my ($keep, $head, $tail, $total, $buf) = ($ARGV[0], "", "", 0, "");
+        while (my $n = sysread(STDIN, $buf, 65536)) {
+            $total += $n;
+            $head .= substr($buf, 0, $keep - length($head), "") if length($head) < $keep;
+            $tail .= $buf;
+            $tail = substr($tail, -$keep) if length($tail) > $keep;
+        }
+        # Cut at line ends, so that redact (which runs after) sees every kept secret whole.
+        if ($total > length($head) + length($tail)) { $head =~ s/[^\n]*\z//; $tail =~ s/\A[^\n]*(\n|\z)//; }
+        my $cut = $total - length($head) - length($tail);
+        print $head, ($cut > 0 ? "[... $cut bytes of hook output left out ...]\n" : ""), $tail;
+    ' "$HOOK_OUTPUT_KEEP"
+}
+
 run_hook() {
     local dir="$RELEASES_DIR/$VERSION" out tail_out
     step "hook start: $HOOK"
-    # The unit's user, env file and sandbox; its own time limit; no fd of ours.
+    # The unit's user, env file and sandbox; its own time limit; no fd of ours. Its exit
+    # status is systemd-run's (PIPESTATUS), its output capped (cap_output).
     if ! out=$(systemd-run --wait --pipe --collect --quiet --service-type=exec \
         -p User="$APP_USER" -p Group="$APP_USER" -p WorkingDirectory="$dir" -p EnvironmentFile="$ENV_FILE" \
         -p RuntimeMaxSec="$HOOK_TIMEOUT" -p NoNewPrivileges=yes -p ProtectSystem=strict -p ProtectHome=yes \
         -p PrivateTmp=yes -p PrivateDevices=yes -p ReadWritePaths="$SHARED_DIR" \
-        /bin/bash -euo pipefail -c "$HOOK" </dev/null 2>&1); then
+        /bin/bash -euo pipefail -c "$HOOK" </dev/null 2>&1 | cap_output
+        exit "${PIPESTATUS[0]}"); then
         tail_out=$(printf '%s' "$out" | redact | tail -n 5 | tr '\n\t' '  ' | cut -c1-400)
         FAILED_SEEN="hooks.beforeActivate failed: $tail_out"
         result hook "$tail_out"

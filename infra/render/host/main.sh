@@ -45,6 +45,36 @@ current_version() {
     printf '%s' "${t##*/}"
 }
 
+# is_kept_release VERSION: VERSION is a release version (the schema's pattern) and a real
+# directory under releases/ (never a link) with the manifest root wrote (a regular file).
+is_kept_release() {
+    local v="$1"
+    case "$v" in '' | [!0-9A-Za-z]* | *[!0-9A-Za-z.+_-]*) return 1 ;; esac
+    [ "${#v}" -le 64 ] && [ ! -L "$RELEASES_DIR/$v" ] && [ -d "$RELEASES_DIR/$v" ] && [ ! -L "$RELEASES_DIR/$v/$MANIFEST" ] && [ -f "$RELEASES_DIR/$v/$MANIFEST" ]
+}
+
+kept_releases() {
+    local d v out=""
+    for d in "$RELEASES_DIR"/*/; do
+        v=$(basename "$d")
+        if is_kept_release "$v"; then out="$out $v"; fi
+    done
+    printf '%s' "${out# }"
+}
+
+# require_kept_release VERSION: exit (usage) naming what was refused, unless VERSION is a kept
+# release. Root links `current` and an instance to it: a name like ../shared/x would hand both
+# to the service user's directory.
+require_kept_release() {
+    local v="$1"
+    if is_kept_release "$v"; then return 0; fi
+    case "$v" in
+        '' | [!0-9A-Za-z]* | *[!0-9A-Za-z.+_-]*) echo "refused: '$(one_line "$v" 80)' is not a release version (letters, digits and . + _ -, starting with a letter or digit, at most 64 characters); nothing was changed" >&2 ;;
+        *) echo "refused: release $(one_line "$v" 80) is not kept on this host (a directory $RELEASES_DIR/<version> with its manifest); kept: $(kept_releases); nothing was changed" >&2 ;;
+    esac
+    exit "$EXIT_USAGE"
+}
+
 finish() {
     local rc=$?
     if [ -n "${RESULT_FILE:-}" ] && ! grep -qx 'done=1' "$RESULT_FILE" 2>/dev/null; then
@@ -87,28 +117,35 @@ cmd_activate() {
 }
 
 cmd_rollback() {
-    local live target
+    local live target v live_version
     load_settings "$DEPLOY_CONFIG"
+    # A named target is checked before anything is written, and again under the lock.
+    if [ $# -gt 0 ]; then require_kept_release "$1"; fi
     WHO="$(printf '%s@%s-emergency' "${SUDO_USER:-${USER:-root}}" "$(hostname)" | tr -c 'A-Za-z0-9@._-' _)"
     ACT_ID="emergency-$(date -u +%Y%m%dT%H%M%SZ)-$$"
-    mkdir -p "$ACTIVATIONS_DIR"
-    RESULT_FILE="$ACTIVATIONS_DIR/$ACT_ID.result"
-    (umask 077 && : >"$RESULT_FILE")
     echo "waiting for the deploy lock (up to $LOCK_WAIT s)..."
     take_lock "$WHO" >/dev/null || { echo "refused: the deploy lock is held by $(lock_holder)" >&2; exit "$EXIT_LOCKED"; }
     clean_leftovers
     routed_ports
     live="$LIVE_PORT"
+    live_version=$(instance_version "${live:-none}")
     target="${1:-}"
     if [ -z "$target" ] && [ -n "$STANDBY_PORT" ] && instance_active "$STANDBY_PORT"; then target=$(instance_version "$STANDBY_PORT"); fi
     if [ -z "$target" ]; then
-        target=$(grep -F 'outcome=activated' "$REVISIONS_LOG" 2>/dev/null | sed -n 's/.*\tversion=\([^\t]*\)\t.*/\1/p' | grep -vxF "$(instance_version "${live:-none}")" | tail -n 1 || true)
+        # The newest release root recorded as activated that is not live and is still kept.
+        while IFS= read -r v; do
+            if [ "$v" != "$live_version" ] && is_kept_release "$v"; then target="$v"; break; fi
+        done < <(activated_versions | tac)
     fi
-    if [ -z "$target" ]; then echo "no previous release to roll back to; name one: $HOST_PROGRAM rollback VERSION" >&2; exit "$EXIT_USAGE"; fi
+    if [ -z "$target" ]; then echo "no previous release to roll back to; name one: $HOST_PROGRAM rollback VERSION (kept: $(kept_releases))" >&2; exit "$EXIT_USAGE"; fi
+    require_kept_release "$target"
+    mkdir -p "$ACTIVATIONS_DIR"
+    RESULT_FILE="$ACTIVATIONS_DIR/$ACT_ID.result"
+    (umask 077 && : >"$RESULT_FILE")
     VERSION="$target"
     SHA=$(sed -n 's/^sha256=//p' "$RELEASES_DIR/$VERSION/$MANIFEST" 2>/dev/null || true)
     RUN_HOOK=0
-    echo "rolling back to $VERSION (live now: $(instance_version "${live:-none}"))"
+    echo "rolling back to $VERSION (live now: $live_version)"
     # Only an activation that began has an outcome to record: a refused lock or a missing
     # target is said on stderr, never written to revisions.log as a version "?".
     trap finish EXIT

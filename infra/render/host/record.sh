@@ -19,3 +19,12 @@ step() {
     # Never fails the operation: the log directory may be missing before the first service apply.
     { (umask 027 && printf '%s\t%s\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${ACT_ID:-manual}" "$(one_line "$*" 1000)" >>"$DEPLOY_LOG"); } 2>/dev/null || true
 }
+
+# activated_versions: the version of every revisions.log line whose outcome is exactly
+# `activated`, oldest first. A line is split on tabs and its outcome field's first word is
+# compared whole: what a release answered (a failed gate's seen=...) sits in that field after
+# the outcome root wrote, so it can never be taken for one.
+activated_versions() {
+    [ -f "$REVISIONS_LOG" ] || return 0
+    awk -F '\t' 'NF == 5 && substr($2, 1, 8) == "version=" { split($5, w, " "); if (w[1] == "outcome=activated") print substr($2, 9) }' "$REVISIONS_LOG"
+}

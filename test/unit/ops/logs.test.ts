@@ -3,6 +3,7 @@ import type { Readable } from "stream";
 import type { ExecOptions } from "../../../infra/transport";
 import { DEFAULT_LINES, lineSplitter, LOGS_EXIT, parseLogsArgs, selectHosts, showLogs } from "../../../ops/logs";
 import { FakeTransport } from "./fakeTransport";
+import { HOSTILE, inert } from "./hostileText";
 
 const config = { baseDir: "/opt/complinist", service: { name: "complinist", port: 5000, user: "complinist", command: "bin/start", environment: {}, standby: true } };
 
@@ -81,6 +82,22 @@ describe("logs helper", () => {
         assert.strictEqual(o.out.length, 3);
         assert.strictEqual(o.err.length, 3);
         assert.match(o.err[0]!, /^web-2 app\.log    \| cannot read: cannot reach host web-2/);
+    });
+
+    it("what the app logs reaches the terminal without a control character or escape sequence, read or followed", async () => {
+        const evil = Object.values(HOSTILE).join("");
+        const o = io();
+        const logged = new FakeTransport("web-1", () => ({ code: 0, stdout: `GET / 200${evil} done\r\n`, stderr: "" }));
+        const failing = new FakeTransport("web-2", () => ({ code: 1, stdout: "", stderr: `journalctl: ${evil}` }));
+        await showLogs(config, [{ name: "web-1", transport: logged }, { name: "web-2", transport: failing }], { lines: 5, follow: false }, o.io);
+        assert.strictEqual(o.out[0], "web-1 app.log    | GET / 200 done");
+        const followed = new FakeTransport("web-1", (_script, options) => {
+            options?.onStdout?.(Buffer.from(`tail ${evil} end\n`));
+            return { code: 0, stdout: "", stderr: "" };
+        });
+        await showLogs(config, [{ name: "web-1", transport: followed }], { lines: 0, follow: true }, o.io);
+        assert.ok(o.out.includes("web-1 app.log    | tail  end"), JSON.stringify(o.out));
+        for (const line of [...o.out, ...o.err]) assert.ok(inert(line), JSON.stringify(line));
     });
 
     it("--follow streams lines from all hosts as they arrive and ends every reader's stdin when stopped", async () => {

@@ -1,11 +1,15 @@
 import * as assert from "assert";
+import * as cp from "child_process";
 import * as fs from "fs";
 import * as http from "http";
+import * as https from "https";
 import type { AddressInfo } from "net";
+import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
 import { fetchSums, parseReleaseArgs, parseSums, planRelease, type ReleaseInput } from "../../../ops/release";
 import { UsageError } from "../../../ops/operator";
+import { runProcess } from "../../../infra/transport/local";
 import { parseStackConfig } from "../../../stacks/config";
 
 const REPO = path.join(__dirname, "..", "..", "..");
@@ -100,6 +104,68 @@ describe("release helper (ops/release.ts)", () => {
             server.closeAllConnections();
             server.close();
         }
+    });
+
+    describe("RELEASE_AUTH goes only to the configured origin: a redirect is followed without it, to https only", () => {
+        const TOKEN = "glpat-redirect-secret";
+        let servers: Array<http.Server | https.Server>;
+        let tmp: string;
+        afterEach(() => {
+            for (const s of servers) {
+                s.closeAllConnections();
+                s.close();
+            }
+            if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+        });
+        beforeEach(() => {
+            servers = [];
+            tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sums-redirect-"));
+        });
+
+        /** A real server on 127.0.0.1 recording every request's headers; `answer` writes the response. */
+        async function serve(answer: (res: http.ServerResponse) => void, tls?: { key: Buffer; cert: Buffer }): Promise<{ url: string; seen: http.IncomingHttpHeaders[] }> {
+            const seen: http.IncomingHttpHeaders[] = [];
+            const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
+                seen.push(req.headers);
+                answer(res);
+            };
+            const server = tls ? https.createServer(tls, handler) : http.createServer(handler);
+            servers.push(server);
+            await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+            return { url: `${tls ? "https" : "http"}://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
+        }
+        const carriesToken = (h: http.IncomingHttpHeaders) => Object.entries(h).some(([k, v]) => k === "private-token" || String(v).includes(TOKEN));
+
+        it("a redirect to another origin over http is refused, and that origin never sees a request", async () => {
+            const other = await serve((res) => res.writeHead(200).end(SUMS));
+            const origin = await serve((res) => res.writeHead(302, { location: `${other.url}/SHA256SUMS` }).end());
+            await assert.rejects(fetchSums(`${origin.url}/SHA256SUMS`, `PRIVATE-TOKEN: ${TOKEN}`), /redirected to http:\/\/127\.0\.0\.1:\d+, which is not https: a redirect is followed only to https, and never with RELEASE_AUTH/);
+            assert.strictEqual(origin.seen.length, 1);
+            assert.ok(carriesToken(origin.seen[0] as http.IncomingHttpHeaders), "the configured origin gets the header");
+            assert.deepStrictEqual(other.seen, [], "the second origin got no request at all");
+        });
+
+        it("a redirect to https is followed without the header (a real TLS server, trusted through NODE_EXTRA_CA_CERTS)", async function () {
+            const made = cp.spawnSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", path.join(tmp, "key.pem"), "-out", path.join(tmp, "cert.pem")], { encoding: "utf8" });
+            if (made.status !== 0) {
+                if (process.env.CI) assert.fail(`openssl is required in CI: ${made.stderr}`);
+                this.skip();
+            }
+            const secure = await serve((res) => res.writeHead(200).end(SUMS), { key: fs.readFileSync(path.join(tmp, "key.pem")), cert: fs.readFileSync(path.join(tmp, "cert.pem")) });
+            const origin = await serve((res) => res.writeHead(302, { location: `${secure.url}/storage/SHA256SUMS?X-Signature=abc` }).end());
+            // A child process: Node reads NODE_EXTRA_CA_CERTS only at start.
+            const code = `require(${JSON.stringify(path.join(REPO, "ops", "release"))}).fetchSums(process.argv[1], process.env.AUTH).then((t) => process.stdout.write(t), (e) => { console.error(e.message); process.exit(1); })`;
+            const r = await runProcess(process.execPath, ["-r", "ts-node/register/transpile-only", "-e", code, `${origin.url}/SHA256SUMS`], "", 60000, "fetchSums did not finish", {
+                NODE_EXTRA_CA_CERTS: path.join(tmp, "cert.pem"),
+                AUTH: `PRIVATE-TOKEN: ${TOKEN}`,
+            });
+            assert.strictEqual(r.code, 0, r.stderr);
+            assert.strictEqual(r.stdout, SUMS);
+            assert.ok(carriesToken(origin.seen[0] as http.IncomingHttpHeaders), "the configured origin gets the header");
+            assert.strictEqual(secure.seen.length, 1);
+            assert.ok(!carriesToken(secure.seen[0] as http.IncomingHttpHeaders), `the redirect target got the header: ${JSON.stringify(secure.seen[0])}`);
+        });
     });
 
     it("parses its command line", () => {

@@ -3,6 +3,7 @@ import { parseStackConfig, type StackConfig } from "../../../stacks/config";
 import { collectStatus, hostStatusFrom, parseStatusArgs, statusExit, STATUS_EXIT, unreachableHost } from "../../../ops/status";
 import { formatUptime, renderStatusTable, runStatus } from "../../../ops/statusView";
 import { FakeTransport } from "./fakeTransport";
+import { HOSTILE, inert } from "./hostileText";
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMHZNMVhu73rtnkCVV1dnWn09B3L5W/ZVMUBqhTkSJws";
 
@@ -182,6 +183,27 @@ describe("status helper", () => {
             assert.match(table, /web-2 \(b\)  UNREACHABLE\n  error       cannot reach host web-2/);
             assert.match(table, /NOT OK: web-2 unreachable, web-3 unreachable\nNext: npm run logs -- --stack staging/);
         });
+    });
+
+    it("what a release answers reaches the terminal without a control character or escape sequence, in the table and in --json", async () => {
+        const evil = Object.values(HOSTILE).join("");
+        const answers = [
+            hostOutput({ "health.body": b64(JSON.stringify({ status: `healthy${evil}`, version: `1.1.0${evil}`, uptime: `3 days${evil}` })), "revision.3": `2025-01-12T10:00:00Z\tversion=1.1.0\tby=${evil}\toutcome=failed seen=${evil}` }),
+            hostOutput({ "health.code": "503", "health.body": b64(`not json ${evil} tail`) }),
+        ];
+        const targets = answers.map((stdout, i) => ({ name: `web-${i + 1}`, address: "a", transport: new FakeTransport(`web-${i + 1}`, () => ({ code: 0, stdout, stderr: "" })) }));
+        for (const json of [false, true]) {
+            const out: string[] = [];
+            await runStatus(config(), targets, { json }, { out: (s) => out.push(s) });
+            const lines = out.join("\n").split("\n");
+            for (const line of lines) assert.ok(inert(line), `${json ? "json" : "table"}: ${JSON.stringify(line)}`);
+            if (!json) {
+                assert.match(out[0]!, /health      healthy 1\.1\.0, up 3 days · HTTP 200/, "the text around the sequences is kept");
+                assert.match(out[0]!, /not JSON: not json /);
+            } else {
+                assert.ok(JSON.parse(out[0]!), "the document stays valid JSON");
+            }
+        }
     });
 
     it("shows uptime the way an operator reads it", () => {

@@ -7,7 +7,7 @@ import { DeploySettings, renderDeploySettings, renderHostProgram } from "../../.
 import { HostLayout, hostLayout, instancePorts } from "../../../infra/render/layout";
 import { ACTIVATION_RESULT_KEYS, EXIT, MANIFEST, parseKeyValues } from "../../../infra/render/protocol";
 import { q } from "../../../infra/render/shell";
-import { BashResult, runBash, stubBin } from "./bash";
+import { BashResult, requireTool, runBash, stubBin } from "./bash";
 
 /**
  * The host program's `activate` itself (gate, switch, drain, soak, restore), run under a
@@ -163,10 +163,11 @@ describe("activate (host/activate.sh) under a temp root with stand-ins", functio
         file("umbrella-up");
     }
 
-    async function activate(version: string, settings: DeploySettings, extra: string[] = []): Promise<BashResult & { result: Record<string, string>; raw: string }> {
+    /** `wrap`: a command line the host program runs under (e.g. one that measures it). */
+    async function activate(version: string, settings: DeploySettings, extra: string[] = [], wrap = ""): Promise<BashResult & { result: Record<string, string>; raw: string }> {
         const conf = path.join(root, "new.conf");
         fs.writeFileSync(conf, renderDeploySettings(settings));
-        const r = await runBash(`exec bash ${q(program)} activate --id t1 --version ${q(version)} --sha ${"b".repeat(64)} --who ci@runner --settings ${q(conf)} ${extra.join(" ")}`, {
+        const r = await runBash(`exec ${wrap} bash ${q(program)} activate --id t1 --version ${q(version)} --sha ${"b".repeat(64)} --who ci@runner --settings ${q(conf)} ${extra.join(" ")}`, {
             env: { PATH: `${stub.dir}:${process.env.PATH}`, STUB_STATE: state, LOCK_WAIT: "1" },
             timeoutMs: 50000,
         });
@@ -361,6 +362,28 @@ describe("activate (host/activate.sh) under a temp root with stand-ins", functio
         const stored = [r.raw, fs.readFileSync(l.revisionsLog, "utf8"), fs.readFileSync(l.deployLog, "utf8")].join("\n");
         for (const secret of ["s3cr3t-value-42", "hunter2-pw", "postgres://app"]) assert.ok(!stored.includes(secret), `${secret} was stored`);
         assert.deepStrictEqual(unitCalls(P2), [], "nothing started: the hook runs first");
+    });
+
+    it("a hook printing 64 MiB costs root at most its first and last 32 KiB: its exit status and last lines (redacted) are kept, and it is never cut off", async function () {
+        requireTool(this, "python3", ["--version"], "apt-get install python3");
+        const rss = path.join(state, "maxrss");
+        // The largest resident set of the host program and everything it ran (KiB), from getrusage.
+        const measured = `python3 -c 'import resource, subprocess, sys; rc = subprocess.call(sys.argv[2:]); open(sys.argv[1], "w").write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)); sys.exit(rc)' ${q(rss)}`;
+        const flood = "head -c 67108864 /dev/zero | tr '\\0' x; echo";
+        deployed("1.0.0", P1, base({ revision: "r1" }));
+
+        const failed = await activate("1.1.0", base({ beforeActivate: `${flood}; echo "migration failed for $DATABASE_URL"; exit 3` }), ["--hook"], measured);
+        assert.strictEqual(failed.code, EXIT.hookFailed, failed.stderr + failed.raw);
+        const peak = Number(fs.readFileSync(rss, "utf8"));
+        assert.ok(peak > 0 && peak < 32 * 1024, `the host program and its helpers peaked at ${peak} KiB for a 64 MiB hook output`);
+        assert.match(failed.result.seen ?? "", /^hooks\.beforeActivate failed: .*migration failed for \*\*\*$/);
+        assert.ok(!failed.raw.includes("hunter2-pw"));
+
+        const ok = await activate("1.1.0", base({ beforeActivate: `${flood}; echo migrated` }), ["--hook"], measured);
+        assert.strictEqual(ok.code, 0, ok.stderr + ok.raw);
+        assert.strictEqual(ok.result.outcome, "activated");
+        assert.match(fs.readFileSync(l.deployLog, "utf8"), /\thook done: migrated\n/, "the hook ran to its end");
+        assert.ok(Number(fs.readFileSync(rss, "utf8")) < 32 * 1024);
     });
 
     it("revisions.log and deploy.log are created without world read (0640)", async () => {

@@ -1,9 +1,10 @@
 // npm run destroy -- --stack <env> [--yes]: `pulumi destroy` with the program inline (scripts/engine.ts).
 // What it removes from each host, and what stays, is in docs/operations.md ("Destroying a stack").
-// A protected stack (prod) is refused by the engine: nothing is removed.
+// A protected stack (prod) is refused before the engine runs: nothing is removed.
 // Exit 0: destroyed; 1: refused or aborted (nothing changed); 2: the destroy failed part way.
 import { parseArgs } from "util";
 import { errorMessage } from "../stacks/errors";
+import { policyFor } from "../stacks/config";
 import { exitWith, selectProjectStack, terminalIo } from "./automation";
 
 const USAGE = "usage: npm run destroy -- --stack <env> [--yes]   (removes the stack's units, proxy and host program from every host)";
@@ -25,6 +26,14 @@ async function main(): Promise<number> {
         return 1;
     }
     const name = args.stack;
+    // The engine would delete what is not protected (release records) before refusing the rest: refuse first.
+    if (policyFor(name).protect) {
+        console.error(
+            `destroy of stack '${name}' refused: its resources are protected (production's policy). Nothing was removed. ` +
+                `To decommission it on purpose: pulumi state unprotect --all --yes --stack ${name}, then npm run destroy -- --stack ${name}.`,
+        );
+        return 1;
+    }
     let stack;
     try {
         stack = await selectProjectStack(name);

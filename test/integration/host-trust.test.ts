@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { buildArtifacts, type BuiltArtifact } from "../../scripts/build-artifacts";
-import { EngineDriver, type ProgramConfig } from "../engine/driver";
+import { RealEngine, type ProgramConfig } from "../e2e/engine";
 import { pack, type Artifact } from "./artifacts";
 import { hostLayout } from "../../infra/render/layout";
 import { renderReleaseInstall } from "../../infra/render/release";
@@ -238,7 +238,7 @@ describe("host trust on a real host: only fields root wrote choose a rollback ta
     const hosts: TestHost[] = useHosts(1, { names: ["trust-2"] });
     const h = () => hosts[0] as TestHost;
     let arts: Record<string, Artifact>;
-    let driver: EngineDriver;
+    let driver: RealEngine;
     let tmp: string;
 
     async function sh(cmd: string): Promise<string> {
@@ -295,7 +295,7 @@ describe("host trust on a real host: only fields root wrote choose a rollback ta
         const built = await buildArtifacts(path.join(tmp, "built"));
         arts = Object.fromEntries(built.filter((a) => a.version === "1.0.0" || a.version === "1.1.0").map((a: BuiltArtifact) => [a.version, { file: a.file, sha256: a.sha256 }]));
         arts[HOSTILE] = answering(HOSTILE, JSON.stringify({ status: "outcome=activated", version: HOSTILE }));
-        driver = new EngineDriver({ stack: "itest-host-trust", env: { COMPLINIST_DEPLOYER: "itest" } });
+        driver = new RealEngine({ stack: "itest-host-trust", env: { COMPLINIST_DEPLOYER: "itest" } });
     });
     after(async () => {
         await driver?.close();

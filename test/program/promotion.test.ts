@@ -300,7 +300,8 @@ class ProdHistory {
 }
 
 describe("promotion gate: prod's record carried from one deployment to the next (under mocks)", function () {
-    this.timeout(180000);
+    // Six evaluations, each a fresh process: generous, so a loaded machine slows it without failing it.
+    this.timeout(900000);
     const v = (version: string, rollback?: string, extra: Record<string, unknown> = {}) => prodConfig({ "complinist:version": version, "complinist:rollbackVersion": rollback, ...extra });
 
     it("deploy 1.0.0, deploy 1.1.0, roll back to 1.0.0: 1.1.0 is refused until acknowledged; an older commit's config deploys its version", async () => {

@@ -55,6 +55,13 @@ interface OutputsRequest {
     getOutputs(): structproto.Struct | undefined;
 }
 
+/** Outputs a dynamic provider's create makes and the program uses: GeneratedSecret's value (secret, as the engine keeps it). */
+function createdOutputs(rec: CapturedResource): PropertyMap {
+    if (rec.type !== "pulumi-nodejs:dynamic/complinist:GeneratedSecret") return {};
+    const length = typeof rec.inputs.length === "number" ? rec.inputs.length : 48;
+    return { value: secret(crypto.createHash("sha256").update(rec.urn).digest("hex").slice(0, length)) };
+}
+
 class RecordingMonitor extends MockMonitor {
     readonly captured: CapturedResource[] = [];
     stackOutputs: PropertyMap = {};
@@ -85,8 +92,9 @@ class RecordingMonitor extends MockMonitor {
             return { id: prior.id, state: prior.outputs };
         }
         if (isDynamicType(rec.type)) {
-            // Not created yet: the engine hands back the inputs (the dynamic provider has no preview).
-            return { id: "", state: rec.inputs };
+            // Not created yet: the engine hands back the inputs (the dynamic provider has no preview),
+            // plus what a create makes that the program reads (the generated secret, derived from the URN).
+            return { id: "", state: { ...rec.inputs, ...createdOutputs(rec) } };
         }
         // The program has no other custom resources; a new one gets its inputs back, as a dynamic one does.
         const state = rec.inputs;

@@ -70,7 +70,7 @@ export function renderServiceApply(l: HostLayout, s: ServiceFiles, systemd: bool
                   `fi`,
                   // nft -c runs the whole transaction in the kernel and rolls it back: nothing changes yet.
                   `if ! out=$(printf %s ${q(b64(s.firewallRules))} | base64 -d | nft -c -f - 2>&1); then`,
-                  `  echo "the kernel refused the instance firewall (nftables table ${firewallTable(s.service)}, which keeps the app instance ports on loopback): $(printf '%s' "$out" | tr '\n' ' ' | cut -c1-300)- nothing was changed. Root must be able to load nftables rules (CAP_NET_ADMIN; a container host needs --cap-add NET_ADMIN)." >&2`,
+                  `  echo "the kernel refused the instance firewall (nftables table ${firewallTable(s.service)}, which keeps the app instance ports on loopback): $(printf '%s' "$out" | tr '\\n' ' ' | cut -c1-300)- nothing was changed. Root must be able to load nftables rules (CAP_NET_ADMIN; a container host needs --cap-add NET_ADMIN)." >&2`,
                   `  exit 1`,
                   `fi`,
                   `if ! id -u "$user" >/dev/null 2>&1; then useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$user" >/dev/null; fi`,
@@ -99,7 +99,7 @@ export function renderServiceApply(l: HostLayout, s: ServiceFiles, systemd: bool
                   // A start, never a restart, when inactive: the instances keep running either way.
                   `fw=${q(`${s.service}-firewall.service`)}`,
                   `if ! out=$(systemctl enable "$fw" 2>&1 && if systemctl is-active --quiet "$fw"; then systemctl reload "$fw" 2>&1; else systemctl start "$fw" 2>&1; fi); then`,
-                  `  echo "loading the instance firewall ($fw) failed: $out $(journalctl -u "$fw" -n 3 --no-pager -o cat 2>/dev/null | tr '\n' ' ')" >&2`,
+                  `  echo "loading the instance firewall ($fw) failed: $out $(journalctl -u "$fw" -n 3 --no-pager -o cat 2>/dev/null | tr '\\n' ' ')" >&2`,
                   `  exit 1`,
                   `fi`,
               ]

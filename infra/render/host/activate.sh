@@ -94,7 +94,7 @@ sole_listener() {
     local holders
     holders=$(foreign_listeners "$1")
     [ -n "$holders" ] || return 0
-    SEEN="port $1 is also held by $(printf '%s' "$holders" | tr '\n' ' ')- not only by $(instance_unit "$1"): its answers are not the release's"
+    SEEN="port $1 is also held by $(printf '%s\n' "$holders" | awk 'NR > 1 { printf "; " } { printf "%s", $0 }') - not only by $(instance_unit "$1"): its answers are not the release's"
     return 1
 }
 

@@ -63,8 +63,10 @@ socket_pids() {
 # The socket's cgroup comes from the kernel (ss --cgroup: sock_diag), so a socket is judged even
 # when /proc hides its process; it must equal the unit's ControlGroup exactly: a user's own
 # user@UID.service/app.slice/<service>@PORT.service ends the same way and is not the unit.
-# What ss prints after " cgroup:" is the path (a delegated user may put spaces or "cgroup:" in
-# cgroup names, never a path under ours); what comes before it is ss's own numeric fields.
+# What ss prints after its first " cgroup:" begins with the socket's path; what comes before it
+# is ss's own numeric fields. A delegated user may put spaces, "cgroup:" or "<->" in cgroup names,
+# so the path is cut at the first of those: what is left still begins with the user's own
+# subtree, never equal to a unit's cgroup the user cannot create cgroups under.
 foreign_listeners() {
     local port="$1" own line head cg uid ino pids pid comm mine
     own=$(instance_cgroup "$port")
@@ -73,8 +75,13 @@ foreign_listeners() {
         head=${line%% cgroup:*}
         cg=""
         if [ "$head" != "$line" ]; then
+            # ss may print the path twice (-e and --cgroup), each maybe followed by -e's shutdown marker.
             cg=${line#* cgroup:}
-            case "$cg" in *" <->" | *" <--" | *" -->" | *" ---") cg=${cg% *} ;; esac
+            cg=${cg%% cgroup:*}
+            cg=${cg%% <->*}
+            cg=${cg%% <--*}
+            cg=${cg%% -->*}
+            cg=${cg%% ---*}
         fi
         uid=$(printf '%s\n' "$head" | sed -n 's/.* uid:\([0-9]*\).*/\1/p')
         ino=$(printf '%s\n' "$head" | sed -n 's/.* ino:\([0-9]*\).*/\1/p')

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { HostTarget } from "../infra/providers/host";
 import { ServiceUnit } from "../infra/providers/service";
 import { InstanceRuntime, renderHostProgram } from "../infra/render/hostProgram";
+import { renderFirewallRules, renderFirewallUnit } from "../infra/render/firewall";
 import { hostLayout } from "../infra/render/layout";
 import { renderLogrotate } from "../infra/render/logrotate";
 import { renderContainerInstanceUnit, renderDockerEnvFile, renderEnvFile, renderInstanceUnit, renderProxyUnit, renderServiceUnit } from "../infra/render/unit";
@@ -51,6 +52,8 @@ export class SystemdService extends pulumi.ComponentResource {
         this.unitText = docker ? renderContainerInstanceUnit(spec) : renderInstanceUnit(spec);
         const serviceUnitText = renderServiceUnit(spec);
         const proxyUnitText = renderProxyUnit({ ...spec, port: args.port });
+        const firewallUnitText = renderFirewallUnit(spec);
+        const firewallRules = renderFirewallRules({ service: args.service, port: args.port });
         const layout = hostLayout(args.baseDir, args.service);
         const hostProgram = renderHostProgram(layout, args.service, args.runtime);
         const logrotateText = renderLogrotate(layout);
@@ -68,6 +71,8 @@ export class SystemdService extends pulumi.ComponentResource {
                 unitText: this.unitText,
                 serviceUnitText,
                 proxyUnitText,
+                firewallUnitText,
+                firewallRules,
                 hostProgram,
                 logrotateText,
                 envText,

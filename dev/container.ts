@@ -52,17 +52,20 @@ export const SYSTEMD_HOST_FLAGS: readonly string[] = [
     "--tmpfs", "/run",
     "--tmpfs", "/run/lock",
     "-e", "container=docker",
+    // Root on a real host loads nftables rules (the instance firewall, infra/render/firewall.ts); here it needs NET_ADMIN.
+    "--cap-add", "NET_ADMIN",
     // systemd halts cleanly on SIGRTMIN+3; on docker's default SIGTERM it would just
     // re-execute itself and `docker stop` would wait out its 10 s before killing.
     "--stop-signal", "SIGRTMIN+3",
 ];
 
 /**
- * Extra `docker run` flags for a host running its own Docker engine (docker-in-docker):
- * NET_ADMIN for dockerd's iptables/bridge, and an anonymous volume at /var/lib/docker so the
- * inner overlay2 is not on overlay. --privileged and --cap-add ALL fail here ("unable to apply caps").
+ * Extra `docker run` flags for a host running its own Docker engine (docker-in-docker): an
+ * anonymous volume at /var/lib/docker so the inner overlay2 is not on overlay (dockerd's
+ * iptables/bridge use the NET_ADMIN every host has). --privileged and --cap-add ALL fail here
+ * ("unable to apply caps").
  */
-export const DOCKER_ENGINE_FLAGS: readonly string[] = ["--cap-add", "NET_ADMIN", "-v", "/var/lib/docker"];
+export const DOCKER_ENGINE_FLAGS: readonly string[] = ["-v", "/var/lib/docker"];
 
 /** Waits until systemd reports running/degraded and sshd answers on the published port; throws with what it saw. */
 export async function waitReady(container: string, port: number, timeoutMs: number): Promise<void> {

@@ -45,8 +45,8 @@ export interface StartHostsOptions {
     image?: string;
     /**
      * Docker-in-docker: the host runs its own dockerd (started by systemd), so containers
-     * publish ports on the host's own 127.0.0.1. Adds NET_ADMIN (iptables for docker's NAT)
-     * and an anonymous volume at /var/lib/docker (overlay2 does not work on overlay);
+     * publish ports on the host's own 127.0.0.1. Adds an anonymous volume at
+     * /var/lib/docker (overlay2 does not work on overlay; NET_ADMIN for docker's NAT every host has);
      * startHosts returns once `docker info` answers inside.
      */
     dockerEngine?: boolean;

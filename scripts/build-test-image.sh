@@ -15,6 +15,7 @@ PACKAGES=(
     iproute2 procps
     sudo
     haproxy logrotate jq
+    nftables
 )
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

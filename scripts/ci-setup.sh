@@ -9,9 +9,10 @@ dockerd_log="${DOCKERD_LOG:-/tmp/dockerd.log}"
 
 # A fresh Debian machine has none of the tools; install them once (as root), from apt's own mirror.
 # docker.io: the engine for test hosts; debootstrap: builds their image; systemd: systemd-analyze;
-# and the linter for rendered scripts; python3: runs the sample app in unit tests; ssh-keygen: test keys.
+# and the linter for rendered scripts; python3: runs the sample app in unit tests; ssh-keygen: test keys;
+# nft: loads the instance firewall in a scratch network namespace; ss: the host program's listener check.
 missing=()
-for tool in dockerd:docker.io debootstrap:debootstrap systemd-analyze:systemd shellcheck:shellcheck python3:python3 ssh-keygen:openssh-client curl:curl haproxy:haproxy; do
+for tool in dockerd:docker.io debootstrap:debootstrap systemd-analyze:systemd shellcheck:shellcheck python3:python3 ssh-keygen:openssh-client curl:curl haproxy:haproxy nft:nftables ss:iproute2; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool#*:}")
 done
 if ((${#missing[@]})); then

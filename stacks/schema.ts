@@ -135,7 +135,8 @@ const service = z.strictObject({
             z
                 .string()
                 .regex(ENV_NAME_PATTERN, "names must be UPPER_SNAKE_CASE")
-                .refine((k) => k !== "PORT", "PORT is set by the stack (each instance gets its own private port behind the proxy on service.port): set service.port instead"),
+                .refine((k) => k !== "PORT", "PORT is set by the stack (each instance gets its own private port behind the proxy on service.port): set service.port instead")
+                .refine((k) => k !== "BIND", "BIND is set by the stack (each instance listens on 127.0.0.1 behind the proxy, enforced by the host's firewall): remove it"),
             z.string().refine((v) => !/[\n\r\0]/.test(v), "values must be single-line"),
         )
         .default({}),

@@ -26,16 +26,18 @@ export interface ServiceUnitOutputs extends ServiceUnitState {
     readonly envMode: string;
     /** `systemctl is-enabled` on the host. */
     readonly enabled: string;
+    /** `loaded` when the host's instance firewall is the applied rules and loads at boot; otherwise what differs (drift). */
+    readonly firewall: string;
 }
 
 /** Files on the host compared whole: a hand edit of any of them is drift. */
-const FILE_KEYS = ["unitText", "serviceUnitText", "proxyUnitText", "hostProgram", "logrotateText"] as const;
+const FILE_KEYS = ["unitText", "serviceUnitText", "proxyUnitText", "firewallUnitText", "firewallRules", "hostProgram", "logrotateText"] as const;
 
 async function apply(s: ServiceUnitState): Promise<ServiceUnitOutputs> {
     const t = await connect(s.host, s.privateKey);
     const l = hostLayout(s.baseDir, s.service, t.root);
     await run(t, `installing unit ${s.service}.service`, renderServiceApply(l, { ...s, who: deployer() }, t.systemd), Buffer.from(s.envText, "utf8"), LOCKED_SCRIPT_TIMEOUT_MS);
-    return { ...s, envSha256: sha256Hex(s.envText), envMode: "600", enabled: "enabled" };
+    return { ...s, envSha256: sha256Hex(s.envText), envMode: "600", enabled: "enabled", firewall: "loaded" };
 }
 
 export const serviceUnitProvider: pulumi.dynamic.ResourceProvider = {
@@ -50,6 +52,7 @@ export const serviceUnitProvider: pulumi.dynamic.ResourceProvider = {
         if (olds.envSha256 !== sha256Hex(news.envText)) changed.push("envText");
         if (olds.envMode !== "600") changed.push("envMode");
         if (olds.enabled !== "enabled") changed.push("enabled");
+        if (olds.firewall !== "loaded") changed.push("firewall");
         if (JSON.stringify(olds.host) !== JSON.stringify(news.host)) changed.push("host");
         // A rotated key reaches state, so later reads and deletes never fall back to a revoked one.
         if (olds.privateKey !== news.privateKey) changed.push("privateKey");
@@ -67,11 +70,24 @@ export const serviceUnitProvider: pulumi.dynamic.ResourceProvider = {
     async read(id: string, props: ServiceUnitOutputs) {
         const t = await connect(props.host, props.privateKey);
         const l = hostLayout(props.baseDir, props.service, t.root);
-        const kv = parseKeyValues((await run(t, `reading unit ${props.service}.service`, renderServiceRead(l, props.service, t.systemd))).stdout);
+        const kv = parseKeyValues((await run(t, `reading unit ${props.service}.service`, renderServiceRead(l, props.service, t.systemd, props.firewallRules ?? ""))).stdout);
         const text = (k: string) => Buffer.from(kv[k] ?? "", "base64").toString("utf8");
         return {
             id,
-            props: { ...props, unitText: text("unit"), serviceUnitText: text("serviceUnit"), proxyUnitText: text("proxyUnit"), hostProgram: text("hostProgram"), logrotateText: text("logrotate"), envSha256: kv.envSha256 ?? "", envMode: kv.envMode ?? "", enabled: kv.enabled ?? "" },
+            props: {
+                ...props,
+                unitText: text("unit"),
+                serviceUnitText: text("serviceUnit"),
+                proxyUnitText: text("proxyUnit"),
+                firewallUnitText: text("firewallUnit"),
+                firewallRules: text("firewallRules"),
+                hostProgram: text("hostProgram"),
+                logrotateText: text("logrotate"),
+                envSha256: kv.envSha256 ?? "",
+                envMode: kv.envMode ?? "",
+                enabled: kv.enabled ?? "",
+                firewall: kv.firewall ?? "",
+            },
         };
     },
 
@@ -111,7 +127,7 @@ export class ServiceUnit extends pulumi.dynamic.Resource {
     declare public readonly enabled: pulumi.Output<string>;
 
     constructor(name: string, args: ServiceUnitArgs, opts?: pulumi.CustomResourceOptions) {
-        const [props, options] = dynamicProps(args, ["envSha256", "envMode", "enabled"], opts, ["privateKey", "envText"]);
+        const [props, options] = dynamicProps(args, ["envSha256", "envMode", "enabled", "firewall"], opts, ["privateKey", "envText"]);
         super(serviceUnitProvider, name, props, options, "complinist", "ServiceUnit");
     }
 }

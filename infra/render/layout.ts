@@ -16,9 +16,11 @@ import * as path from "path";
  *   /etc/<service>/<service>.env         0600, the staged env; each instance starts from a 0600 copy, instance-<port>.env
  *   /etc/<service>/deploy.conf           0600, the gate settings the host program uses (health, checks, soak, standby)
  *   /etc/<service>/haproxy.cfg           the local proxy on the service port
+ *   /etc/<service>/firewall.nft          0644, the instance ports' loopback-only rules (nftables table inet <service>)
  *   /etc/systemd/system/<service>.service         0644, the umbrella unit: `systemctl stop|start <service>` (+ .wants/ 0755)
  *   /etc/systemd/system/<service>@.service        0644, one app instance per private loopback port
  *   /etc/systemd/system/<service>-proxy.service   0644, HAProxy on the service port
+ *   /etc/systemd/system/<service>-firewall.service   0644, loads firewall.nft (boot, reload), deletes the table when stopped
  *   /usr/local/sbin/<service>            0755, the host program: activate, rollback, status, releases
  *   /etc/logrotate.d/<service>           0644
  *   /var/log/<service>/                  root:root 0750: app.log (opened by systemd for the app), deploy.log, both 0640
@@ -46,6 +48,9 @@ export interface HostLayout {
     readonly instanceUnitFile: string;
     readonly proxyUnitFile: string;
     readonly proxyConfig: string;
+    /** The instance firewall's unit and its nftables rules (infra/render/firewall.ts). */
+    readonly firewallUnitFile: string;
+    readonly firewallRules: string;
     readonly deployConfig: string;
     readonly hostProgram: string;
     /** The proxy's read-only stats endpoint (HTTP over a unix socket: `curl --unix-socket`). */
@@ -79,6 +84,8 @@ export function hostLayout(baseDir: string, service: string, root = ""): HostLay
         instanceUnitFile: r(`/etc/systemd/system/${service}@.service`),
         proxyUnitFile: r(`/etc/systemd/system/${service}-proxy.service`),
         proxyConfig: r(`/etc/${service}/haproxy.cfg`),
+        firewallUnitFile: r(`/etc/systemd/system/${service}-firewall.service`),
+        firewallRules: r(`/etc/${service}/firewall.nft`),
         deployConfig: r(`/etc/${service}/deploy.conf`),
         hostProgram: r(`/usr/local/sbin/${service}`),
         proxyStatsSocket: r(`/run/${service}-proxy/stats.sock`),

@@ -1,7 +1,10 @@
 import * as path from "path";
 import { HostLayout } from "./layout";
 import { renderLocked } from "./lock";
+import { firewallTable } from "./firewall";
 import { q } from "./shell";
+
+const b64 = (text: string) => Buffer.from(text, "utf8").toString("base64");
 
 /** Host scripts of the systemd unit and its env file: apply, read, delete. */
 
@@ -17,6 +20,10 @@ export interface ServiceFiles {
     readonly serviceUnitText: string;
     /** `<service>-proxy.service`. */
     readonly proxyUnitText: string;
+    /** `<service>-firewall.service`: loads the instance firewall (infra/render/firewall.ts). */
+    readonly firewallUnitText: string;
+    /** `/etc/<service>/firewall.nft`: the instance ports answer on loopback only. */
+    readonly firewallRules: string;
     /** `/usr/local/sbin/<service>`. */
     readonly hostProgram: string;
     /** `/etc/logrotate.d/<service>`: app.log and deploy.log rotation. */
@@ -31,15 +38,19 @@ function files(l: HostLayout, s: ServiceFiles): Array<[string, string, string]> 
         [l.instanceUnitFile, s.unitText, "0644"],
         [l.unitFile, s.serviceUnitText, "0644"],
         [l.proxyUnitFile, s.proxyUnitText, "0644"],
+        [l.firewallUnitFile, s.firewallUnitText, "0644"],
+        [l.firewallRules, s.firewallRules, "0644"],
         [l.hostProgram, s.hostProgram, "0755"],
         [l.logrotateFile, s.logrotateText, "0644"],
     ];
 }
 
 /**
- * Under the host lock: install HAProxy when missing, create the service user and
- * directories, write the units, the host program and (from stdin, so secrets never
- * appear in a command line) the env file with mode 0600, then daemon-reload and enable.
+ * Under the host lock: install HAProxy and nftables when missing, check that the kernel takes
+ * the instance firewall (before anything is written: a host that cannot hold the instances on
+ * loopback is refused whole), create the service user and directories, write the units, the
+ * host program and (from stdin, so secrets never appear in a command line) the env file with
+ * mode 0600, then daemon-reload, enable, and load the firewall (start, or an atomic reload).
  * Each file is written to a temp name and renamed. Running instances keep the unit and
  * env they started with; the next activation starts one with these.
  */
@@ -53,6 +64,14 @@ export function renderServiceApply(l: HostLayout, s: ServiceFiles, systemd: bool
             ? [
                   `if ! command -v haproxy >/dev/null 2>&1; then`,
                   `  DEBIAN_FRONTEND=noninteractive apt-get install -y -q haproxy >/dev/null 2>&1 || { echo "haproxy is missing and apt-get install haproxy failed: install it on the host" >&2; exit 1; }`,
+                  `fi`,
+                  `if ! command -v nft >/dev/null 2>&1; then`,
+                  `  DEBIAN_FRONTEND=noninteractive apt-get install -y -q nftables >/dev/null 2>&1 || { echo "nft is missing and apt-get install nftables failed: install it on the host" >&2; exit 1; }`,
+                  `fi`,
+                  // nft -c runs the whole transaction in the kernel and rolls it back: nothing changes yet.
+                  `if ! out=$(printf %s ${q(b64(s.firewallRules))} | base64 -d | nft -c -f - 2>&1); then`,
+                  `  echo "the kernel refused the instance firewall (nftables table ${firewallTable(s.service)}, which keeps the app instance ports on loopback): $(printf '%s' "$out" | tr '\\n' ' ' | cut -c1-300)- nothing was changed. Root must be able to load nftables rules (CAP_NET_ADMIN; a container host needs --cap-add NET_ADMIN)." >&2`,
+                  `  exit 1`,
                   `fi`,
                   `if ! id -u "$user" >/dev/null 2>&1; then useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$user" >/dev/null; fi`,
               ]
@@ -69,7 +88,7 @@ export function renderServiceApply(l: HostLayout, s: ServiceFiles, systemd: bool
         `chmod 0600 "$tmp_env"`,
         `mv -f "$tmp_env" ${q(l.envFile)}`,
         ...files(l, s).flatMap(([file, text, mode]) => [
-            `printf %s ${q(Buffer.from(text, "utf8").toString("base64"))} | base64 -d > ${q(file)}.tmp.$$`,
+            `printf %s ${q(b64(text))} | base64 -d > ${q(file)}.tmp.$$`,
             `chmod ${mode} ${q(file)}.tmp.$$`,
             `mv -f ${q(file)}.tmp.$$ ${q(file)}`,
         ]),
@@ -77,6 +96,12 @@ export function renderServiceApply(l: HostLayout, s: ServiceFiles, systemd: bool
             ? [
                   `systemctl daemon-reload`,
                   `if ! out=$(systemctl enable ${q(`${s.service}.service`)} 2>&1); then echo "systemctl enable ${s.service}.service failed: $out" >&2; exit 1; fi`,
+                  // A start, never a restart, when inactive: the instances keep running either way.
+                  `fw=${q(`${s.service}-firewall.service`)}`,
+                  `if ! out=$(systemctl enable "$fw" 2>&1 && if systemctl is-active --quiet "$fw"; then systemctl reload "$fw" 2>&1; else systemctl start "$fw" 2>&1; fi); then`,
+                  `  echo "loading the instance firewall ($fw) failed: $out $(journalctl -u "$fw" -n 3 --no-pager -o cat 2>/dev/null | tr '\\n' ' ')" >&2`,
+                  `  exit 1`,
+                  `fi`,
               ]
             : []),
         `step ${q(`service ${s.service}: units, env file and host program applied`)}`,
@@ -85,17 +110,35 @@ export function renderServiceApply(l: HostLayout, s: ServiceFiles, systemd: bool
     ].join("\n");
 }
 
-/** The Read of a ServiceUnit: every file it owns (base64), the env file hash and mode, enablement. */
-export function renderServiceRead(l: HostLayout, service: string, systemd: boolean): string {
+/**
+ * The Read of a ServiceUnit: every file it owns (base64), the env file hash and mode, enablement,
+ * and `firewall`: `loaded` when the live table is exactly what `rules` (the rules last applied)
+ * loads to — compared in a scratch network namespace, so reading changes nothing — and its unit
+ * is enabled for boot; otherwise what is wrong.
+ */
+export function renderServiceRead(l: HostLayout, service: string, systemd: boolean, rules: string): string {
     const read = (key: string, file: string) => `if [ -f ${q(file)} ]; then echo "${key}=$(base64 -w0 < ${q(file)})"; else echo "${key}="; fi`;
+    const table = firewallTable(service);
     return [
         read("unit", l.instanceUnitFile),
         read("serviceUnit", l.unitFile),
         read("proxyUnit", l.proxyUnitFile),
+        read("firewallUnit", l.firewallUnitFile),
+        read("firewallRules", l.firewallRules),
         read("hostProgram", l.hostProgram),
         read("logrotate", l.logrotateFile),
         `if [ -f ${q(l.envFile)} ]; then echo "envSha256=$(sha256sum < ${q(l.envFile)} | cut -d' ' -f1)"; echo "envMode=$(stat -c %a ${q(l.envFile)})"; else echo "envSha256="; echo "envMode="; fi`,
         systemd ? `echo "enabled=$(systemctl is-enabled ${q(`${service}.service`)} 2>/dev/null || true)"` : `echo "enabled=enabled"`,
+        ...(systemd
+            ? [
+                  `live=$(nft -s list table ${table} 2>/dev/null || true)`,
+                  `want=$(printf %s ${q(b64(rules))} | base64 -d | unshare --net sh -c 'nft -f - && nft -s list table ${table}' 2>/dev/null || true)`,
+                  `if [ -z "$live" ]; then echo "firewall=missing: no table ${table}"`,
+                  `elif [ "$live" != "$want" ]; then echo "firewall=changed: table ${table} is not the rules the stack applied"`,
+                  `elif [ "$(systemctl is-enabled ${q(`${service}-firewall.service`)} 2>/dev/null || true)" != enabled ]; then echo "firewall=not loaded at boot: ${service}-firewall.service is not enabled"`,
+                  `else echo "firewall=loaded"; fi`,
+              ]
+            : [`echo "firewall=loaded"`]),
         "",
     ].join("\n");
 }
@@ -107,8 +150,15 @@ export function renderServiceRead(l: HostLayout, service: string, systemd: boole
 export function renderServiceDelete(l: HostLayout, service: string, systemd: boolean, who: string): string {
     return [
         renderLocked(l, service, who, false),
-        ...(systemd ? [`systemctl disable --now ${q(`${service}.service`)} >/dev/null 2>&1 || true`] : []),
-        `rm -f ${q(l.unitFile)} ${q(l.instanceUnitFile)} ${q(l.proxyUnitFile)} ${q(l.hostProgram)} ${q(l.logrotateFile)} ${q(l.envFile)} ${q(l.deployConfig)} ${q(l.proxyConfig)}`,
+        ...(systemd
+            ? [
+                  `systemctl disable --now ${q(`${service}.service`)} >/dev/null 2>&1 || true`,
+                  // After the instances stopped with the umbrella: its ExecStop deletes the table.
+                  `systemctl disable --now ${q(`${service}-firewall.service`)} >/dev/null 2>&1 || true`,
+                  `if command -v nft >/dev/null 2>&1 && nft list table ${firewallTable(service)} >/dev/null 2>&1; then nft delete table ${firewallTable(service)}; fi`,
+              ]
+            : []),
+        `rm -f ${q(l.unitFile)} ${q(l.instanceUnitFile)} ${q(l.proxyUnitFile)} ${q(l.firewallUnitFile)} ${q(l.firewallRules)} ${q(l.hostProgram)} ${q(l.logrotateFile)} ${q(l.envFile)} ${q(l.deployConfig)} ${q(l.proxyConfig)}`,
         `rm -rf ${q(`${path.posix.dirname(l.unitFile)}/${service}.service.wants`)}`,
         // Each instance's copy of the env file (instances.sh), then the directory if nothing else is in it.
         `rm -f -- ${q(l.envDir)}/instance-*.env`,

@@ -1,3 +1,4 @@
+import { firewallRequirement } from "./firewall";
 import { hostLayout } from "./layout";
 import { systemdQuote } from "./shell";
 
@@ -49,19 +50,23 @@ const MANAGED = "# Managed by the CompliNist Pulumi stack. Hand edits are report
 
 /**
  * One app instance, `<service>@<port>.service`: the release `instances/<port>` links to,
- * listening on the private loopback port PORT=<port>, with the env it was started with.
+ * listening on the private loopback port PORT=<port> (BIND=127.0.0.1; the instance firewall,
+ * infra/render/firewall.ts, drops what reaches the port on any other address), with the env it
+ * was started with.
  * Hardened so `systemd-analyze security` scores it OK (≤ 2.0). `PrivateUsers=` is left
  * out on purpose: it needs user namespaces, which the container-based test hosts lack
  * (217/USER). `MemoryDenyWriteExecute=` is left out: it breaks JIT runtimes the app may use.
  */
 export function renderInstanceUnit(spec: UnitSpec): string {
     const l = hostLayout(spec.baseDir, spec.service);
+    const fw = firewallRequirement(spec.service);
     return [
         MANAGED,
         "[Unit]",
         `Description=CompliNist (${spec.service}) instance on 127.0.0.1:%i`,
         "After=network-online.target",
         "Wants=network-online.target",
+        ...fw.unit,
         `PartOf=${spec.service}.service`,
         "",
         "[Service]",
@@ -69,8 +74,11 @@ export function renderInstanceUnit(spec: UnitSpec): string {
         `User=${spec.user}`,
         `Group=${spec.user}`,
         `WorkingDirectory=${l.instancesDir}/%i`,
-        // Set before the env file is read, and the schema refuses PORT in service.environment.
+        // Set before the env file is read, and the schema refuses PORT and BIND in service.environment.
+        // BIND is the address the app is asked to listen on; the firewall holds it to loopback whatever it binds.
         "Environment=PORT=%i",
+        "Environment=BIND=127.0.0.1",
+        ...fw.service,
         `EnvironmentFile=${l.envDir}/instance-%i.env`,
         `ExecStart=/bin/sh -c ${systemdQuote(`exec ${spec.command}`)}`,
         "Restart=on-failure",
@@ -99,6 +107,7 @@ export function renderInstanceUnit(spec: UnitSpec): string {
 export function renderContainerInstanceUnit(spec: Pick<UnitSpec, "service" | "baseDir">): string {
     const l = hostLayout(spec.baseDir, spec.service);
     const name = `${spec.service}-%i`;
+    const fw = firewallRequirement(spec.service);
     return [
         MANAGED,
         "[Unit]",
@@ -106,10 +115,12 @@ export function renderContainerInstanceUnit(spec: Pick<UnitSpec, "service" | "ba
         "After=docker.service network-online.target",
         "Requires=docker.service",
         "Wants=network-online.target",
+        ...fw.unit,
         `PartOf=${spec.service}.service`,
         "",
         "[Service]",
         "Type=simple",
+        ...fw.service,
         `ExecStartPre=-/usr/bin/docker rm -f ${name}`,
         `ExecStart=${l.hostProgram.replace(/%/g, "%%")} container-run %i`,
         // Also run after the container exited on its own (then it is gone: --rm): its failure is no failure of the unit.

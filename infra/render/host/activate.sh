@@ -114,15 +114,20 @@ live_answers() {
     return 1
 }
 
-# gate_instance PORT WANT: the gate, then proof that the answers came from PORT's own unit
-# (foreign_listeners): another process of the service user on that port fails it at once.
-gate_instance() {
+# sole_listener PORT: only PORT's own unit listens on PORT (foreign_listeners); else SEEN names the others.
+sole_listener() {
     local holders
-    gate "$1" "$2" "$TIMEOUT" || return 1
     holders=$(foreign_listeners "$1")
     [ -n "$holders" ] || return 0
-    SEEN="port $1 is also held by $(printf '%s' "$holders" | tr '\n' ' ')- not only by $(instance_unit "$1"): its answers are not the release's"
+    SEEN="port $1 is also held by $(printf '%s\n' "$holders" | awk 'NR > 1 { printf "; " } { printf "%s", $0 }') - not only by $(instance_unit "$1"): its answers are not the release's"
     return 1
+}
+
+# gate_instance PORT WANT: the gate, then proof that the answers came from PORT's own unit:
+# another process of the service user on that port fails it at once.
+gate_instance() {
+    gate "$1" "$2" "$TIMEOUT" || return 1
+    sole_listener "$1"
 }
 
 # Keep the pinned rollback target running on the idle port, or stop the idle port.
@@ -225,6 +230,16 @@ activate() {
         instance_stop "$idle"
         fail_activation "$EXIT_HEALTH" failed switch
     fi
+    # A listener can join the port after the gate's look (SO_REUSEPORT, or in the moment between):
+    # looked at again now that it takes requests, before the old instance lets go, and through the soak.
+    if ! sole_listener "$idle"; then
+        FAILED_SEEN="after the switch: $SEEN"
+        step "switch undone: $SEEN"
+        if [ -n "$live" ]; then proxy_route "$live" "$LIVE_VERSION" "$LIVE_PATH" || true; else proxy_unroute; fi
+        drain "$idle"
+        instance_stop "$idle"
+        fail_activation "$EXIT_HEALTH" failed switch
+    fi
     switch_current "$VERSION"
     instance_wanted "$idle" yes
     systemctl start "$SERVICE.service" 2>/dev/null || true
@@ -238,7 +253,7 @@ activate() {
         local until=$(($(date +%s) + SOAK))
         step "soak ${SOAK}s"
         while [ "$(date +%s)" -lt "$until" ]; do
-            if ! probe "http://127.0.0.1:$PORT$HEALTH_PATH" "$VERSION"; then
+            if ! probe "http://127.0.0.1:$PORT$HEALTH_PATH" "$VERSION" || ! sole_listener "$idle"; then
                 FAILED_SEEN="during the soak: $SEEN"
                 step "soak failed: $SEEN"
                 pause_point switch-back

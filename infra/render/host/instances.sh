@@ -40,26 +40,62 @@ instance_stop() {
     rm -f "$INSTANCES_DIR/$1" "$INSTANCES_DIR/$1.rev" "$ENV_DIR/instance-$1.env"
 }
 
-# foreign_listeners PORT: every process listening on PORT that is not in the cgroup of
-# PORT's own instance unit (container mode: not the docker-proxy of PORT's own container),
-# one "pid N (command, cgroup)" line each. The service user may
-# bind an idle port before its instance does (or beside it, with SO_REUSEPORT), and then a
-# healthy answer there is the attacker's: the gate trusts an answer only from the unit's own.
+# instance_cgroup PORT: the cgroup of PORT's own instance unit, exactly as systemd names it
+# ("" when it is not running). Container mode: docker.service's, where the engine runs docker-proxy.
+instance_cgroup() {
+    local unit
+    unit=$(instance_unit "$1")
+    [ "$RUNTIME" != docker ] || unit=docker.service
+    systemctl show -p ControlGroup --value "$unit" 2>/dev/null || true
+}
+
+# socket_pids INODE: the processes holding socket INODE, from /proc ("" when /proc does not
+# show them: root without CAP_SYS_PTRACE, as in a container, cannot read another user's fds).
+socket_pids() {
+    { find /proc/[0-9]*/fd -maxdepth 1 -lname "socket:\\[$1\\]" 2>/dev/null || true; } | sed 's|^/proc/\([0-9]*\)/.*|\1|' | sort -un | paste -sd ' ' -
+}
+
+# foreign_listeners PORT: every TCP socket listening on PORT that PORT's own instance unit did
+# not open (container mode: that is not the docker-proxy of PORT's own container), one
+# "pid N (command, uid U, cgroup C)" line each. The service user may bind an idle port before
+# its instance does (or beside it, with SO_REUSEPORT), and then a healthy answer there is the
+# attacker's: the gate trusts an answer only from the unit's own.
+# The socket's cgroup comes from the kernel (ss --cgroup: sock_diag), so a socket is judged even
+# when /proc hides its process; it must equal the unit's ControlGroup exactly: a user's own
+# user@UID.service/app.slice/<service>@PORT.service ends the same way and is not the unit.
+# What ss prints after its first " cgroup:" begins with the socket's path; what comes before it
+# is ss's own numeric fields. A delegated user may put spaces, "cgroup:" or "<->" in cgroup names,
+# so the path is cut at the first of those: what is left still begins with the user's own
+# subtree, never equal to a unit's cgroup the user cannot create cgroups under.
 foreign_listeners() {
-    local port="$1" hex inode fd pid cg
-    hex=$(printf '%04X' "$port")
-    for inode in $(awk -v p=":$hex" 'FNR > 1 && $4 == "0A" && substr($2, length($2) - 4) == p { print $10 }' /proc/net/tcp /proc/net/tcp6 2>/dev/null | sort -u); do
-        { find /proc/[0-9]*/fd -maxdepth 1 -lname "socket:\\[$inode\\]" 2>/dev/null || true; } | while IFS= read -r fd; do
-            pid=${fd#/proc/}
-            pid=${pid%%/*}
-            cg=$(sed -n 's/^[^:]*:[^:]*://p' "/proc/$pid/cgroup" 2>/dev/null | head -n 1)
-            if [ "$RUNTIME" = docker ]; then
-                container_owns_listener "$pid" "$port" && continue
-            else
-                case "$cg" in */"$(instance_unit "$port")") continue ;; esac
-            fi
-            printf 'pid %s (%s, %s)\n' "$pid" "$(cat "/proc/$pid/comm" 2>/dev/null)" "${cg:-no cgroup}"
-        done
+    local port="$1" own line head cg uid ino pids pid comm mine
+    own=$(instance_cgroup "$port")
+    { ss -Htlne --cgroup "sport = :$port" 2>/dev/null || echo "ss-failed"; } | while IFS= read -r line; do
+        if [ "$line" = ss-failed ]; then echo "an unknown process (ss --cgroup failed: iproute2's ss must be installed)"; continue; fi
+        head=${line%% cgroup:*}
+        cg=""
+        if [ "$head" != "$line" ]; then
+            # ss may print the path twice (-e and --cgroup), each maybe followed by -e's shutdown marker.
+            cg=${line#* cgroup:}
+            cg=${cg%% cgroup:*}
+            cg=${cg%% <->*}
+            cg=${cg%% <--*}
+            cg=${cg%% -->*}
+            cg=${cg%% ---*}
+        fi
+        uid=$(printf '%s\n' "$head" | sed -n 's/.* uid:\([0-9]*\).*/\1/p')
+        ino=$(printf '%s\n' "$head" | sed -n 's/.* ino:\([0-9]*\).*/\1/p')
+        pids=$(socket_pids "${ino:-none}")
+        if [ -n "$own" ] && [ "$cg" = "$own" ]; then
+            [ "$RUNTIME" = docker ] || continue
+            # docker.service also runs every other container's docker-proxy: only PORT's own counts.
+            mine=no
+            for pid in $pids; do container_owns_listener "$pid" "$port" && mine=yes; done
+            [ "$mine" = no ] || continue
+        fi
+        comm=""
+        for pid in $pids; do comm="$comm${comm:+ }$(cat "/proc/$pid/comm" 2>/dev/null)"; done
+        printf 'pid %s (%s, uid %s, cgroup %s)\n' "${pids:-?}" "${comm:-not shown}" "${uid:-0}" "${cg:-unknown}"
     done | sort -u
 }
 

@@ -65,6 +65,15 @@ proxy_route() {
     return 1
 }
 
+# proxy_unroute: every server disabled (each request gets a 503): for when nothing it could route to is trusted.
+proxy_unroute() {
+    local tmp="$PROXY_CONFIG.tmp.$$"
+    proxy_config "" >"$tmp"
+    chmod 0644 "$tmp"
+    mv -f "$tmp" "$PROXY_CONFIG"
+    if proxy_active; then systemctl reload "$(proxy_unit)"; fi
+}
+
 # proxy_serves [PATH]: the version answering PATH (default HEALTH_PATH) on the service port, or "".
 proxy_serves() {
     local out

@@ -7,6 +7,7 @@ import * as path from "path";
 import { HostTarget } from "../../../infra/providers/host";
 import { releaseDirProvider, ReleaseDirOutputs, ReleaseDirState } from "../../../infra/providers/release";
 import { serviceUnitProvider, ServiceUnitOutputs, ServiceUnitState } from "../../../infra/providers/service";
+import { renderFirewallRules, renderFirewallUnit } from "../../../infra/render/firewall";
 import { renderLogrotate } from "../../../infra/render/logrotate";
 import { renderHostProgram } from "../../../infra/render/hostProgram";
 import { hostLayout } from "../../../infra/render/layout";
@@ -212,6 +213,8 @@ describe("host operations under a temp root (local transport)", () => {
         const unitText = renderInstanceUnit(spec);
         const serviceUnitText = renderServiceUnit(spec);
         const proxyUnitText = renderProxyUnit({ ...spec, port: 5000 });
+        const firewallUnitText = renderFirewallUnit(spec);
+        const firewallRules = renderFirewallRules({ service: "complinist", port: 5000 });
         const hostProgram = renderHostProgram(hostLayout(base, "complinist"), "complinist");
         const logrotateText = renderLogrotate(hostLayout(base, "complinist"));
         const state = (): ServiceUnitState => ({
@@ -223,6 +226,8 @@ describe("host operations under a temp root (local transport)", () => {
             unitText,
             serviceUnitText,
             proxyUnitText,
+            firewallUnitText,
+            firewallRules,
             hostProgram,
             logrotateText,
             envText: 'APP_ENV="dev"\nSECRET_KEY="s3cr3t"\n',
@@ -233,6 +238,8 @@ describe("host operations under a temp root (local transport)", () => {
             ["unitText", "/etc/systemd/system/complinist@.service", 0o644],
             ["serviceUnitText", "/etc/systemd/system/complinist.service", 0o644],
             ["proxyUnitText", "/etc/systemd/system/complinist-proxy.service", 0o644],
+            ["firewallUnitText", "/etc/systemd/system/complinist-firewall.service", 0o644],
+            ["firewallRules", "/etc/complinist/firewall.nft", 0o644],
             ["hostProgram", "/usr/local/sbin/complinist", 0o755],
             ["logrotateText", "/etc/logrotate.d/complinist", 0o644],
         ];
@@ -331,6 +338,8 @@ describe("host operations under a temp root (local transport)", () => {
             ["unitText", "/etc/systemd/system/complinist@.service"],
             ["serviceUnitText", "/etc/systemd/system/complinist.service"],
             ["proxyUnitText", "/etc/systemd/system/complinist-proxy.service"],
+            ["firewallUnitText", "/etc/systemd/system/complinist-firewall.service"],
+            ["firewallRules", "/etc/complinist/firewall.nft"],
             ["hostProgram", "/usr/local/sbin/complinist"],
         ] as const) {
             it(`a hand edit of ${file} shows as drift`, async () => {

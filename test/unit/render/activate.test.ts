@@ -83,6 +83,8 @@ exec "$@"
  * paths-V (health paths it serves, default /health), unhealthy-V, body-V (raw body),
  * big-V (a 100 MB body), proxy-ok-V (how many answers through the proxy stay healthy).
  * fail-once-P: the next request to port P times out.
+ * squat-on-proxy: the first request through the proxy starts a listener (python3, pid in
+ * squatter.pid) on the port this file names: one that joins after the gate.
  */
 const CURL = `
 S="$STUB_STATE"
@@ -94,6 +96,12 @@ if [ "$port" = "$(cat "$S/proxy-port")" ]; then
     [ -e "$S/proxy-up" ] || { echo "curl: (7) Failed to connect to 127.0.0.1 port $port: Connection refused" >&2; exit 7; }
     port=$(sed -n 's/^    server i\\([0-9]*\\) 127\\.0\\.0\\.1:[0-9]*$/\\1/p' "$(cat "$S/proxy-config")" | head -n 1)
     via_proxy=1
+fi
+if [ $via_proxy = 1 ] && [ -e "$S/squat-on-proxy" ]; then
+    sq=$(cat "$S/squat-on-proxy"); rm -f "$S/squat-on-proxy"
+    setsid python3 -c 'import socket, sys, time; s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); open(sys.argv[2], "w").close(); time.sleep(120)' "$sq" "$S/squatter.ready" </dev/null >/dev/null 2>&1 &
+    echo $! >"$S/squatter.pid"
+    for _ in $(seq 1 100); do [ -e "$S/squatter.ready" ] && break; sleep 0.05; done
 fi
 if [ -e "$S/fail-once-$port" ]; then rm -f "$S/fail-once-$port"; echo "curl: (28) Operation timed out after 5000 milliseconds" >&2; exit 28; fi
 [ -e "$S/up-$port" ] || { echo "curl: (7) Failed to connect to 127.0.0.1 port $port: Connection refused" >&2; exit 7; }
@@ -327,6 +335,23 @@ describe("activate (host/activate.sh) under a temp root with stand-ins", functio
             assert.strictEqual(routed(), String(P1), "never switched to it");
         } finally {
             squatter.close();
+        }
+    });
+
+    it("a listener that joins the new port after the gate is seen once the port takes requests: routed back, the new instance stopped", async () => {
+        deployed("1.0.0", P1, base({ revision: "r1" }));
+        file("squat-on-proxy", String(P2));
+        try {
+            const r = await activate("1.1.0", base());
+            assert.ok(exists("squatter.ready"), "the squatter listened after the gate");
+            assert.strictEqual(r.code, EXIT.healthFailed, r.raw);
+            assert.deepStrictEqual([r.result.outcome, r.result.reason, r.result.serving], ["failed", "switch", "1.0.0"]);
+            assert.match(r.result.seen ?? "", new RegExp(`^after the switch: port ${P2} is also held by pid \\d+ \\(python3, uid \\d+, cgroup .*not only by complinist@${P2}\\.service`));
+            assert.strictEqual(routed(), String(P1), "routed back to what was live");
+            assert.strictEqual(fs.readlinkSync(l.current), "releases/1.0.0");
+            assert.ok(!exists(`up-${P2}`), "the new instance was stopped");
+        } finally {
+            if (exists("squatter.pid")) process.kill(Number(fs.readFileSync(path.join(state, "squatter.pid"), "utf8")));
         }
     });
 

@@ -4,6 +4,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { ActivationRun, renderActivationPoll, renderActivationRead, renderActivationStart } from "../../../infra/render/activation";
 import { DeploySettings, hostProgramPart, renderDeploySettings, renderHostProgram } from "../../../infra/render/hostProgram";
+import { renderFirewallRules, renderFirewallUnit } from "../../../infra/render/firewall";
 import { hostLayout } from "../../../infra/render/layout";
 import { renderLocked } from "../../../infra/render/lock";
 import { parseKeyValues } from "../../../infra/render/protocol";
@@ -25,6 +26,8 @@ const files: ServiceFiles = {
     logrotateText: "/var/log/complinist/app.log {\n    daily\n}\n",
     serviceUnitText: "[Unit]\nDescription=umbrella\n",
     proxyUnitText: "[Unit]\nDescription=proxy\n",
+    firewallUnitText: renderFirewallUnit({ service: "complinist" }),
+    firewallRules: renderFirewallRules({ service: "complinist", port: 5000 }),
     hostProgram: "#!/bin/bash\necho host program\n",
     who: "ci@runner",
 };
@@ -59,8 +62,8 @@ const scripts: Record<string, string> = {
     releaseDelete: renderReleaseDelete(l, "1.0.0", "complinist", "ci@runner"),
     serviceApply: renderServiceApply(l, files, true),
     serviceApplyTempRoot: renderServiceApply(l, files, false),
-    serviceRead: renderServiceRead(l, "complinist", true),
-    serviceReadTempRoot: renderServiceRead(l, "complinist", false),
+    serviceRead: renderServiceRead(l, "complinist", true, files.firewallRules),
+    serviceReadTempRoot: renderServiceRead(l, "complinist", false, files.firewallRules),
     serviceDelete: renderServiceDelete(l, "complinist", true, "ci@runner"),
     serviceDeleteTempRoot: renderServiceDelete(l, "complinist", false, "ci@runner"),
     activationStart: renderActivationStart(l, run),
@@ -298,7 +301,7 @@ describe("host scripts: every value is quoted (hostile values stay one literal w
 
     it("the service apply writes hostile names and texts literally, only where the layout says", async () => {
         const rl = hostLayout("/opt/complinist", "complinist", path.join(box.dir, "root"));
-        const texts: ServiceFiles = { ...files, who: hostile, unitText: hostile, serviceUnitText: hostile, proxyUnitText: hostile, hostProgram: hostile, logrotateText: hostile };
+        const texts: ServiceFiles = { ...files, who: hostile, unitText: hostile, serviceUnitText: hostile, proxyUnitText: hostile, firewallUnitText: hostile, firewallRules: hostile, hostProgram: hostile, logrotateText: hostile };
         const r = await box.run(`set -euo pipefail\n${renderServiceApply(rl, texts, false)}`, {
             input: "A=1\n",
             writes: [
@@ -307,9 +310,9 @@ describe("host scripts: every value is quoted (hostile values stay one literal w
                 /^root\/etc\/$/,
                 /^root\/etc\/(complinist|systemd|logrotate\.d)\/$/,
                 /^root\/etc\/systemd\/system\/$/,
-                /^root\/etc\/systemd\/system\/complinist(@|-proxy)?\.service$/,
+                /^root\/etc\/systemd\/system\/complinist(@|-proxy|-firewall)?\.service$/,
                 /^root\/etc\/systemd\/system\/complinist\.service\.wants\/$/,
-                /^root\/etc\/complinist\/complinist\.env$/,
+                /^root\/etc\/complinist\/(complinist\.env|firewall\.nft)$/,
                 /^root\/etc\/logrotate\.d\/complinist$/,
                 /^root\/usr\/$/,
                 /^root\/usr\/local\/$/,

@@ -22,6 +22,8 @@ const files: ServiceFiles = {
     unitText: "[Unit]\n",
     serviceUnitText: "[Unit]\n",
     proxyUnitText: "[Unit]\n",
+    firewallUnitText: "[Unit]\n",
+    firewallRules: "# none\n",
     hostProgram: "#!/bin/bash\n",
     logrotateText: "# none\n",
     who: "ci@runner",

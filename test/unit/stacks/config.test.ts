@@ -107,6 +107,10 @@ describe("stack configuration", () => {
             rejects("dev", valid({ service: { command: "bin/start", environment: { PORT: "8080" } } }), "complinist:service.environment", "PORT is set by the stack", "set service.port instead");
         });
 
+        it("BIND in service.environment (instances listen on loopback, held there by the host)", () => {
+            rejects("dev", valid({ service: { command: "bin/start", environment: { BIND: "0.0.0.0" } } }), "complinist:service.environment", "BIND is set by the stack", "enforced by the host's firewall");
+        });
+
         it("a health.path or check path without a leading /", () => {
             rejects("dev", valid({ health: { path: "health" } }), "complinist:health.path", "starting with /", '(got "health")');
             rejects("dev", valid({ health: { checks: [{ path: "index.html" }] } }), "complinist:health.checks[0].path", "starting with /");

@@ -4,6 +4,7 @@ import { buildArtifacts, BuiltArtifact } from "../../scripts/build-artifacts";
 import { ProgramConfig, RealEngine, Step } from "./engine";
 import { isTrace, uploads } from "./trace";
 import { TestHost, useHosts } from "../../dev/hosts";
+import { ProgramUnderMocks } from "../program/mocks/evaluate";
 
 /**
  * Release mode end to end: the real Pulumi CLI runs the program inline (test/e2e/engine.ts,
@@ -80,6 +81,19 @@ describe("release mode on real hosts", function () {
             assert.match(await sh(h, `cat ${BASE}/revisions.log`), /version=1\.0\.0\tsha256=[0-9a-f]{64}\tby=itest@\S+\toutcome=activated/);
         }
         assert.deepStrictEqual(uploads(r.providerLog).map((u) => u.host).sort(), ["web-1", "web-2"]);
+    });
+
+    it("the official CLI's entry point (index.ts required and called, as its language host does) registers exactly what the inline program did", async () => {
+        // The same config the first deploy applied, evaluated the other way: the language host's path under Pulumi's mocks.
+        const mocks = new ProgramUnderMocks({ stack: "itest" });
+        try {
+            const evaluated = await mocks.evaluate(config("1.0.0", undefined, ["1.0.0"]), SECRETS);
+            assert.strictEqual(evaluated.error, undefined);
+            const managed = (urns: string[]) => urns.filter((u) => !/::pulumi:(providers:|pulumi:Stack)/.test(u)).sort();
+            assert.deepStrictEqual(managed(evaluated.resources.map((r) => r.urn)), managed(driver.state.resources.map((r) => r.urn)));
+        } finally {
+            await mocks.close();
+        }
     });
 
     it("secrets stay out of logs and state; the env file is 0600", async () => {

@@ -6,8 +6,7 @@ import * as path from "path";
 import { loadImages } from "../../dev/images";
 import { TestHost, useHosts } from "../../dev/hosts";
 import { buildArtifacts, BuiltArtifact } from "../../scripts/build-artifacts";
-import { EngineDriver } from "../engine/driver";
-import type { ProgramConfig } from "../engine/types";
+import { RealEngine, type ProgramConfig } from "../e2e/engine";
 import { Artifact, pack } from "./artifacts";
 
 /**
@@ -110,7 +109,7 @@ describe("release mode: instances answer on loopback only, enforced by the host"
     const target = () => hosts[0] as TestHost;
     const peer = () => hosts[1] as TestHost;
     let arts: Record<string, Artifact>;
-    let driver: EngineDriver;
+    let driver: RealEngine;
     let targetIp = "";
     let peerIp = "";
 
@@ -139,7 +138,7 @@ describe("release mode: instances answer on loopback only, enforced by the host"
     before(async () => {
         const built = await buildArtifacts(OUT);
         arts = { "1.0.0": built.find((a: BuiltArtifact) => a.version === "1.0.0") as BuiltArtifact, "2.0.0": wildcardArtifact("2.0.0") };
-        driver = new EngineDriver({ stack: "loopback", env: { COMPLINIST_DEPLOYER: "loopback" } });
+        driver = new RealEngine({ stack: "loopback", env: { COMPLINIST_DEPLOYER: "loopback" } });
         targetIp = await addressOf(target());
         peerIp = await addressOf(peer());
     });
@@ -241,7 +240,7 @@ describe("container mode: a packet for 127.0.0.1 sent from the segment (moby #45
     const peers: TestHost[] = useHosts(1, { names: ["lbc-peer"] });
     const target = () => engines[0] as TestHost;
     const peer = () => peers[0] as TestHost;
-    let driver: EngineDriver;
+    let driver: RealEngine;
 
     /** A raw SYN from the peer to DST:PORT, through the target's MAC: "answered" or "no answer". */
     async function rawSyn(dst: string, port: number): Promise<string> {
@@ -252,7 +251,7 @@ describe("container mode: a packet for 127.0.0.1 sent from the segment (moby #45
     before(async () => {
         cp.execFileSync("bash", [path.join(REPO, "scripts", "build-images.sh"), "1.0.0"], { stdio: ["ignore", "ignore", "inherit"], timeout: 600000 });
         await loadImages(target(), ["complinist:1.0.0"]);
-        driver = new EngineDriver({ stack: "loopback-cm", env: { COMPLINIST_DEPLOYER: "loopback" } });
+        driver = new RealEngine({ stack: "loopback-cm", env: { COMPLINIST_DEPLOYER: "loopback" } });
     });
     after(async () => {
         await driver?.close();

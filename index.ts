@@ -1,7 +1,7 @@
 import * as random from "@pulumi/random";
 import { ReleaseRollout } from "./components/ReleaseRollout";
 import { loadStackConfig, releaseAuthHeader, sshPrivateKey } from "./stacks/load";
-import { deployHistory, promotionGate } from "./stacks/promotion";
+import { deployHistory, deployImages, promotionGate } from "./stacks/promotion";
 import { logBanner } from "./stacks/banner";
 
 // Thin entry: validated config → components → stack outputs.
@@ -28,3 +28,5 @@ export const hosts = rollout.status;
 // prod's record for the promotion gate: versions it ran healthy and versions it rolled back from.
 export const { history, rolledBackFrom } = deployHistory(config, hosts);
 export const releases = rollout.kept;
+// Container mode: version → image pinned by digest, which the promotion gate of the next stack compares.
+export const images = deployImages(config, rollout.kept, history);

@@ -1,5 +1,6 @@
 import * as path from "path";
 import { z } from "zod";
+import { imageDigestParts } from "../infra/render/image";
 
 /**
  * The stack contract: every key of the `complinist` config namespace, with its
@@ -90,9 +91,22 @@ const artifactRelease = z.strictObject({
     sha256,
 });
 
+const DIGEST_EXAMPLE = "registry.example.com/complinist@sha256:<64 hex>";
+
 const imageRelease = z.strictObject({
-    image: z.string().regex(IMAGE_PATTERN, "must be a Docker image reference such as complinist:1.0.0"),
+    /** An image pinned by content: `name@sha256:<digest>` (container mode refuses a tag alone). */
+    image: z.string().regex(IMAGE_PATTERN, `must be a Docker image reference pinned by digest, such as ${DIGEST_EXAMPLE}`),
 });
+
+/** Why a container-mode image reference is refused (a tag alone resolves anew on each host), or undefined. */
+export function imagePinProblem(ref: string): string | undefined {
+    if (imageDigestParts(ref).digest !== undefined) return undefined;
+    const repo = ref.slice(0, ref.lastIndexOf(":") > ref.lastIndexOf("/") ? ref.lastIndexOf(":") : ref.length);
+    return (
+        `'${ref}' is a tag; pin it by digest: ${repo}@sha256:<64 hex> ` +
+        `(docker inspect --format '{{index .RepoDigests 0}}' ${ref}), so every host runs the same image and a re-pushed tag changes nothing`
+    );
+}
 
 const host = z.strictObject({
     name: z.string({ error: "is required" }).regex(NAME_PATTERN, "must be a host name: lowercase letters, digits and -, starting with a letter"),
@@ -278,7 +292,10 @@ export const configSchema = z
                 if ("image" in r) ctx.addIssue({ code: "custom", path: ["releases", v], message: "release mode needs { path | url, sha256 }, not { image }" });
                 else if ((r.path === undefined) === (r.url === undefined)) ctx.addIssue({ code: "custom", path: ["releases", v], message: "needs exactly one of path or url" });
             } else if (!("image" in r)) {
-                ctx.addIssue({ code: "custom", path: ["releases", v, "image"], message: "container mode needs { image } for every release" });
+                ctx.addIssue({ code: "custom", path: ["releases", v, "image"], message: `container mode needs { image } pinned by digest for every release (${DIGEST_EXAMPLE})` });
+            } else {
+                const problem = imagePinProblem(r.image);
+                if (problem !== undefined) ctx.addIssue({ code: "custom", path: ["releases", v, "image"], message: problem });
             }
         }
         if (c.sshPrivateKey === undefined && c.sshPrivateKeyPath === undefined) {

@@ -1,7 +1,7 @@
 import * as assert from "assert";
 import * as cp from "child_process";
 import * as path from "path";
-import { loadImages, pushImages } from "../../dev/images";
+import { loadImages, pushImages, TEST_REGISTRY } from "../../dev/images";
 import { TestHost, useHosts } from "../../dev/hosts";
 import { EngineDriver } from "../engine/driver";
 import type { ProgramConfig, UpResult } from "../engine/types";
@@ -45,6 +45,9 @@ describe("container mode trust on a real host: service user, limits, images pinn
     const mounts = async (name: string) => sh(`pid=$(docker inspect --format '{{.State.Pid}}' ${name}) && awk '$5 == "/" || $5 == "/tmp" { for (i = 7; $i != "-"; i++) ; print $5, $6, $(i + 1) }' /proc/$pid/mountinfo | sort`);
     const settings = (name: string) =>
         sh(`docker inspect --format '{{.Config.User}}|{{.HostConfig.ReadonlyRootfs}}|{{.HostConfig.Memory}}|{{.HostConfig.MemorySwap}}|{{.HostConfig.PidsLimit}}|{{json .HostConfig.LogConfig}}|{{json .HostConfig.Tmpfs}}|{{.Image}}' ${name}`);
+
+    /** The service settings the second test switches to, and every later one keeps. */
+    const APPSVC = { user: "appsvc", container: { memory: "256m", pids: 128, logMaxSize: "5m", logMaxFiles: 2 } };
 
     function config(version: string, service: object = {}, releases: Record<string, string> = {}): ProgramConfig {
         const h = host();
@@ -100,7 +103,7 @@ describe("container mode trust on a real host: service user, limits, images pinn
 
     it("changing service.user and the limits starts a new container through the gate, as the new user with the new limits", async () => {
         const before = await liveSlot();
-        const r = await up(config("1.0.0", { user: "appsvc", container: { memory: "256m", pids: 128, logMaxSize: "5m", logMaxFiles: 2 } }));
+        const r = await up(config("1.0.0", APPSVC));
         assert.strictEqual(r.error, undefined);
         const after = await liveSlot();
         assert.notStrictEqual(after, before, "a new container on the other slot took over");
@@ -111,4 +114,50 @@ describe("container mode trust on a real host: service user, limits, images pinn
         assert.deepStrictEqual([user, memory, swap, pids, log], [ids.replace(" ", ":"), String(256 * 1024 * 1024), String(256 * 1024 * 1024), "128", JSON.stringify({ Type: "json-file", Config: { "max-file": "2", "max-size": "5m" } })]);
         assert.strictEqual(await sh(`docker inspect complinist-${before} >/dev/null 2>&1 && echo present || echo gone`), "gone", "the old user's container is gone (no standby configured)");
     });
+
+    it("the release manifest pins the image ID and the repo digest from config", async () => {
+        const manifest = await sh(`cat ${BASE}/releases/1.0.0/.complinist-release`);
+        assert.match(manifest, new RegExp(`^image=${imageIds["1.0.0"]}$`, "m"));
+        assert.match(manifest, new RegExp(`^digest=${(pinned["complinist:1.0.0"] as string).replace(/[.]/g, "\\.")}$`, "m"));
+    });
+
+    it("a live release installed from a tag (before digests were required) is pinned in place when the digest names its image: no container restarts", async () => {
+        const file = `${BASE}/releases/1.0.0/.complinist-release`;
+        await sh(`sed -i 's|^ref=.*|ref=complinist:1.0.0|; /^digest=/d' ${file}`);
+        const live = await liveSlot();
+        const running = await sh(`docker inspect --format '{{.Id}}' complinist-${live}`);
+        const drift = await driver.refresh();
+        assert.deepStrictEqual(drift.drift.map((d) => d.name), ["complinist-ct-1-release-1.0.0-image"]);
+        const r = await up(config("1.0.0", APPSVC));
+        assert.strictEqual(r.error, undefined);
+        const manifest = await sh(`cat ${file}`);
+        assert.match(manifest, new RegExp(`^ref=${(pinned["complinist:1.0.0"] as string).replace(/[.]/g, "\\.")}$`, "m"));
+        assert.match(manifest, /^digest=127\.0\.0\.1:5050\/complinist@sha256:[0-9a-f]{64}$/m);
+        assert.strictEqual(await sh(`docker inspect --format '{{.Id}}' complinist-${live}`), running, "the live container is the same one");
+        assert.deepStrictEqual((await driver.refresh({ previewOnly: true })).drift.map((d) => d.name), []);
+    });
+
+    for (const [what, ref, seen] of [
+        [
+            "an image the engine knows only by a tag and ID (docker load: no repo digest), and no registry has",
+            (id: string) => `complinist@${id}`,
+            /image complinist@sha256:[0-9a-f]{64} is not on this host and docker pull of complinist@sha256:[0-9a-f]{64} failed .*Nothing was installed/,
+        ],
+        [
+            "a digest the registry does not have",
+            () => `${TEST_REGISTRY}/complinist@sha256:${"0".repeat(64)}`,
+            /docker pull of 127\.0\.0\.1:5050\/complinist@sha256:0{64} failed .*Nothing was installed/,
+        ],
+    ] as const) {
+        it(`a release pinned by ${what} is refused on the host: nothing installed, the live container untouched`, async () => {
+            const live = await liveSlot();
+            const running = await settings(`complinist-${live}`);
+            const r = await up(config("1.1.0", APPSVC, { "1.1.0": ref(imageIds["1.1.0"] as string) }));
+            assert.match(String(r.error), /release 1\.1\.0 \(image [^)]*\) was not installed/);
+            assert.match(String(r.error), seen);
+            assert.strictEqual(await sh(`ls -A ${BASE}/releases`), "1.0.0", "no release directory, no temp directory");
+            assert.strictEqual(await settings(`complinist-${live}`), running);
+            assert.match(await served(), /"version": ?"1\.0\.0"/);
+        });
+    }
 });

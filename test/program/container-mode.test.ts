@@ -64,6 +64,7 @@ describe("container mode (program under mocks)", function () {
                 images.map((x) => [x.inputs.version, x.inputs.image]).sort(),
                 ["1.1.0", "1.2.0", "1.3.0"].map((v) => [v, pinnedImage(v)]),
             );
+            assert.match(pinnedImage("1.3.0"), /^registry\.example\.com\/complinist@sha256:[0-9a-f]{64}$/);
             assert.ok(named(r, `complinist-${h}-service-unit`));
             const a = named(r, `complinist-${h}-activation-switch`);
             assert.strictEqual(a.inputs.version, "1.3.0");
@@ -95,6 +96,10 @@ describe("container mode (program under mocks)", function () {
         ]) {
             assert.ok(program.includes(flag), `docker run lacks ${flag}`);
         }
+    });
+
+    it("exports every kept version's image pinned by digest (the next stack's promotion gate compares them)", () => {
+        assert.deepStrictEqual(plain(r.outputs.images), Object.fromEntries(["1.3.0", "1.1.0", "1.2.0"].map((v) => [v, pinnedImage(v)])));
     });
 
     for (const [what, service] of [
@@ -150,6 +155,11 @@ describe("container mode (program under mocks)", function () {
             /complinist:hosts\[0\]\.address: 'local' is not a host/,
         ],
         ["an artifact release", (c: ProgramConfig) => ({ ...c, "complinist:releases": { ...(c["complinist:releases"] as object), "1.3.0": { path: "a.tar.gz", sha256: "0".repeat(64) } } }), /container mode needs \{ image \}/],
+        [
+            "an image given by tag",
+            (c: ProgramConfig) => ({ ...c, "complinist:releases": { ...(c["complinist:releases"] as object), "1.3.0": { image: "registry.example.com/complinist:1.3.0" } } }),
+            /complinist:releases\.1\.3\.0\.image: 'registry\.example\.com\/complinist:1\.3\.0' is a tag; pin it by digest: registry\.example\.com\/complinist@sha256:<64 hex>/,
+        ],
     ] as const) {
         it(`refuses ${what} before registering anything, naming the key`, async () => {
             const { config, secretKeys } = base();

@@ -210,6 +210,21 @@ describe("stack configuration", () => {
             rejects("dev", valid({ mode: "container" }), "complinist:releases.1.0.0.image", "container mode needs { image }");
         });
 
+        it("a container image given by tag, with the exact digest form and the command that finds it", () => {
+            rejects(
+                "dev",
+                valid({ mode: "container", releases: { ...IMAGES, "1.1.0": { image: "registry/app:1.2.0" } } }),
+                "complinist:releases.1.1.0.image: 'registry/app:1.2.0' is a tag; pin it by digest: registry/app@sha256:<64 hex> (docker inspect --format '{{index .RepoDigests 0}}' registry/app:1.2.0)",
+            );
+            rejects("dev", valid({ mode: "container", releases: { ...IMAGES, "1.0.0": { image: "localhost:5000/complinist" } } }), "complinist:releases.1.0.0.image: 'localhost:5000/complinist' is a tag; pin it by digest: localhost:5000/complinist@sha256:<64 hex>");
+            rejects("dev", valid({ mode: "container", releases: { ...IMAGES, "1.0.0": { image: "complinist@sha256:abc" } } }), "complinist:releases.1.0.0.image", "pinned by digest");
+        });
+
+        it("container images pinned by digest, with or without a tag", () => {
+            const c = parseStackConfig("dev", valid({ mode: "container", releases: { ...IMAGES, "1.1.0": { image: `127.0.0.1:5050/complinist:1.1.0@sha256:${SHA}` } } }));
+            assert.deepStrictEqual(c.releases["1.1.0"], { image: `127.0.0.1:5050/complinist:1.1.0@sha256:${SHA}` });
+        });
+
         it("container limits with the unit or range they accept, naming the key", () => {
             const container = (limits: object) => valid({ mode: "container", releases: IMAGES, service: { command: "bin/start", container: limits } });
             rejects("dev", container({ memory: "512" }), "complinist:service.container.memory: must be a memory limit: a whole number with one unit of m, g (e.g. 512m or 2g), from 16m to 1024g", '(got "512")');

@@ -1,7 +1,7 @@
 import { ReleaseRollout } from "./components/ReleaseRollout";
 import { GeneratedSecret } from "./infra/providers/generatedSecret";
 import { loadStackConfig, releaseAuthHeader, sshPrivateKey } from "./stacks/load";
-import { deployHistory, promotionGate } from "./stacks/promotion";
+import { deployHistory, deployImages, promotionGate } from "./stacks/promotion";
 import { logBanner } from "./stacks/banner";
 
 /**
@@ -36,6 +36,8 @@ async function complinist() {
         history,
         rolledBackFrom,
         releases: rollout.kept,
+        // Container mode: version → image pinned by digest, which the promotion gate of the next stack compares.
+        images: deployImages(config, rollout.kept, history),
     };
 }
 

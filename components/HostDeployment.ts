@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { HealthGate } from "../infra/providers/activation";
 import { HostTarget } from "../infra/providers/host";
 import type { InstanceRuntime } from "../infra/render/hostProgram";
-import type { ArtifactRelease, ImageRelease } from "../stacks/schema";
+import type { ArtifactRelease, ContainerLimits, ImageRelease } from "../stacks/schema";
 import { Activation } from "./Activation";
 import { Release, ReleaseSource } from "./Release";
 import { SystemdService } from "./SystemdService";
@@ -34,6 +34,8 @@ export interface HostDeploymentArgs {
         readonly command: string;
         readonly environment: Readonly<Record<string, string>>;
         readonly standby: boolean;
+        /** Container mode's limits, defaults applied. */
+        readonly container: ContainerLimits;
     };
     /** Generated secrets for the env file. */
     readonly secretEnvironment: pulumi.Input<Record<string, pulumi.Input<string>>>;
@@ -97,6 +99,7 @@ export class HostDeployment extends pulumi.ComponentResource {
                 stack: args.stack,
                 allowServiceInterruption: args.allowServiceInterruption,
                 runtime: args.runtime,
+                containerLimits: args.service.container,
             },
             child,
         );

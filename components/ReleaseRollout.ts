@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { keptVersions, StackConfig } from "../stacks/config";
-import type { ArtifactRelease, ImageRelease } from "../stacks/schema";
+import { CONTAINER_DEFAULTS, type ArtifactRelease, type ImageRelease } from "../stacks/schema";
 import { HostDeployment } from "./HostDeployment";
 import { deployInBatches, HostStatus, statusByHost } from "./rollout";
 
@@ -54,7 +54,7 @@ export class ReleaseRollout extends pulumi.ComponentResource {
                         keep: this.kept,
                         releases,
                         runtime: c.mode === "container" ? "docker" : "process",
-                        service: c.service,
+                        service: { ...c.service, container: c.service.container ?? CONTAINER_DEFAULTS },
                         secretEnvironment: args.secretEnvironment,
                         health: c.health,
                         rollbackVersion: c.rollbackVersion ?? "",

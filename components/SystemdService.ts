@@ -5,6 +5,7 @@ import { InstanceRuntime, renderHostProgram } from "../infra/render/hostProgram"
 import { renderFirewallRules, renderFirewallUnit } from "../infra/render/firewall";
 import { hostLayout } from "../infra/render/layout";
 import { renderLogrotate } from "../infra/render/logrotate";
+import type { ContainerLimits } from "../stacks/schema";
 import { renderContainerInstanceUnit, renderDockerEnvFile, renderEnvFile, renderInstanceUnit, renderProxyUnit, renderServiceUnit } from "../infra/render/unit";
 
 export interface SystemdServiceArgs {
@@ -32,6 +33,8 @@ export interface SystemdServiceArgs {
     readonly allowServiceInterruption: boolean;
     /** `process`: instances run `command` in their release; `docker`: they run the release's image as a container. */
     readonly runtime: InstanceRuntime;
+    /** Container mode: memory, process, /tmp and log limits of each container (ignored in release mode). */
+    readonly containerLimits: ContainerLimits;
 }
 
 /**
@@ -49,7 +52,7 @@ export class SystemdService extends pulumi.ComponentResource {
         super("complinist:host:SystemdService", name, {}, opts);
         const spec = { service: args.service, user: args.user, baseDir: args.baseDir, command: args.command };
         const docker = args.runtime === "docker";
-        this.unitText = docker ? renderContainerInstanceUnit(spec) : renderInstanceUnit(spec);
+        this.unitText = docker ? renderContainerInstanceUnit({ ...spec, limits: args.containerLimits }) : renderInstanceUnit(spec);
         const serviceUnitText = renderServiceUnit(spec);
         const proxyUnitText = renderProxyUnit({ ...spec, port: args.port });
         const firewallUnitText = renderFirewallUnit(spec);

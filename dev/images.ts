@@ -55,3 +55,47 @@ export async function loadImages(host: TestHost, refs: string[], timeoutMs = 300
         });
     });
 }
+
+/** Where pushImages' registry listens inside a test host: its own loopback, never the app's ports (5000-5002). */
+export const TEST_REGISTRY = "127.0.0.1:5050";
+
+/**
+ * Makes images already in a test host's engine (loadImages) resolvable by digest, as a real
+ * registry would: Debian's docker-registry (baked into complinist-dockerhost, disabled) is
+ * started on the host's loopback as a transient unit, each ref is pushed to it, and the host's
+ * engine then carries `127.0.0.1:5050/<name>@sha256:<manifest digest>` as a RepoDigest of that
+ * image — the digest the registry computed, not a made-up one. (`docker load` keeps no
+ * RepoDigest; the engine treats 127.0.0.0/8 registries as insecure by default, so no TLS.)
+ * Returns ref → digest reference, e.g. `complinist:1.0.0` → `127.0.0.1:5050/complinist@sha256:…`.
+ */
+export async function pushImages(host: TestHost, refs: string[]): Promise<Record<string, string>> {
+    const sh = async (what: string, cmd: string): Promise<string> => {
+        const r = await host.exec(cmd);
+        if (r.code !== 0) throw new Error(`test host ${host.name}: ${what} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().slice(-600)}`);
+        return r.stdout.trim();
+    };
+    await sh(
+        `starting the test registry on ${TEST_REGISTRY}`,
+        [
+            "set -euo pipefail",
+            "command -v docker-registry >/dev/null || { echo 'docker-registry is missing from this host image: rebuild it (scripts/build-docker-host-image.sh)' >&2; exit 1; }",
+            "if ! systemctl is-active --quiet complinist-test-registry; then",
+            `  printf 'version: 0.1\\nstorage:\\n  filesystem:\\n    rootdirectory: /var/lib/complinist-test-registry\\nhttp:\\n  addr: ${TEST_REGISTRY}\\n' > /etc/complinist-test-registry.yml`,
+            "  systemd-run --quiet --collect --unit=complinist-test-registry /usr/bin/docker-registry serve /etc/complinist-test-registry.yml",
+            "fi",
+            `for i in $(seq 1 100); do curl -fsS -m 2 http://${TEST_REGISTRY}/v2/ >/dev/null 2>&1 && exit 0; sleep 0.1; done`,
+            `echo "the registry did not answer on ${TEST_REGISTRY}/v2/" >&2; exit 1`,
+        ].join("\n"),
+    );
+    const out: Record<string, string> = {};
+    for (const ref of refs) {
+        const name = ref.replace(/[:@].*$/, "");
+        const target = `${TEST_REGISTRY}/${ref}`;
+        await sh(`pushing ${ref}`, `set -euo pipefail; docker tag '${ref}' '${target}' && docker push -q '${target}' >/dev/null`);
+        const digests = await sh(`reading the repo digest of ${ref}`, `docker image inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' '${target}'`);
+        const pinned = digests.split("\n").find((d) => d.startsWith(`${TEST_REGISTRY}/${name}@sha256:`));
+        if (pinned === undefined) throw new Error(`test host ${host.name}: ${target} was pushed but carries no repo digest of ${TEST_REGISTRY}/${name} (has: ${digests || "none"})`);
+        out[ref] = pinned;
+    }
+    return out;
+}

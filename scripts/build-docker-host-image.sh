@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Build the docker-in-docker test host: the plain test host (scripts/build-test-image.sh)
-# plus Debian's docker.io, with docker.service and containerd.service enabled at boot.
+# plus Debian's docker.io, with docker.service and containerd.service enabled at boot, and
+# Debian's docker-registry (the distribution registry), installed but disabled: tests start
+# it on the host's loopback and push images into it, so the host's engine knows them by
+# repo digest (dev/images.ts pushImages) — a `docker load`ed image has no RepoDigest.
 #
 #   scripts/build-docker-host-image.sh [plain-image-tag]   (default: builds/reuses it first)
 #
@@ -42,8 +45,11 @@ docker run --name "${builder}" "${base}" bash -euo pipefail -c '
     export DEBIAN_FRONTEND=noninteractive
     apt_opts=(-o Acquire::Retries=3 -o Dpkg::Use-Pty=0)
     apt-get "${apt_opts[@]}" update -qq
-    apt-get "${apt_opts[@]}" install -y -qq --no-install-recommends docker.io >/dev/null
+    apt-get "${apt_opts[@]}" install -y -qq --no-install-recommends docker.io docker-registry >/dev/null
     systemctl enable docker.service containerd.service >/dev/null 2>&1
+    # Its packaged service would listen on every address, port 5000 (the port of the app proxy).
+    systemctl disable docker-registry.service >/dev/null 2>&1
+    [[ "$(systemctl is-enabled docker-registry.service 2>/dev/null || true)" == disabled ]] || { echo "docker-registry.service is still enabled" >&2; exit 1; }
     for unit in docker.service containerd.service; do
         [[ "$(systemctl is-enabled "${unit}")" == enabled ]] || { echo "${unit} is not enabled" >&2; exit 1; }
     done

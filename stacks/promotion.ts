@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "./config";
-import { describeReport, nextHistory, recordedHistory, runsHealthy, str, type StackOutputs } from "./record";
+import { imageDigestParts } from "../infra/render/image";
+import { describeReport, nextHistory, recordedDigest, recordedHistory, recordedImages, runsHealthy, str, type StackOutputs } from "./record";
 
 /**
  * The promotion gate: a stack with `promoteFrom` (prod) may only take a version
@@ -20,6 +21,12 @@ import { describeReport, nextHistory, recordedHistory, runsHealthy, str, type St
  *         has moved on); or
  *     (c) V is in this stack's `history` (versions it ran healthy on every host) —
  *         retrying an older pipeline's deploy job (rollback method 2) deploys its version.
+ *
+ *   Container mode compares content, not only names: with `images` (this stack's version →
+ *   image pinned by digest), (a) also needs the source's `images` output to record the same
+ *   digest for V (a source that records none does not vouch for it), and (b)/(c) need this
+ *   stack's own record, where it has a digest for V, to hold the same one. A re-pushed image
+ *   under an old version, or a digest edited in prod's stack file, is refused.
  *
  *   `rollbackVersion` R (when set and when the stack has a deploy record) passes
  *   when R is in that record (deployed, pinned or history) or staging runs it
@@ -54,6 +61,8 @@ export interface PromotionInput {
     readonly sourceOutputs: StackOutputs;
     /** This stack's outputs from its last successful deployment ({} before the first). */
     readonly ownOutputs: StackOutputs;
+    /** Container mode: this stack's version → image pinned by digest (config); undefined in release mode. */
+    readonly images?: Readonly<Record<string, string>> | undefined;
 }
 
 export type PromotionDecision =
@@ -86,15 +95,28 @@ export function evaluatePromotion(i: PromotionInput): PromotionDecision {
         };
     }
 
+    // Container mode: a record vouches for a version only with the same image digest as this stack's config.
+    const want = (v: string): string | undefined => (i.images?.[v] === undefined ? undefined : imageDigestParts(i.images[v]).digest);
+    const sameImage = (outputs: StackOutputs, v: string, required: boolean): boolean => {
+        if (i.images === undefined) return true;
+        const seen = recordedDigest(outputs, v);
+        return seen === undefined ? !required : seen === want(v);
+    };
+    const fromSource = (v: string) => runsHealthy(i.sourceOutputs, v) && sameImage(i.sourceOutputs, v, true);
+    const ownRecord = (v: string) => v === ownDeployed || v === ownRollback || history.includes(v);
+    const fromOwn = (v: string) => ownRecord(v) && sameImage(i.ownOutputs, v, false);
+
     let reason: string;
-    if (runsHealthy(i.sourceOutputs, i.version)) {
-        reason = `${i.source} runs ${i.version} healthy on every host`;
-    } else if (i.version === ownDeployed) {
+    if (fromSource(i.version)) {
+        reason = `${i.source} runs ${i.version} healthy on every host${i.images ? ` from the same image (${want(i.version)})` : ""}`;
+    } else if (fromOwn(i.version) && i.version === ownDeployed) {
         reason = `${i.version} is what ${i.stack} already runs (its last deployment)`;
-    } else if (i.version === ownRollback) {
+    } else if (fromOwn(i.version) && i.version === ownRollback) {
         reason = `${i.version} is ${i.stack}'s pinned rollback target (rollback; ${seen})`;
-    } else if (history.includes(i.version)) {
+    } else if (fromOwn(i.version)) {
         reason = `${i.version} ran healthy on ${i.stack} before (its history: ${list(history)}; ${seen})`;
+    } else if (i.images !== undefined && (runsHealthy(i.sourceOutputs, i.version) || ownRecord(i.version))) {
+        return { ok: false, message: imageRefusal(i, i.version, "version", want(i.version)) };
     } else {
         const choices = [
             `deploy ${i.version} to ${i.source} first (pulumi up --stack ${i.source}) and promote it once every host reports it healthy`,
@@ -111,8 +133,9 @@ export function evaluatePromotion(i: PromotionInput): PromotionDecision {
     }
 
     const r = i.rollbackVersion;
-    const proven = (v: string) => v === ownDeployed || v === ownRollback || history.includes(v) || runsHealthy(i.sourceOutputs, v);
+    const proven = (v: string) => fromOwn(v) || fromSource(v);
     if (r !== undefined && ownDeployed !== undefined && !proven(r)) {
+        if (i.images !== undefined && (runsHealthy(i.sourceOutputs, r) || ownRecord(r))) return { ok: false, message: imageRefusal(i, r, "rollbackVersion", want(r)) };
         return {
             ok: false,
             message:
@@ -132,6 +155,24 @@ export function evaluatePromotion(i: PromotionInput): PromotionDecision {
     return { ok: true, reason: `Promotion gate: ${i.stack} may take ${i.version}: ${reason}.`, warnings };
 }
 
+/** The refusal of a version whose name is vouched for, but not with this stack's image digest. */
+function imageRefusal(i: PromotionInput, v: string, key: "version" | "rollbackVersion", digest: string | undefined): string {
+    const ref = i.images?.[v] ?? "none";
+    const sourceRef = recordedImages(i.sourceOutputs)[v];
+    const ownRef = recordedImages(i.ownOutputs)[v];
+    const records = [
+        `'${i.source}' ${runsHealthy(i.sourceOutputs, v) ? `runs ${v} healthy from ${sourceRef ?? "an image it recorded no digest for (its images output lacks it)"}` : `does not run ${v}`}`,
+        `${i.stack} recorded ${ownRef ?? "no image"} for ${v}`,
+    ];
+    const next = sourceRef
+        ? `pin the image ${i.source} ran: pulumi config set --path 'complinist:releases.${v}.image' ${sourceRef} --stack ${i.stack}; or publish a new version and promote it through ${i.source}`
+        : `deploy ${v} to ${i.source} from ${ref} first (its images output then records the digest), or publish a new version and promote it through ${i.source}`;
+    return (
+        `Promotion gate: stack '${i.stack}' refuses ${key} ${v}: releases.${v}.image ${ref} (digest ${digest ?? "none"}) is not the image that proved itself as ${v} ` +
+        `(${records.join("; ")}): the same version must be the same image on every stack. Nothing was changed. Next: ${next}.`
+    );
+}
+
 /**
  * A RunError (the language host prints its message without a stack trace) whose
  * message stays as written. Every resource waiting on the gate rejects with this
@@ -148,7 +189,14 @@ export class PromotionRefused extends pulumi.RunError {
     }
 }
 
-type GateConfig = Pick<StackConfig, "stack" | "version" | "rollbackVersion" | "promoteFrom"> & { readonly acknowledgeRolledBack?: ReadonlyArray<string> };
+type GateConfig = Pick<StackConfig, "stack" | "version" | "rollbackVersion" | "promoteFrom"> &
+    Partial<Pick<StackConfig, "mode" | "releases">> & { readonly acknowledgeRolledBack?: ReadonlyArray<string> };
+
+/** Container mode: version → image reference pinned by digest, from config (undefined in release mode). */
+export function configImages(config: GateConfig): Record<string, string> | undefined {
+    if (config.mode !== "container" || config.releases === undefined) return undefined;
+    return Object.fromEntries(Object.entries(config.releases).flatMap(([v, r]) => ("image" in r ? [[v, r.image]] : [])));
+}
 
 /**
  * This stack's own last checkpoint, read once per program run: the gate and the
@@ -184,6 +232,7 @@ export function promotionGate(config: GateConfig): pulumi.Input<pulumi.Resource[
             acknowledged: config.acknowledgeRolledBack,
             sourceOutputs: sourceOutputs ?? {},
             ownOutputs: ownOutputs ?? {},
+            images: configImages(config),
         });
         if (!d.ok) throw new PromotionRefused(d.message);
         pulumi.log.info(d.reason);
@@ -209,4 +258,23 @@ export function deployHistory(
     if (config.promoteFrom === undefined) return { history: undefined, rolledBackFrom: undefined };
     const next = pulumi.all([ownReference(config).outputs, hosts]).apply(([own, h]) => nextHistory(own ?? {}, config.version, h));
     return { history: next.apply((n) => n.history), rolledBackFrom: next.apply((n) => n.rolledBackFrom) };
+}
+
+/**
+ * The stack output `images` in container mode (undefined in release mode): version → the image
+ * reference pinned by digest, for every kept version (what the hosts checked and run), and for a
+ * gated stack (prod) also the ones its previous record holds for versions still in its history,
+ * so the gate can compare digests when it vouches for a version from prod's own record.
+ *
+ *     export const images = deployImages(config, rollout.kept, history);
+ */
+export function deployImages(config: GateConfig, kept: ReadonlyArray<string>, history: pulumi.Output<string[]> | undefined): pulumi.Output<Record<string, string>> | undefined {
+    const all = configImages(config);
+    if (all === undefined) return undefined;
+    const current = Object.fromEntries(kept.flatMap((v) => (all[v] === undefined ? [] : [[v, all[v]]])));
+    if (config.promoteFrom === undefined || history === undefined) return pulumi.output(current);
+    return pulumi.all([ownReference(config).outputs, history]).apply(([own, h]) => {
+        const previous = recordedImages(own ?? {});
+        return { ...Object.fromEntries(h.flatMap((v) => (previous[v] === undefined ? [] : [[v, previous[v]]]))), ...current };
+    });
 }

@@ -1,3 +1,4 @@
+import { imageDigestParts } from "../infra/render/image";
 import { compareVersions } from "./config";
 
 /**
@@ -41,6 +42,23 @@ function hostReports(outputs: StackOutputs): HostReport[] {
         const r = (h ?? {}) as { version?: unknown; healthy?: unknown };
         return { name, version: typeof r.version === "string" ? r.version : "unknown", healthy: r.healthy === true };
     });
+}
+
+/**
+ * A container-mode stack's `images` output: version → the image reference pinned by digest
+ * that its hosts checked and ran ({} when absent or malformed: release mode, or a record from
+ * before digests were required).
+ */
+export function recordedImages(outputs: StackOutputs): Record<string, string> {
+    const images = outputs.images;
+    if (images === null || typeof images !== "object" || Array.isArray(images)) return {};
+    return Object.fromEntries(Object.entries(images as Record<string, unknown>).filter((e): e is [string, string] => typeof e[1] === "string" && imageDigestParts(e[1]).digest !== undefined));
+}
+
+/** The image digest (`sha256:…`) a stack's record holds for `version`, or undefined. */
+export function recordedDigest(outputs: StackOutputs, version: string): string | undefined {
+    const ref = recordedImages(outputs)[version];
+    return ref === undefined ? undefined : imageDigestParts(ref).digest;
 }
 
 /** One line an operator can read: what the stack says it runs. */

@@ -1,5 +1,6 @@
 import * as path from "path";
 import { z } from "zod";
+import { imageDigestParts } from "../infra/render/image";
 
 /**
  * The stack contract: every key of the `complinist` config namespace, with its
@@ -90,9 +91,22 @@ const artifactRelease = z.strictObject({
     sha256,
 });
 
+const DIGEST_EXAMPLE = "registry.example.com/complinist@sha256:<64 hex>";
+
 const imageRelease = z.strictObject({
-    image: z.string().regex(IMAGE_PATTERN, "must be a Docker image reference such as complinist:1.0.0"),
+    /** An image pinned by content: `name@sha256:<digest>` (container mode refuses a tag alone). */
+    image: z.string().regex(IMAGE_PATTERN, `must be a Docker image reference pinned by digest, such as ${DIGEST_EXAMPLE}`),
 });
+
+/** Why a container-mode image reference is refused (a tag alone resolves anew on each host), or undefined. */
+export function imagePinProblem(ref: string): string | undefined {
+    if (imageDigestParts(ref).digest !== undefined) return undefined;
+    const repo = ref.slice(0, ref.lastIndexOf(":") > ref.lastIndexOf("/") ? ref.lastIndexOf(":") : ref.length);
+    return (
+        `'${ref}' is a tag; pin it by digest: ${repo}@sha256:<64 hex> ` +
+        `(docker inspect --format '{{index .RepoDigests 0}}' ${ref}), so every host runs the same image and a re-pushed tag changes nothing`
+    );
+}
 
 const host = z.strictObject({
     name: z.string({ error: "is required" }).regex(NAME_PATTERN, "must be a host name: lowercase letters, digits and -, starting with a letter"),
@@ -118,6 +132,37 @@ export const RESERVED_SERVICE_NAMES: ReadonlySet<string> = new Set(
     ).split(" "),
 );
 
+/** A size with a unit, as Docker's flags take it ("512m"); `units` maps each accepted unit to bytes. */
+function sizeWithUnit(what: string, units: Readonly<Record<string, number>>, min: string, max: string, example: string) {
+    const names = Object.keys(units).join(", ");
+    const bytes = (s: string): number => Number(s.slice(0, -1)) * (units[s.slice(-1)] ?? NaN);
+    const accepted = `must be ${what}: a whole number with one unit of ${names} (e.g. ${example}), from ${min} to ${max}`;
+    return z
+        .string({ error: accepted })
+        .regex(new RegExp(`^[1-9][0-9]{0,6}[${Object.keys(units).join("")}]$`), accepted)
+        .refine((s) => bytes(s) >= bytes(min) && bytes(s) <= bytes(max), accepted);
+}
+const KIB = 1024;
+const MIB = 1024 * KIB;
+
+/**
+ * Container mode: the limits each app container runs with (besides running as service.user with a
+ * read-only root). Docker's own JSON log of a container is rotated: the app's output also reaches app.log.
+ */
+const containerLimits = z.strictObject({
+    /** Memory limit, swap included (`docker run --memory`, `--memory-swap`). */
+    memory: sizeWithUnit("a memory limit", { m: MIB, g: 1024 * MIB }, "16m", "1024g", "512m or 2g").default("512m"),
+    /** Processes and threads the container may have (`--pids-limit`). */
+    pids: integer("a process limit", 16, 65536).default(256),
+    /** Size of the container's /tmp, a tmpfs (the root filesystem is read-only). */
+    tmpSize: sizeWithUnit("a /tmp size", { m: MIB, g: 1024 * MIB }, "1m", "64g", "64m").default("64m"),
+    /** Docker's JSON log of the container: rotated at this size (`--log-opt max-size`)... */
+    logMaxSize: sizeWithUnit("a log file size", { k: KIB, m: MIB, g: 1024 * MIB }, "100k", "10g", "10m").default("10m"),
+    /** ...keeping this many files (`--log-opt max-file`). */
+    logMaxFiles: integer("a count of log files", 1, 100).default(3),
+});
+export const CONTAINER_DEFAULTS: ContainerLimits = Object.freeze(containerLimits.parse({}));
+
 const service = z.strictObject({
     name: z
         .string()
@@ -142,6 +187,8 @@ const service = z.strictObject({
         .default({}),
     /** Keep the pinned rollbackVersion running as a warm standby, so a rollback is a proxy switch. */
     standby: z.boolean({ error: "must be true or false" }).default(true),
+    /** Container mode only: memory, process and log limits of each app container (defaults: CONTAINER_DEFAULTS). */
+    container: containerLimits.optional(),
 });
 
 const urlPath = z.string().regex(/^\/[A-Za-z0-9/._~-]*$/, "must be a URL path starting with / (letters, digits and / . _ ~ -), e.g. /health");
@@ -246,7 +293,10 @@ export const configSchema = z
                 if ("image" in r) ctx.addIssue({ code: "custom", path: ["releases", v], message: "release mode needs { path | url, sha256 }, not { image }" });
                 else if ((r.path === undefined) === (r.url === undefined)) ctx.addIssue({ code: "custom", path: ["releases", v], message: "needs exactly one of path or url" });
             } else if (!("image" in r)) {
-                ctx.addIssue({ code: "custom", path: ["releases", v, "image"], message: "container mode needs { image } for every release" });
+                ctx.addIssue({ code: "custom", path: ["releases", v, "image"], message: `container mode needs { image } pinned by digest for every release (${DIGEST_EXAMPLE})` });
+            } else {
+                const problem = imagePinProblem(r.image);
+                if (problem !== undefined) ctx.addIssue({ code: "custom", path: ["releases", v, "image"], message: problem });
             }
         }
         if (c.sshPrivateKey === undefined && c.sshPrivateKeyPath === undefined) {
@@ -257,6 +307,9 @@ export const configSchema = z
         }
         if (c.promoteFrom === undefined && c.acknowledgeRolledBack.length > 0) {
             ctx.addIssue({ code: "custom", path: ["acknowledgeRolledBack"], message: "only applies to a stack with promoteFrom (the promotion gate records the versions it rolled back from): remove it" });
+        }
+        if (c.service.container !== undefined && c.mode !== "container") {
+            ctx.addIssue({ code: "custom", path: ["service", "container"], message: "only applies in container mode (mode: container): remove it" });
         }
         if (c.hooks.beforeActivate !== undefined && c.mode === "container") {
             ctx.addIssue({ code: "custom", path: ["hooks", "beforeActivate"], message: "is only supported in release mode" });
@@ -269,3 +322,4 @@ export type ParsedConfig = z.output<typeof configSchema>;
 export type HostConfig = Readonly<ParsedConfig["hosts"][number]>;
 export type ArtifactRelease = z.output<typeof artifactRelease>;
 export type ImageRelease = z.output<typeof imageRelease>;
+export type ContainerLimits = Readonly<z.output<typeof containerLimits>>;

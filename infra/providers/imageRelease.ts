@@ -14,7 +14,7 @@ export interface ImageReleaseState {
     readonly baseDir: string;
     readonly service: string;
     readonly version: string;
-    /** The image reference in config (`complinist:1.3.0`): resolved on the host's engine at install. */
+    /** The image reference in config, pinned by digest (`registry/complinist@sha256:…`): checked against the host's engine at install. */
     readonly image: string;
 }
 
@@ -41,7 +41,10 @@ export const imageReleaseProvider: pulumi.dynamic.ResourceProvider = {
     configure: configureCredentials,
 
     async check(olds: Partial<ImageReleaseOutputs>, news: ImageReleaseState) {
-        if (olds.version === news.version && olds.image !== undefined && olds.image !== news.image && olds.complete === true) {
+        // A release installed from a tag may be pinned by digest later (the host checks that the digest
+        // names the image it already pins); any other change of an installed release's image is refused.
+        const pinning = olds.image !== undefined && !olds.image.includes("@") && news.image.includes("@");
+        if (olds.version === news.version && olds.image !== undefined && olds.image !== news.image && olds.complete === true && !pinning) {
             return {
                 inputs: news,
                 failures: [{ property: "image", reason: `release ${news.version} is already installed from image ${olds.image}; a release never changes after it is built: publish a new version instead` }],
@@ -50,9 +53,11 @@ export const imageReleaseProvider: pulumi.dynamic.ResourceProvider = {
         return { inputs: news };
     },
 
+    // A new image for the same version is an update (the host pins the digest in place, or refuses), never a
+    // replace: a replace would create and then delete the same directory.
     async diff(_id: string, olds: ImageReleaseOutputs, news: ImageReleaseState) {
-        const replaces = (["version", "baseDir", "image"] as const).filter((k) => olds[k] !== news[k]);
-        const changed = (["service", "host", "privateKey"] as const).filter((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]));
+        const replaces = (["version", "baseDir"] as const).filter((k) => olds[k] !== news[k]);
+        const changed = (["image", "service", "host", "privateKey"] as const).filter((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]));
         const drift = olds.complete === false ? ["complete"] : [];
         const all = [...replaces, ...changed, ...drift];
         return { changes: all.length > 0, replaces, deleteBeforeReplace: false, ...(all.length ? { stables: [] } : {}) };
@@ -63,7 +68,7 @@ export const imageReleaseProvider: pulumi.dynamic.ResourceProvider = {
     },
 
     async update(_id: string, olds: ImageReleaseOutputs, news: ImageReleaseState) {
-        if (olds.complete === false) return { outs: await install(news) };
+        if (olds.complete === false || olds.image !== news.image) return { outs: await install(news) };
         return { outs: { ...olds, ...news } };
     },
 

@@ -3,6 +3,7 @@ import { HostLayout, releaseDir } from "./layout";
 import { EXIT, MANIFEST } from "./protocol";
 import { renderLocked } from "./lock";
 import { q } from "./shell";
+import { imageDigestParts } from "./image";
 
 /** Host scripts of a release directory: probe, install, delete. */
 
@@ -186,7 +187,7 @@ export function renderReleaseDelete(l: HostLayout, version: string, service: str
 
 export interface ImageReleaseInstall {
     readonly version: string;
-    /** The image reference in config, e.g. `complinist:1.3.0` (a tag, or name@sha256:…). */
+    /** The image reference in config, pinned by digest: `name[:tag]@sha256:…` (the schema refuses a tag alone in container mode). */
     readonly image: string;
     readonly who: string;
     readonly service: string;
@@ -194,20 +195,30 @@ export interface ImageReleaseInstall {
 }
 
 /**
- * Container mode's release: under the host lock, resolve the image reference on the host's
- * engine to its image ID (pulled only when the engine lacks it) and write a release
- * directory whose manifest pins that ID: `sha256=` the ID's digest (the release's identity,
- * as an artifact's sha256 is in release mode), `image=` the ID the container runs, `ref=`.
- * Written to a temp directory and renamed, like an artifact's; the image itself is never
+ * Container mode's release: under the host lock, resolve the digest reference on the host's
+ * engine to its image ID (pulled by digest only when the engine lacks it: the engine verifies
+ * a pulled manifest against the digest) and check that the engine's image for that reference
+ * carries exactly that repo digest, else refuse with nothing installed (an engine that resolves
+ * `name@sha256:X` from an image ID or anything else is not trusted). Then write a release
+ * directory whose manifest pins the ID: `sha256=` the ID's digest (the release's identity, as
+ * an artifact's sha256 is in release mode), `image=` the ID the container runs, `digest=` and
+ * `ref=`. Written to a temp directory and renamed, like an artifact's; the image itself is never
  * removed (retention drops only the directory: prune by hand with `docker image prune`).
- * A complete release whose pinned image is gone from the engine is resolved again.
+ * A complete release whose pinned image is gone from the engine is resolved again. A release
+ * installed before digests were required (its manifest has a tag `ref=`) whose image ID is the
+ * one the digest resolves to gets the new `ref=`/`digest=` in place: the same content, now pinned.
  */
 export function renderImageReleaseInstall(l: HostLayout, r: ImageReleaseInstall): string {
     const dir = releaseDir(l, r.version);
+    const { repo, digest } = imageDigestParts(r.image);
+    if (digest === undefined) throw new Error(`release ${r.version}: image ${r.image} is not pinned by digest`);
+    const manifest = (installedAt: string, commit: string) =>
+        `printf 'version=%s\\nsha256=%s\\nimage=%s\\ndigest=%s\\nref=%s\\ninstalledAt=%s\\ncommit=%s\\n' "$version" "\${id#sha256:}" "$id" "$repo@$digest" "$ref" ${installedAt} ${commit}`;
+    const now = `"$(date -u +%Y-%m-%dT%H:%M:%SZ)"`;
     return [
-        `version=${q(r.version)}; ref=${q(r.image)}`,
+        `version=${q(r.version)}; ref=${q(r.image)}; repo=${q(repo)}; digest=${q(digest)}`,
         `dir=${q(dir)}; tmp=${q(path.posix.join(l.releasesDir, `.tmp-${r.version}`))}.$$`,
-        `trap 'rm -rf "$tmp"' EXIT`,
+        `trap 'rm -rf "$tmp" "$dir/${MANIFEST}.tmp.$$"' EXIT`,
         renderLocked(l, r.service, r.who, "upload"),
         `mkdir -p ${q(l.releasesDir)} ${q(l.sharedDir)}`,
         `if ! command -v docker >/dev/null 2>&1 || ! docker info >/dev/null 2>&1; then echo "container mode needs a running Docker engine on this host (docker info failed)" >&2; exit 1; fi`,
@@ -215,18 +226,31 @@ export function renderImageReleaseInstall(l: HostLayout, r: ImageReleaseInstall)
         `if [ -f "$dir/${MANIFEST}" ] && grep -qxF "ref=$ref" "$dir/${MANIFEST}" && [ -n "$pinned" ] && docker image inspect "$pinned" >/dev/null 2>&1; then`,
         `  echo "installed=already"; echo "image=$pinned"; sed -n 's/^installedAt=/installedAt=/p' "$dir/${MANIFEST}"; exit 0`,
         `fi`,
-        `if ! id=$(docker image inspect --format '{{.Id}}' "$ref" 2>/dev/null); then`,
-        `  if ! out=$(docker pull --quiet "$ref" 2>&1); then`,
-        `    echo "image $ref is not on this host and docker pull failed ($(printf '%s' "$out" | tail -n 1)); load it: docker save $ref | ssh <host> docker load" >&2`,
+        `if ! id=$(docker image inspect --format '{{.Id}}' "$repo@$digest" 2>/dev/null); then`,
+        `  if ! out=$(docker pull --quiet "$repo@$digest" 2>&1); then`,
+        `    echo "image $ref is not on this host and docker pull of $repo@$digest failed ($(printf '%s' "$out" | tail -n 1 | cut -c1-300)); push it to its registry, or load it there and push it, so the engine knows it by that digest. Nothing was installed." >&2`,
         `    exit 1`,
         `  fi`,
-        `  id=$(docker image inspect --format '{{.Id}}' "$ref")`,
+        `  id=$(docker image inspect --format '{{.Id}}' "$repo@$digest")`,
         `fi`,
-        `case "$id" in sha256:[0-9a-f]*) ;; *) echo "image $ref resolved to an unexpected ID '$id'" >&2; exit 1 ;; esac`,
+        `case "$id" in sha256:[0-9a-f]*) ;; *) echo "image $ref resolved to an unexpected ID '$id'. Nothing was installed." >&2; exit 1 ;; esac`,
+        // The reference alone proves nothing: the image must carry the repo digest itself.
+        `carried=$(docker image inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' "$id" 2>/dev/null || true)`,
+        `if ! printf '%s\\n' "$carried" | grep -qxF "$repo@$digest"; then`,
+        `  echo "image $ref: the engine's image for it ($id) does not carry the repo digest $repo@$digest (its repo digests: $(printf '%s' "$carried" | tr '\\n' ' ' | cut -c1-400)); refusing it. Pull it by digest from its registry (docker pull $repo@$digest). Nothing was installed." >&2`,
+        `  exit 1`,
+        `fi`,
+        `if [ -f "$dir/${MANIFEST}" ] && [ "$pinned" = "$id" ]; then`,
+        // The same image: only ref= and digest= change; when and by which commit it was installed stay.
+        `  ${manifest(`"$(sed -n 's/^installedAt=//p' "$dir/${MANIFEST}")"`, `"$(sed -n 's/^commit=//p' "$dir/${MANIFEST}")"`)} > "$dir/${MANIFEST}.tmp.$$"`,
+        `  chmod 0644 "$dir/${MANIFEST}.tmp.$$"; mv -f "$dir/${MANIFEST}.tmp.$$" "$dir/${MANIFEST}"`,
+        `  step "release $version: image $id now pinned by digest $repo@$digest"`,
+        `  echo "installed=now"; echo "image=$id"; sed -n 's/^installedAt=/installedAt=/p' "$dir/${MANIFEST}"; exit 0`,
+        `fi`,
         `mkdir -p "$tmp"`,
-        `printf 'version=%s\\nsha256=%s\\nimage=%s\\nref=%s\\ninstalledAt=%s\\ncommit=%s\\n' "$version" "\${id#sha256:}" "$id" "$ref" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" ${q(r.commit)} > "$tmp/${MANIFEST}"`,
+        `${manifest(now, q(r.commit))} > "$tmp/${MANIFEST}"`,
         `chmod 0755 "$tmp"; chmod 0644 "$tmp/${MANIFEST}"`,
-        ...moveIntoPlace(l, "release $version is in use ($used) but its image $pinned is gone from the engine: load it again (docker save $ref | ssh <host> docker load), then pulumi up"),
+        ...moveIntoPlace(l, "release $version is in use ($used) and pins image ${pinned:-none}, not $id that $repo@$digest names: a release never changes: publish a new version (or load the image again if it was removed)"),
         `step "install release $version: image $ref pinned as $id"`,
         `echo "installed=now"; echo "image=$id"`,
         `sed -n 's/^installedAt=/installedAt=/p' "$dir/${MANIFEST}"`,

@@ -1,4 +1,5 @@
 import { firewallRequirement } from "./firewall";
+import type { ContainerLimits } from "../../stacks/schema";
 import { hostLayout } from "./layout";
 import { systemdQuote } from "./shell";
 
@@ -99,15 +100,21 @@ export function renderInstanceUnit(spec: UnitSpec): string {
  * (started, gated, switched and drained by the same activation), running the image the release
  * `instances/<port>` links to pins by ID, as the container `<service>-<port>` published on
  * 127.0.0.1:<port> (`<host program> container-run`). The unit runs the docker CLI as root (the
- * engine's socket is root's); the app runs as the image's USER with no capabilities. The CLI
+ * engine's socket is root's); the app runs as the service user's uid:gid (resolved on the host
+ * at each start, never the image's USER), with no capabilities, a read-only root and `limits`.
+ * User and limits are arguments of ExecStart, so a change of either changes this text: the
+ * service revision, hence a new container through the gate (and a text diff in preview). The CLI
  * stays attached, so systemd sees the container's life and the app's output reaches app.log
  * as in release mode. A stop by hand (`docker stop`: SIGINT/SIGTERM exit) stays stopped, as
  * Docker's `unless-stopped` would; a crash restarts it.
  */
-export function renderContainerInstanceUnit(spec: Pick<UnitSpec, "service" | "baseDir">): string {
+export function renderContainerInstanceUnit(spec: Pick<UnitSpec, "service" | "baseDir" | "user"> & { readonly limits: ContainerLimits }): string {
     const l = hostLayout(spec.baseDir, spec.service);
     const name = `${spec.service}-%i`;
     const fw = firewallRequirement(spec.service);
+    const m = spec.limits;
+    // Every value is schema-checked (a user name, digits and one unit letter): nothing systemd would expand.
+    const run = [`--user ${spec.user}`, `--memory ${m.memory}`, `--pids ${m.pids}`, `--tmp-size ${m.tmpSize}`, `--log-max-size ${m.logMaxSize}`, `--log-max-files ${m.logMaxFiles}`];
     return [
         MANAGED,
         "[Unit]",
@@ -122,7 +129,7 @@ export function renderContainerInstanceUnit(spec: Pick<UnitSpec, "service" | "ba
         "Type=simple",
         ...fw.service,
         `ExecStartPre=-/usr/bin/docker rm -f ${name}`,
-        `ExecStart=${l.hostProgram.replace(/%/g, "%%")} container-run %i`,
+        `ExecStart=${l.hostProgram.replace(/%/g, "%%")} container-run %i ${run.join(" ")}`,
         // Also run after the container exited on its own (then it is gone: --rm): its failure is no failure of the unit.
         `ExecStop=-/usr/bin/docker stop --time 20 ${name}`,
         `ExecStopPost=-/usr/bin/docker rm -f ${name}`,
@@ -133,7 +140,7 @@ export function renderContainerInstanceUnit(spec: Pick<UnitSpec, "service" | "ba
         `StandardOutput=append:${l.logFile}`,
         `StandardError=append:${l.logFile}`,
         "",
-        "# Hardening of the docker CLI (the container has its own: no capabilities, no-new-privileges)",
+        "# Hardening of the docker CLI (the container has its own: service user, no capabilities, no-new-privileges, read-only root, limits)",
         "NoNewPrivileges=yes",
         "ProtectSystem=strict",
         "ProtectHome=read-only",

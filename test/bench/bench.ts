@@ -16,7 +16,7 @@
 import { execFileSync } from "child_process";
 import * as path from "path";
 import { startHosts, stopHosts, TestHost } from "../../dev/hosts";
-import { loadImages } from "../../dev/images";
+import { loadImages, pushImages } from "../../dev/images";
 import { BENCH_ARTIFACTS, buildArtifacts, BuiltArtifact } from "../../scripts/build-artifacts";
 import { EngineDriver, ProgramConfig } from "../engine/driver";
 import { handshakes, uploads } from "../engine/trace";
@@ -133,7 +133,7 @@ async function containerTraffic(): Promise<void> {
     try {
         const [stackHost, controlHost] = hosts as [TestHost, TestHost];
         for (const h of hosts) await loadImages(h, BENCH_VERSIONS.map((v) => `complinist:${v}`));
-        const stack = await stackSteps(stackHost, { mode: "container" });
+        const stack = await stackSteps(stackHost, { mode: "container", pinned: await pushImages(stackHost, BENCH_VERSIONS.map((v) => `complinist:${v}`)) });
         const control = await containerControlSteps(controlHost);
         console.log("\nTraffic during a switch, container mode (proxy, gate, warm standby container):\n");
         console.log(trafficTable(stack));

@@ -64,7 +64,7 @@ export async function engineBench(): Promise<void> {
     const engine = new RealEngine({ stack, inProject: true, env: { COMPLINIST_DEPLOYER: "bench" } });
     const cfg = (version: string, rollbackVersion: string, published: string[]): ProgramConfig => ({
         "complinist:version": version,
-        "complinist:rollbackVersion": rollbackVersion,
+        ...(rollbackVersion !== "" ? { "complinist:rollbackVersion": rollbackVersion } : {}),
         "complinist:releases": Object.fromEntries(published.map((v) => [v, { path: path.relative(PROJECT_DIR, (arts[v] as BuiltArtifact).file), sha256: (arts[v] as BuiltArtifact).sha256 }])),
         "complinist:hosts": [{ name: h.name, address: h.address, port: h.sshPort, user: h.user, hostKey: h.hostKey }],
         "complinist:sshPrivateKey": h.privateKey,

@@ -61,11 +61,11 @@ async function activationStarted(host: TestHost, since: number): Promise<number 
     return r.code === 0 && Number.isFinite(t) && t > 0 ? t : undefined;
 }
 
-/** How a bench stack names a release: release mode's artifact, or container mode's image (`complinist:<version>`). */
-export type BenchRelease = { mode: "release"; arts: Record<string, BuiltArtifact> } | { mode: "container" };
+/** How a bench stack names a release: release mode's artifact, or container mode's image pinned by digest (`complinist:<version>` → its digest reference). */
+export type BenchRelease = { mode: "release"; arts: Record<string, BuiltArtifact> } | { mode: "container"; pinned: Record<string, string> };
 
 function releaseConfig(r: BenchRelease, v: string): object {
-    if (r.mode === "container") return { image: `complinist:${v}` };
+    if (r.mode === "container") return { image: r.pinned[`complinist:${v}`] };
     const a = r.arts[v] as BuiltArtifact;
     return { path: path.relative(REPO, a.file), sha256: a.sha256 };
 }

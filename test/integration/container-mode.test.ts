@@ -1,7 +1,7 @@
 import * as assert from "assert";
 import * as cp from "child_process";
 import * as path from "path";
-import { loadImages } from "../../dev/images";
+import { loadImages, pushImages } from "../../dev/images";
 import { TestHost, useHosts } from "../../dev/hosts";
 import { EngineDriver } from "../engine/driver";
 import type { ProgramConfig, UpResult } from "../engine/types";
@@ -28,6 +28,8 @@ describe("container mode on a real host with a Docker engine, under load", funct
     const hosts: TestHost[] = useHosts(1, { names: ["cm-1"], dockerEngine: true });
     let driver: EngineDriver;
     const imageIds: Record<string, string> = {};
+    /** complinist:<v> → its digest reference on the host's registry (dev/images.ts pushImages). */
+    let pinned: Record<string, string> = {};
 
     const host = () => hosts[0] as TestHost;
     async function sh(cmd: string): Promise<string> {
@@ -48,7 +50,7 @@ describe("container mode on a real host with a Docker engine, under load", funct
             "complinist:version": version,
             "complinist:rollbackVersion": rollbackVersion,
             "complinist:keepReleases": "4",
-            "complinist:releases": Object.fromEntries(VERSIONS.map((v) => [v, { image: `complinist:${v}` }])),
+            "complinist:releases": Object.fromEntries(VERSIONS.map((v) => [v, { image: pinned[`complinist:${v}`] }])),
             "complinist:hosts": [{ name: h.name, address: h.address, port: h.sshPort, user: h.user, hostKey: h.hostKey }],
             "complinist:sshPrivateKey": h.privateKey,
             "complinist:service": { command: "bin/start", environment: { COMPLINIST_ENV: "cm" } },
@@ -68,6 +70,7 @@ describe("container mode on a real host with a Docker engine, under load", funct
             if (tag && id) imageIds[tag.replace(/^complinist:/, "")] = id;
         }
         await loadImages(host(), VERSIONS.map((v) => `complinist:${v}`));
+        pinned = await pushImages(host(), VERSIONS.map((v) => `complinist:${v}`));
         installLoadgen(host());
         driver = new EngineDriver({ stack: "cm", env: { COMPLINIST_TRACE: "1", COMPLINIST_DEPLOYER: "cm", COMPLINIST_COMMIT: "c0ffee1" } });
     });

@@ -19,6 +19,11 @@ const T = {
 };
 
 const base = (): { config: ProgramConfig; secretKeys: string[] } => withUserSecrets(stackFileConfig("container", FIXTURE));
+/** The fixture's image of a version, as its releases pin it. */
+function pinnedImage(version: string): string {
+    const releases = base().config["complinist:releases"] as Record<string, { image: string }>;
+    return (releases[version] as { image: string }).image;
+}
 
 async function evaluate(config: ProgramConfig, secretKeys: string[]): Promise<Evaluation> {
     const program = new ProgramUnderMocks({ stack: "container" });
@@ -54,11 +59,11 @@ describe("container mode (program under mocks)", function () {
         for (const h of hosts) {
             const images = ofType(r, T.image).filter((x) => x.name.startsWith(`complinist-${h}-`));
             // version, rollbackVersion, then the newest other up to keepReleases (3): the same retention as release mode.
-            assert.deepStrictEqual(images.map((x) => [x.inputs.version, x.inputs.image]).sort(), [
-                ["1.1.0", "complinist:1.1.0"],
-                ["1.2.0", "complinist:1.2.0"],
-                ["1.3.0", "complinist:1.3.0"],
-            ]);
+            assert.deepStrictEqual(
+                images.map((x) => [x.inputs.version, x.inputs.image]).sort(),
+                ["1.1.0", "1.2.0", "1.3.0"].map((v) => [v, pinnedImage(v)]),
+            );
+            assert.match(pinnedImage("1.3.0"), /^registry\.example\.com\/complinist@sha256:[0-9a-f]{64}$/);
             assert.ok(named(r, `complinist-${h}-service-unit`));
             const a = named(r, `complinist-${h}-activation-switch`);
             assert.strictEqual(a.inputs.version, "1.3.0");
@@ -70,7 +75,7 @@ describe("container mode (program under mocks)", function () {
     it("runs each instance slot as a container of the release's pinned image, published on loopback, under the proxy", () => {
         const unit = named(r, "complinist-app-1-service-unit");
         const instance = String(plain(unit.inputs.unitText));
-        assert.match(instance, /^ExecStart=\/usr\/local\/sbin\/complinist container-run %i$/m);
+        assert.match(instance, /^ExecStart=\/usr\/local\/sbin\/complinist container-run %i --user complinist --memory 512m --pids 256 --tmp-size 64m --log-max-size 10m --log-max-files 3$/m);
         assert.match(instance, /^Requires=docker\.service$/m);
         assert.match(instance, /^PartOf=complinist\.service$/m);
         const program = String(plain(unit.inputs.hostProgram));
@@ -78,6 +83,40 @@ describe("container mode (program under mocks)", function () {
         assert.match(program, /--publish "127\.0\.0\.1:\$port:\$port"/);
         assert.match(String(plain(unit.inputs.proxyUnitText)), /haproxy -Ws/);
     });
+
+    it("runs each container as the service user, read-only, with limits and a rotated Docker log (host program)", () => {
+        const program = String(plain(named(r, "complinist-app-1-service-unit").inputs.hostProgram));
+        for (const flag of [
+            '--user "$ids"',
+            "--read-only",
+            '--tmpfs "/tmp:rw,nosuid,nodev,noexec,size=$tmp_size"',
+            '--memory "$memory" --memory-swap "$memory" --pids-limit "$pids"',
+            '--log-driver json-file --log-opt "max-size=$log_size" --log-opt "max-file=$log_files"',
+        ]) {
+            assert.ok(program.includes(flag), `docker run lacks ${flag}`);
+        }
+    });
+
+    it("exports every kept version's image pinned by digest (the next stack's promotion gate compares them)", () => {
+        assert.deepStrictEqual(plain(r.outputs.images), Object.fromEntries(["1.3.0", "1.1.0", "1.2.0"].map((v) => [v, pinnedImage(v)])));
+    });
+
+    for (const [what, service] of [
+        ["service.user", { user: "appsvc" }],
+        ["a container limit", { container: { memory: "1g" } }],
+    ] as const) {
+        it(`a change of ${what} changes the instance unit and the service revision: a new container through the gate on every host`, async () => {
+            const { config, secretKeys } = base();
+            const next = await evaluate({ ...config, "complinist:service": { ...(config["complinist:service"] as object), ...service } }, secretKeys);
+            assert.strictEqual(next.error, undefined, next.programLog);
+            for (const h of hosts) {
+                const unit = String(plain(named(next, `complinist-${h}-service-unit`).inputs.unitText));
+                assert.match(unit, "user" in service ? /container-run %i --user appsvc / : /container-run %i --user complinist --memory 1g /);
+                const act = changedKeys(named(r, `complinist-${h}-activation-switch`).inputs, named(next, `complinist-${h}-activation-switch`).inputs);
+                assert.ok(act.includes("serviceRevision"), act.join(","));
+            }
+        });
+    }
 
     it("writes the env file in docker's --env-file form, secret in state", () => {
         const env = named(r, "complinist-app-1-service-unit").inputs.envText as Json;
@@ -115,6 +154,11 @@ describe("container mode (program under mocks)", function () {
             /complinist:hosts\[0\]\.address: 'local' is not a host/,
         ],
         ["an artifact release", (c: ProgramConfig) => ({ ...c, "complinist:releases": { ...(c["complinist:releases"] as object), "1.3.0": { path: "a.tar.gz", sha256: "0".repeat(64) } } }), /container mode needs \{ image \}/],
+        [
+            "an image given by tag",
+            (c: ProgramConfig) => ({ ...c, "complinist:releases": { ...(c["complinist:releases"] as object), "1.3.0": { image: "registry.example.com/complinist:1.3.0" } } }),
+            /complinist:releases\.1\.3\.0\.image: 'registry\.example\.com\/complinist:1\.3\.0' is a tag; pin it by digest: registry\.example\.com\/complinist@sha256:<64 hex>/,
+        ],
     ] as const) {
         it(`refuses ${what} before registering anything, naming the key`, async () => {
             const { config, secretKeys } = base();

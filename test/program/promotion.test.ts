@@ -131,6 +131,46 @@ describe("promotion gate: a rollback that sticks, and prod's own history", () =>
     });
 });
 
+describe("promotion gate: container mode compares image digests, not only versions", () => {
+    const digest = (c: string) => `sha256:${c.repeat(64)}`;
+    const ref = (c: string, repo = "registry.example.com/complinist") => `${repo}@${digest(c)}`;
+    /** Staging running `version` healthy from the image `image` (its `images` output). */
+    const stagingFrom = (version: string, image: string | undefined): StackOutputs => ({ ...staging(version), ...(image ? { images: { [version]: image } } : {}) });
+    const prodImages = { "1.1.0": ref("1"), "1.2.0": ref("2") };
+
+    it("passes a version staging runs healthy from the same digest, even under another registry name", () => {
+        const d = evaluatePromotion(input({ images: prodImages, sourceOutputs: stagingFrom("1.2.0", ref("2", "staging-registry.example.com/complinist")) }));
+        assert.ok(d.ok, d.ok ? "" : d.message);
+        assert.match(d.reason, new RegExp(`staging runs 1\\.2\\.0 healthy on every host from the same image \\(${digest("2")}\\)`));
+    });
+
+    it("refuses a version staging runs healthy from another image (a re-pushed version), naming both images and the fix", () => {
+        const m = refused(input({ images: prodImages, sourceOutputs: stagingFrom("1.2.0", ref("f")) }));
+        assert.ok(m.startsWith(`Promotion gate: stack 'prod' refuses version 1.2.0: releases.1.2.0.image ${ref("2")} (digest ${digest("2")}) is not the image that proved itself as 1.2.0`), m);
+        assert.ok(m.includes(`'staging' runs 1.2.0 healthy from ${ref("f")}`), m);
+        assert.ok(m.includes(`pulumi config set --path 'complinist:releases.1.2.0.image' ${ref("f")} --stack prod`), m);
+        assert.match(m, /Nothing was changed/);
+    });
+
+    it("refuses when staging recorded no digest for the version (release mode, or a record from before digests)", () => {
+        const m = refused(input({ images: prodImages, sourceOutputs: stagingFrom("1.2.0", undefined) }));
+        assert.match(m, /'staging' runs 1\.2\.0 healthy from an image it recorded no digest for/);
+        assert.match(m, /deploy 1\.2\.0 to staging from registry\.example\.com\/complinist@sha256:2{64} first/);
+    });
+
+    it("refuses re-applying or rolling back to a version whose digest prod's own record holds differently; accepts the same one", () => {
+        const own = { deployedVersion: "1.1.0", rollbackVersion: "1.0.0", history: ["1.0.0", "1.1.0"], rolledBackFrom: [], images: { "1.0.0": ref("0"), "1.1.0": ref("1") } };
+        const images = { "1.0.0": ref("0"), "1.1.0": ref("1") };
+        assert.ok(evaluatePromotion(input({ version: "1.1.0", rollbackVersion: "1.0.0", images, sourceOutputs: staging("1.3.0"), ownOutputs: own })).ok);
+        assert.match(refused(input({ version: "1.1.0", rollbackVersion: "1.0.0", images: { ...images, "1.1.0": ref("e") }, sourceOutputs: staging("1.3.0"), ownOutputs: own })), /refuses version 1\.1\.0: .*prod recorded registry\.example\.com\/complinist@sha256:1{64} for 1\.1\.0/);
+        assert.match(refused(input({ version: "1.1.0", rollbackVersion: "1.0.0", images: { ...images, "1.0.0": ref("e") }, sourceOutputs: staging("1.3.0"), ownOutputs: own })), /refuses rollbackVersion 1\.0\.0: releases\.1\.0\.0\.image/);
+    });
+
+    it("release mode (no images) keeps comparing versions only", () => {
+        assert.ok(evaluatePromotion(input({ sourceOutputs: stagingFrom("1.2.0", ref("f")) })).ok);
+    });
+});
+
 /** Pulumi's documented mocks: StackReference is a read of type pulumi:pulumi:StackReference whose state carries `outputs`. */
 class GateMocks implements pulumi.runtime.Mocks {
     readonly references: string[] = [];

@@ -26,6 +26,8 @@ instance_start() {
     ln -sfn "../releases/$version" "$INSTANCES_DIR/.tmp-$port.$$"
     mv -T "$INSTANCES_DIR/.tmp-$port.$$" "$INSTANCES_DIR/$port"
     install -m 0600 "$ENV_FILE" "$ENV_DIR/instance-$port.env"
+    # Not fatal here: container-run refuses the same missing user, and the gate reports it.
+    if [ "$RUNTIME" = docker ]; then container_prepare "$APP_USER" || true; fi
     printf '%s\n' "$rev" >"$INSTANCES_DIR/$port.rev"
     chmod 0644 "$INSTANCES_DIR/$port.rev"
     systemctl reset-failed "$(instance_unit "$port")" 2>/dev/null || true

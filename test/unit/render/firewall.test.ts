@@ -6,6 +6,7 @@ import * as path from "path";
 import { firewallTable, renderFirewallRules, renderFirewallUnit } from "../../../infra/render/firewall";
 import { renderContainerInstanceUnit, renderInstanceUnit } from "../../../infra/render/unit";
 import { requireTool, runBash } from "./bash";
+import { CONTAINER_DEFAULTS } from "../../../stacks/schema";
 
 const spec = { service: "complinist", user: "complinist", baseDir: "/opt/complinist", command: "bin/start" };
 const rules = renderFirewallRules({ service: "complinist", port: 5000 });
@@ -97,7 +98,7 @@ describe("renderFirewallUnit (complinist-firewall.service)", () => {
 describe("the instance units and the firewall", () => {
     for (const [what, u] of [
         ["release mode's instance", renderInstanceUnit(spec)],
-        ["container mode's instance", renderContainerInstanceUnit(spec)],
+        ["container mode's instance", renderContainerInstanceUnit({ ...spec, limits: CONTAINER_DEFAULTS })],
     ] as const) {
         it(`${what} starts after the firewall and refuses to start without its table, but never stops with it`, () => {
             assert.ok(lines(u).includes("Wants=complinist-firewall.service"));

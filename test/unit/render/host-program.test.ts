@@ -242,3 +242,69 @@ describe("host program (temp root, systemctl stubbed)", () => {
         });
     });
 });
+
+describe("host program: container-run (temp root, docker and id stubbed)", () => {
+    const LIMITS = ["--memory", "512m", "--pids", "256", "--tmp-size", "64m", "--log-max-size", "10m", "--log-max-files", "3"];
+    let root: string;
+    let l: HostLayout;
+    let program: string;
+
+    beforeEach(() => {
+        root = fs.mkdtempSync(path.join(os.tmpdir(), "container-run-"));
+        l = hostLayout("/opt/complinist", "complinist", root);
+        program = path.join(root, "complinist-program");
+        fs.writeFileSync(program, renderHostProgram(l, "complinist", "docker"), { mode: 0o755 });
+        const release = path.join(l.releasesDir, "1.0.0");
+        fs.mkdirSync(release, { recursive: true });
+        fs.writeFileSync(path.join(release, MANIFEST), `version=1.0.0\nsha256=${"c".repeat(64)}\nimage=sha256:${"c".repeat(64)}\n`);
+        fs.mkdirSync(l.instancesDir, { recursive: true });
+        fs.symlinkSync("../releases/1.0.0", path.join(l.instancesDir, "5001"));
+    });
+
+    afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+
+    /** The host's accounts: complinist is 999:997, toor is a second uid 0; anyone else is missing. */
+    const ID = `case "$1:$3" in -u:complinist) echo 999 ;; -g:complinist) echo 997 ;; -u:toor | -g:toor) echo 0 ;; *) echo "id: '$3': no such user" >&2; exit 1 ;; esac`;
+
+    async function containerRun(args: string[]) {
+        const stub = stubBin({ docker: "exit 0", id: ID });
+        const r = await runBash(`exec bash ${q(program)} container-run ${args.map(q).join(" ")}`, { env: { PATH: `${stub.dir}:${process.env.PATH}` } });
+        return { ...r, docker: stub.calls().filter((c) => c.tool === "docker").map((c) => c.args) };
+    }
+
+    it("runs the pinned image as the service user's uid:gid, read-only with a tmpfs /tmp, memory and pid limits, and a rotated Docker log", async () => {
+        const r = await containerRun(["5001", "--user", "complinist", ...LIMITS]);
+        assert.strictEqual(r.code, 0, r.stderr);
+        const run = r.docker.find((a) => a[0] === "run") as string[];
+        assert.ok(run, JSON.stringify(r.docker));
+        const flag = (name: string) => run.flatMap((a, i) => (a === name ? [run[i + 1]] : []));
+        assert.deepStrictEqual(flag("--user"), ["999:997"]);
+        assert.ok(run.includes("--read-only"));
+        assert.deepStrictEqual(flag("--tmpfs"), ["/tmp:rw,nosuid,nodev,noexec,size=64m"]);
+        assert.deepStrictEqual([flag("--memory"), flag("--memory-swap"), flag("--pids-limit")], [["512m"], ["512m"], ["256"]]);
+        assert.deepStrictEqual([flag("--log-driver"), flag("--log-opt")], [["json-file"], ["max-size=10m", "max-file=3"]]);
+        assert.deepStrictEqual(flag("--cap-drop"), ["ALL"]);
+        assert.strictEqual(run[run.length - 1], `sha256:${"c".repeat(64)}`, "the image the release pins, by ID");
+    });
+
+    for (const [what, user, message] of [
+        ["a user that resolves to uid 0", "toor", /service user toor is uid 0 gid 0 on this host: a container never runs as root/],
+        ["a user missing on the host", "nobody-here", /service user nobody-here does not exist on this host/],
+    ] as const) {
+        it(`refuses ${what}: no container starts`, async () => {
+            const r = await containerRun(["5001", "--user", user, ...LIMITS]);
+            assert.strictEqual(r.code, 1);
+            assert.match(r.stderr, message);
+            assert.deepStrictEqual(r.docker, []);
+        });
+    }
+
+    it("refuses missing or malformed settings with its usage: nothing reaches docker's command line", async () => {
+        for (const args of [["5001"], ["5001", "--user", "complinist"], ["5001", "--user", "complinist", ...LIMITS.slice(0, -1), "3;reboot"], ["5001", "--user", "x y", ...LIMITS]]) {
+            const r = await containerRun(args);
+            assert.strictEqual(r.code, EXIT.usage, `${args.join(" ")}: ${r.stderr}`);
+            assert.match(r.stderr, /^usage: .* container-run PORT --user USER --memory SIZE/m);
+            assert.deepStrictEqual(r.docker, []);
+        }
+    });
+});

@@ -8,7 +8,7 @@ import { renderFirewallRules, renderFirewallUnit } from "../../../infra/render/f
 import { hostLayout } from "../../../infra/render/layout";
 import { renderLocked } from "../../../infra/render/lock";
 import { parseKeyValues } from "../../../infra/render/protocol";
-import { renderReleaseDelete, renderReleaseInstall, renderReleaseProbe } from "../../../infra/render/release";
+import { renderImageReleaseInstall, renderImageReleaseProbe, renderReleaseDelete, renderReleaseInstall, renderReleaseProbe } from "../../../infra/render/release";
 import { renderServiceApply, renderServiceDelete, renderServiceRead, ServiceFiles } from "../../../infra/render/service";
 import { q } from "../../../infra/render/shell";
 import { HostTarget } from "../../../infra/providers/host";
@@ -72,6 +72,9 @@ const scripts: Record<string, string> = {
     activationRead: renderActivationRead(l),
     locked: renderLocked(l, "complinist", "ci@runner"),
     hostProgram: renderHostProgram(l, "complinist"),
+    hostProgramContainers: renderHostProgram(l, "complinist", "docker"),
+    imageReleaseInstall: renderImageReleaseInstall(l, { version: "1.0.0", image: `registry.example.com/complinist:1.0.0@sha256:${"b".repeat(64)}`, who: "ci@runner", service: "complinist", commit: "abc123" }),
+    imageReleaseProbe: renderImageReleaseProbe(l, "1.0.0"),
 };
 
 const hasShellcheck = cp.spawnSync("shellcheck", ["--version"]).status === 0;

@@ -3,7 +3,8 @@ import * as cp from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { renderEnvFile, renderInstanceUnit, renderProxyUnit, renderServiceUnit } from "../../../infra/render/unit";
+import { renderContainerInstanceUnit, renderEnvFile, renderInstanceUnit, renderProxyUnit, renderServiceUnit } from "../../../infra/render/unit";
+import { CONTAINER_DEFAULTS } from "../../../stacks/schema";
 import { requireTool } from "./bash";
 
 const spec = { service: "complinist", user: "complinist", baseDir: "/opt/complinist", command: "bin/start" };
@@ -51,7 +52,17 @@ const units: ReadonlyArray<[string, string, string]> = [
     ["the umbrella unit", "complinist.service", renderServiceUnit(spec)],
     ["the proxy unit", "complinist-proxy.service", renderProxyUnit({ ...spec, port: 5000 })],
     ["the proxy unit on a port below 1024", "complinist-proxy.service", renderProxyUnit({ ...spec, port: 80 })],
+    ["the container instance template", "complinist@5001.service", renderContainerInstanceUnit({ ...spec, limits: CONTAINER_DEFAULTS })],
 ];
+
+describe("renderContainerInstanceUnit (container mode's complinist@.service)", () => {
+    it("hands container-run the service user and every limit, so a change of either is a change of the unit (a new container through the gate)", () => {
+        const u = renderContainerInstanceUnit({ ...spec, limits: CONTAINER_DEFAULTS });
+        assert.ok(lines(u).includes("ExecStart=/usr/local/sbin/complinist container-run %i --user complinist --memory 512m --pids 256 --tmp-size 64m --log-max-size 10m --log-max-files 3"), u);
+        assert.notStrictEqual(renderContainerInstanceUnit({ ...spec, user: "appsvc", limits: CONTAINER_DEFAULTS }), u);
+        assert.notStrictEqual(renderContainerInstanceUnit({ ...spec, limits: { ...CONTAINER_DEFAULTS, pids: 512 } }), u);
+    });
+});
 
 describe("renderInstanceUnit (complinist@.service)", () => {
     const u = renderInstanceUnit(spec);

@@ -1,7 +1,11 @@
 import * as assert from "assert";
 import { batches, compareVersions, ConfigError, keptVersions, parseStackConfig } from "../../../stacks/config";
+import { CONTAINER_DEFAULTS } from "../../../stacks/schema";
 
 const SHA = "a".repeat(64);
+const PINNED = (v: string) => `registry.example.com/complinist@sha256:${(v.replace(/\D/g, "") + "0".repeat(64)).slice(0, 64)}`;
+/** Container-mode releases as a stack file pins them: by digest. */
+const IMAGES = { "1.0.0": { image: PINNED("1.0.0") }, "1.1.0": { image: PINNED("1.1.0") } };
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMHZNMVhu73rtnkCVV1dnWn09B3L5W/ZVMUBqhTkSJws";
 
 /** A valid release-mode config as Pulumi hands it over: every value a string, structures as JSON. */
@@ -47,6 +51,12 @@ describe("stack configuration", () => {
             assert.deepStrictEqual(c.hooks, { once: false, onRollback: false, timeoutSeconds: 600 });
             assert.strictEqual(c.hosts[0]?.port, 22);
             assert.strictEqual(c.hosts[0]?.user, "root");
+        });
+
+        it("container mode's limits: the given ones, defaults for the rest", () => {
+            const c = parseStackConfig("dev", valid({ mode: "container", releases: IMAGES, service: { command: "bin/start", container: { memory: "2g", pids: "512" } } }));
+            assert.deepStrictEqual(c.service.container, { memory: "2g", pids: 512, tmpSize: "64m", logMaxSize: "10m", logMaxFiles: 3 });
+            assert.deepStrictEqual(CONTAINER_DEFAULTS, { memory: "512m", pids: 256, tmpSize: "64m", logMaxSize: "10m", logMaxFiles: 3 });
         });
 
         it("rolls out to every host at once outside production, one host per batch in production", () => {
@@ -151,12 +161,12 @@ describe("stack configuration", () => {
 
         it("address local, in either mode (both run the host program over SSH)", () => {
             rejects("dev", valid({ hosts: [{ name: "web-1", address: "local" }] }), "complinist:hosts[0].address", "'local' is not a host", "127.0.0.1");
-            const container = valid({ mode: "container", releases: { "1.0.0": { image: "complinist:1.0.0" }, "1.1.0": { image: "complinist:1.1.0" } }, hosts: [{ name: "dev-1", address: "local" }] });
+            const container = valid({ mode: "container", releases: IMAGES, hosts: [{ name: "dev-1", address: "local" }] });
             rejects("dev", container, "complinist:hosts[0].address", "'local' is not a host");
         });
 
         it("container mode without an SSH key", () => {
-            const container = valid({ mode: "container", sshPrivateKey: undefined, releases: { "1.0.0": { image: "complinist:1.0.0" }, "1.1.0": { image: "complinist:1.1.0" } } });
+            const container = valid({ mode: "container", sshPrivateKey: undefined, releases: IMAGES });
             rejects("dev", container, "complinist:sshPrivateKey", "is required");
         });
 
@@ -202,6 +212,32 @@ describe("stack configuration", () => {
 
         it("container mode without images", () => {
             rejects("dev", valid({ mode: "container" }), "complinist:releases.1.0.0.image", "container mode needs { image }");
+        });
+
+        it("a container image given by tag, with the exact digest form and the command that finds it", () => {
+            rejects(
+                "dev",
+                valid({ mode: "container", releases: { ...IMAGES, "1.1.0": { image: "registry/app:1.2.0" } } }),
+                "complinist:releases.1.1.0.image: 'registry/app:1.2.0' is a tag; pin it by digest: registry/app@sha256:<64 hex> (docker inspect --format '{{index .RepoDigests 0}}' registry/app:1.2.0)",
+            );
+            rejects("dev", valid({ mode: "container", releases: { ...IMAGES, "1.0.0": { image: "localhost:5000/complinist" } } }), "complinist:releases.1.0.0.image: 'localhost:5000/complinist' is a tag; pin it by digest: localhost:5000/complinist@sha256:<64 hex>");
+            rejects("dev", valid({ mode: "container", releases: { ...IMAGES, "1.0.0": { image: "complinist@sha256:abc" } } }), "complinist:releases.1.0.0.image", "pinned by digest");
+        });
+
+        it("container images pinned by digest, with or without a tag", () => {
+            const c = parseStackConfig("dev", valid({ mode: "container", releases: { ...IMAGES, "1.1.0": { image: `127.0.0.1:5050/complinist:1.1.0@sha256:${SHA}` } } }));
+            assert.deepStrictEqual(c.releases["1.1.0"], { image: `127.0.0.1:5050/complinist:1.1.0@sha256:${SHA}` });
+        });
+
+        it("container limits with the unit or range they accept, naming the key", () => {
+            const container = (limits: object) => valid({ mode: "container", releases: IMAGES, service: { command: "bin/start", container: limits } });
+            rejects("dev", container({ memory: "512" }), "complinist:service.container.memory: must be a memory limit: a whole number with one unit of m, g (e.g. 512m or 2g), from 16m to 1024g", '(got "512")');
+            rejects("dev", container({ memory: "8m" }), "complinist:service.container.memory", "from 16m to 1024g");
+            rejects("dev", container({ pids: "4" }), "complinist:service.container.pids: must be a process limit: a whole number from 16 to 65536");
+            rejects("dev", container({ logMaxSize: "10 m" }), "complinist:service.container.logMaxSize", "one unit of k, m, g");
+            rejects("dev", container({ logMaxFiles: 0 }), "complinist:service.container.logMaxFiles", "from 1 to 100");
+            rejects("dev", container({ swap: "1g" }), "complinist:service.container.swap: unknown key");
+            rejects("dev", valid({ service: { command: "bin/start", container: { memory: "1g" } } }), "complinist:service.container: only applies in container mode");
         });
 
         it("release mode with images", () => {

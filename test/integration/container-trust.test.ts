@@ -3,8 +3,8 @@ import * as cp from "child_process";
 import * as path from "path";
 import { loadImages, pushImages, TEST_REGISTRY } from "../../dev/images";
 import { TestHost, useHosts } from "../../dev/hosts";
-import { EngineDriver } from "../engine/driver";
-import type { ProgramConfig, UpResult } from "../engine/types";
+import { RealEngine } from "../e2e/engine";
+import type { ProgramConfig, OperationResult as UpResult } from "../e2e/engine";
 
 /**
  * Container mode's trust in its containers and images (issue 23, findings 5 and 6), on a real
@@ -26,7 +26,7 @@ const VERSIONS = ["1.0.0", "1.1.0"];
 describe("container mode trust on a real host: service user, limits, images pinned by digest", function () {
     this.timeout(900000);
     const hosts: TestHost[] = useHosts(1, { names: ["ct-1"], dockerEngine: true });
-    let driver: EngineDriver;
+    let driver: RealEngine;
     /** complinist:<v> → 127.0.0.1:5050/complinist@sha256:… (the registry's manifest digest). */
     let pinned: Record<string, string> = {};
     const imageIds: Record<string, string> = {};
@@ -72,7 +72,7 @@ describe("container mode trust on a real host: service user, limits, images pinn
         const refs = VERSIONS.map((v) => `complinist:${v}`);
         await loadImages(host(), refs);
         pinned = await pushImages(host(), refs);
-        driver = new EngineDriver({ stack: "ct", env: { COMPLINIST_DEPLOYER: "ct", COMPLINIST_COMMIT: "c0ffee2" } });
+        driver = new RealEngine({ stack: "ct", env: { COMPLINIST_DEPLOYER: "ct", COMPLINIST_COMMIT: "c0ffee2" } });
     });
     after(async () => {
         await driver?.close();

@@ -1,6 +1,6 @@
 import * as assert from "assert";
 import { formatTraceLine, parseTraceLine, trace } from "../../../infra/transport/trace";
-import { handshakes, isTrace, uploads } from "../../engine/trace";
+import { handshakes, isTrace, uploads } from "../../e2e/trace";
 
 /** What trace() writes to stderr while COMPLINIST_TRACE is set to `flag`. */
 function traceOutput(flag: string | undefined, write: () => void): string {

@@ -141,8 +141,8 @@ export function ensureToolchain(log: (line: string) => void = () => undefined): 
     if (found) return { cliDir: found.dir, launcherDir, version: found.version, source: "PATH" };
     const version = pinnedVersion();
     const cliDir = path.join(root, `pulumi-${version}-${pinKey()}`, "bin");
-    const cached = versionOf(path.join(cliDir, "pulumi"));
-    if (cached !== undefined) return { cliDir, launcherDir, version: cached, source: "cache" };
+    // Only a finished build is ever at this name (build() renames into place); the Automation API runs `pulumi version` itself.
+    if (fs.existsSync(path.join(cliDir, "pulumi"))) return { cliDir, launcherDir, version, source: "cache" };
     build(cliDir, version, log);
     const built = versionOf(path.join(cliDir, "pulumi"));
     if (built === undefined) throw new Error(`the Pulumi CLI built into ${cliDir} does not run`);

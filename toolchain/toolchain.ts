@@ -152,7 +152,9 @@ export function ensureToolchain(log: (line: string) => void = () => undefined): 
 if (require.main === module) {
     try {
         const t = ensureToolchain((line) => console.log(line));
-        console.log(`toolchain: pulumi ${t.version} (${t.source}) in ${t.cliDir}`);
+        const answered = versionOf(path.join(t.cliDir, "pulumi"));
+        if (answered === undefined) throw new Error(`${path.join(t.cliDir, "pulumi")} does not run (pulumi version failed); remove ${t.cliDir} and run npm run toolchain again`);
+        console.log(`toolchain: pulumi version ${answered} (${t.source}) in ${t.cliDir}`);
         console.log(`toolchain: dynamic-provider launcher in ${t.launcherDir}`);
     } catch (e) {
         console.error(`toolchain: ${e instanceof Error ? e.message : String(e)}`);

@@ -3,7 +3,8 @@
  * inside the host (8 workers, a new connection per request to :5000/health, on loopback)
  * runs through each step, with releases that take 1.5 s to boot (BENCH_ARTIFACTS):
  *
- *   stack    the program applied through the engine driver: proxy, gate, warm standby;
+ *   stack    the program applied by the real engine (test/e2e/engine.ts: the pinned Pulumi CLI,
+ *            the program inline): proxy, gate, warm standby;
  *   control  the previous restart-in-place activation on a second host: one plain unit on
  *            port 5000, relink `current`, `systemctl restart`, poll until the version answers,
  *            and for a broken release switch back after a 20 s gate. It must show failures:
@@ -13,7 +14,7 @@ import * as path from "path";
 import { dockerOk } from "../../dev/container";
 import type { TestHost } from "../../dev/hosts";
 import type { BuiltArtifact } from "../../scripts/build-artifacts";
-import { EngineDriver, ProgramConfig } from "../engine/driver";
+import { ProgramConfig, RealEngine } from "../e2e/engine";
 import { LoadGenerator, LoadResult } from "./loadgen";
 import { count, markdownTable } from "./table";
 
@@ -31,7 +32,7 @@ export interface TrafficRow {
     /** Unix seconds, on the host's clock (which the containers share). */
     start: number;
     end: number;
-    /** When the host-side activation began (the stack: after evaluation and upload; the control: at once). */
+    /** When the host-side activation began (the stack: after the CLI's start, evaluation and upload; the control: at once). */
     activationStart: number | undefined;
     load: LoadResult;
 }
@@ -70,9 +71,9 @@ function releaseConfig(r: BenchRelease, v: string): object {
     return { path: path.relative(REPO, a.file), sha256: a.sha256 };
 }
 
-/** The stack on one host, in either mode, through the engine driver as `pulumi up` would apply it. */
+/** The stack on one host, in either mode, applied by `pulumi up` (the real engine). */
 export async function stackSteps(host: TestHost, release: BenchRelease): Promise<TrafficRow[]> {
-    const driver = new EngineDriver({ stack: `bench-traffic-${release.mode}`, env: { COMPLINIST_DEPLOYER: "bench" } });
+    const engine = new RealEngine({ stack: `bench-traffic-${release.mode}`, env: { COMPLINIST_DEPLOYER: "bench" } });
     const cfg = (version: string, rollbackVersion: string | undefined, published: string[]): ProgramConfig => ({
         "complinist:mode": release.mode,
         "complinist:version": version,
@@ -86,7 +87,7 @@ export async function stackSteps(host: TestHost, release: BenchRelease): Promise
     const secrets = ["complinist:sshPrivateKey"];
     const rows: TrafficRow[] = [];
     try {
-        const first = await driver.up(cfg(OLD, undefined, [OLD]), secrets);
+        const first = await engine.up(cfg(OLD, undefined, [OLD]), secrets);
         if (first.error) throw new Error(`bench traffic: first deploy of ${OLD} on ${host.name} failed: ${first.error}`);
         const lg = new LoadGenerator(host);
         await lg.install();
@@ -99,7 +100,7 @@ export async function stackSteps(host: TestHost, release: BenchRelease): Promise
             rows.push(
                 await measure(lg, step, target, async () => {
                     const start = Date.now() / 1000;
-                    const r = await driver.up(config, secrets);
+                    const r = await engine.up(config, secrets);
                     const end = Date.now() / 1000;
                     if (!broken && r.error) throw new Error(`bench traffic: ${step} on ${host.name} failed: ${r.error}`);
                     if (broken && !/failed its gate/.test(r.error ?? "")) throw new Error(`bench traffic: ${step} on ${host.name} should fail its gate; got: ${r.error ?? "success"}`);
@@ -108,7 +109,7 @@ export async function stackSteps(host: TestHost, release: BenchRelease): Promise
             );
         }
     } finally {
-        await driver.close();
+        await engine.close();
     }
     return rows;
 }

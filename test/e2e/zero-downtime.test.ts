@@ -2,15 +2,15 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import { TestHost, useHosts } from "../../dev/hosts";
-import { degradingArtifact, healthPathArtifact } from "./artifacts";
+import { degradingArtifact, healthPathArtifact } from "../integration/artifacts";
 import { buildArtifacts, BuiltArtifact } from "../../scripts/build-artifacts";
-import { EngineDriver } from "../engine/driver";
-import type { ProgramConfig } from "../engine/types";
-import { isTrace, uploads } from "../engine/trace";
+import { ProgramConfig, RealEngine } from "./engine";
+import { isTrace, uploads } from "./trace";
 import { installLoadgen, underLoad as runUnderLoad } from "./load";
 
 /**
- * Zero-downtime activation on a real host, under load: a load generator inside the host
+ * Zero-downtime activation on a real host, under load, applied by the real Pulumi CLI running the
+ * program inline (test/e2e/engine.ts, scripts/engine.ts): a load generator inside the host
  * (dev/loadgen.py: 8 workers, a new connection per request) runs through every switch and
  * must see no failed request. Host state is observed through docker exec, never through
  * the transport under test.
@@ -23,7 +23,7 @@ describe("zero-downtime activation on a real host, under load", function () {
     this.timeout(900000);
     const hosts: TestHost[] = useHosts(1, { names: ["zd-1"] });
     let arts: Record<string, { file: string; sha256: string }>;
-    let driver: EngineDriver;
+    let driver: RealEngine;
 
     async function sh(h: TestHost, cmd: string): Promise<string> {
         const r = await h.exec(cmd);
@@ -61,7 +61,7 @@ describe("zero-downtime activation on a real host, under load", function () {
         arts = { "1.0.0": pick("1.0.0"), "1.1.0": pick("1.1.0"), "1.2.0": pick("1.2.0") };
         arts["1.5.0"] = degradingArtifact(path.join(REPO, ".build", "zd-artifacts"), "1.5.0", 8);
         arts["1.6.0"] = healthPathArtifact(path.join(REPO, ".build", "zd-artifacts"), "1.6.0", "/ready");
-        driver = new EngineDriver({ stack: "zd", env: { COMPLINIST_TRACE: "1", COMPLINIST_DEPLOYER: "zd" } });
+        driver = new RealEngine({ stack: "zd", env: { COMPLINIST_DEPLOYER: "zd" } });
         fs.copyFileSync(path.join(REPO, "dev", "loadgen.py"), path.join(REPO, ".build", "zd-artifacts", "loadgen.py"));
         installLoadgen(host());
     });
@@ -240,7 +240,9 @@ describe("zero-downtime activation on a real host, under load", function () {
         assert.ok(secret.length >= 16, "the env file holds the generated secret");
         const stored = await sh(h, `cat ${BASE}/revisions.log /var/log/complinist/deploy.log ${BASE}/.activations/*.result`);
         assert.ok(!stored.includes(secret), "the secret was stored on the host");
-        assert.ok(!String(r.error).includes(secret) && !r.programLog.includes(secret) && !JSON.stringify(r.providerLog).includes(secret), "the secret reached the deploy's output");
+        // r.output is everything the CLI printed (the program's and the providers' diagnostics among it).
+        assert.ok(!String(r.error).includes(secret) && !r.output.includes(secret) && !JSON.stringify(r.providerLog).includes(secret), "the secret reached the deploy's output");
+        assert.ok(!driver.stateContainsPlaintext(secret), "the secret is in the backend in plain text");
         assert.match(await served(), /"version": ?"1\.1\.0"/, "nothing switched");
     });
 

@@ -228,8 +228,14 @@ export class RealEngine {
         });
     }
 
-    /** `pulumi refresh` (applied to state) or `--preview-only`; a config given is written first. */
-    async refresh(opts: { previewOnly?: boolean | undefined; config?: ProgramConfig | undefined; secretKeys?: string[] } = {}): Promise<RefreshResult> {
+    /**
+     * `pulumi refresh` (applied to state) or `--preview-only`; a config given is written first.
+     * `runProgram` (`--run-program`): the program runs, so the providers are configured from the
+     * current config rather than the one saved with the last update.
+     */
+    async refresh(
+        opts: { previewOnly?: boolean | undefined; runProgram?: boolean | undefined; config?: ProgramConfig | undefined; secretKeys?: string[] } = {},
+    ): Promise<RefreshResult> {
         if (opts.config !== undefined) await this.setConfig(opts.config, opts.secretKeys ?? []);
         const events: EngineEvent[] = [];
         const r = await this.operation(async (s, onEvent, onOutput) => {
@@ -237,8 +243,9 @@ export class RealEngine {
                 events.push(e);
                 onEvent(e);
             };
-            if (opts.previewOnly === true) await s.previewRefresh({ onEvent: collect, onOutput });
-            else await s.refresh({ onEvent: collect, onOutput });
+            const runProgram = opts.runProgram === true;
+            if (opts.previewOnly === true) await s.previewRefresh({ onEvent: collect, onOutput, runProgram });
+            else await s.refresh({ onEvent: collect, onOutput, runProgram });
             return {};
         });
         const drift = driftFromEvents(events).map((d) => ({ urn: d.urn, name: d.name, type: d.type, diffs: d.keys, deleted: d.op === "delete" }));

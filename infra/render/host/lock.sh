@@ -39,7 +39,7 @@ clean_leftovers() {
 }
 
 # pause_point NAME: a deterministic place for the fault-injection tests to stop a write step
-# (test/integration/faults.test.ts). Inert unless /run/complinist-faults/NAME exists, which
+# (test/e2e/faults.test.ts). Inert unless /run/complinist-faults/NAME exists, which
 # only root on the host can create and nothing but a test does: then it writes NAME.reached
 # (with this pid) and waits until the file is removed, for at most two minutes.
 pause_point() {

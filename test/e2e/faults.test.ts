@@ -4,22 +4,26 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { Artifact, degradingArtifact, pack as packInto } from "./artifacts";
+import { Artifact, degradingArtifact, pack as packInto } from "../integration/artifacts";
 import { TestHost, useHosts } from "../../dev/hosts";
 import { testKeyPair } from "../../dev/sshKeys";
 import { buildArtifacts, BuiltArtifact } from "../../scripts/build-artifacts";
-import { EngineDriver } from "../engine/driver";
-import type { ProgramConfig, UpResult } from "../engine/types";
-import { uploads } from "../engine/trace";
+import { OperationResult, ProgramConfig, RealEngine } from "./engine";
+import { uploads } from "./trace";
 
 /**
- * Faults on real hosts. Each write step of a deploy stops at its pause point (host/lock.sh
- * pause_point, armed by a file on the host), the fault is injected there — the deploy
- * process SIGKILLed, its SSH connection cut, or (for the steps a kill leaves temp files
- * at) the host-side script itself SIGKILLed — then the step is let go. Afterwards the host
- * must serve a complete healthy release, hold no leftover, have its lock free and a
- * well-formed revisions.log, and the next apply must converge. Then: two deploys at once,
- * a full disk, a host unreachable in the second batch, a rotated key.
+ * Faults on real hosts, deployed through the real Pulumi CLI (test/e2e/engine.ts). Each write
+ * step of a deploy stops at its pause point (host/lock.sh pause_point, armed by a file on the
+ * host), the fault is injected there — the deploy's provider processes SIGKILLed, its SSH
+ * connection cut, or (for the steps a kill leaves temp files at) the host-side script itself
+ * SIGKILLed — then the step is let go. Afterwards the host must serve a complete healthy
+ * release, hold no leftover, have its lock free and a well-formed revisions.log, and the next
+ * apply must converge. Then: two deploys at once, a full disk, a host unreachable in the
+ * second batch, a rotated key, and the whole deploy (the CLI with its providers) killed.
+ *
+ * "Deploy killed" kills the providers only, as the engine driver did: the CLI outlives them,
+ * fails the step and leaves a clean state. Killing the CLI too is what the real engine adds:
+ * a backend lock and pending operations an operator clears with `pulumi cancel` and `pulumi refresh`.
  *
  * What the faults do on the host: an SSH-run script (install, service apply, release
  * delete) is not killed with its session (no pty, no login session scope): it runs on and
@@ -35,8 +39,12 @@ const OUT = path.join(REPO, ".build", "faults-artifacts");
 
 type Fault = "kill" | "cut" | "host-kill";
 
-/** How the deploy ends when its process is SIGKILLed (the engine driver's report) or its SSH connection is cut. */
-const KILLED = /dynamic provider process killed by SIGKILL/;
+/**
+ * How the deploy ends when its provider processes are SIGKILLed: the CLI's own report for the step
+ * that was waiting on the provider (the gRPC stream ended) — or the SSH connection cut (the provider's
+ * message, wrapped by the CLI).
+ */
+const KILLED = /error reading from server: EOF/;
 const CUT = /connection to host f-1 at 127\.0\.0\.1:\d+ was lost while running/;
 
 /** A record line: when, version, sha256 (empty for an emergency command that found none), who, outcome. */
@@ -58,7 +66,7 @@ describe("faults on real hosts: every write step killed or cut, then a healthy h
     this.timeout(900000);
     const hosts: TestHost[] = useHosts(2, { names: ["f-1", "f-2"] });
     const arts: Record<string, Artifact> = {};
-    let driver: EngineDriver;
+    let driver: RealEngine;
     let privateKey = "";
 
     const f1 = () => hosts[0] as TestHost;
@@ -93,7 +101,13 @@ describe("faults on real hosts: every write step killed or cut, then a healthy h
         };
     }
     const SECRETS = ["complinist:sshPrivateKey"];
-    const up = (c: ProgramConfig, d: EngineDriver = driver) => d.up(c, SECRETS);
+    const up = (c: ProgramConfig, d: RealEngine = driver) => d.up(c, SECRETS);
+
+    /** The operations the engine's checkpoint still marks as in flight (`pulumi stack export`). */
+    async function pendingOperations(d: RealEngine = driver): Promise<unknown[]> {
+        const exported = await (await d.handle()).exportStack();
+        return ((exported.deployment as { pending_operations?: unknown[] } | undefined)?.pending_operations ?? []) as unknown[];
+    }
 
     // ------------------------------------------------------------ the trigger and the faults
 
@@ -102,8 +116,8 @@ describe("faults on real hosts: every write step killed or cut, then a healthy h
     }
 
     /** Waits until the host reached `point` (polled on the host); fails if the deploy ends first. Returns the paused script's pid. */
-    async function reached(h: TestHost, point: string, run: Promise<UpResult>): Promise<string> {
-        let ended: UpResult | undefined;
+    async function reached(h: TestHost, point: string, run: Promise<OperationResult>): Promise<string> {
+        let ended: OperationResult | undefined;
         void run.then((r) => (ended = r));
         const deadline = Date.now() + 120000;
         for (;;) {
@@ -114,7 +128,7 @@ describe("faults on real hosts: every write step killed or cut, then a healthy h
         }
     }
 
-    async function inject(h: TestHost, fault: Fault, pid: string, d: EngineDriver = driver): Promise<void> {
+    async function inject(h: TestHost, fault: Fault, pid: string, d: RealEngine = driver): Promise<void> {
         switch (fault) {
             case "kill":
                 assert.ok(d.killProvidersNow() > 0, "a provider process was running");
@@ -147,6 +161,9 @@ describe("faults on real hosts: every write step killed or cut, then a healthy h
                 `done; echo "still running: $(pgrep -af 'complinist-scrip[t]'; systemctl list-units --no-legend 'complinist-activate-*')" >&2; exit 1`,
         );
     }
+
+    /** The env file of the instance the proxy routes to. */
+    const liveEnv = (h: TestHost) => sh(h, "cat /etc/complinist/instance-$(sed -n 's/^    server i\\([0-9]*\\) 127.0.0.1:[0-9]*$/\\1/p' /etc/complinist/haproxy.cfg).env");
 
     // ------------------------------------------------------------ what a healthy host looks like
 
@@ -222,7 +239,7 @@ describe("faults on real hosts: every write step killed or cut, then a healthy h
     }
 
     /** The fault at one pause point, then the host checked, then the next apply. Returns both deploys. */
-    async function faultAt(c: Case): Promise<{ faulted: UpResult; next: UpResult; after: HostView }> {
+    async function faultAt(c: Case): Promise<{ faulted: OperationResult; next: OperationResult; after: HostView }> {
         const h = f1();
         const records = (await view(h)).records.length;
         await arm(h, c.point);
@@ -234,6 +251,9 @@ describe("faults on real hosts: every write step killed or cut, then a healthy h
             await letGo(h, c.point);
         }
         const faulted = await run;
+        // The CLI outlives its killed providers: it closes the failed step and saves the state with
+        // no pending operation, so the next `pulumi up` needs no `pulumi refresh` first.
+        assert.deepStrictEqual(await pendingOperations(), [], "no pending operation left in the state");
         if (c.error) assert.match(String(faulted.error), c.error);
         else assert.strictEqual(faulted.error, undefined);
         await settled(h);
@@ -260,7 +280,7 @@ describe("faults on real hosts: every write step killed or cut, then a healthy h
         arts["3.9.0"] = paddedArtifact(built.find((a) => a.version === "3.9.0") as BuiltArtifact, crypto.randomBytes(3 * 1024 * 1024));
         arts["3.9.1"] = paddedArtifact(built.find((a) => a.version === "3.9.1") as BuiltArtifact, Buffer.alloc(8 * 1024 * 1024));
         privateKey = testKeyPair().privateKey;
-        driver = new EngineDriver({ stack: "faults", env: { COMPLINIST_TRACE: "1", COMPLINIST_DEPLOYER: "faults" } });
+        driver = new RealEngine({ stack: "faults", env: { COMPLINIST_DEPLOYER: "faults" } });
     });
     after(async () => {
         await driver?.close();
@@ -332,7 +352,7 @@ describe("faults on real hosts: every write step killed or cut, then a healthy h
                 converged: "3.5.0",
                 kept: ["3.4.0", "3.5.0"],
             });
-            assert.match(await sh(f1(), "cat /etc/complinist/instance-$(sed -n 's/^    server i\\([0-9]*\\) 127.0.0.1:[0-9]*$/\\1/p' /etc/complinist/haproxy.cfg).env"), new RegExp(`FAULT_CASE="apply-${fault}"`));
+            assert.match(await liveEnv(f1()), new RegExp(`FAULT_CASE="apply-${fault}"`));
         });
     }
 
@@ -415,14 +435,14 @@ describe("faults on real hosts: every write step killed or cut, then a healthy h
 
     // ------------------------------------------------------------ two deploys at once
 
-    it("two deploys to one host at once: the second waits for the lock and goes after the first; an operator's command fails naming the holder", async () => {
+    it("two deploys to one host at once (two stacks): the second waits for the lock and goes after the first; an operator's command fails naming the holder; the first stack then restores its own env file", async () => {
         const h = f1();
-        const other = new EngineDriver({ stack: "faults-b", env: { COMPLINIST_TRACE: "1", COMPLINIST_DEPLOYER: "faults-b" } });
+        const other = new RealEngine({ stack: "faults-b", env: { COMPLINIST_DEPLOYER: "faults-b" } });
         try {
             const records = (await view(h)).records.length;
             await arm(h, "switch");
             const first = up(config("3.7.0", "3.5.0"));
-            let second: Promise<UpResult> | undefined;
+            let second: Promise<OperationResult> | undefined;
             try {
                 await reached(h, "switch", first);
                 second = up(config("3.8.0", "3.7.0"), other);
@@ -434,7 +454,7 @@ describe("faults on real hosts: every write step killed or cut, then a healthy h
             } finally {
                 await letGo(h, "switch");
             }
-            const [a, b] = await Promise.all([first, second as Promise<UpResult>]);
+            const [a, b] = await Promise.all([first, second as Promise<OperationResult>]);
             assert.strictEqual(a.error, undefined);
             assert.strictEqual(b.error, undefined);
             await settled(h);
@@ -447,6 +467,19 @@ describe("faults on real hosts: every write step killed or cut, then a healthy h
         } finally {
             await other.close();
         }
+        // Each stack generates its own SECRET_KEY (the engine driver derived it from the resource name,
+        // the same for both), so f-1's env file is now faults-b's: the faults stack sees drift, accepts
+        // the host's state with a refresh and restores its own with an up, as the drift runbook says.
+        const drift = await driver.refresh({ previewOnly: true });
+        assert.ok(
+            drift.drift.some((d) => d.name === "complinist-f-1-service-unit" && d.diffs.includes("envSha256")),
+            JSON.stringify(drift.drift.map((d) => [d.name, d.diffs])),
+        );
+        assert.strictEqual((await driver.refresh()).error, undefined);
+        const restored = await up(config("3.8.0", "3.7.0"));
+        assert.strictEqual(restored.error, undefined, restored.error);
+        await assertHealthy(h, "3.8.0");
+        assert.deepStrictEqual((await driver.refresh({ previewOnly: true })).drift.map((d) => d.name), [], "the faults stack is whole again");
     });
 
     // ------------------------------------------------------------ disk full
@@ -483,14 +516,19 @@ describe("faults on real hosts: every write step killed or cut, then a healthy h
         assert.strictEqual((await up(config("3.9.0", "3.8.0", both))).error, undefined);
         await assertHealthy(f2(), "3.9.0");
         cp.execFileSync("docker", ["pause", f2().container]);
-        let r: UpResult;
+        let r: OperationResult;
         try {
             r = await up(config("4.0.0", "3.9.0", both));
         } finally {
             cp.execFileSync("docker", ["unpause", f2().container]);
         }
-        assert.match(String(r.error), /complinist-f-2-release-4\.0\.0-dir: cannot reach host f-2 at 127\.0\.0\.1:\d+ within 15 s/);
-        assert.ok(!/complinist-f-1/.test(String(r.error)), "host 1 went through");
+        // The CLI reports the provider's message under the failed resource's name.
+        assert.match(String(r.error), /\(complinist-f-2-release-4\.0\.0-dir\):\n\s*error: cannot reach host f-2 at 127\.0\.0\.1:\d+ within 15 s/);
+        assert.deepStrictEqual(
+            r.steps.filter((s) => s.status === "failed").map((s) => s.name),
+            ["complinist-f-2-release-4.0.0-dir"],
+            "host 1 went through",
+        );
         await assertHealthy(f1(), "4.0.0");
         await assertHealthy(f2(), "3.9.0");
         const again = await up(config("4.0.0", "3.9.0", both));
@@ -507,7 +545,7 @@ describe("faults on real hosts: every write step killed or cut, then a healthy h
 
     // ------------------------------------------------------------ a rotated key
 
-    it("rotated key: with the old key revoked, refresh and an up that deletes an old release succeed", async () => {
+    it("rotated key: with the old key revoked, a refresh running the program and an up that deletes an old release succeed", async () => {
         const both = { hosts: [f1(), f2()] };
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "faults-key-"));
         cp.execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "faults-key-b", "-f", path.join(dir, "key_b")]);
@@ -519,13 +557,131 @@ describe("faults on real hosts: every write step killed or cut, then a healthy h
         for (const h of [f1(), f2()]) {
             await sh(h, `grep -vF '${oldPublic}' /root/.ssh/authorized_keys > /tmp/ak && cat /tmp/ak > /root/.ssh/authorized_keys && ! grep -qF '${oldPublic}' /root/.ssh/authorized_keys`);
         }
-        const refreshed = await driver.refresh({ config: config("3.9.0", "4.0.0", both), secretKeys: SECRETS });
-        assert.strictEqual(refreshed.error, undefined);
-        assert.deepStrictEqual(refreshed.drift.map((d) => d.name), []);
+        // The real engine's `pulumi refresh` does not run the program: the providers are configured
+        // with the config saved by the last update, the revoked key (the engine driver configured
+        // them from the current config). `--run-program` gives them the current one, as an `up` does.
+        const stale = await driver.refresh({ config: config("3.9.0", "4.0.0", both), secretKeys: SECRETS });
+        assert.match(String(stale.error), /host f-1 at 127\.0\.0\.1:\d+ refused key authentication for user root/);
+        const refreshed = await driver.refresh({ runProgram: true });
+        assert.strictEqual(refreshed.error, undefined, refreshed.error);
+        // The components, which read no host, come back from a refresh that runs the program as steps without a changed key.
+        const hostDrift = refreshed.drift.filter((d) => d.type.startsWith("pulumi-nodejs:dynamic/"));
+        assert.deepStrictEqual(hostDrift.map((d) => d.name), [], JSON.stringify(hostDrift));
         // 4.0.0 falls out of the kept set: retention deletes it with the new key.
         const r = await up(config("3.9.0", "3.8.0", both));
-        assert.strictEqual(r.error, undefined);
+        assert.strictEqual(r.error, undefined, r.error);
         assert.ok(r.steps.some((s) => s.op === "delete" && s.name.endsWith("release-4.0.0-dir")), JSON.stringify(r.steps.map((s) => `${s.op} ${s.name}`)));
         for (const h of [f1(), f2()]) assert.deepStrictEqual((await assertHealthy(h, "3.9.0")).releases, ["3.8.0", "3.9.0"]);
+        // The up saved the new key with the providers' config: a plain refresh works again.
+        const after = await driver.refresh({ previewOnly: true });
+        assert.strictEqual(after.error, undefined, after.error);
+        assert.deepStrictEqual(after.drift.map((d) => d.name), []);
+    });
+
+    // ------------------------------------------------------------ the whole deploy killed: the CLI with its providers
+
+    /**
+     * SIGKILL the whole deploy as a cancelled CI job does: the `pulumi` CLI and the providers it
+     * started (every process carrying this stack's backend in its environment). The CLI goes first,
+     * so it cannot close the interrupted step. Returns the CLI's pid.
+     */
+    function killDeployNow(d: RealEngine = driver): number {
+        const mark = `PULUMI_BACKEND_URL=${d.backend.url}`;
+        let cli = 0;
+        const others: number[] = [];
+        for (const entry of fs.readdirSync("/proc")) {
+            if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+            try {
+                if (!fs.readFileSync(`/proc/${entry}/environ`, "utf8").split("\0").includes(mark)) continue;
+                const argv0 = fs.readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0")[0] ?? "";
+                if (path.basename(argv0) === "pulumi") cli = Number(entry);
+                else others.push(Number(entry));
+            } catch {
+                // The process ended while being read.
+            }
+        }
+        assert.ok(cli > 0, "a pulumi CLI was running");
+        for (const pid of [cli, ...others]) {
+            try {
+                process.kill(pid, "SIGKILL");
+            } catch {
+                // Already gone.
+            }
+        }
+        return cli;
+    }
+
+    /** The checkpoint's in-flight operations as "<type> <resource name>". */
+    async function pendingNames(): Promise<string[]> {
+        return (await pendingOperations()).map((p) => {
+            const o = p as { type: string; resource: { urn: string } };
+            return `${o.type} ${o.resource.urn.split("::").pop() ?? ""}`;
+        });
+    }
+
+    /** The fault at a pause point on f-1 with the whole deploy killed; returns the CLI's pid once the killed run has ended. */
+    async function killWholeDeployAt(point: string, c: ProgramConfig): Promise<number> {
+        const h = f1();
+        await arm(h, point);
+        const run = up(c);
+        let cli = 0;
+        try {
+            await reached(h, point, run);
+            cli = killDeployNow();
+        } finally {
+            await letGo(h, point);
+        }
+        const killed = await run;
+        assert.match(String(killed.error), /Command was killed with SIGKILL/);
+        await settled(h);
+        return cli;
+    }
+
+    /** What an operator meets after a killed CLI: the backend still locked by the dead process; `pulumi cancel` lifts it. */
+    async function lockedThenCancelled(c: ProgramConfig, cli: number): Promise<void> {
+        const locked = await up(c);
+        assert.match(String(locked.error), new RegExp(`the stack is currently locked by 1 lock\\(s\\)\\. Either wait for the other process\\(es\\) to end or delete the lock file with \`pulumi cancel\`\\.\\n.*created by \\S+ \\(pid ${cli}\\)`));
+        assert.deepStrictEqual(locked.steps, [], "the refused up touched nothing");
+        await (await driver.handle()).cancel();
+    }
+
+    it("the whole deploy killed during the upload: the backend stays locked by the dead CLI; after `pulumi cancel` and `pulumi refresh --clear-pending-creates` the up re-runs the create (nothing uploaded again on f-1) and converges", async () => {
+        const both = { hosts: [f1(), f2()] };
+        const c = config("4.0.0", "3.9.0", both);
+        const cli = await killWholeDeployAt("upload", c);
+        await assertHealthy(f1(), "3.9.0");
+        assert.deepStrictEqual(await pendingNames(), ["creating complinist-f-1-release-4.0.0-dir"]);
+        await lockedThenCancelled(c, cli);
+        // A plain non-interactive `pulumi refresh` leaves a pending create, and an `up` re-runs the create
+        // but keeps the pending create in the state, warning again at every later update. The creates
+        // here are idempotent (the install finds its release complete), so the operator drops it.
+        await (await driver.handle()).refresh({ clearPendingCreates: true });
+        assert.deepStrictEqual(await pendingNames(), [], "`pulumi refresh --clear-pending-creates` dropped it");
+        const next = await up(c);
+        assert.strictEqual(next.error, undefined, next.error);
+        assert.doesNotMatch(next.output, /pending operations/);
+        assert.deepStrictEqual(uploads(next.providerLog).map((u) => u.host), ["f-2"], "f-1's orphaned install had completed");
+        for (const h of [f1(), f2()]) await assertHealthy(h, "4.0.0");
+    });
+
+    it("the whole deploy killed during the switch: after `pulumi cancel`, `pulumi refresh` (as the CLI's warning advises) reads the finished activation and clears the interrupted update; the up converges", async () => {
+        const both = { hosts: [f1(), f2()] };
+        const c = config("4.0.0", "3.9.0", { ...both, env: { FAULT_CASE: "switch-whole-deploy" } });
+        const records = (await view(f1())).records.length;
+        const cli = await killWholeDeployAt("switch", c);
+        const after = await assertHealthy(f1(), "4.0.0");
+        assert.match(after.records.slice(records).pop() ?? "", /version=4\.0\.0\t.*\toutcome=activated previous=4\.0\.0 mode=started/, "the activation finished on its own");
+        assert.deepStrictEqual(await pendingNames(), ["updating complinist-f-1-activation-switch"]);
+        await lockedThenCancelled(c, cli);
+        const refreshed = await driver.refresh();
+        assert.strictEqual(refreshed.error, undefined, refreshed.error);
+        assert.deepStrictEqual(await pendingNames(), [], "the refresh cleared the pending update");
+        const next = await up(c);
+        assert.strictEqual(next.error, undefined, next.error);
+        assert.doesNotMatch(next.output, /pending operations/);
+        for (const h of [f1(), f2()]) {
+            await assertHealthy(h, "4.0.0");
+            assert.match(await liveEnv(h), /FAULT_CASE="switch-whole-deploy"/);
+        }
     });
 });

@@ -1,14 +1,15 @@
 import * as assert from "assert";
 import * as path from "path";
 import { buildArtifacts, BuiltArtifact } from "../../scripts/build-artifacts";
-import { EngineDriver, ProgramConfig } from "../engine/driver";
+import { ProgramConfig, RealEngine } from "./engine";
 import { TestHost, useHosts } from "../../dev/hosts";
 
 /**
  * The privilege rule on a real host: root (the deploy, the host program) never appends to,
  * chmods or chowns a path the service user could have replaced, nor follows a link there.
  * The attacker is the service user itself (`runuser -u complinist`), planting links from
- * /var/log/complinist/ to a root-only file. Host state is observed through docker exec.
+ * /var/log/complinist/ to a root-only file. The deploys run through the real Pulumi CLI
+ * (test/e2e/engine.ts). Host state is observed through docker exec.
  */
 
 const REPO = path.resolve(__dirname, "..", "..");
@@ -19,7 +20,7 @@ describe("privilege rule on a real host", function () {
     this.timeout(600000);
     const hosts: TestHost[] = useHosts(1, { names: ["priv-1"] });
     let arts: Record<string, BuiltArtifact>;
-    let driver: EngineDriver;
+    let driver: RealEngine;
 
     async function sh(cmd: string): Promise<string> {
         const h = hosts[0] as TestHost;
@@ -50,7 +51,7 @@ describe("privilege rule on a real host", function () {
     before(async () => {
         const built = await buildArtifacts(path.join(REPO, ".build", "itest-artifacts"));
         arts = Object.fromEntries(built.map((a) => [a.version, a]));
-        driver = new EngineDriver({ stack: "itest-privilege", env: { COMPLINIST_DEPLOYER: "itest" } });
+        driver = new RealEngine({ stack: "itest-privilege", env: { COMPLINIST_DEPLOYER: "itest" } });
     });
     after(async () => {
         await driver?.close();

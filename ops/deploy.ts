@@ -2,7 +2,7 @@ import { parseArgs } from "util";
 import type { ConfigValue, OpMap, OutputMap } from "@pulumi/pulumi/automation";
 import { STACK_NAME_PATTERN } from "../stacks/schema";
 import { type DeployEvent, describeFailure, type Notifier } from "./notify";
-import { describeHosts, errorText, type OperatorIo, rollbackCommand, tryGetConfig, UsageError } from "./operator";
+import { CONVERGE, describeHosts, errorText, type OperatorIo, rollbackCommand, tryGetConfig, UsageError } from "./operator";
 import { type DeployRecord, dotenvText, recordFromOutputs, recordLines } from "./record";
 
 /**
@@ -20,8 +20,8 @@ export interface DeployStack {
     readonly name: string;
     getConfig(key: string, path?: boolean): Promise<ConfigValue>;
     outputs(): Promise<OutputMap>;
-    preview(opts?: { diff?: boolean; refresh?: boolean; onOutput?: (out: string) => void }): Promise<{ readonly changeSummary: OpMap }>;
-    up(opts?: { diff?: boolean; refresh?: boolean; onOutput?: (out: string) => void }): Promise<{ readonly summary: { readonly result: string }; readonly outputs: OutputMap }>;
+    preview(opts?: { diff?: boolean; refresh?: boolean; runProgram?: boolean; onOutput?: (out: string) => void }): Promise<{ readonly changeSummary: OpMap }>;
+    up(opts?: { diff?: boolean; refresh?: boolean; runProgram?: boolean; onOutput?: (out: string) => void }): Promise<{ readonly summary: { readonly result: string }; readonly outputs: OutputMap }>;
 }
 
 export const DEPLOY_EXIT = {
@@ -118,7 +118,7 @@ export async function deploy(stack: DeployStack, args: Pick<DeployArgs, "yes" | 
     }
     if (!args.yes) {
         try {
-            await stack.preview({ diff: true, refresh: true, onOutput: (o) => io.stream(o) });
+            await stack.preview({ diff: true, ...CONVERGE, onOutput: (o) => io.stream(o) });
         } catch (e) {
             io.err(`deploy of stack '${stack.name}' refused: the preview failed: ${errorText(e)}. Nothing was changed.`);
             return DEPLOY_EXIT.refused;
@@ -132,7 +132,7 @@ export async function deploy(stack: DeployStack, args: Pick<DeployArgs, "yes" | 
     await reporting.notifier.send({ kind: "started", stack: stack.name, version, commit: reporting.commit, at: reporting.now() });
     let outputs: OutputMap;
     try {
-        const result = await stack.up({ diff: true, refresh: true, onOutput: (o) => io.stream(o) });
+        const result = await stack.up({ diff: true, ...CONVERGE, onOutput: (o) => io.stream(o) });
         if (result.summary.result !== "succeeded") throw new Error(`pulumi up ended with result '${result.summary.result}'`);
         outputs = result.outputs;
     } catch (e) {

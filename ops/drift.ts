@@ -17,7 +17,7 @@ import { errorMessage } from "../stacks/errors";
 /** The part of `automation.Stack` the drift check uses (test/unit/ops/drift.test.ts makes tsc prove the real Stack fits). */
 export interface DriftStack {
     readonly name: string;
-    previewRefresh(opts?: { onEvent?: (event: EngineEvent) => void; onOutput?: (out: string) => void }): Promise<{ readonly changeSummary: OpMap }>;
+    previewRefresh(opts?: { runProgram?: boolean; onEvent?: (event: EngineEvent) => void; onOutput?: (out: string) => void }): Promise<{ readonly changeSummary: OpMap }>;
 }
 
 export const DRIFT_EXIT = {
@@ -152,7 +152,8 @@ export async function checkDrift(stack: DriftStack, io: { out(text: string): voi
     const events: EngineEvent[] = [];
     let summary: OpMap;
     try {
-        summary = (await stack.previewRefresh({ onEvent: (e) => events.push(e) })).changeSummary;
+        // --run-program: the providers read with the current config (a rotated key works: ops/operator.ts CONVERGE).
+        summary = (await stack.previewRefresh({ runProgram: true, onEvent: (e) => events.push(e) })).changeSummary;
     } catch (e) {
         io.err(`drift check of stack '${stack.name}' failed: ${errorMessage(e).trim()}`);
         return DRIFT_EXIT.error;

@@ -39,3 +39,12 @@ export function rollbackCommand(stack: string): string {
     const job = stack === "prod" || stack.endsWith("/prod") ? " (GitLab: the rollback:production job)" : "";
     return `npm run rollback -- --stack ${stack}${job}`;
 }
+
+/**
+ * How every update and its preview run: refresh first (the hosts are read, so the update also
+ * converges what someone changed by hand), running the program for it (`--run-program`): the
+ * providers are then configured from the current stack config, so a rotated SSH key with the old
+ * one revoked works for the reads too; a plain refresh would hand them the config saved with the
+ * last update.
+ */
+export const CONVERGE = { refresh: true, runProgram: true } as const;

@@ -2,7 +2,7 @@ import { parseArgs } from "util";
 import type { OutputMap } from "@pulumi/pulumi/automation";
 import { STACK_NAME_PATTERN, VERSION_PATTERN } from "../stacks/schema";
 import { DOTENV_OPTION, failedEvent, finishWithRecord, type Reporting } from "./deploy";
-import { describeHosts, errorText, type OperatorIo, UsageError } from "./operator";
+import { CONVERGE, describeHosts, errorText, type OperatorIo, UsageError } from "./operator";
 import { recordFromOutputs } from "./record";
 import { planRollback, readRollbackState, ROLLBACK_KEY, type RollbackPlan, type RollbackStack, type RollbackState, VERSION_KEY } from "./rollbackPlan";
 import { StackFile } from "./stackFile";
@@ -165,7 +165,7 @@ export async function rollback(
     }
 
     try {
-        await stack.preview({ diff: true, refresh: true, onOutput: (o) => io.stream(o) });
+        await stack.preview({ diff: true, ...CONVERGE, onOutput: (o) => io.stream(o) });
     } catch (e) {
         return putBack(`rollback of stack '${stack.name}' refused: the preview failed (the promotion gate or the config refused ${p.to}): ${errorText(e)}.`, ROLLBACK_EXIT.refused);
     }
@@ -177,7 +177,7 @@ export async function rollback(
 
     let result: Awaited<ReturnType<RollbackStack["up"]>>;
     try {
-        result = await stack.up({ diff: true, refresh: true, onOutput: (o) => io.stream(o) });
+        result = await stack.up({ diff: true, ...CONVERGE, onOutput: (o) => io.stream(o) });
         if (result.summary.result !== "succeeded") throw new Error(`pulumi up ended with result '${result.summary.result}'`);
     } catch (e) {
         const code = await putBack(

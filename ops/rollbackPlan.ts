@@ -21,8 +21,8 @@ export interface RollbackStack {
     removeConfig(key: string): Promise<void>;
     /** The outputs of the last successful deployment. */
     outputs(): Promise<OutputMap>;
-    preview(opts?: { diff?: boolean; refresh?: boolean; onOutput?: (out: string) => void }): Promise<{ readonly changeSummary: OpMap }>;
-    up(opts?: { diff?: boolean; refresh?: boolean; onOutput?: (out: string) => void }): Promise<{ readonly summary: { readonly result: string }; readonly outputs: OutputMap }>;
+    preview(opts?: { diff?: boolean; refresh?: boolean; runProgram?: boolean; onOutput?: (out: string) => void }): Promise<{ readonly changeSummary: OpMap }>;
+    up(opts?: { diff?: boolean; refresh?: boolean; runProgram?: boolean; onOutput?: (out: string) => void }): Promise<{ readonly summary: { readonly result: string }; readonly outputs: OutputMap }>;
 }
 
 /** What the stack says about itself, read before anything changes. */

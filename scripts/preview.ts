@@ -3,6 +3,7 @@
 import { parseArgs } from "util";
 import { errorMessage } from "../stacks/errors";
 import { exitWith, selectProjectStack } from "./automation";
+import { CONVERGE } from "../ops/operator";
 
 const USAGE = "usage: npm run preview -- --stack <env>   (pulumi preview --diff: every change the next up makes; touches no host)";
 
@@ -25,8 +26,8 @@ async function main(): Promise<number> {
     }
     try {
         const stack = await selectProjectStack(stackName);
-        // --refresh, as npm run up and deploy do: the diff includes what converging a hand-made change takes.
-        const r = await stack.preview({ diff: true, refresh: true, onOutput: (o) => process.stdout.write(o) });
+        // As npm run up and deploy run (CONVERGE): the diff includes what converging a hand-made change takes.
+        const r = await stack.preview({ diff: true, ...CONVERGE, onOutput: (o) => process.stdout.write(o) });
         const changes = Object.entries(r.changeSummary).filter(([op]) => op !== "same");
         console.log(changes.length === 0 ? `preview: no changes (stack ${stackName})` : `preview: ${changes.map(([op, n]) => `${n} to ${op}`).join(", ")} (stack ${stackName})`);
         return 0;

@@ -18,6 +18,7 @@ import { buildArtifacts } from "./build-artifacts";
 import { errorMessage } from "../stacks/errors";
 import { engineToolchain, openStack } from "./engine";
 import { terminalIo } from "./automation";
+import { CONVERGE } from "../ops/operator";
 
 const REPO = path.resolve(__dirname, "..");
 export const DEV_HOST = { container: "complinist-dev-1", port: 2222, image: "complinist-testhost:latest" };
@@ -99,12 +100,11 @@ async function main(): Promise<number> {
         process.stdout.write(chunk);
     };
     if (!local && !args.yes) {
-        await stack.preview({ diff: true, refresh: true, onOutput: stream });
+        await stack.preview({ diff: true, ...CONVERGE, onOutput: stream });
         if (!terminalIo.interactive) fail(`stack ${args.stack}: no terminal to confirm on; pass --yes to apply the preview above. Nothing was changed.`);
         if (!(await terminalIo.confirm(`Apply the changes above to stack ${args.stack}? Type "yes": `))) fail("aborted; nothing was changed.");
     }
-    // --refresh: the hosts are read first, so the update also converges what someone changed by hand.
-    const result = await stack.up({ refresh: true, onOutput: stream });
+    const result = await stack.up({ ...CONVERGE, onOutput: stream });
     const changes = Object.entries(result.summary.resourceChanges ?? {}).filter(([op]) => op !== "same");
     console.log(changes.length === 0 ? `up: no changes (stack ${args.stack})` : `up: ${changes.map(([op, n]) => `${n} ${op}`).join(", ")} (stack ${args.stack})`);
     if (local) {

@@ -204,7 +204,7 @@ describe(".gitlab-ci.yml", () => {
         for (const name of [...Object.keys(DEPLOYS), "preview:production", ...Object.keys(DRIFT)]) {
             const c = commands(name);
             const install = c.findIndex((l) => /get\.pulumi\.com/.test(l));
-            const firstPulumi = c.findIndex((l) => /(^|')pulumi (up|preview)|npm run (--silent )?(deploy|rollback|drift)/.test(l));
+            const firstPulumi = c.findIndex((l) => /(^|')pulumi (up|preview)|npm run (--silent )?(deploy|rollback|drift|preview)/.test(l));
             assert.ok(firstPulumi >= 0, `${name} runs no pulumi command`);
             assert.ok(install >= 0 && install < firstPulumi, `${name} runs pulumi before installing it`);
             assert.ok(c.some((l) => /npm ci/.test(l)), `${name} lacks npm ci (the program needs its dependencies)`);

@@ -26,8 +26,11 @@ function traceOutput(flag: string | undefined, write: () => void): string {
 describe("trace lines", () => {
     it("a traced line reads back as the event and fields it was written with", () => {
         const out = traceOutput("1", () => trace("upload", { host: "web-1", bytes: 1838 }));
-        assert.strictEqual(out, "[complinist] upload host=web-1 bytes=1838\n");
-        assert.deepStrictEqual(parseTraceLine(out.trimEnd()), { event: "upload", fields: { host: "web-1", bytes: "1838" } });
+        // `at` (epoch ms) is added to every line: it orders events across the processes writing one file.
+        assert.match(out, /^\[complinist\] upload host=web-1 bytes=1838 at=\d{13}\n$/);
+        const { at, ...fields } = parseTraceLine(out.trimEnd())?.fields ?? {};
+        assert.deepStrictEqual(fields, { host: "web-1", bytes: "1838" });
+        assert.ok(Math.abs(Number(at) - Date.now()) < 60000);
     });
 
     it("values with spaces, quotes, `=` or nothing at all survive the round trip", () => {

@@ -99,8 +99,9 @@ export function driftFromEvents(events: ReadonlyArray<EngineEvent>): DriftedReso
                 if (keys.length > 0) op = "update";
             }
         } else if (!UNCHANGED.has(m.op)) {
-            op = m.op;
             keys = reported.length > 0 ? reported : changedKeys(m.old?.outputs, m.new?.outputs);
+            // With --run-program a component's registered outputs come back as an "update" that changes nothing.
+            if (keys.length > 0 || m.op !== "update") op = m.op;
         }
         if (op === undefined) continue;
         const prev = byUrn.get(m.urn);

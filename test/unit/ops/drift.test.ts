@@ -102,6 +102,13 @@ describe("drift helper", () => {
         );
     });
 
+    it("a component's outputs event that changes nothing (refresh --run-program re-registers them) is no drift", () => {
+        const component = "urn:pulumi:prod::complinist::complinist:deploy:ReleaseRollout$complinist:host:Release::complinist-prod-1-release-1.0.0";
+        const outputs = { version: "1.0.0", sha256: "a".repeat(64) };
+        const d = driftFromEvents([step("outputs", { urn: component, op: "update", old: state(component, outputs), new: state(component, outputs) })]);
+        assert.deepStrictEqual(d, []);
+    });
+
     it("counts drift the summary reports but the events did not itemize", async () => {
         const o = io();
         assert.strictEqual(await checkDrift(new FakeStack([], { same: 3, update: 1 }), o), DRIFT_EXIT.drift);

@@ -3,7 +3,7 @@ import * as cp from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { loadImages } from "../../dev/images";
+import { loadImages, pushImages } from "../../dev/images";
 import { TestHost, useHosts } from "../../dev/hosts";
 import { buildArtifacts, BuiltArtifact } from "../../scripts/build-artifacts";
 import { RealEngine, type ProgramConfig } from "../e2e/engine";
@@ -241,6 +241,8 @@ describe("container mode: a packet for 127.0.0.1 sent from the segment (moby #45
     const target = () => engines[0] as TestHost;
     const peer = () => peers[0] as TestHost;
     let driver: RealEngine;
+    /** complinist:1.0.0 pinned by the digest the host's registry gave it (container mode takes digests only). */
+    let image = "";
 
     /** A raw SYN from the peer to DST:PORT, through the target's MAC: "answered" or "no answer". */
     async function rawSyn(dst: string, port: number): Promise<string> {
@@ -251,6 +253,7 @@ describe("container mode: a packet for 127.0.0.1 sent from the segment (moby #45
     before(async () => {
         cp.execFileSync("bash", [path.join(REPO, "scripts", "build-images.sh"), "1.0.0"], { stdio: ["ignore", "ignore", "inherit"], timeout: 600000 });
         await loadImages(target(), ["complinist:1.0.0"]);
+        image = (await pushImages(target(), ["complinist:1.0.0"]))["complinist:1.0.0"] as string;
         driver = new RealEngine({ stack: "loopback-cm", env: { COMPLINIST_DEPLOYER: "loopback" } });
     });
     after(async () => {
@@ -263,7 +266,7 @@ describe("container mode: a packet for 127.0.0.1 sent from the segment (moby #45
             {
                 "complinist:mode": "container",
                 "complinist:version": "1.0.0",
-                "complinist:releases": { "1.0.0": { image: "complinist:1.0.0" } },
+                "complinist:releases": { "1.0.0": { image } },
                 "complinist:hosts": [{ name: h.name, address: h.address, port: h.sshPort, user: h.user, hostKey: h.hostKey }],
                 "complinist:sshPrivateKey": h.privateKey,
                 "complinist:service": { command: "bin/start" },

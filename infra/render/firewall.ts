@@ -14,6 +14,10 @@ import { hostLayout, instancePorts } from "./layout";
  *   instance port that did not arrive on lo is dropped. A neighbour on the segment can route
  *   such a packet to the host, and Docker's DNAT for a port published on 127.0.0.1 forwards it
  *   to the container (moby #45610) before the kernel's martian check would drop it.
+ * - forward: a packet for an instance port that the host would forward is dropped. Nothing
+ *   legitimate is forwarded to an instance (the proxy and the gate reach it from the host
+ *   itself), but Docker accepts forwarded traffic to a published port: a neighbour routing to a
+ *   container's bridge address (e.g. 172.17.0.2:5001) would otherwise reach it around the proxy.
  *
  * Loaded by `<service>-firewall.service` (`nft -f`, atomic: the `table {}` + `delete table`
  * idiom replaces the table whole, so a reload is idempotent and never leaves a rule half set).
@@ -37,6 +41,10 @@ export function renderFirewallRules(spec: { readonly service: string; readonly p
         "        type filter hook prerouting priority raw; policy accept;",
         `        iifname != "lo" ${match} ip daddr 127.0.0.0/8 drop`,
         `        iifname != "lo" ${match} ip6 daddr ::1 drop`,
+        "    }",
+        "    chain forward {",
+        "        type filter hook forward priority filter - 10; policy accept;",
+        `        ${match} drop`,
         "    }",
         "}",
         "",

@@ -289,4 +289,20 @@ describe("container mode: a packet for 127.0.0.1 sent from the segment (moby #45
         }
         assert.strictEqual(await rawSyn("127.0.0.1", 5001), "no answer");
     });
+
+    it("a neighbour routing to the container's bridge address gets no answer on the instance port (Docker forwards to published ports)", async () => {
+        const h = target();
+        const bridge = await sh(h, "docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' complinist-5001");
+        assert.match(bridge, /^\d+\.\d+\.\d+\.\d+$/);
+        assert.strictEqual(await rawSyn(bridge, 5001), "no answer");
+        // The probe sees what the rule closes: without the table, the container answers the neighbour.
+        await sh(h, "nft delete table inet complinist");
+        try {
+            assert.strictEqual(await rawSyn(bridge, 5001), "answered", "Docker forwards a neighbour's packet to the published port without the rule");
+        } finally {
+            await sh(h, "systemctl reload complinist-firewall");
+        }
+        assert.strictEqual(await rawSyn(bridge, 5001), "no answer");
+        assert.match(await fetch(h, "http://127.0.0.1:5001/health"), /"version": ?"1\.0\.0"/);
+    });
 });

@@ -27,6 +27,7 @@ describe("renderFirewallRules (the instance firewall, nftables table inet <servi
         assert.match(rules, /^ {8}meta l4proto \{ tcp, udp \} th dport \{ 5001, 5002 \} ip daddr != 127\.0\.0\.0\/8 drop$/m);
         assert.match(rules, /^ {8}meta l4proto \{ tcp, udp \} th dport \{ 5001, 5002 \} ip6 daddr != ::1 drop$/m);
         assert.match(rules, /^ {8}type filter hook prerouting priority raw; policy accept;$/m, "before Docker's DNAT (moby #45610)");
+        assert.match(rules, /chain forward \{\n {8}type filter hook forward priority filter - 10; policy accept;\n {8}meta l4proto \{ tcp, udp \} th dport \{ 5001, 5002 \} drop\n/, "nothing forwarded reaches an instance");
         assert.match(rules, /^ {8}iifname != "lo" meta l4proto \{ tcp, udp \} th dport \{ 5001, 5002 \} ip daddr 127\.0\.0\.0\/8 drop$/m);
         assert.ok(!/\b5000\b/.test(rules.split("\n").filter((l) => !l.startsWith("#")).join("\n")), "the service port (the proxy) stays reachable");
         assert.ok(!/policy drop/.test(rules), "nothing else on the host is filtered");

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { keptVersions, StackConfig } from "../stacks/config";
-import { CONTAINER_DEFAULTS, type ArtifactRelease, type ImageRelease } from "../stacks/schema";
+import type { ArtifactRelease } from "../stacks/schema";
+import { CONTAINER_DEFAULTS, type ImageRelease } from "../stacks/containerSchema";
 import { HostDeployment } from "./HostDeployment";
 import { deployInBatches, HostStatus, statusByHost } from "./rollout";
 

@@ -5,7 +5,7 @@ import { InstanceRuntime, renderHostProgram } from "../infra/render/hostProgram"
 import { renderFirewallRules, renderFirewallUnit } from "../infra/render/firewall";
 import { hostLayout } from "../infra/render/layout";
 import { renderLogrotate } from "../infra/render/logrotate";
-import type { ContainerLimits } from "../stacks/schema";
+import type { ContainerLimits } from "../stacks/containerSchema";
 import { renderContainerInstanceUnit, renderDockerEnvFile, renderEnvFile, renderInstanceUnit, renderProxyUnit, renderServiceUnit } from "../infra/render/unit";
 
 export interface SystemdServiceArgs {

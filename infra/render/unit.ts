@@ -1,5 +1,5 @@
 import { firewallRequirement } from "./firewall";
-import type { ContainerLimits } from "../../stacks/schema";
+import type { ContainerLimits } from "../../stacks/containerSchema";
 import { hostLayout } from "./layout";
 import { systemdQuote } from "./shell";
 

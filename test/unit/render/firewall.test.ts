@@ -6,7 +6,7 @@ import * as path from "path";
 import { firewallTable, renderFirewallRules, renderFirewallUnit } from "../../../infra/render/firewall";
 import { renderContainerInstanceUnit, renderInstanceUnit } from "../../../infra/render/unit";
 import { requireTool, runBash } from "./bash";
-import { CONTAINER_DEFAULTS } from "../../../stacks/schema";
+import { CONTAINER_DEFAULTS } from "../../../stacks/containerSchema";
 
 const spec = { service: "complinist", user: "complinist", baseDir: "/opt/complinist", command: "bin/start" };
 const rules = renderFirewallRules({ service: "complinist", port: 5000 });

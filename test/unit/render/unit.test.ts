@@ -4,7 +4,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { renderContainerInstanceUnit, renderEnvFile, renderInstanceUnit, renderProxyUnit, renderServiceUnit } from "../../../infra/render/unit";
-import { CONTAINER_DEFAULTS } from "../../../stacks/schema";
+import { CONTAINER_DEFAULTS } from "../../../stacks/containerSchema";
 import { requireTool } from "./bash";
 
 const spec = { service: "complinist", user: "complinist", baseDir: "/opt/complinist", command: "bin/start" };

@@ -1,6 +1,6 @@
 import * as assert from "assert";
 import { batches, compareVersions, ConfigError, keptVersions, parseStackConfig } from "../../../stacks/config";
-import { CONTAINER_DEFAULTS } from "../../../stacks/schema";
+import { CONTAINER_DEFAULTS } from "../../../stacks/containerSchema";
 
 const SHA = "a".repeat(64);
 const PINNED = (v: string) => `registry.example.com/complinist@sha256:${(v.replace(/\D/g, "") + "0".repeat(64)).slice(0, 64)}`;

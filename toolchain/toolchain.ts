@@ -121,32 +121,33 @@ function build(binDir: string, version: string, log: (line: string) => void): vo
     log(`toolchain: built in ${((Date.now() - started) / 1000).toFixed(0)} s, ${(fs.statSync(path.join(binDir, "pulumi")).size / 1e6).toFixed(0)} MB`);
 }
 
+/** Where the CLI of these pins lives in the cache. */
+function cachedCliDir(version: string): string {
+    return path.join(cacheRoot(), `pulumi-${version}-${pinKey()}`, "bin");
+}
+
 /** The CLI on PATH or already in the cache, without building; undefined when neither has it. */
 export function findToolchain(): Toolchain | undefined {
-    const root = cacheRoot();
-    const launcherDir = path.join(root, "launcher");
+    const launcherDir = path.join(cacheRoot(), "launcher");
     const found = onPath();
     if (found) return { cliDir: found.dir, launcherDir, version: found.version, source: "PATH" };
-    const cliDir = path.join(root, `pulumi-${pinnedVersion()}-${pinKey()}`, "bin");
-    const cached = fs.existsSync(path.join(cliDir, "pulumi")) ? versionOf(path.join(cliDir, "pulumi")) : undefined;
-    return cached === undefined ? undefined : { cliDir, launcherDir, version: cached, source: "cache" };
+    const version = pinnedVersion();
+    const cliDir = cachedCliDir(version);
+    // Only a finished build is ever at this name (build() renames into place); the Automation API runs `pulumi version` itself.
+    return fs.existsSync(path.join(cliDir, "pulumi")) ? { cliDir, launcherDir, version, source: "cache" } : undefined;
 }
 
 /** The CLI and the launcher, building the CLI when neither PATH nor the cache has it. */
 export function ensureToolchain(log: (line: string) => void = () => undefined): Toolchain {
-    const root = cacheRoot();
-    const launcherDir = path.join(root, "launcher");
-    writeLauncher(launcherDir);
-    const found = onPath();
-    if (found) return { cliDir: found.dir, launcherDir, version: found.version, source: "PATH" };
+    writeLauncher(path.join(cacheRoot(), "launcher"));
+    const found = findToolchain();
+    if (found) return found;
     const version = pinnedVersion();
-    const cliDir = path.join(root, `pulumi-${version}-${pinKey()}`, "bin");
-    // Only a finished build is ever at this name (build() renames into place); the Automation API runs `pulumi version` itself.
-    if (fs.existsSync(path.join(cliDir, "pulumi"))) return { cliDir, launcherDir, version, source: "cache" };
+    const cliDir = cachedCliDir(version);
     build(cliDir, version, log);
     const built = versionOf(path.join(cliDir, "pulumi"));
     if (built === undefined) throw new Error(`the Pulumi CLI built into ${cliDir} does not run`);
-    return { cliDir, launcherDir, version: built, source: "built" };
+    return { cliDir, launcherDir: path.join(cacheRoot(), "launcher"), version: built, source: "built" };
 }
 
 if (require.main === module) {

@@ -1,6 +1,33 @@
 /** Images for test hosts started with `dockerEngine` (dev/hosts.ts). */
-import { spawn } from "child_process";
+import { execFileSync, spawn } from "child_process";
+import * as path from "path";
 import type { TestHost } from "./hosts";
+
+/**
+ * The sample releases as images on this machine's engine (scripts/build-images.sh, cached by
+ * content): version → image ID.
+ */
+export function buildImages(versions: readonly string[]): Record<string, string> {
+    const out = execFileSync("bash", [path.join(__dirname, "..", "scripts", "build-images.sh"), ...versions], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], timeout: 600000 });
+    const ids: Record<string, string> = {};
+    for (const line of out.trim().split("\n")) {
+        const [tag, id] = line.split("\t");
+        if (tag && id) ids[tag.replace(/^complinist:/, "")] = id;
+    }
+    return ids;
+}
+
+/**
+ * The sample releases built, loaded into a docker test host and pinned by the digest its
+ * registry gives them (as container mode requires): version → image ID, and
+ * `complinist:<version>` → `127.0.0.1:5050/complinist@sha256:…`.
+ */
+export async function pinnedSampleImages(host: TestHost, versions: readonly string[]): Promise<{ ids: Record<string, string>; pinned: Record<string, string> }> {
+    const ids = buildImages(versions);
+    const refs = versions.map((v) => `complinist:${v}`);
+    await loadImages(host, refs);
+    return { ids, pinned: await pushImages(host, refs) };
+}
 
 /**
  * Copies images from this machine's engine into a host started with `dockerEngine`:

@@ -1,7 +1,5 @@
 import * as assert from "assert";
-import * as cp from "child_process";
-import * as path from "path";
-import { loadImages, pushImages } from "../../dev/images";
+import { pinnedSampleImages } from "../../dev/images";
 import { TestHost, useHosts } from "../../dev/hosts";
 import { OperationResult, ProgramConfig, RealEngine } from "./engine";
 import { installLoadgen, underLoad as runUnderLoad } from "./load";
@@ -15,7 +13,6 @@ import { installLoadgen, underLoad as runUnderLoad } from "./load";
  * Host state is observed through docker exec, never through the transport under test.
  */
 
-const REPO = path.resolve(__dirname, "..", "..");
 const BASE = "/opt/complinist";
 const FAULTS = "/run/complinist-faults";
 const VERSIONS = ["1.0.0", "1.1.0", "1.2.0", "1.3.0"];
@@ -65,13 +62,9 @@ describe("container mode on a real host with a Docker engine, under load", funct
     const underLoad = <T>(step: () => Promise<T>) => runUnderLoad(host(), "/health", step);
 
     before(async () => {
-        const out = cp.execFileSync("bash", [path.join(REPO, "scripts", "build-images.sh"), ...VERSIONS], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], timeout: 600000 });
-        for (const line of out.trim().split("\n")) {
-            const [tag, id] = line.split("\t");
-            if (tag && id) imageIds[tag.replace(/^complinist:/, "")] = id;
-        }
-        await loadImages(host(), VERSIONS.map((v) => `complinist:${v}`));
-        pinned = await pushImages(host(), VERSIONS.map((v) => `complinist:${v}`));
+        const images = await pinnedSampleImages(host(), VERSIONS);
+        Object.assign(imageIds, images.ids);
+        pinned = images.pinned;
         installLoadgen(host());
         driver = new RealEngine({ stack: "cm", env: { COMPLINIST_DEPLOYER: "cm", COMPLINIST_COMMIT: "c0ffee1" } });
     });

@@ -1,7 +1,5 @@
 import * as assert from "assert";
-import * as cp from "child_process";
-import * as path from "path";
-import { loadImages, pushImages, TEST_REGISTRY } from "../../dev/images";
+import { pinnedSampleImages, TEST_REGISTRY } from "../../dev/images";
 import { TestHost, useHosts } from "../../dev/hosts";
 import { RealEngine } from "../e2e/engine";
 import type { ProgramConfig, OperationResult as UpResult } from "../e2e/engine";
@@ -19,7 +17,6 @@ import type { ProgramConfig, OperationResult as UpResult } from "../e2e/engine";
  * inspect, and the kernel's view of the container's main process (/proc/<pid>).
  */
 
-const REPO = path.resolve(__dirname, "..", "..");
 const BASE = "/opt/complinist";
 const VERSIONS = ["1.0.0", "1.1.0"];
 
@@ -64,14 +61,9 @@ describe("container mode trust on a real host: service user, limits, images pinn
     const up = (c: ProgramConfig): Promise<UpResult> => driver.up(c, ["complinist:sshPrivateKey"]);
 
     before(async () => {
-        const out = cp.execFileSync("bash", [path.join(REPO, "scripts", "build-images.sh"), ...VERSIONS], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], timeout: 600000 });
-        for (const line of out.trim().split("\n")) {
-            const [tag, id] = line.split("\t");
-            if (tag && id) imageIds[tag.replace(/^complinist:/, "")] = id;
-        }
-        const refs = VERSIONS.map((v) => `complinist:${v}`);
-        await loadImages(host(), refs);
-        pinned = await pushImages(host(), refs);
+        const images = await pinnedSampleImages(host(), VERSIONS);
+        Object.assign(imageIds, images.ids);
+        pinned = images.pinned;
         driver = new RealEngine({ stack: "ct", env: { COMPLINIST_DEPLOYER: "ct", COMPLINIST_COMMIT: "c0ffee2" } });
     });
     after(async () => {

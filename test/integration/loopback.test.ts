@@ -1,9 +1,8 @@
 import * as assert from "assert";
-import * as cp from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { loadImages, pushImages } from "../../dev/images";
+import { pinnedSampleImages } from "../../dev/images";
 import { TestHost, useHosts } from "../../dev/hosts";
 import { buildArtifacts, BuiltArtifact } from "../../scripts/build-artifacts";
 import { RealEngine, type ProgramConfig } from "../e2e/engine";
@@ -251,9 +250,7 @@ describe("container mode: a packet for 127.0.0.1 sent from the segment (moby #45
     }
 
     before(async () => {
-        cp.execFileSync("bash", [path.join(REPO, "scripts", "build-images.sh"), "1.0.0"], { stdio: ["ignore", "ignore", "inherit"], timeout: 600000 });
-        await loadImages(target(), ["complinist:1.0.0"]);
-        image = (await pushImages(target(), ["complinist:1.0.0"]))["complinist:1.0.0"] as string;
+        image = (await pinnedSampleImages(target(), ["1.0.0"])).pinned["complinist:1.0.0"] as string;
         driver = new RealEngine({ stack: "loopback-cm", env: { COMPLINIST_DEPLOYER: "loopback" } });
     });
     after(async () => {

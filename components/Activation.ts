@@ -16,6 +16,8 @@ export class Activation extends pulumi.ComponentResource {
     /** Whether the live instance, the proxy and `current` agreed on the version at the last activation or refresh. */
     public readonly healthy: pulumi.Output<boolean>;
     public readonly standbyVersion: pulumi.Output<string>;
+    /** The error-rate watch's figures of the last activation (canary and soak). */
+    public readonly watch: pulumi.Output<string>;
     public readonly activatedAt: pulumi.Output<string>;
     public readonly activatedCommit: pulumi.Output<string>;
     public readonly resource: ActivationResource;
@@ -27,8 +29,9 @@ export class Activation extends pulumi.ComponentResource {
         this.version = this.resource.activeVersion;
         this.healthy = this.resource.active.apply((a) => a === "active");
         this.standbyVersion = this.resource.standbyVersion;
+        this.watch = this.resource.watchResult;
         this.activatedAt = this.resource.activatedAt;
         this.activatedCommit = this.resource.activatedCommit;
-        this.registerOutputs({ version: this.version, healthy: this.healthy, standbyVersion: this.standbyVersion, activatedAt: this.activatedAt, activatedCommit: this.activatedCommit });
+        this.registerOutputs({ version: this.version, healthy: this.healthy, standbyVersion: this.standbyVersion, watch: this.watch, activatedAt: this.activatedAt, activatedCommit: this.activatedCommit });
     }
 }

@@ -4,7 +4,9 @@ import { HostTarget } from "../infra/providers/host";
 import type { InstanceRuntime } from "../infra/render/hostProgram";
 import type { ArtifactRelease } from "../stacks/schema";
 import type { ContainerLimits, ImageRelease } from "../stacks/containerSchema";
+import type { WatchConfig } from "../stacks/watchSchema";
 import { Activation } from "./Activation";
+import type { HostStatus } from "./rollout";
 import { Release, ReleaseSource } from "./Release";
 import { SystemdService } from "./SystemdService";
 
@@ -44,6 +46,11 @@ export interface HostDeploymentArgs {
     readonly health: HealthGate;
     /** The pinned rollback target ("" when none): kept warm as the standby. */
     readonly rollbackVersion: string;
+    /** The canary after the gate (percent 0: none) and the error-rate watch, defaults applied. */
+    readonly canary: { readonly percent: number; readonly seconds: number };
+    readonly watch: WatchConfig;
+    /** `version` is acknowledged (acknowledgeRolledBack): deployed even where the watch rolled back from it. */
+    readonly acknowledged: boolean;
     /** hooks.beforeActivate and when it runs, defaults applied. */
     readonly hooks: { readonly beforeActivate?: string | undefined; readonly timeoutSeconds: number; readonly onRollback: boolean };
     /** Whether this host runs the hook (false on later hosts with hooks.once). */
@@ -66,7 +73,7 @@ export class HostDeployment extends pulumi.ComponentResource {
     public readonly releases: Record<string, Release>;
     public readonly service: SystemdService;
     /** The version this host serves and whether it is healthy. */
-    public readonly status: pulumi.Output<{ version: string; healthy: boolean }>;
+    public readonly status: pulumi.Output<HostStatus>;
 
     constructor(name: string, args: HostDeploymentArgs, opts?: pulumi.ComponentResourceOptions) {
         super("complinist:host:HostDeployment", name, {}, opts);
@@ -123,10 +130,13 @@ export class HostDeployment extends pulumi.ComponentResource {
                 hookHere: args.hookHere,
                 hookOnRollback: args.hooks.onRollback,
                 serviceRevision: this.service.revision,
+                canary: args.canary,
+                watch: args.watch,
+                acknowledged: args.acknowledged,
             },
             { parent: this, dependsOn: [this.releases[args.version] as Release, this.service, ...after] },
         );
-        this.status = pulumi.all([this.activation.version, this.activation.healthy]).apply(([version, healthy]) => ({ version, healthy }));
+        this.status = pulumi.all([this.activation.version, this.activation.healthy, this.activation.watch]).apply(([version, healthy, watch]) => ({ version, healthy, watch: watch ?? "" }));
         this.registerOutputs({ status: this.status });
     }
 }

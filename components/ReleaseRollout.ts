@@ -59,6 +59,9 @@ export class ReleaseRollout extends pulumi.ComponentResource {
                         secretEnvironment: args.secretEnvironment,
                         health: c.health,
                         rollbackVersion: c.rollbackVersion ?? "",
+                        canary: c.canary ?? { percent: 0, seconds: 0 },
+                        watch: c.watch,
+                        acknowledged: c.acknowledgeRolledBack.includes(c.version),
                         hooks: c.hooks,
                         // hooks.once: a migration or backup runs on the first host of the first batch only.
                         hookHere: !c.hooks.once || h.name === c.hosts[0]?.name,

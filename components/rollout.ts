@@ -1,8 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { batches } from "../stacks/config";
 
-/** What a host reports after its rollout step. */
-export type HostStatus = { version: string; healthy: boolean };
+/** What a host reports after its rollout step: the version, whether it is healthy, and the error-rate watch's figures of its last activation. */
+export type HostStatus = { version: string; healthy: boolean; watch: string };
 
 /**
  * The batch wiring shared by both rollout components: hosts in config order,
@@ -29,7 +29,7 @@ export function deployInBatches<H extends { readonly name: string }, D>(
     return out;
 }
 
-/** `{ <host>: { version, healthy } }` for the `hosts` stack output. */
+/** `{ <host>: { version, healthy, watch } }` for the `hosts` stack output. */
 export function statusByHost(hosts: Readonly<Record<string, { readonly status: pulumi.Output<HostStatus> }>>): pulumi.Output<Record<string, HostStatus>> {
     const names = Object.keys(hosts);
     return pulumi.all(names.map((n) => (hosts[n] as { status: pulumi.Output<HostStatus> }).status)).apply((s) => Object.fromEntries(names.map((n, i) => [n, s[i] as HostStatus])));

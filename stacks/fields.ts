@@ -12,3 +12,13 @@ export const integer = (what: string, min: number, max: number) =>
             .min(min, `must be ${what}: a whole number from ${min} to ${max}`)
             .max(max, `must be ${what}: a whole number from ${min} to ${max}`),
     );
+
+/** A decimal number (config values arrive as strings: "0.05"). */
+export const decimal = (what: string, min: number, max: number) =>
+    z.preprocess(
+        (v) => (typeof v === "string" && /^[0-9]+(\.[0-9]+)?$/.test(v) ? Number(v) : v),
+        z
+            .number({ error: `must be ${what}: a number from ${min} to ${max}` })
+            .min(min, `must be ${what}: a number from ${min} to ${max}`)
+            .max(max, `must be ${what}: a number from ${min} to ${max}`),
+    );

@@ -2,6 +2,7 @@ import * as path from "path";
 import { z } from "zod";
 import { containerLimits, DIGEST_EXAMPLE, imagePinProblem, imageRelease } from "./containerSchema";
 import { integer } from "./fields";
+import { canary, watch, WATCH_DEFAULTS } from "./watchSchema";
 
 /**
  * The stack contract: every key of the `complinist` config namespace, with its
@@ -170,6 +171,8 @@ export const configSchema = z
         service,
         health: health.default({ path: "/health", timeoutSeconds: 60, intervalMs: 1000, soakSeconds: 0, drainSeconds: 30, checks: [] }),
         rollout: z.strictObject({ batchSize: integer("a batch size", 1, 1000).optional() }).default({}),
+        canary: canary.optional(),
+        watch: watch.default(WATCH_DEFAULTS),
         hooks: z
             .strictObject({
                 beforeActivate: z.string().min(1).refine((c) => !/[\n\r\0]/.test(c), "must be a single line").optional(),
@@ -186,7 +189,7 @@ export const configSchema = z
          */
         allowServiceInterruption: flag("true acknowledges that a service.name or baseDir change stops the service until the new release passes its gate").default(false),
         promoteFrom: z.string().regex(STACK_NAME_PATTERN, "must be a stack name such as staging or org/project/staging").optional(),
-        /** Versions this stack rolled back from that may be deployed again on purpose (promotion gate). */
+        /** Versions this stack rolled back from (the promotion gate's record, or a host's error-rate watch) that may be deployed again on purpose. */
         acknowledgeRolledBack: z.array(version, { error: "must be a list of versions, e.g. [\"1.1.0\"]" }).default([]),
         /** Secret: the header line hosts send when downloading `url` releases (never in a URL or argv). */
         releaseAuth: z
@@ -245,9 +248,6 @@ export const configSchema = z
         }
         if (c.sshPrivateKey !== undefined && c.sshPrivateKeyPath !== undefined) {
             ctx.addIssue({ code: "custom", path: ["sshPrivateKeyPath"], message: "set either sshPrivateKey or sshPrivateKeyPath, not both" });
-        }
-        if (c.promoteFrom === undefined && c.acknowledgeRolledBack.length > 0) {
-            ctx.addIssue({ code: "custom", path: ["acknowledgeRolledBack"], message: "only applies to a stack with promoteFrom (the promotion gate records the versions it rolled back from): remove it" });
         }
         if (c.service.container !== undefined && c.mode !== "container") {
             ctx.addIssue({ code: "custom", path: ["service", "container"], message: "only applies in container mode (mode: container): remove it" });

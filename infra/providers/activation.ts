@@ -43,6 +43,12 @@ export interface ActivationInputs {
     readonly hookOnRollback: boolean;
     /** Hash of the unit and env file: a change starts a new instance through the gate. */
     readonly serviceRevision: string;
+    /** After the gate, `percent` of new requests go to the new release for `seconds` (percent 0: no canary). */
+    readonly canary: { readonly percent: number; readonly seconds: number };
+    /** The error-rate watch of the canary and the soak. */
+    readonly watch: { readonly errorRateFactor: number; readonly minRequests: number; readonly maxErrorRatio: number };
+    /** `version` is in acknowledgeRolledBack: deployed even if this host's watch rolled back from it. */
+    readonly acknowledged: boolean;
 }
 
 export interface ActivationOutputs extends ActivationInputs {
@@ -58,6 +64,8 @@ export interface ActivationOutputs extends ActivationInputs {
     readonly activatedCommit: string;
     /** Container mode: the ID of the live container the activation gated ("" in release mode): another one there is drift. */
     readonly liveContainer: string;
+    /** The error-rate watch's figures of the last activation (canary and soak), as the host recorded them. */
+    readonly watchResult: string;
 }
 
 /** Inputs whose change needs a new instance through the gate; the others converge in place. */
@@ -80,6 +88,9 @@ function settingsOf(s: ActivationInputs): DeploySettings {
         rollbackVersion: s.rollbackVersion,
         beforeActivate: s.beforeActivate,
         hookTimeoutSeconds: s.hookTimeoutSeconds,
+        canary: s.canary,
+        watch: s.watch,
+        acknowledged: s.acknowledged,
         revision,
     };
 }
@@ -94,8 +105,8 @@ async function activate(s: ActivationInputs, rollback: boolean): Promise<Activat
     const id = `${s.version.replace(/[^A-Za-z0-9]/g, "_")}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
     const runHook = s.beforeActivate !== "" && s.hookHere && (!rollback || s.hookOnRollback);
     const h = s.health;
-    // Hook, gate of the new instance, switch, drain, soak, gate of the standby, plus the lock wait.
-    const budgetSeconds = (runHook ? s.hookTimeoutSeconds : 0) + 2 * h.timeoutSeconds + h.soakSeconds + h.drainSeconds + 180;
+    // Hook, gate of the new instance, canary, switch, drain, soak, gate of the standby, plus the lock wait.
+    const budgetSeconds = (runHook ? s.hookTimeoutSeconds : 0) + 2 * h.timeoutSeconds + s.canary.seconds + h.soakSeconds + 2 * h.drainSeconds + 180;
     trace("activate", { host: s.host.name, version: s.version });
     await run(
         t,
@@ -163,6 +174,7 @@ function outcome(s: ActivationInputs, host: string, lockFile: string, kv: Record
                 // after a rollback the record names the code that runs.
                 activatedCommit: kv.commit || deployCommit(),
                 liveContainer: containerOf(kv.container).id,
+                watchResult: kv.watch ?? "",
             };
         case "locked":
             throw new Error(`host ${host}: the deploy lock ${lockFile} is held by ${kv.holder ?? "unknown"}; it frees itself when that process ends. Run pulumi up --stack ${s.stack} again then`);
@@ -170,6 +182,19 @@ function outcome(s: ActivationInputs, host: string, lockFile: string, kv: Record
             break;
     }
     const seen = kv.seen ?? "nothing";
+    if (kv.outcome === "refused") {
+        throw new Error(
+            `host ${host}: version ${s.version} is refused: the error-rate watch rolled it back on this host (${seen}). Nothing was changed (${serving}). ` +
+                `Deploy another version, or, to try ${s.version} on users again on purpose: pulumi config set --path 'complinist:acknowledgeRolledBack[0]' ${s.version} --stack ${s.stack}`,
+        );
+    }
+    if (kv.reason === "watch") {
+        const back = kv.outcome === "rolled-back" ? `Switched back at once${switchBackTime(kv)} to ${previous}, the warm previous release; the new instance was stopped: ${serving}.` : `Could not switch back: ${serving}.`;
+        throw new Error(
+            `host ${host}: version ${s.version} was ROLLED BACK by the error-rate watch (${seen}). ${back} ` +
+                `Later batches were not touched. The next pulumi up with ${s.version} is refused until the version changes or the stack acknowledges it (complinist:acknowledgeRolledBack).`,
+        );
+    }
     if (kv.outcome === "failed" && /not complete/.test(seen)) {
         throw new Error(`host ${host}: release ${s.version} is not complete on the host (no manifest); run pulumi refresh then pulumi up --stack ${s.stack}`);
     }
@@ -177,13 +202,24 @@ function outcome(s: ActivationInputs, host: string, lockFile: string, kv: Record
         throw new Error(`host ${host}: ${seen}; nothing was switched (${serving}).`);
     }
     const back = kv.reason === "switch" ? "Routed back to what was live" : kv.outcome === "failed-rolled-back" ? "Switched back at once" : "Could not switch back (what was live does not answer)";
+    const after: Record<string, string> = {
+        soak: `the ${s.health.soakSeconds}s soak through the proxy`,
+        switch: "the proxy switch",
+        canary: `the ${s.canary.percent}% canary of ${s.canary.seconds}s`,
+    };
     const what =
-        kv.reason === "soak" || kv.reason === "switch"
-            ? `failed after the switch (${kv.reason === "soak" ? `the ${s.health.soakSeconds}s soak through the proxy` : "the proxy switch"}; saw: ${seen}). ${back}: ${serving}.`
+        kv.reason !== undefined && kv.reason in after
+            ? `failed after the switch (${after[kv.reason]}; saw: ${seen}). ${back}: ${serving}.`
             : `failed its gate (GET ${s.health.path} on the new instance within ${s.health.timeoutSeconds}s, ` +
               `wanted 200 {"status":"healthy","version":"${s.version}"}${s.health.checks.length ? " and the configured checks" : ""}; saw: ${seen}). ` +
               `It never took a request: ${serving}.`;
     throw new Error(`host ${host}: version ${s.version} ${what} Later batches were not touched. To roll back the stack: ${rollback}`);
+}
+
+/** ", N ms after the watch tripped", from the host's own clock (trippedAt, switchedBackAt in epoch ms). */
+function switchBackTime(kv: Record<string, string>): string {
+    const ms = Number(kv.switchedBackAt) - Number(kv.trippedAt);
+    return Number.isFinite(ms) && ms >= 0 ? `, ${ms} ms after the watch tripped` : "";
 }
 
 /** The host program's `<state> <container id> <image id>` of a slot's container (container_state), or "missing". */
@@ -264,9 +300,10 @@ export class ActivationResource extends pulumi.dynamic.Resource {
     declare public readonly activatedAt: pulumi.Output<string>;
     declare public readonly activatedCommit: pulumi.Output<string>;
     declare public readonly liveContainer: pulumi.Output<string>;
+    declare public readonly watchResult: pulumi.Output<string>;
 
     constructor(name: string, args: InputsOf<ActivationInputs>, opts?: pulumi.CustomResourceOptions) {
-        const [props, options] = dynamicProps(args, ["activeVersion", "active", "standbyVersion", "activatedAt", "activatedCommit", "liveContainer"], opts, ["privateKey"]);
+        const [props, options] = dynamicProps(args, ["activeVersion", "active", "standbyVersion", "activatedAt", "activatedCommit", "liveContainer", "watchResult"], opts, ["privateKey"]);
         super(activationProvider, name, props, options, "complinist", "Activation");
     }
 }

@@ -8,11 +8,11 @@ import { q } from "./shell";
  * The host program installed at `/usr/local/sbin/<service>`: one bash program for the
  * activation a deploy runs and for the operator's emergency commands, so both take the
  * same locked, gated, recorded path. Its command families live one per file in
- * `host/` (lock, record, health, proxy, instances, containers, activate, main); this renderer puts the
+ * `host/` (lock, record, health, proxy, watch, instances, containers, activate, main); this renderer puts the
  * host layout in front of them. Host-specific values come only from here and from the
  * deploy settings file (see renderDeploySettings), both quoted with q().
  */
-export const HOST_PROGRAM_PARTS = ["lock", "record", "health", "proxy", "instances", "containers", "activate", "main"] as const;
+export const HOST_PROGRAM_PARTS = ["lock", "record", "health", "proxy", "watch", "instances", "containers", "activate", "main"] as const;
 
 type Part = (typeof HOST_PROGRAM_PARTS)[number];
 // Read once at module load: providers are serialized with the text itself, never with a
@@ -51,6 +51,7 @@ export function renderHostProgram(l: HostLayout, service: string, runtime: Insta
         EXIT_INCOMPLETE: EXIT.incompleteRelease,
         EXIT_HOOK: EXIT.hookFailed,
         EXIT_HEALTH: EXIT.healthFailed,
+        EXIT_REFUSED: EXIT.refused,
         EXIT_LOCKED: EXIT.locked,
         EXIT_USAGE: EXIT.usage,
     };
@@ -79,6 +80,12 @@ export interface DeploySettings {
     readonly rollbackVersion: string;
     readonly beforeActivate: string;
     readonly hookTimeoutSeconds: number;
+    /** After the gate, this share of new requests goes to the new release for `seconds` (percent 0: no canary). */
+    readonly canary: { readonly percent: number; readonly seconds: number };
+    /** The error-rate watch of the canary and the soak (host/watch.sh). */
+    readonly watch: { readonly errorRateFactor: number; readonly minRequests: number; readonly maxErrorRatio: number };
+    /** The stack acknowledges this version although the watch rolled back from it (acknowledgeRolledBack). */
+    readonly acknowledged: boolean;
     /** Identity of the unit, env and gate: an instance started with another one is not reused. */
     readonly revision: string;
 }
@@ -98,6 +105,12 @@ export function renderDeploySettings(s: DeploySettings): string {
         `ROLLBACK_VERSION=${q(s.rollbackVersion)}`,
         `HOOK=${q(s.beforeActivate)}`,
         `HOOK_TIMEOUT=${q(s.hookTimeoutSeconds)}`,
+        `CANARY_PERCENT=${q(s.canary.percent)}`,
+        `CANARY_SECONDS=${q(s.canary.seconds)}`,
+        `WATCH_FACTOR=${q(s.watch.errorRateFactor)}`,
+        `WATCH_MIN_REQUESTS=${q(s.watch.minRequests)}`,
+        `WATCH_MAX_RATIO=${q(s.watch.maxErrorRatio)}`,
+        `ACKNOWLEDGED=${s.acknowledged ? 1 : 0}`,
         `REV=${q(s.revision)}`,
         "",
     ].join("\n");

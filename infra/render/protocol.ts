@@ -13,6 +13,8 @@ export const EXIT = {
     incompleteRelease: 4,
     hookFailed: 5,
     healthFailed: 6,
+    /** The version was rolled back by the error-rate watch on this host and is not acknowledged. */
+    refused: 7,
     locked: 75,
     usage: 64,
 } as const;
@@ -50,6 +52,9 @@ export const ACTIVATION_RESULT_KEYS = [
     "commit",
     "container",
     "holder",
+    "watch",
+    "trippedAt",
+    "switchedBackAt",
     "done",
     "unit",
 ] as const;

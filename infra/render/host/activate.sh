@@ -151,9 +151,67 @@ settle_standby() {
     result standby ""
 }
 
+# What the canary and the soak check each tick besides the error rate (watch_window's CHECK).
+canary_check() { sole_listener "$WATCH_PORT"; }
+soak_check() { probe "http://127.0.0.1:$PORT$HEALTH_PATH" "$VERSION" && sole_listener "$WATCH_PORT"; }
+
+# run_canary LIVE IDLE: CANARY_PERCENT of new requests to the gated release on IDLE for
+# CANARY_SECONDS, watched; a trip or a failed check switches everything back to LIVE at once.
+run_canary() {
+    local live="$1" idle="$2" rc=0
+    step "canary: $CANARY_PERCENT% of new requests to $VERSION on $idle for ${CANARY_SECONDS}s (watch: errorRateFactor $WATCH_FACTOR, minRequests $WATCH_MIN_REQUESTS, maxErrorRatio $WATCH_MAX_RATIO)"
+    pause_point canary
+    if ! proxy_canary "$live" "$idle" "$CANARY_PERCENT"; then
+        FAILED_SEEN="$SEEN"
+        step "canary not started: $SEEN"
+        proxy_route "$live" "$LIVE_VERSION" "$LIVE_PATH" || true
+        drain "$idle"
+        instance_stop "$idle"
+        fail_activation "$EXIT_HEALTH" failed canary
+    fi
+    CANARY_RAN=yes
+    WATCH_PORT="$idle"
+    watch_window canary "$CANARY_SECONDS" "$idle" "$live" canary_check || rc=$?
+    case "$rc" in
+        0) WATCH_SUMMARY="$CANARY_PERCENT% $W_FIGURES" ;;
+        1) watch_switch_back "$live" "$idle" ;;
+        *)
+            FAILED_SEEN="during the canary: $SEEN"
+            step "canary failed: $SEEN"
+            W_TRIPPED_AT=$(date +%s%3N)
+            watch_switch_back "$live" "$idle" failed-rolled-back canary
+            ;;
+    esac
+}
+
+# watch_switch_back LIVE IDLE [OUTCOME REASON]: the watch tripped (or a canary check failed):
+# every new request back to LIVE, the previous release still running beside it, through the
+# runtime API at once, then in the config; the new instance drained and stopped. Never returns.
+watch_switch_back() {
+    local live="$1" idle="$2" outcome="${3:-rolled-back}" reason="${4:-watch}" back_at
+    [ "$reason" != watch ] || FAILED_SEEN="$W_FIGURES"
+    pause_point switch-back
+    if [ -n "$live" ] && instance_active "$live" && probe "http://127.0.0.1:$live$LIVE_PATH" "$LIVE_VERSION" && proxy_flip "$live" "$idle"; then
+        back_at=$(date +%s%3N)
+        step "switched back to $LIVE_VERSION on $live $((back_at - W_TRIPPED_AT)) ms after the watch tripped"
+        result trippedAt "$W_TRIPPED_AT"
+        result switchedBackAt "$back_at"
+        rm -f "$WATCH_NOW"
+        proxy_route "$live" "$LIVE_VERSION" "$LIVE_PATH" || true
+        switch_current "$LIVE_VERSION"
+        drain "$idle"
+        instance_stop "$idle"
+        fail_activation "$EXIT_HEALTH" "$outcome" "$reason"
+    fi
+    rm -f "$WATCH_NOW"
+    FAILED_SEEN="$FAILED_SEEN; could not switch back: ${LIVE_VERSION:-nothing} on ${live:-no port} does not answer ($SEEN)"
+    fail_activation "$EXIT_HEALTH" failed "$reason"
+}
+
 activate() {
     local live idle warm=no
     step "start version=$VERSION by=$WHO"
+    CANARY_RAN=no
     LIVE_VERSION="" LIVE_HEALTHY=no LIVE_PATH="$LIVE_HEALTH_PATH"
     live=$(proxy_live_port)
     if [ -n "$live" ]; then
@@ -221,6 +279,19 @@ activate() {
         fail_activation "$EXIT_HEALTH" failed health-gate
     fi
     step "gate passed on $idle"
+    WATCH_SUMMARY="" W_PREV_REQ=0 W_PREV_ERR=0
+    if [ "$CANARY_PERCENT" -gt 0 ]; then
+        if [ "$warm" = yes ]; then
+            WATCH_SUMMARY="no canary: $VERSION was the warm standby (a rollback to what ran before)"
+        elif [ -z "$live" ] || [ "$LIVE_HEALTHY" != yes ]; then
+            WATCH_SUMMARY="no canary: no healthy live release to share requests with"
+        else
+            run_canary "$live" "$idle"
+        fi
+        [ -z "$WATCH_SUMMARY" ] || step "$WATCH_SUMMARY"
+    fi
+    # Without a canary, the soak compares with what the previous release counted before the switch.
+    if [ "$CANARY_RAN" != yes ] && [ -n "$live" ]; then watch_previous "$live"; fi
     pause_point switch
     if ! proxy_route "$idle" "$VERSION" "$HEALTH_PATH"; then
         FAILED_SEEN="$SEEN"
@@ -250,10 +321,14 @@ activate() {
     fi
 
     if [ "$SOAK" -gt 0 ]; then
-        local until=$(($(date +%s) + SOAK))
+        local rc=0
         step "soak ${SOAK}s"
-        while [ "$(date +%s)" -lt "$until" ]; do
-            if ! probe "http://127.0.0.1:$PORT$HEALTH_PATH" "$VERSION" || ! sole_listener "$idle"; then
+        WATCH_PORT="$idle"
+        watch_window soak "$SOAK" "$idle" "" soak_check || rc=$?
+        case "$rc" in
+            0) WATCH_SUMMARY="${WATCH_SUMMARY:+$WATCH_SUMMARY; }$W_FIGURES" ;;
+            1) watch_switch_back "$live" "$idle" ;;
+            *)
                 FAILED_SEEN="during the soak: $SEEN"
                 step "soak failed: $SEEN"
                 pause_point switch-back
@@ -264,17 +339,18 @@ activate() {
                     fail_activation "$EXIT_HEALTH" failed-rolled-back soak
                 fi
                 fail_activation "$EXIT_HEALTH" failed soak
-            fi
-            sleep "$INTERVAL"
-        done
+                ;;
+        esac
         step "soak passed"
     fi
+    rm -f "$WATCH_NOW"
 
     settle_standby "$(other_port "$idle")"
     cp -f "$SETTINGS" "$DEPLOY_CONFIG.tmp" && mv -f "$DEPLOY_CONFIG.tmp" "$DEPLOY_CONFIG"
-    record "$VERSION" "$SHA" "$WHO" "outcome=activated previous=${LIVE_VERSION:-none} mode=$([ "$warm" = yes ] && echo warm-switch || echo started)"
+    record "$VERSION" "$SHA" "$WHO" "outcome=activated previous=${LIVE_VERSION:-none} mode=$([ "$warm" = yes ] && echo warm-switch || echo started) watch=${WATCH_SUMMARY:-off (no canary, no soak)}"
     step "result activated"
     result outcome activated
+    result watch "${WATCH_SUMMARY:-off (no canary, no soak)}"
     result live "$idle"
     [ "$RUNTIME" != docker ] || result container "$(container_state "$idle")"
     result commit "$(sed -n 's/^commit=//p' "$RELEASES_DIR/$VERSION/$MANIFEST")"

@@ -16,6 +16,8 @@ USAGE
 
 load_settings() {
     SETTINGS="$1"
+    # Settings files written before the canary and the watch existed lack these: their defaults.
+    CANARY_PERCENT=0 CANARY_SECONDS=0 WATCH_FACTOR=10 WATCH_MIN_REQUESTS=20 WATCH_MAX_RATIO=0.01 ACKNOWLEDGED=0
     if [ ! -f "$SETTINGS" ]; then echo "no deploy settings at $SETTINGS: deploy once with pulumi up first" >&2; exit "$EXIT_USAGE"; fi
     # shellcheck disable=SC1090
     . "$SETTINGS"
@@ -113,7 +115,25 @@ cmd_activate() {
         exit "$EXIT_LOCKED"
     fi
     clean_leftovers
+    refuse_rolled_back
     activate
+}
+
+# refuse_rolled_back: a deploy of a version the watch rolled back from on this host is refused,
+# naming the verdict, until the stack acknowledges it (acknowledgeRolledBack) or moves on:
+# the same release is never silently tried on users again. The emergency rollback, which names
+# its target by hand, is not refused.
+refuse_rolled_back() {
+    local verdict
+    [ "$ACKNOWLEDGED" != 1 ] || return 0
+    verdict=$(rolled_back_verdict "$VERSION") || return 0
+    record "$VERSION" "$SHA" "$WHO" "outcome=refused reason=watch-rolled-back"
+    step "refused: $VERSION was rolled back by the error-rate watch ($verdict)"
+    result outcome refused
+    result reason watch-rolled-back
+    result seen "$verdict"
+    result "done" 1
+    exit "$EXIT_REFUSED"
 }
 
 cmd_rollback() {
@@ -145,6 +165,8 @@ cmd_rollback() {
     VERSION="$target"
     SHA=$(sed -n 's/^sha256=//p' "$RELEASES_DIR/$VERSION/$MANIFEST" 2>/dev/null || true)
     RUN_HOOK=0
+    # An emergency switch takes every request at once: no canary (the soak's watch still runs).
+    CANARY_PERCENT=0
     echo "rolling back to $VERSION (live now: $live_version)"
     # Only an activation that began has an outcome to record: a refused lock or a missing
     # target is said on stderr, never written to revisions.log as a version "?".
@@ -157,6 +179,8 @@ cmd_rollback() {
 cmd_status() {
     if [ -f "$DEPLOY_CONFIG" ]; then load_settings "$DEPLOY_CONFIG"; else PORT=0; PORTS=(); HEALTH_PATH=/health; PROBE_TIMEOUT=3; fi
     routed_ports
+    local canary_port=""
+    canary_port=$(proxy_canary_port)
     echo "current=$(current_version)"
     echo "livePort=$LIVE_PORT"
     echo "liveVersion=$([ -z "$LIVE_PORT" ] || instance_version "$LIVE_PORT")"
@@ -169,7 +193,15 @@ cmd_status() {
     fi
     echo "proxyActive=$(systemctl is-active "$(proxy_unit)" 2>/dev/null || true)"
     echo "served=$(one_line "$(proxy_serves)" 64)"
-    if [ ! -e "$LOCK_FILE" ] || flock -n "$LOCK_FILE" true 2>/dev/null; then echo "lock=free"; else echo "lock=$(lock_holder)"; fi
+    echo "canaryVersion=$([ -z "$canary_port" ] || instance_version "$canary_port")"
+    if [ ! -e "$LOCK_FILE" ] || flock -n "$LOCK_FILE" true 2>/dev/null; then
+        echo "lock=free"
+        echo "watch="
+    else
+        echo "lock=$(lock_holder)"
+        # A watch in progress (canary or soak): its live figures, from the activation holding the lock.
+        echo "watch=$(one_line "$(cat "$WATCH_NOW" 2>/dev/null || true)" 600)"
+    fi
 }
 
 cmd_releases() {

@@ -2,10 +2,16 @@
 # config with one enabled server and reloads: the new worker takes the listening socket
 # over from the old one (expose-fd listeners), so no connection is refused, and the old
 # worker finishes its in-flight requests (bounded by hard-stop-after).
+# A canary is the same config with both servers enabled and weighted; the live one is
+# always the first enabled server line, which is what proxy_live_port reads.
 proxy_unit() { echo "$SERVICE-proxy.service"; }
 
+# proxy_config LIVE [CANARY PERCENT]: every request to LIVE; or PERCENT of new requests to
+# CANARY and the rest to LIVE, each client kept on the release it first got by a cookie the
+# proxy inserts (<service>_release; the app is not involved). A client without cookies is
+# balanced per request.
 proxy_config() {
-    local live="$1" p state
+    local live="$1" canary="${2:-}" percent="${3:-0}" p state
     printf '%s\n' "# Managed by the CompliNist Pulumi stack: written by $HOST_PROGRAM on every switch." \
         "global" \
         "    maxconn 4096" \
@@ -21,18 +27,31 @@ proxy_config() {
         "    bind :$PORT" \
         "    default_backend $SERVICE" \
         "backend $SERVICE"
-    for p in "${PORTS[@]}"; do
-        state=""
-        [ "$p" = "$live" ] || state=" disabled"
-        printf '    server i%s 127.0.0.1:%s%s\n' "$p" "$p" "$state"
-    done
+    if [ -n "$canary" ]; then
+        printf '    cookie %s_release insert indirect nocache httponly\n' "$SERVICE"
+        printf '    server i%s 127.0.0.1:%s weight %s cookie i%s\n' "$live" "$live" "$((100 - percent))" "$live"
+        printf '    server i%s 127.0.0.1:%s weight %s cookie i%s\n' "$canary" "$canary" "$percent" "$canary"
+    else
+        for p in "${PORTS[@]}"; do
+            state=""
+            [ "$p" = "$live" ] || state=" disabled"
+            printf '    server i%s 127.0.0.1:%s%s\n' "$p" "$p" "$state"
+        done
+    fi
     printf '%s\n' "listen stats" "    bind $PROXY_STATS_SOCKET mode 600" "    stats enable" "    stats uri /"
 }
 
-# The port the proxy config routes to ("" when there is no config).
+# The port the proxy config routes to ("" when there is no config): the first enabled server
+# (during a canary, the live one is written first and the canary second).
 proxy_live_port() {
     [ -f "$PROXY_CONFIG" ] || return 0
-    sed -n 's/^    server i\([0-9][0-9]*\) 127\.0\.0\.1:[0-9][0-9]*$/\1/p' "$PROXY_CONFIG" | head -n 1
+    sed -n 's/^    server i\([0-9][0-9]*\) 127\.0\.0\.1:[0-9][0-9]*\( weight [0-9][0-9]* cookie i[0-9][0-9]*\)\{0,1\}$/\1/p' "$PROXY_CONFIG" | head -n 1
+}
+
+# The canary's port when the config holds one ("" otherwise): the second enabled server.
+proxy_canary_port() {
+    [ -f "$PROXY_CONFIG" ] || return 0
+    sed -n 's/^    server i\([0-9][0-9]*\) 127\.0\.0\.1:[0-9][0-9]* weight [0-9][0-9]* cookie i[0-9][0-9]*$/\1/p' "$PROXY_CONFIG" | sed -n 2p
 }
 
 proxy_active() { systemctl is-active --quiet "$(proxy_unit)"; }
@@ -63,6 +82,41 @@ proxy_route() {
         fi
     done
     return 1
+}
+
+# proxy_canary LIVE CANARY PERCENT: PERCENT of new requests to CANARY beside LIVE; waits until
+# the reloaded proxy's runtime API shows CANARY ready with its weight (the new worker serves).
+proxy_canary() {
+    local live="$1" canary="$2" percent="$3" tmp deadline
+    tmp="$PROXY_CONFIG.tmp.$$"
+    proxy_config "$live" "$canary" "$percent" >"$tmp"
+    chmod 0644 "$tmp"
+    if ! haproxy -c -q -f "$tmp" >/dev/null 2>&1; then
+        SEEN="haproxy refused the generated canary config: $(haproxy -c -f "$tmp" 2>&1 | tail -n 3 | tr '\n' ' ')"
+        rm -f "$tmp"
+        return 1
+    fi
+    mv -f "$tmp" "$PROXY_CONFIG"
+    systemctl reload "$(proxy_unit)"
+    deadline=$(($(date +%s) + 15))
+    while [ "$(date +%s)" -lt "$deadline" ]; do
+        proxy_api "show stat" | awk -F, -v be="$SERVICE" -v sv="i$canary" -v w="$percent" '
+            NR == 1 { sub(/^# /, ""); for (i = 1; i <= NF; i++) col[$i] = i; next }
+            $col["pxname"] == be && $col["svname"] == sv && $col["weight"] == w && $col["status"] != "MAINT" { found = 1 }
+            END { exit !found }' && return 0
+        sleep 0.1
+    done
+    SEEN="the proxy did not take the canary config within 15 s"
+    return 1
+}
+
+# proxy_flip TO FROM: at once, through the runtime API, every new request to TO and none to FROM
+# (TO ready first: never no server); proxy_route then makes it the config. Returns 1 when the
+# proxy does not confirm both.
+proxy_flip() {
+    local out
+    out=$(proxy_api "set server $SERVICE/i$1 state ready"; proxy_api "set server $SERVICE/i$2 state maint")
+    [ -z "$(printf '%s' "$out" | tr -d '[:space:]')" ]
 }
 
 # proxy_unroute: every server disabled (each request gets a 503): for when nothing it could route to is trusted.

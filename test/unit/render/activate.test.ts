@@ -132,6 +132,9 @@ const base = (over: Partial<DeploySettings> = {}): DeploySettings => ({
     rollbackVersion: "1.0.0",
     beforeActivate: "",
     hookTimeoutSeconds: 60,
+    canary: { percent: 0, seconds: 0 },
+    watch: { errorRateFactor: 10, minRequests: 20, maxErrorRatio: 0.01 },
+    acknowledged: false,
     revision: "r2",
     ...over,
 });

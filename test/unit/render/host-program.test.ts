@@ -29,6 +29,9 @@ const settings = (port: number): DeploySettings => ({
     rollbackVersion: "",
     beforeActivate: "",
     hookTimeoutSeconds: 60,
+    canary: { percent: 0, seconds: 0 },
+    watch: { errorRateFactor: 10, minRequests: 20, maxErrorRatio: 0.01 },
+    acknowledged: false,
     revision: "r1",
 });
 
@@ -112,7 +115,9 @@ describe("host program (temp root, systemctl stubbed)", () => {
             standbyVersion: "",
             proxyActive: "inactive",
             served: "",
+            canaryVersion: "",
             lock: "free",
+            watch: "",
         });
     });
 
@@ -180,7 +185,9 @@ describe("host program (temp root, systemctl stubbed)", () => {
                 standbyVersion: "1.0.0",
                 proxyActive: "active",
                 served: "1.1.0",
+                canaryVersion: "",
                 lock: "free",
+                watch: "",
             });
         });
 

@@ -48,6 +48,9 @@ const settings: DeploySettings = {
     rollbackVersion: "0.9.0",
     beforeActivate: "bin/migrate --yes 'it''s' \"$HOME\"",
     hookTimeoutSeconds: 300,
+    canary: { percent: 0, seconds: 0 },
+    watch: { errorRateFactor: 10, minRequests: 20, maxErrorRatio: 0.01 },
+    acknowledged: false,
     revision: "0123456789abcdef",
 };
 
@@ -160,7 +163,7 @@ describe("host scripts", () => {
         assert.deepStrictEqual(pauses("releaseInstallUpload"), ["upload", "extract"]);
         assert.deepStrictEqual(pauses("serviceApply"), ["apply"]);
         assert.deepStrictEqual(pauses("releaseDelete"), ["retention"]);
-        assert.deepStrictEqual([...hostProgramPart("activate").matchAll(/pause_point ([a-z-]+)/g)].map((m) => m[1]), ["gate", "switch", "switch-back"]);
+        assert.deepStrictEqual([...hostProgramPart("activate").matchAll(/pause_point ([a-z-]+)/g)].map((m) => m[1]), ["canary", "switch-back", "gate", "switch", "switch-back"]);
         const install = scripts.releaseInstallUpload as string;
         assert.ok(install.indexOf("trap '") < install.indexOf("take_lock"), "a refused lock still removes the upload");
     });

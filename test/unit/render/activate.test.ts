@@ -8,6 +8,7 @@ import { HostLayout, hostLayout, instancePorts } from "../../../infra/render/lay
 import { ACTIVATION_RESULT_KEYS, EXIT, MANIFEST, parseKeyValues } from "../../../infra/render/protocol";
 import { q } from "../../../infra/render/shell";
 import { BashResult, requireTool, runBash, stubBin } from "./bash";
+import { type RuntimeApi, startRuntimeApi } from "./runtimeApi";
 
 /**
  * The host program's `activate` itself (gate, switch, drain, soak, restore), run under a
@@ -94,7 +95,8 @@ hostport=\${url#http://}; hostport=\${hostport%%/*}; port=\${hostport#*:}; path=
 via_proxy=0
 if [ "$port" = "$(cat "$S/proxy-port")" ]; then
     [ -e "$S/proxy-up" ] || { echo "curl: (7) Failed to connect to 127.0.0.1 port $port: Connection refused" >&2; exit 7; }
-    port=$(sed -n 's/^    server i\\([0-9]*\\) 127\\.0\\.0\\.1:[0-9]*$/\\1/p' "$(cat "$S/proxy-config")" | head -n 1)
+    # The live server: the first enabled one (a canary config lists it first, weighted).
+    port=$(sed -n 's/^    server i\\([0-9]*\\) 127\\.0\\.0\\.1:[0-9]*\\( weight [0-9]* cookie i[0-9]*\\)\\{0,1\\}$/\\1/p' "$(cat "$S/proxy-config")" | head -n 1)
     via_proxy=1
 fi
 if [ $via_proxy = 1 ] && [ -e "$S/squat-on-proxy" ]; then
@@ -437,6 +439,114 @@ describe("activate (host/activate.sh) under a temp root with stand-ins", functio
             assert.strictEqual(r.code, 1);
             assert.match(r.stderr, new RegExp(`names 1\\.0\\.0 but the proxy routes to 1\\.1\\.0 \\(port ${P1}\\): restarting complinist does not switch releases`));
             assert.match(r.stderr, /To switch to 1\.0\.0: sudo \S+\/usr\/local\/sbin\/complinist rollback 1\.0\.0/);
+        });
+    });
+
+    describe("canary and error-rate watch (the proxy's runtime API a stand-in: ./runtimeApi.ts)", () => {
+        let api: RuntimeApi;
+        beforeEach(async () => {
+            api = await startRuntimeApi(path.join(l.proxyRunDir, "admin.sock"), l.proxyConfig, "complinist");
+        });
+        afterEach(() => api.close());
+
+        const canary = (over: Partial<DeploySettings> = {}) => base({ canary: { percent: 10, seconds: 30 }, watch: { errorRateFactor: 10, minRequests: 5, maxErrorRatio: 0.01 }, ...over });
+        const revisions = () => fs.readFileSync(l.revisionsLog, "utf8");
+
+        it("a canary whose error ratio trips the watch: back to the live release through the runtime API at once, the new instance stopped, outcome=rolled-back with the figures", async () => {
+            deployed("1.0.0", P1, base({ revision: "r1" }));
+            api.traffic(P1, 9, 0);
+            api.traffic(P2, 1, 1);
+            const r = await activate("1.1.0", canary());
+            assert.strictEqual(r.code, EXIT.healthFailed, r.stderr + r.raw);
+            assert.strictEqual(r.result.outcome, "rolled-back");
+            assert.strictEqual(r.result.reason, "watch");
+            assert.match(r.result.seen ?? "", /^canary \d+s of 30s: new 5 requests 5 errors \(100\.00%\), previous 45 requests 0 errors \(0\.00%\); limit 1\.00%/);
+            assert.strictEqual(r.result.serving, "1.0.0");
+            assert.ok(Number(r.result.switchedBackAt) >= Number(r.result.trippedAt), r.raw);
+            const flip = api.commands.filter((c) => c.startsWith("set server"));
+            assert.deepStrictEqual(flip, [`set server complinist/i${P1} state ready`, `set server complinist/i${P2} state maint`]);
+            assert.strictEqual(routed(), String(P1), "the config routes to the live release again");
+            assert.ok(!fs.readFileSync(l.proxyConfig, "utf8").includes("weight"), "no canary left in the config");
+            assert.deepStrictEqual(unitCalls(P2).slice(-1), ["stop"]);
+            assert.strictEqual(fs.readlinkSync(l.current), "releases/1.0.0");
+            untouchedWhileLive(P1);
+            assert.match(revisions(), /\tversion=1\.1\.0\t.*\toutcome=rolled-back reason=watch live=1\.0\.0 serving=1\.0\.0 seen=canary \d+s of 30s: new 5 requests 5 errors/);
+            assert.ok(!fs.existsSync(path.join(l.activationsDir, "watch.now")), "no watch left for status to show");
+
+            // The same version is not tried again: refused before anything starts, naming the verdict.
+            const before = stub.calls().length;
+            const again = await activate("1.1.0", canary());
+            assert.strictEqual(again.code, EXIT.refused, again.stderr + again.raw);
+            assert.strictEqual(again.result.outcome, "refused");
+            assert.match(again.result.seen ?? "", /seen=canary \d+s of 30s: new 5 requests 5 errors/);
+            assert.deepStrictEqual(stub.calls().slice(before).filter((c) => c.tool === "systemctl" && c.args[0] === "start"), [], "nothing started");
+            assert.match(revisions(), /\toutcome=refused reason=watch-rolled-back\n$/);
+
+            // Acknowledged (acknowledgeRolledBack), it is deployed again; a good canary passes.
+            api.traffic(P2, 1, 0);
+            const acked = await activate("1.1.0", canary({ acknowledged: true, canary: { percent: 10, seconds: 1 } }));
+            assert.strictEqual(acked.code, 0, acked.stderr + acked.raw);
+            assert.strictEqual(acked.result.outcome, "activated");
+        });
+
+        it("a good canary takes its share for its seconds, then the full switch; the record carries the watch's figures", async () => {
+            deployed("1.0.0", P1, base({ revision: "r1" }));
+            api.traffic(P1, 27, 0);
+            api.traffic(P2, 3, 0);
+            const r = await activate("1.1.0", canary({ canary: { percent: 10, seconds: 1 } }));
+            assert.strictEqual(r.code, 0, r.stderr + r.raw);
+            assert.strictEqual(r.result.outcome, "activated");
+            assert.match(r.result.watch ?? "", /^10% canary 1s of 1s: new \d+ requests 0 errors \(0\.00%\), previous \d+ requests 0 errors/);
+            assert.strictEqual(routed(), String(P2));
+            assert.match(fs.readFileSync(l.deployLog, "utf8"), new RegExp(`canary: 10% of new requests to 1\\.1\\.0 on ${P2} for 1s`));
+            assert.match(revisions(), /\toutcome=activated previous=1\.0\.0 mode=started watch=10% canary 1s of 1s: new \d+ requests 0 errors/);
+            assert.deepStrictEqual(api.commands.filter((c) => c.startsWith("set server")), [], "no switch back");
+        });
+
+        it("the canary config weights the live release first and the new one by percent, with the proxy's own cookie", async () => {
+            deployed("1.0.0", P1, base({ revision: "r1" }));
+            let seen = "";
+            const timer = setInterval(() => {
+                const c = fs.readFileSync(l.proxyConfig, "utf8");
+                if (c.includes("weight")) seen = c;
+            }, 20);
+            api.traffic(P2, 1, 0);
+            await activate("1.1.0", canary({ canary: { percent: 25, seconds: 1 } }));
+            clearInterval(timer);
+            assert.match(seen, new RegExp(`    cookie complinist_release insert indirect nocache httponly\n    server i${P1} 127\\.0\\.0\\.1:${P1} weight 75 cookie i${P1}\n    server i${P2} 127\\.0\\.0\\.1:${P2} weight 25 cookie i${P2}\n`));
+        });
+
+        it("a canary with too few requests says so, decides nothing and goes on to the full switch", async () => {
+            deployed("1.0.0", P1, base({ revision: "r1" }));
+            api.traffic(P2, 0, 0);
+            const r = await activate("1.1.0", canary({ canary: { percent: 10, seconds: 1 } }));
+            assert.strictEqual(r.code, 0, r.stderr + r.raw);
+            assert.strictEqual(r.result.outcome, "activated");
+            assert.match(r.result.watch ?? "", /^10% too few requests to judge \(0 of minRequests 5\), nothing decided: canary 1s of 1s/);
+        });
+
+        it("without a canary, the soak's watch compares with the previous release's figures from before the switch, and switches back", async () => {
+            deployed("1.0.0", P1, base({ revision: "r1" }));
+            api.traffic(P1, 10, 0);
+            // Counted while 1.0.0 was live; after the switch the new release gets 2 requests per read, one failing.
+            await runBash(`perl -MIO::Socket::UNIX -e '$s = IO::Socket::UNIX->new(Peer => $ARGV[0]) or die; print $s "show stat\\n"; local $/; <$s>' ${q(path.join(l.proxyRunDir, "admin.sock"))}`);
+            api.traffic(P2, 2, 1);
+            const r = await activate("1.1.0", base({ soakSeconds: 30, watch: { errorRateFactor: 10, minRequests: 5, maxErrorRatio: 0.01 } }));
+            assert.strictEqual(r.code, EXIT.healthFailed, r.stderr + r.raw);
+            assert.strictEqual(r.result.outcome, "rolled-back");
+            assert.match(r.result.seen ?? "", /^soak \d+s of 30s: new \d+ requests \d+ errors \(50\.00%\), previous \d+ requests 0 errors \(0\.00%\)/);
+            assert.deepStrictEqual(api.commands.filter((c) => c.startsWith("set server")), [`set server complinist/i${P1} state ready`, `set server complinist/i${P2} state maint`]);
+            assert.strictEqual(routed(), String(P1));
+            assert.strictEqual(fs.readlinkSync(l.current), "releases/1.0.0");
+            assert.deepStrictEqual(unitCalls(P2).slice(-1), ["stop"]);
+        });
+
+        it("no canary on a first deploy (nothing live to share with) or on a switch to the warm standby; the emergency rollback never canaries", async () => {
+            api.traffic(P1, 1, 0);
+            const first = await activate("1.0.0", canary({ canary: { percent: 10, seconds: 30 } }));
+            assert.strictEqual(first.code, 0, first.stderr + first.raw);
+            assert.match(first.result.watch ?? "", /^no canary: no healthy live release to share requests with/);
+            assert.ok(!api.commands.includes("show stat") || !fs.readFileSync(l.deployLog, "utf8").includes("canary: 10%"));
         });
     });
 });

@@ -7,8 +7,9 @@ import * as path from "path";
  * tests without a proxy: it answers `show stat` as HAProxy 2.6 does (the real CSV header, one
  * row per server of the config file it is given, weights and MAINT from that file and from
  * `set server … state`), and counts simulated traffic: on each `show stat`, every server in
- * service gets the requests and errors set for its port with `traffic`. A config whose text
- * changed (a reload) drops the runtime state changes, as a reload does.
+ * service gets the requests and errors set for its port with `traffic`. A config file replaced
+ * since the last look (a new inode or mtime: the host program renames a new one over it, then
+ * reloads) drops the runtime state changes, as a reload does.
  */
 
 /** The CSV header HAProxy 2.6.12 (Debian bookworm) prints for `show stat`, captured from one. */
@@ -45,12 +46,14 @@ export function startRuntimeApi(socketPath: string, configPath: string, service:
     let seenConfig = "";
 
     const readConfig = (): string => {
-        const text = fs.existsSync(configPath) ? fs.readFileSync(configPath, "utf8") : "";
-        if (text !== seenConfig) {
-            seenConfig = text;
+        if (!fs.existsSync(configPath)) return "";
+        const st = fs.statSync(configPath);
+        const identity = `${st.ino}:${st.mtimeMs}`;
+        if (identity !== seenConfig) {
+            seenConfig = identity;
             runtimeState = new Map();
         }
-        return text;
+        return fs.readFileSync(configPath, "utf8");
     };
     const inService = (s: ServerLine) => (runtimeState.get(s.port) ?? (s.disabled ? "maint" : "ready")) === "ready";
 

@@ -12,7 +12,10 @@ whatever the unit file says:
   good       healthy
   unhealthy  serves, but /health answers 503 {"status":"unhealthy",...}
   nostart    exits 1 before binding the port
+  flaky      /health is healthy, but 3 of every 10 other requests answer 500 (a release
+             whose pages fail for a third of its users: only the error-rate watch sees it)
 """
+import itertools
 import json
 import os
 import sys
@@ -33,6 +36,8 @@ def read_file(name, default):
 
 VERSION = read_file("VERSION", "0.0.0-dev")
 MODE = read_file("MODE", "good")
+# Requests other than /health, counted across threads (next() on a count is atomic in CPython).
+PAGE_REQUESTS = itertools.count(1)
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>CompliNist</title></head>
@@ -63,6 +68,8 @@ class Handler(BaseHTTPRequestHandler):
                 "uptime": round(time.monotonic() - STARTED, 3),
             })
             self._send(200 if healthy else 503, "application/json", body)
+        elif MODE == "flaky" and next(PAGE_REQUESTS) % 10 in (1, 4, 7):
+            self._send(500, "application/json", json.dumps({"error": "internal error (flaky release)", "version": VERSION}))
         elif path == "/":
             self._send(200, "text/html; charset=utf-8", PAGE.format(version=VERSION))
         else:

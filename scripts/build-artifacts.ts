@@ -16,11 +16,11 @@ import * as path from "path";
 import { artifactFileName } from "../ops/artifacts";
 import { errorMessage } from "../stacks/errors";
 
-export type ArtifactMode = "good" | "unhealthy" | "nostart";
+export type ArtifactMode = "good" | "unhealthy" | "nostart" | "flaky";
 
 export interface ArtifactSpec {
     readonly version: string;
-    /** good: healthy; unhealthy: serves but /health is 503; nostart: exits 1 at start. */
+    /** good: healthy; unhealthy: serves but /health is 503; nostart: exits 1 at start; flaky: healthy, but 30% of other requests answer 500. */
     readonly mode: ArtifactMode;
     /** Seconds the release takes to boot before it binds its port (bench variants only). */
     readonly bootSeconds?: number;
@@ -42,6 +42,7 @@ export const ARTIFACTS: readonly ArtifactSpec[] = [
     { version: "1.3.0", mode: "good" },
     { version: "1.4.0", mode: "good" },
     { version: "0.9.0-nostart", mode: "nostart" },
+    { version: "1.5.0-flaky", mode: "flaky" },
 ];
 
 /**

@@ -374,7 +374,7 @@ describe("promotion gate: prod's record carried from one deployment to the next 
 
         // A fixed release goes out normally; then it misbehaves and the operator retries the
         // first pipeline's deploy job (method 2: its config says 1.0.0, nothing pinned).
-        const releases = { ...(prodConfig()["complinist:releases"] as Record<string, unknown>), "1.3.0": { path: ".build/artifacts/complinist-1.3.0.tar.gz", sha256: "6f880ab68b0375e46901cdcfbcad81da9ef6f2d39c07c1b282e11d2345ef0c02" } };
+        const releases = { ...(prodConfig()["complinist:releases"] as Record<string, unknown>), "1.3.0": { path: ".build/artifacts/complinist-1.3.0.tar.gz", sha256: "7683f768e934ff5b0981a8d173424da726f7bd8c862a70c11edde5f000ce7bff" } };
         const fixed = await deployProd(acknowledged.outputs, "1.3.0", v("1.3.0", "1.1.0", { "complinist:releases": releases }));
         assert.strictEqual(fixed.error, undefined, fixed.error);
         const retried = await deployProd(fixed.outputs, "1.3.0", v("1.0.0"));

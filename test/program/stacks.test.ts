@@ -129,7 +129,8 @@ for (const [stack, want] of Object.entries(expectations)) {
             assert.match(String(unit.inputs.proxyUnitText), /^ExecStart=\/usr\/sbin\/haproxy -Ws /m);
             const act = ofType(r, T.activation)[0] as CapturedResource;
             assert.match(JSON.stringify(act.inputs.health), /"path":"\/health"/);
-            for (const x of r.resources) assert.ok(JSON.stringify(x.inputs).length < 200000, `${x.name} inputs are small`);
+            // The largest are the service unit's: its provider's serialized code (~130 KB) and the host program (~70 KB); an artifact would be megabytes.
+            for (const x of r.resources) assert.ok(JSON.stringify(x.inputs).length < 300000, `${x.name} inputs are small`);
         });
 
         it("evaluates to identical inputs twice (no timestamps, random ids or temp paths)", async () => {

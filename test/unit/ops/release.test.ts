@@ -13,7 +13,7 @@ import { runProcess } from "../../../infra/transport/local";
 import { parseStackConfig } from "../../../stacks/config";
 
 const REPO = path.join(__dirname, "..", "..", "..");
-const SHA_13 = "6f880ab68b0375e46901cdcfbcad81da9ef6f2d39c07c1b282e11d2345ef0c02";
+const SHA_13 = "7683f768e934ff5b0981a8d173424da726f7bd8c862a70c11edde5f000ce7bff";
 const SUMS = `${SHA_13}  complinist-1.3.0.tar.gz\n${"b".repeat(64)} *complinist-1.4.0.tar.gz\n`;
 const REGISTRY = "https://gitlab.complinist.example/api/v4/projects/42/packages/generic/complinist";
 
@@ -76,13 +76,13 @@ describe("release helper (ops/release.ts)", () => {
         assert.match(missing.message, /^release 2\.0\.0 for stack 'staging' refused: SHA256SUMS has no line for complinist-2\.0\.0\.tar\.gz \(it lists: complinist-1\.3\.0\.tar\.gz, complinist-1\.4\.0\.tar\.gz\)\. Pulumi\.staging\.yaml was not changed\.$/);
         const changed = plan({ version: "1.1.0", sums: parseSums(`${"c".repeat(64)}  complinist-1.1.0.tar.gz\n`) });
         assert.ok(!changed.ok);
-        assert.match(changed.message, /already pins 1\.1\.0 with sha256 8775491f.*SHA256SUMS says c{64}: a version's artifact never changes/);
+        assert.match(changed.message, /already pins 1\.1\.0 with sha256 05332cfe.*SHA256SUMS says c{64}: a version's artifact never changes/);
         const creds = plan({ baseUrl: "https://ci:token@registry.example/pkgs" });
         assert.ok(!creds.ok && /must not carry credentials/.test(creds.message));
     });
 
     it("changes nothing when the version is already released and deployed", () => {
-        const p = plan({ version: "1.1.0", sums: parseSums("8775491f3896679d4ed0098ef6d0f19ddf67954fd63aa8984ae0426ad7d7dea9  complinist-1.1.0.tar.gz\n") });
+        const p = plan({ version: "1.1.0", sums: parseSums("05332cfe24ff49237ee12ff579e6f56e3cfa77beebf28d663a2bee139c14e0d6  complinist-1.1.0.tar.gz\n") });
         assert.ok(p.ok && !p.changed && p.replaced === undefined);
     });
 

@@ -329,11 +329,26 @@ describe("stack configuration", () => {
             rejects("staging", valid({ notify: { webhook: "https://x" } }), "complinist:notify.webhook: unknown key");
         });
 
-        it("acknowledges rolled-back versions only on a gated stack", () => {
+        it("takes a canary and an error-rate watch, with the watch's defaults, naming the key and the range of a bad one", () => {
+            const c = parseStackConfig("staging", valid({ canary: { percent: "10", seconds: 60 }, watch: { maxErrorRatio: "0.05" } }));
+            assert.deepStrictEqual(c.canary, { percent: 10, seconds: 60 });
+            assert.deepStrictEqual(c.watch, { errorRateFactor: 10, minRequests: 20, maxErrorRatio: 0.05 });
+            assert.strictEqual(parseStackConfig("staging", valid()).canary, undefined, "no canary unless asked for");
+            assert.deepStrictEqual(parseStackConfig("staging", valid()).watch, { errorRateFactor: 10, minRequests: 20, maxErrorRatio: 0.01 });
+            rejects("staging", valid({ canary: { percent: 60, seconds: 60 } }), "complinist:canary.percent", "a whole number from 1 to 50", "(got 60)");
+            rejects("staging", valid({ canary: { percent: 0, seconds: 60 } }), "complinist:canary.percent", "a whole number from 1 to 50");
+            rejects("staging", valid({ canary: { percent: 10 } }), "complinist:canary.seconds", "a whole number from 1 to 3600", "(got missing)");
+            rejects("staging", valid({ canary: { percent: 10, seconds: 60, weight: 3 } }), "complinist:canary.weight: unknown key");
+            rejects("staging", valid({ watch: { maxErrorRatio: 5 } }), "complinist:watch.maxErrorRatio", "an error ratio (errors per request) such as 0.01 for 1%: a number from 0 to 1", "(got 5)");
+            rejects("staging", valid({ watch: { errorRateFactor: "ten" } }), "complinist:watch.errorRateFactor", "a number from 1 to 1000", '(got "ten")');
+            rejects("staging", valid({ watch: { minRequests: 0 } }), "complinist:watch.minRequests", "a whole number from 1 to 1000000");
+        });
+
+        it("acknowledges rolled-back versions on any stack (the promotion gate's, or a host's error-rate watch's)", () => {
             const c = parseStackConfig("prod", valid({ promoteFrom: "staging", acknowledgeRolledBack: ["1.1.0"] }));
             assert.deepStrictEqual(c.acknowledgeRolledBack, ["1.1.0"]);
             assert.deepStrictEqual(parseStackConfig("staging", valid()).acknowledgeRolledBack, []);
-            rejects("staging", valid({ acknowledgeRolledBack: ["1.1.0"] }), "complinist:acknowledgeRolledBack", "only applies to a stack with promoteFrom");
+            assert.deepStrictEqual(parseStackConfig("staging", valid({ acknowledgeRolledBack: ["1.1.0"] })).acknowledgeRolledBack, ["1.1.0"], "a version a host's watch rolled back from, on any stack");
             rejects("prod", valid({ promoteFrom: "staging", acknowledgeRolledBack: ["1.1.0;x"] }), "complinist:acknowledgeRolledBack[0]", "must be a version");
         });
 

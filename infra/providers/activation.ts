@@ -189,7 +189,7 @@ function outcome(s: ActivationInputs, host: string, lockFile: string, kv: Record
         );
     }
     if (kv.reason === "watch") {
-        const back = kv.outcome === "rolled-back" ? `Switched back at once${switchBackTime(kv)} to ${previous}, the warm previous release; the new instance was stopped: ${serving}.` : `Could not switch back: ${serving}.`;
+        const back = kv.outcome === "rolled-back" ? `Switched back at once to ${previous}, the warm previous release${switchBackTime(kv)}; the new instance was stopped: ${serving}.` : `Could not switch back: ${serving}.`;
         throw new Error(
             `host ${host}: version ${s.version} was ROLLED BACK by the error-rate watch (${seen}). ${back} ` +
                 `Later batches were not touched. The next pulumi up with ${s.version} is refused until the version changes or the stack acknowledges it (complinist:acknowledgeRolledBack).`,
@@ -216,10 +216,10 @@ function outcome(s: ActivationInputs, host: string, lockFile: string, kv: Record
     throw new Error(`host ${host}: version ${s.version} ${what} Later batches were not touched. To roll back the stack: ${rollback}`);
 }
 
-/** ", N ms after the watch tripped", from the host's own clock (trippedAt, switchedBackAt in epoch ms). */
+/** " (N ms after the watch tripped)", from the host's own clock (trippedAt, switchedBackAt in epoch ms). */
 function switchBackTime(kv: Record<string, string>): string {
     const ms = Number(kv.switchedBackAt) - Number(kv.trippedAt);
-    return Number.isFinite(ms) && ms >= 0 ? `, ${ms} ms after the watch tripped` : "";
+    return kv.trippedAt && Number.isFinite(ms) && ms >= 0 ? ` (${ms} ms after the watch tripped)` : "";
 }
 
 /** The host program's `<state> <container id> <image id>` of a slot's container (container_state), or "missing". */

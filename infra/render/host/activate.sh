@@ -161,6 +161,7 @@ run_canary() {
     local live="$1" idle="$2" rc=0
     step "canary: $CANARY_PERCENT% of new requests to $VERSION on $idle for ${CANARY_SECONDS}s (watch: errorRateFactor $WATCH_FACTOR, minRequests $WATCH_MIN_REQUESTS, maxErrorRatio $WATCH_MAX_RATIO)"
     pause_point canary
+    W_SHARE_AT=$(date +%s%3N)
     if ! proxy_canary "$live" "$idle" "$CANARY_PERCENT"; then
         FAILED_SEEN="$SEEN"
         step "canary not started: $SEEN"
@@ -188,12 +189,18 @@ run_canary() {
 # every new request back to LIVE, the previous release still running beside it, through the
 # runtime API at once, then in the config; the new instance drained and stopped. Never returns.
 watch_switch_back() {
-    local live="$1" idle="$2" outcome="${3:-rolled-back}" reason="${4:-watch}" back_at
+    local live="$1" idle="$2" outcome="${3:-rolled-back}" reason="${4:-watch}" back_at counts
     [ "$reason" != watch ] || FAILED_SEEN="$W_FIGURES"
     pause_point switch-back
     if [ -n "$live" ] && instance_active "$live" && probe "http://127.0.0.1:$live$LIVE_PATH" "$LIVE_VERSION" && proxy_flip "$live" "$idle"; then
         back_at=$(date +%s%3N)
         step "switched back to $LIVE_VERSION on $live $((back_at - W_TRIPPED_AT)) ms after the watch tripped"
+        # What users were exposed to: every request the proxy sent the new release since it loaded the
+        # config that gave it its share (the canary's, or the switch's), up to the switch back.
+        counts=$(proxy_counts)
+        if [ -n "$counts" ] && [ "$reason" = watch ]; then
+            FAILED_SEEN="$FAILED_SEEN; exposed from its first request to the switch back ($(((back_at - W_SHARE_AT) / 1000))s): $(count_of "$idle" 2 "$counts") requests $(count_of "$idle" 3 "$counts") errors of $(($(count_of "$idle" 2 "$counts") + $(count_of "$live" 2 "$counts"))) in all"
+        fi
         result trippedAt "$W_TRIPPED_AT"
         result switchedBackAt "$back_at"
         rm -f "$WATCH_NOW"
@@ -293,6 +300,7 @@ activate() {
     # Without a canary, the soak compares with what the previous release counted before the switch.
     if [ "$CANARY_RAN" != yes ] && [ -n "$live" ]; then watch_previous "$live"; fi
     pause_point switch
+    W_SHARE_AT=$(date +%s%3N)
     if ! proxy_route "$idle" "$VERSION" "$HEALTH_PATH"; then
         FAILED_SEEN="$SEEN"
         step "switch failed: $SEEN"

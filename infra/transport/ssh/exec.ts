@@ -1,4 +1,5 @@
 import type { Readable } from "stream";
+import * as zlib from "zlib";
 import { q } from "../../render/shell";
 import type { ExecResult } from "../transport";
 import { secs, where, type SshConnection } from "./connect";
@@ -7,10 +8,17 @@ import { openChannel } from "./pool";
 /**
  * Runs `script` under bash on the host, feeding `input` (bytes or a stream) to its stdin.
  *
- * The script travels base64-encoded in the command line, not on stdin, so the script's
- * own stdin is exactly `input` — an upload's bytes can never be parsed as shell. The
- * host-side `timeout` makes sure a script whose channel we abandon does not live on.
+ * The script travels gzipped and base64-encoded in the command line, not on stdin, so the
+ * script's own stdin is exactly `input` — an upload's bytes can never be parsed as shell. The
+ * command line is one argument of the login shell, and the script one argument of bash -c:
+ * Linux caps each at 128 KiB (MAX_ARG_STRLEN), which the service apply (it carries the host
+ * program) passed in base64 alone; gzip (Essential on Debian) keeps the command a third of
+ * that (MAX_SCRIPT_BYTES bounds the script). The host-side `timeout` makes sure a script
+ * whose channel we abandon does not live on.
  */
+/** The largest script bash -c takes as one argument (Linux's MAX_ARG_STRLEN, 128 KiB, less its terminating NUL). */
+export const MAX_SCRIPT_BYTES = 128 * 1024 - 1;
+
 export function runScript(
     conn: SshConnection,
     script: string,
@@ -19,7 +27,9 @@ export function runScript(
     what: string,
     onStdout?: (chunk: Buffer) => void,
 ): Promise<ExecResult> {
-    const b64 = Buffer.from(script, "utf8").toString("base64");
+    const bytes = Buffer.byteLength(script, "utf8");
+    if (bytes > MAX_SCRIPT_BYTES) return Promise.reject(new Error(`${what}: the script is ${bytes} bytes, over the ${MAX_SCRIPT_BYTES} bytes bash -c takes as one argument`));
+    const b64 = zlib.gzipSync(Buffer.from(script, "utf8"), { level: 9 }).toString("base64");
     // The host enforces the timeout itself: OpenSSH refuses "signal" channel requests
     // for these sessions ("session signalling requires privilege separation"), and
     // closing a non-pty channel does not stop the script, so only a host-side `timeout`
@@ -35,7 +45,7 @@ export function runScript(
         `${elevate}timeout --kill-after=2 ${hostTimeoutS} ` +
         // --norc: bash started under sshd sources /etc/bash.bashrc even when
         // non-interactive, and that file trips over `set -u` (unbound PS1).
-        `bash --norc --noprofile -euo pipefail -c "$(printf %s ${q(b64)} | base64 -d)" complinist-script`;
+        `bash --norc --noprofile -euo pipefail -c "$(printf %s ${q(b64)} | base64 -d | gunzip)" complinist-script`;
     return openChannel(conn, command).then(
         ({ channel, exit, release }) =>
             new Promise<ExecResult>((resolve, reject) => {

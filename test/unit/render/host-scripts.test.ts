@@ -16,6 +16,7 @@ import { releaseDirProvider, ReleaseDirState } from "../../../infra/providers/re
 import { serviceUnitProvider, ServiceUnitState } from "../../../infra/providers/service";
 import { useTransportFactory } from "../../../infra/transport";
 import { localTransport } from "../../../infra/transport/local";
+import { MAX_SCRIPT_BYTES } from "../../../infra/transport/ssh/exec";
 import { Sandbox, sandbox, stubBin } from "./bash";
 
 const l = hostLayout("/opt/complinist", "complinist");
@@ -147,6 +148,14 @@ describe("host scripts", () => {
         assert.ok(s.includes("LOCK_FILE='/opt/complinist/.deploy.lock'"), "the lock of the layout being removed");
         for (const write of ["systemctl disable --now 'complinist.service'", "rm -f '", "rm -rf '", "systemctl daemon-reload"]) {
             assert.ok(s.indexOf(write) > lock, `${write} only under the lock`);
+        }
+    });
+
+    it("every script fits in one argument of bash -c with room to grow (the service apply carries the host program)", () => {
+        const withHostProgram = { ...scripts, serviceApply: renderServiceApply(l, { ...files, hostProgram: renderHostProgram(l, "complinist", "docker") }, true) };
+        for (const [name, text] of Object.entries(withHostProgram)) {
+            const bytes = Buffer.byteLength(text, "utf8");
+            assert.ok(bytes < MAX_SCRIPT_BYTES * 0.9, `${name} is ${bytes} bytes: within 10% of the ${MAX_SCRIPT_BYTES} bytes Linux takes as one argument`);
         }
     });
 

@@ -1,6 +1,7 @@
 import * as assert from "assert";
 import * as path from "path";
 import { TestHost, useHosts } from "../../dev/hosts";
+import { pinnedSampleImages } from "../../dev/images";
 import { buildArtifacts, BuiltArtifact } from "../../scripts/build-artifacts";
 import { ProgramConfig, RealEngine } from "./engine";
 import { installLoadgen, underLoad as runUnderLoad } from "./load";
@@ -152,5 +153,65 @@ describe("canary and error-rate watch on a real host, under load", function () {
         assert.match(await served(), /"version": ?"1\.3\.0"/);
         assert.match(await lastRecord(), /version=1\.3\.0\t.*outcome=activated previous=1\.1\.0 .*watch=10% too few requests to judge \(\d+ of minRequests 20\), nothing decided: canary 3s of 3s/);
         assert.match(JSON.stringify(r.outputs.hosts), /too few requests to judge/);
+    });
+});
+
+describe("canary and error-rate watch in container mode (the same activation), under load", function () {
+    this.timeout(900000);
+    const hosts: TestHost[] = useHosts(1, { names: ["canary-cm-1"], dockerEngine: true });
+    const VERSIONS = ["1.0.0", "1.1.0", "1.5.0-flaky"];
+    let pinned: Record<string, string> = {};
+    let driver: RealEngine;
+
+    const host = () => hosts[0] as TestHost;
+    async function sh(cmd: string): Promise<string> {
+        const r = await host().exec(cmd);
+        assert.strictEqual(r.code, 0, `${cmd}\n${r.stderr}`);
+        return r.stdout.trim();
+    }
+    function config(version: string, extra: ProgramConfig = {}): ProgramConfig {
+        const h = host();
+        return {
+            "complinist:mode": "container",
+            "complinist:version": version,
+            "complinist:releases": Object.fromEntries(VERSIONS.map((v) => [v, { image: pinned[`complinist:${v}`] }])),
+            "complinist:hosts": [{ name: h.name, address: h.address, port: h.sshPort, user: h.user, hostKey: h.hostKey }],
+            "complinist:sshPrivateKey": h.privateKey,
+            "complinist:service": { command: "bin/start" },
+            "complinist:health": { timeoutSeconds: 20, intervalMs: 200, drainSeconds: 5 },
+            "complinist:canary": { percent: 10, seconds: 6 },
+            ...extra,
+        };
+    }
+    const up = (c: ProgramConfig) => driver.up(c, ["complinist:sshPrivateKey"]);
+
+    before(async () => {
+        await buildArtifacts(path.join(REPO, ".build", "artifacts"));
+        pinned = (await pinnedSampleImages(host(), VERSIONS)).pinned;
+        installLoadgen(host());
+        driver = new RealEngine({ stack: "canary-cm", env: { COMPLINIST_DEPLOYER: "canary-cm" } });
+    });
+    after(async () => {
+        await driver?.close();
+    });
+
+    it("a good image passes its canary with 0 failed requests; a flaky one is rolled back to the running previous container, and refused next time", async () => {
+        assert.strictEqual((await up(config("1.0.0"))).error, undefined);
+        const good = await runUnderLoad(host(), "/", () => up(config("1.1.0")));
+        assert.strictEqual(good.result.error, undefined, good.result.output);
+        assert.deepStrictEqual(good.load.failedByKind, {}, JSON.stringify(good.load));
+        assert.match(await sh(`tail -n 1 ${BASE}/revisions.log`), /version=1\.1\.0\t.*outcome=activated previous=1\.0\.0 .*watch=10% canary 6s of 6s: new \d+ requests 0 errors/);
+
+        const bad = await runUnderLoad(host(), "/", () => up(config("1.5.0-flaky", { "complinist:canary": { percent: 10, seconds: 60 } })));
+        assert.match(String(bad.result.error), /version 1\.5\.0-flaky was ROLLED BACK by the error-rate watch \(canary \d+s of 60s: new \d+ requests \d+ errors/);
+        assert.deepStrictEqual(Object.keys(bad.load.failedByKind), ["http-500"], JSON.stringify(bad.load));
+        assert.match(await sh("curl -sS -m 5 http://127.0.0.1:5000/health"), /"version": ?"1\.1\.0"/);
+        assert.strictEqual(await sh("docker ps --filter label=complinist.service=complinist --format '{{.Names}}' | wc -l"), "1", "the flaky container was stopped");
+        const record = await sh(`tail -n 1 ${BASE}/revisions.log`);
+        assert.match(record, /version=1\.5\.0-flaky\t.*outcome=rolled-back reason=watch live=1\.1\.0 serving=1\.1\.0/);
+        console.log(`      container flaky canary: users saw ${bad.load.failed} failed of ${bad.load.ok + bad.load.failed}; ${/exposed [^;]*$/.exec(record)?.[0] ?? ""}`);
+
+        const again = await up(config("1.5.0-flaky"));
+        assert.match(String(again.error), /version 1\.5\.0-flaky is refused: the error-rate watch rolled it back on this host/);
     });
 });

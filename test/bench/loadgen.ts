@@ -21,6 +21,29 @@ export interface LoadResult {
     /** Unix time of the generator's start (the host's clock is the container's). */
     startedAt: number;
     seconds: number;
+    /** Per version, read from the JSON body or else the Server header (an HTML page counts too). */
+    served: Record<string, ServedBy>;
+    /** Unix time of the run's first failed request (null: none failed). */
+    firstFailedAt: number | null;
+    /** Entry i: the requests completed in second [i, i+1) after startedAt. */
+    perSecond: SecondCounts[];
+}
+
+/** What one version answered (any status), on the generator's clock (Unix seconds, request completion). */
+export interface ServedBy {
+    answered: number;
+    failed: number;
+    firstAt: number;
+    lastAt: number;
+    firstFailedAt: number | null;
+}
+
+export interface SecondCounts {
+    ok: number;
+    failed: number;
+    failedByKind: Record<string, number>;
+    /** Answers per version, as `served` reads them. */
+    versions: Record<string, number>;
 }
 
 const SCRIPT = "/tmp/complinist-loadgen.py";

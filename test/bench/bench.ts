@@ -20,6 +20,10 @@
  * pinned rollback and a broken release, for the stack and for the previous
  * restart-in-place activation as the control, on two fresh hosts; then the same for
  * container mode, with the previous replace-in-place container mode as the control.
+ *
+ * The canary section (./canary.ts): a release that fails 3 page requests in 10, under load,
+ * with a 10% canary and the error-rate watch and without them (the gate only): how many
+ * requests it answered, for how long, and how fast the watch switched back.
  */
 import { execFileSync } from "child_process";
 import * as fs from "fs";
@@ -33,6 +37,7 @@ import { ProgramConfig, RealEngine } from "../e2e/engine";
 import { handshakes, uploads } from "../e2e/trace";
 import { markdownTable } from "./table";
 import { engineBench } from "./engine";
+import { canaryBench } from "./canary";
 import { BENCH_VERSIONS, containerControlSteps, controlSteps, stackSteps, trafficTable } from "./traffic";
 import { errorMessage } from "../../stacks/errors";
 
@@ -180,9 +185,9 @@ async function containerTraffic(): Promise<void> {
     }
 }
 
-const SECTIONS = ["engine", "apply", "traffic", "containers"] as const;
+const SECTIONS = ["engine", "apply", "traffic", "containers", "canary"] as const;
 
-/** `npm run bench` runs every section; `npm run bench -- engine|apply|traffic|containers` runs one. */
+/** `npm run bench` runs every section; `npm run bench -- engine|apply|traffic|containers|canary` runs one. */
 async function main(): Promise<void> {
     const only = process.argv[2];
     if (only !== undefined && !(SECTIONS as readonly string[]).includes(only)) throw new Error(`unknown bench section ${only}: use ${SECTIONS.join(", ")} (or nothing for all)`);
@@ -190,6 +195,7 @@ async function main(): Promise<void> {
     if (only === undefined || only === "apply") await applyTimes();
     if (only === undefined || only === "traffic") await traffic();
     if (only === undefined || only === "containers") await containerTraffic();
+    if (only === undefined || only === "canary") await canaryBench();
 }
 
 main().catch((e: unknown) => {

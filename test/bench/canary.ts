@@ -20,6 +20,7 @@
  * process read one clock (the containers share the machine's). Figures are printed against
  * the goals, never asserted.
  */
+import * as os from "os";
 import * as path from "path";
 import { startHosts, stopHosts, TestHost } from "../../dev/hosts";
 import { buildArtifacts, BuiltArtifact } from "../../scripts/build-artifacts";
@@ -69,6 +70,8 @@ interface Row {
     setup: string;
     outcome: string;
     upSeconds: number;
+    /** The machine's 1-minute load average when the row ended (the cores are shared with whatever else runs). */
+    loadAverage: number;
     load: LoadResult;
     window: Window | undefined;
     switchBack: SwitchBack | undefined;
@@ -150,7 +153,7 @@ async function badRelease(h: TestHost, engine: RealEngine, lg: LoadGenerator, se
     } finally {
         load = await lg.stop();
     }
-    return { setup, outcome: `${describe(error)}; ${await serving(h)} serves`, upSeconds, load, window: windowOf(load), switchBack: await switchBack(h, t0 / 1000, error) };
+    return { setup, outcome: `${describe(error)}; ${await serving(h)} serves`, upSeconds, loadAverage: os.loadavg()[0] ?? NaN, load, window: windowOf(load), switchBack: await switchBack(h, t0 / 1000, error) };
 }
 
 const ms = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? "—" : count(Math.round(n)));
@@ -262,7 +265,10 @@ export async function canaryBench(): Promise<void> {
     goals(rows[0] as Row);
     console.log("");
     for (const r of rows) {
-        console.log(`${r.setup}: pulumi up ${r.upSeconds.toFixed(1)} s; the generator ran ${r.load.seconds.toFixed(1)} s, ${count(r.load.ok + r.load.failed)} requests, ${count(r.load.failed)} failed in all`);
+        console.log(
+            `${r.setup}: pulumi up ${r.upSeconds.toFixed(1)} s; the generator ran ${r.load.seconds.toFixed(1)} s, ${count(r.load.ok + r.load.failed)} requests, ${count(r.load.failed)} failed in all; ` +
+                `the machine's load average (1 min, ${os.cpus().length} cores) at the row's end: ${r.loadAverage.toFixed(2)}`,
+        );
         if (r.window !== undefined && !r.window.complete) console.log(`NOTE: ${r.setup}: the generator stopped before the window's end: its counts cover less than ${WINDOW_SECONDS} s`);
     }
     for (const n of notes) console.log(n);

@@ -152,8 +152,19 @@ settle_standby() {
 }
 
 # What the canary and the soak check each tick besides the error rate (watch_window's CHECK).
-canary_check() { sole_listener "$WATCH_PORT"; }
-soak_check() { probe "http://127.0.0.1:$PORT$HEALTH_PATH" "$VERSION" && sole_listener "$WATCH_PORT"; }
+# Each also looks at the previous release, the switch back's target: when it answered healthy
+# within the last two seconds (LIVE_OK_AT), a trip switches back without probing it first.
+canary_check() { sole_listener "$WATCH_PORT" && { live_looked; return 0; }; }
+soak_check() { probe "http://127.0.0.1:$PORT$HEALTH_PATH" "$VERSION" && sole_listener "$WATCH_PORT" && { live_looked; return 0; }; }
+live_looked() {
+    local seen="$SEEN"
+    if [ -n "$WATCH_LIVE" ] && probe "http://127.0.0.1:$WATCH_LIVE$LIVE_PATH" "$LIVE_VERSION"; then LIVE_OK_AT=$(now_ms); fi
+    SEEN="$seen"
+}
+live_ready() {
+    if [ -n "$LIVE_OK_AT" ] && [ $(($(now_ms) - LIVE_OK_AT)) -le 2000 ]; then return 0; fi
+    instance_active "$1" && probe "http://127.0.0.1:$1$LIVE_PATH" "$LIVE_VERSION"
+}
 
 # run_canary LIVE IDLE: CANARY_PERCENT of new requests to the gated release on IDLE for
 # CANARY_SECONDS, watched; a trip or a failed check switches everything back to LIVE at once.
@@ -161,7 +172,7 @@ run_canary() {
     local live="$1" idle="$2" rc=0
     step "canary: $CANARY_PERCENT% of new requests to $VERSION on $idle for ${CANARY_SECONDS}s (watch: errorRateFactor $WATCH_FACTOR, minRequests $WATCH_MIN_REQUESTS, maxErrorRatio $WATCH_MAX_RATIO)"
     pause_point canary
-    W_SHARE_AT=$(date +%s%3N)
+    W_SHARE_AT=$(now_ms)
     if ! proxy_canary "$live" "$idle" "$CANARY_PERCENT"; then
         FAILED_SEEN="$SEEN"
         step "canary not started: $SEEN"
@@ -171,7 +182,7 @@ run_canary() {
         fail_activation "$EXIT_HEALTH" failed canary
     fi
     CANARY_RAN=yes
-    WATCH_PORT="$idle"
+    WATCH_PORT="$idle" WATCH_LIVE="$live"
     watch_window canary "$CANARY_SECONDS" "$idle" "$live" canary_check || rc=$?
     case "$rc" in
         0) WATCH_SUMMARY="$CANARY_PERCENT% $W_FIGURES" ;;
@@ -179,7 +190,7 @@ run_canary() {
         *)
             FAILED_SEEN="during the canary: $SEEN"
             step "canary failed: $SEEN"
-            W_TRIPPED_AT=$(date +%s%3N)
+            W_TRIPPED_AT=$(now_ms)
             watch_switch_back "$live" "$idle" failed-rolled-back canary
             ;;
     esac
@@ -192,8 +203,8 @@ watch_switch_back() {
     local live="$1" idle="$2" outcome="${3:-rolled-back}" reason="${4:-watch}" back_at counts
     [ "$reason" != watch ] || FAILED_SEEN="$W_FIGURES"
     pause_point switch-back
-    if [ -n "$live" ] && instance_active "$live" && probe "http://127.0.0.1:$live$LIVE_PATH" "$LIVE_VERSION" && proxy_flip "$live" "$idle"; then
-        back_at=$(date +%s%3N)
+    if [ -n "$live" ] && live_ready "$live" && proxy_flip "$live" "$idle"; then
+        back_at=$(now_ms)
         step "switched back to $LIVE_VERSION on $live $((back_at - W_TRIPPED_AT)) ms after the watch tripped"
         # What users were exposed to: every request the proxy sent the new release since it loaded the
         # config that gave it its share (the canary's, or the switch's), up to the switch back.
@@ -218,7 +229,7 @@ watch_switch_back() {
 activate() {
     local live idle warm=no
     step "start version=$VERSION by=$WHO"
-    CANARY_RAN=no
+    CANARY_RAN=no WATCH_LIVE="" LIVE_OK_AT=""
     LIVE_VERSION="" LIVE_HEALTHY=no LIVE_PATH="$LIVE_HEALTH_PATH"
     live=$(proxy_live_port)
     if [ -n "$live" ]; then
@@ -300,7 +311,7 @@ activate() {
     # Without a canary, the soak compares with what the previous release counted before the switch.
     if [ "$CANARY_RAN" != yes ] && [ -n "$live" ]; then watch_previous "$live"; fi
     pause_point switch
-    W_SHARE_AT=$(date +%s%3N)
+    W_SHARE_AT=$(now_ms)
     if ! proxy_route "$idle" "$VERSION" "$HEALTH_PATH"; then
         FAILED_SEEN="$SEEN"
         step "switch failed: $SEEN"
@@ -331,7 +342,7 @@ activate() {
     if [ "$SOAK" -gt 0 ]; then
         local rc=0
         step "soak ${SOAK}s"
-        WATCH_PORT="$idle"
+        WATCH_PORT="$idle" WATCH_LIVE="$live"
         watch_window soak "$SOAK" "$idle" "" soak_check || rc=$?
         case "$rc" in
             0) WATCH_SUMMARY="${WATCH_SUMMARY:+$WATCH_SUMMARY; }$W_FIGURES" ;;

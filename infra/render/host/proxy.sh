@@ -110,12 +110,12 @@ proxy_canary() {
     return 1
 }
 
-# proxy_flip TO FROM: at once, through the runtime API, every new request to TO and none to FROM
-# (TO ready first: never no server); proxy_route then makes it the config. Returns 1 when the
-# proxy does not confirm both.
+# proxy_flip TO FROM: at once, through the runtime API, every new request to TO and none to FROM:
+# one connection, TO ready first (never no server); proxy_route then makes it the config.
+# Returns 1 when the proxy does not confirm both (each answers an empty line).
 proxy_flip() {
     local out
-    out=$(proxy_api "set server $SERVICE/i$1 state ready"; proxy_api "set server $SERVICE/i$2 state maint")
+    out=$(proxy_api "set server $SERVICE/i$1 state ready; set server $SERVICE/i$2 state maint")
     [ -z "$(printf '%s' "$out" | tr -d '[:space:]')" ]
 }
 

@@ -11,6 +11,9 @@ WATCH_TICK=0.5
 # What `status` shows of a watch in progress: one line, rewritten every tick, removed at its end.
 WATCH_NOW="$ACTIVATIONS_DIR/watch.now"
 
+# now_ms: the time in epoch milliseconds, without a fork (bash 5's EPOCHREALTIME).
+now_ms() { local t="${EPOCHREALTIME/[.,]/}"; printf '%s' "${t:0:${#t}-3}"; }
+
 # proxy_api COMMAND: the proxy's runtime API answer to COMMAND (empty when it does not answer
 # within 2 s). Perl's IO::Socket::UNIX is in perl-base, Essential on Debian: no socat needed.
 proxy_api() {
@@ -99,7 +102,7 @@ watch_window() {
         W_FIGURES="$phase $((now - start))s of ${seconds}s: $W_FIGURES"
         printf 'phase=%s version=%s port=%s verdict=%s %s\n' "$phase" "$VERSION" "$new" "$W_VERDICT" "$(one_line "$W_FIGURES")" >"$WATCH_NOW.tmp" && mv -f "$WATCH_NOW.tmp" "$WATCH_NOW"
         if [ "$W_VERDICT" = trip ]; then
-            W_TRIPPED_AT=$(date +%s%3N)
+            W_TRIPPED_AT=$(now_ms)
             step "watch tripped: $W_FIGURES"
             return 1
         fi

@@ -454,8 +454,9 @@ describe("activate (host/activate.sh) under a temp root with stand-ins", functio
 
         it("a canary whose error ratio trips the watch: back to the live release through the runtime API at once, the new instance stopped, outcome=rolled-back with the figures", async () => {
             deployed("1.0.0", P1, base({ revision: "r1" }));
-            api.traffic(P1, 9, 0);
-            api.traffic(P2, 1, 1);
+            // Enough per read of the counters that one read decides: nothing here depends on how many reads a second brings.
+            api.traffic(P1, 45, 0);
+            api.traffic(P2, 5, 5);
             const r = await activate("1.1.0", canary());
             assert.strictEqual(r.code, EXIT.healthFailed, r.stderr + r.raw);
             assert.strictEqual(r.result.outcome, "rolled-back");
@@ -491,8 +492,8 @@ describe("activate (host/activate.sh) under a temp root with stand-ins", functio
 
         it("a good canary takes its share for its seconds, then the full switch; the record carries the watch's figures", async () => {
             deployed("1.0.0", P1, base({ revision: "r1" }));
-            api.traffic(P1, 27, 0);
-            api.traffic(P2, 3, 0);
+            api.traffic(P1, 45, 0);
+            api.traffic(P2, 5, 0);
             const r = await activate("1.1.0", canary({ canary: { percent: 10, seconds: 1 } }));
             assert.strictEqual(r.code, 0, r.stderr + r.raw);
             assert.strictEqual(r.result.outcome, "activated");

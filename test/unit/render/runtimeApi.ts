@@ -101,7 +101,8 @@ export function startRuntimeApi(socketPath: string, configPath: string, service:
         sock.on("data", (d) => {
             buf += d.toString("utf8");
             const nl = buf.indexOf("\n");
-            if (nl >= 0) sock.end(answer(buf.slice(0, nl).trim()));
+            // Several commands on one line are separated by semicolons, as HAProxy takes them.
+            if (nl >= 0) sock.end(buf.slice(0, nl).split(";").map((c) => answer(c.trim())).join(""));
         });
         sock.on("error", () => undefined);
     });

@@ -72,7 +72,8 @@ export interface ActivationOutputs extends ActivationInputs {
 const RESTART_KEYS = ["version", "sha256", "serviceRevision", "baseDir", "service", "port", "health", "user"] as const;
 const CONVERGE_KEYS = ["rollbackVersion", "standby"] as const;
 
-function settingsOf(s: ActivationInputs): DeploySettings {
+/** The host's settings for one activation; a rollback (to the pinned previous release) takes every request at once: no canary. */
+function settingsOf(s: ActivationInputs, rollback: boolean): DeploySettings {
     const crypto = require("crypto") as typeof import("crypto");
     const revision = crypto.createHash("sha256").update(JSON.stringify([s.serviceRevision, s.health, s.port, s.user])).digest("hex").slice(0, 16);
     return {
@@ -88,7 +89,7 @@ function settingsOf(s: ActivationInputs): DeploySettings {
         rollbackVersion: s.rollbackVersion,
         beforeActivate: s.beforeActivate,
         hookTimeoutSeconds: s.hookTimeoutSeconds,
-        canary: s.canary,
+        canary: rollback ? { percent: 0, seconds: 0 } : s.canary,
         watch: s.watch,
         acknowledged: s.acknowledged,
         revision,
@@ -112,7 +113,7 @@ async function activate(s: ActivationInputs, rollback: boolean): Promise<Activat
         t,
         `starting the activation of ${s.version}`,
         renderActivationStart(l, { id, service: s.service, version: s.version, sha256: s.sha256, who: deployer(), runHook, budgetSeconds }),
-        Buffer.from(renderDeploySettings(settingsOf(s)), "utf8"),
+        Buffer.from(renderDeploySettings(settingsOf(s, rollback)), "utf8"),
     );
     // Poll until the host records the outcome. A lost connection is retried: the activation
     // goes on host-side regardless, and its result waits in the file.

@@ -80,6 +80,18 @@ require_kept_release() {
 finish() {
     local rc=$?
     if [ -n "${RESULT_FILE:-}" ] && ! grep -qx 'done=1' "$RESULT_FILE" 2>/dev/null; then
+        # Stopped during a canary (killed, or out of its time): every request back to the live release,
+        # the canary's instance stopped; a share for a release nobody watches any more is never left.
+        local live canary
+        canary=$(proxy_canary_port)
+        if [ -n "$canary" ]; then
+            live=$(proxy_live_port)
+            step "interrupted during the canary: every request back to $(instance_version "$live") on $live"
+            proxy_flip "$live" "$canary" || true
+            proxy_route "$live" "$(instance_version "$live")" "$LIVE_HEALTH_PATH" || true
+            instance_stop "$canary"
+        fi
+        rm -f "$WATCH_NOW"
         record "${VERSION:-?}" "${SHA:-?}" "${WHO:-?}" "outcome=failed reason=interrupted exit=$rc"
         step "result failed: interrupted (exit $rc)"
         result outcome failed

@@ -542,6 +542,24 @@ describe("activate (host/activate.sh) under a temp root with stand-ins", functio
             assert.deepStrictEqual(unitCalls(P2).slice(-1), ["stop"]);
         });
 
+        it("an activation stopped during its canary (SIGTERM: killed, or out of its time) routes every request back to the live release and stops the canary", async () => {
+            deployed("1.0.0", P1, base({ revision: "r1" }));
+            api.traffic(P1, 45, 0);
+            api.traffic(P2, 5, 0);
+            const watching = path.join(l.activationsDir, "watch.now");
+            // Kills the host program once the canary's watch is running: on that condition, not after a time.
+            const killer = `bash -c '"$@" & p=$!; for i in $(seq 1 1200); do [ -e ${q(watching)} ] && break; sleep 0.05; done; kill -TERM $p; wait $p' killer`;
+            const r = await activate("1.1.0", canary({ canary: { percent: 10, seconds: 600 } }), [], killer);
+            assert.notStrictEqual(r.code, 0, r.raw);
+            assert.strictEqual(r.result.outcome, "failed", r.raw);
+            assert.strictEqual(routed(), String(P1));
+            assert.ok(!fs.readFileSync(l.proxyConfig, "utf8").includes("weight"), "no canary left in the config");
+            assert.deepStrictEqual(unitCalls(P2).slice(-1), ["stop"]);
+            assert.ok(!fs.existsSync(watching));
+            assert.match(fs.readFileSync(l.deployLog, "utf8"), new RegExp(`interrupted during the canary: every request back to 1\\.0\\.0 on ${P1}`));
+            assert.match(revisions(), /\tversion=1\.1\.0\t.*\toutcome=failed reason=interrupted/);
+        });
+
         it("no canary on a first deploy (nothing live to share with) or on a switch to the warm standby; the emergency rollback never canaries", async () => {
             api.traffic(P1, 1, 0);
             const first = await activate("1.0.0", canary({ canary: { percent: 10, seconds: 30 } }));

@@ -48,6 +48,29 @@ describe("deploy helper (ops/deploy.ts)", () => {
         assert.ok(reporting.files["deploy.env"]?.startsWith("DEPLOYED_VERSION=1.1.0\n"));
     });
 
+    it("when a host's error-rate watch rolled the release back, sends the rollback notification with its figures after the failure", async () => {
+        const figures =
+            "canary 4s of 60s: new 40 requests 12 errors (30.00%), previous 400 requests 0 errors (0.00%); limit 1.00% (10 x previous, maxErrorRatio); minRequests 20; " +
+            "exposed from its first request to the switch back (4s): 40 requests 12 errors of 440 in all";
+        const upError =
+            "code: 255\n stdout: Updating (prod):\nDiagnostics:\n  pulumi-nodejs:dynamic:Resource (complinist-prod-1-activation):\n" +
+            `    error: host prod-1: version 1.2.0 was ROLLED BACK by the error-rate watch (${figures}). Switched back at once to 1.1.0, the warm previous release (312 ms after the watch tripped); ` +
+            "the new instance was stopped: 1.1.0 serves. Later batches were not touched. The next pulumi up with 1.2.0 is refused until the version changes or the stack acknowledges it (complinist:acknowledgeRolledBack).\n";
+        const stack = new FakeStack({ upError, config: { "complinist:version": "1.2.0" } });
+        const io = new FakeIo(false);
+        const reporting = new FakeReporting();
+        assert.strictEqual(await deploy(stack, { yes: true }, io, reporting), DEPLOY_EXIT.upFailed);
+        assert.deepStrictEqual(reporting.events.map((e) => e.kind), ["started", "failed", "rolledBack"]);
+        assert.deepStrictEqual(reporting.events[2], { kind: "rolledBack", stack: "prod", from: "1.2.0", to: "1.1.0", commit: "feedbee", at: "2025-01-01T12:00:00.000Z", hosts: "prod-1", reason: { by: "watch", figures } });
+        assert.deepStrictEqual(lastLines(io)[0], "DEPLOYED_VERSION=1.1.0", "the record is still the last successful deployment's");
+    });
+
+    it("sends no rollback notification for a failure the watch did not cause", async () => {
+        const reporting = new FakeReporting();
+        await deploy(new FakeStack({ upError: "error: update failed\nhost prod-1: version 1.2.0 failed its gate (saw: HTTP 503)", config: { "complinist:version": "1.2.0" } }), { yes: true }, new FakeIo(false), reporting);
+        assert.deepStrictEqual(reporting.events.map((e) => e.kind), ["started", "failed"]);
+    });
+
     it("reports a refusal of the promotion gate as what the gate saw, naming no host", async () => {
         const stack = new FakeStack({ upError: "error: preview failed\n    Promotion gate: stack 'prod' refuses version 1.2.0: prod rolled back from 1.2.0" });
         const reporting = new FakeReporting();

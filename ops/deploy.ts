@@ -2,16 +2,16 @@ import { parseArgs } from "util";
 import type { ConfigValue, OpMap, OutputMap } from "@pulumi/pulumi/automation";
 import { STACK_NAME_PATTERN } from "../stacks/schema";
 import { type DeployEvent, describeFailure, describeWatchRollback, type Notifier } from "./notify";
-import { CONVERGE, describeHosts, errorText, type OperatorIo, rollbackCommand, tryGetConfig, UsageError } from "./operator";
+import { CONVERGE, describeHosts, describeWatch, errorText, type OperatorIo, rollbackCommand, tryGetConfig, UsageError } from "./operator";
 import { type DeployRecord, dotenvText, recordFromOutputs, recordLines } from "./record";
 
 /**
  * `npm run deploy -- --stack <env> [--yes] [--dotenv FILE]`: a deploy job's whole log.
  * It runs `pulumi up` (after the preview diff and a confirmation, unless --yes), posts
  * the runbook's notifications (started, completed or failed, and rolled back when a host's
- * error-rate watch switched back by itself), and ends with the deploy
- * record — `DEPLOYED_VERSION`, `DEPLOYED_COMMIT`, `DEPLOYED_AT` from the stack outputs,
- * i.e. the release that runs — printed last and written as a dotenv file for GitLab's
+ * error-rate watch switched back by itself), prints each host's error-rate watch figures,
+ * and ends with the deploy record — `DEPLOYED_VERSION`, `DEPLOYED_COMMIT`, `DEPLOYED_AT`
+ * from the stack outputs, i.e. the release that runs — printed last and written as a dotenv file for GitLab's
  * `artifacts:reports:dotenv`. After a failed update the record is the stack's last
  * successful deployment: what still runs.
  */
@@ -166,6 +166,8 @@ export async function deploy(stack: DeployStack, args: Pick<DeployArgs, "yes" | 
     const record = recordFromOutputs(outputs);
     const hosts = describeHosts(outputs.hosts?.value);
     io.out(`Deployed stack ${stack.name}: ${record.version}. Hosts: ${hosts}.`);
+    const watch = describeWatch(outputs.hosts?.value);
+    if (watch.length > 0) io.out(["Error-rate watch, each host's last activation:", ...watch].join("\n"));
     await reporting.notifier.send({ kind: "completed", stack: stack.name, version: record.version, commit: record.commit, at: record.at, hosts });
     finishWithRecord(record, args.dotenv, io, reporting);
     return DEPLOY_EXIT.ok;

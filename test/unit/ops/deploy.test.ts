@@ -5,7 +5,8 @@ import type { Stack } from "@pulumi/pulumi/automation";
 import { deploy, DEPLOY_EXIT, type DeployStack, parseDeployArgs } from "../../../ops/deploy";
 import { webhookNotifier } from "../../../ops/notify";
 import { UsageError } from "../../../ops/operator";
-import { FakeIo, FakeReporting, FakeStack } from "./fakes";
+import { describeWatch } from "../../../ops/operator";
+import { FakeIo, FakeReporting, FakeStack, WATCH_FIGURES } from "./fakes";
 
 /** The last three lines a job log shows. */
 function lastLines(io: FakeIo, n = 3): string[] {
@@ -32,6 +33,33 @@ describe("deploy helper (ops/deploy.ts)", () => {
         );
         assert.deepStrictEqual(reporting.events[0], { kind: "started", stack: "prod", version: "1.1.0", commit: "feedbee", at: "2025-01-01T12:00:00.000Z" });
         assert.deepStrictEqual(reporting.events[1], { kind: "completed", stack: "prod", version: "1.1.0", commit: "abc123", at: "2025-01-01T00:00:00.000Z", hosts: "prod-1 1.1.0 healthy, prod-2 1.1.0 healthy" });
+    });
+
+    it("prints each host's error-rate watch figures before the record, which keeps its three one-word lines", async () => {
+        const io = new FakeIo(false);
+        const reporting = new FakeReporting();
+        assert.strictEqual(await deploy(new FakeStack(), { yes: true, dotenv: "deploy.env" }, io, reporting), DEPLOY_EXIT.ok);
+        assert.deepStrictEqual(lastLines(io, 7), [
+            "Deployed stack prod: 1.1.0. Hosts: prod-1 1.1.0 healthy, prod-2 1.1.0 healthy.",
+            "Error-rate watch, each host's last activation:",
+            `  prod-1  ${WATCH_FIGURES}`,
+            `  prod-2  ${WATCH_FIGURES}`,
+            "DEPLOYED_VERSION=1.1.0",
+            "DEPLOYED_COMMIT=abc123",
+            "DEPLOYED_AT=2025-01-01T00:00:00.000Z",
+        ]);
+        assert.strictEqual(reporting.files["deploy.env"], "DEPLOYED_VERSION=1.1.0\nDEPLOYED_COMMIT=abc123\nDEPLOYED_AT=2025-01-01T00:00:00.000Z\n", "the dotenv report has the record alone");
+    });
+
+    it("prints no watch lines for hosts that report none (a stack updated before the watch existed)", async () => {
+        const io = new FakeIo(false);
+        await deploy(new FakeStack({ upHosts: { "prod-1": { version: "1.1.0", healthy: true }, "prod-2": { version: "1.1.0", healthy: true, watch: "" } } }), { yes: true }, io, new FakeReporting());
+        assert.doesNotMatch(io.text, /Error-rate watch/);
+        assert.deepStrictEqual(
+            describeWatch({ "web-1": { watch: "off (no canary, no soak)" }, "web-10": { watch: "no canary: 1.0.0 was the warm standby (a rollback to what ran before)" }, "web-2": {} }),
+            ["  web-1   off (no canary, no soak)", "  web-10  no canary: 1.0.0 was the warm standby (a rollback to what ran before)"],
+        );
+        assert.deepStrictEqual([describeWatch(undefined), describeWatch("x")], [[], []]);
     });
 
     it("on a failed update notifies the hosts and what was seen, and still ends with the record of what runs", async () => {

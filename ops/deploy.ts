@@ -1,16 +1,17 @@
 import { parseArgs } from "util";
 import type { ConfigValue, OpMap, OutputMap } from "@pulumi/pulumi/automation";
 import { STACK_NAME_PATTERN } from "../stacks/schema";
-import { type DeployEvent, describeFailure, type Notifier } from "./notify";
-import { CONVERGE, describeHosts, errorText, type OperatorIo, rollbackCommand, tryGetConfig, UsageError } from "./operator";
+import { type DeployEvent, describeFailure, describeWatchRollback, type Notifier } from "./notify";
+import { CONVERGE, describeHosts, describeWatch, errorText, type OperatorIo, rollbackCommand, tryGetConfig, UsageError } from "./operator";
 import { type DeployRecord, dotenvText, recordFromOutputs, recordLines } from "./record";
 
 /**
  * `npm run deploy -- --stack <env> [--yes] [--dotenv FILE]`: a deploy job's whole log.
  * It runs `pulumi up` (after the preview diff and a confirmation, unless --yes), posts
- * the runbook's notifications (started, completed or failed), and ends with the deploy
- * record — `DEPLOYED_VERSION`, `DEPLOYED_COMMIT`, `DEPLOYED_AT` from the stack outputs,
- * i.e. the release that runs — printed last and written as a dotenv file for GitLab's
+ * the runbook's notifications (started, completed or failed, and rolled back when a host's
+ * error-rate watch switched back by itself), prints each host's error-rate watch figures,
+ * and ends with the deploy record — `DEPLOYED_VERSION`, `DEPLOYED_COMMIT`, `DEPLOYED_AT`
+ * from the stack outputs, i.e. the release that runs — printed last and written as a dotenv file for GitLab's
  * `artifacts:reports:dotenv`. After a failed update the record is the stack's last
  * successful deployment: what still runs.
  */
@@ -105,6 +106,16 @@ export async function failedEvent(stack: DeployStack, version: string, error: st
     return { kind: "failed", stack: stack.name, version, commit: reporting.commit, at: reporting.now(), hosts, saw, rollback: rollbackCommand(stack.name) };
 }
 
+/**
+ * The runbook's rollback notification when a host's error-rate watch switched back by itself
+ * (the failure says `ROLLED BACK by the error-rate watch`); undefined for any other failure.
+ */
+export function watchRolledBackEvent(stackName: string, error: string, reporting: Pick<Reporting, "commit" | "now">): DeployEvent | undefined {
+    const w = describeWatchRollback(error);
+    if (w === undefined) return undefined;
+    return { kind: "rolledBack", stack: stackName, from: w.from, to: w.to, commit: reporting.commit, at: reporting.now(), hosts: w.hosts.join(", "), reason: { by: "watch", figures: w.figures } };
+}
+
 /** The whole deployment; returns the process exit code (DEPLOY_EXIT). */
 export async function deploy(stack: DeployStack, args: Pick<DeployArgs, "yes" | "dotenv">, io: OperatorIo, reporting: Reporting): Promise<number> {
     if (!args.yes && !io.interactive) {
@@ -139,6 +150,8 @@ export async function deploy(stack: DeployStack, args: Pick<DeployArgs, "yes" | 
         const error = errorText(e);
         io.err(`deploy of stack '${stack.name}' to ${version} FAILED: ${error}\nHosts whose health gate failed switched back to their previous release. Roll back: ${rollbackCommand(stack.name)}.`);
         await reporting.notifier.send(await failedEvent(stack, version, error, reporting));
+        const rolledBack = watchRolledBackEvent(stack.name, error, reporting);
+        if (rolledBack !== undefined) await reporting.notifier.send(rolledBack);
         let last: OutputMap = {};
         try {
             last = await stack.outputs();
@@ -153,6 +166,8 @@ export async function deploy(stack: DeployStack, args: Pick<DeployArgs, "yes" | 
     const record = recordFromOutputs(outputs);
     const hosts = describeHosts(outputs.hosts?.value);
     io.out(`Deployed stack ${stack.name}: ${record.version}. Hosts: ${hosts}.`);
+    const watch = describeWatch(outputs.hosts?.value);
+    if (watch.length > 0) io.out(["Error-rate watch, each host's last activation:", ...watch].join("\n"));
     await reporting.notifier.send({ kind: "completed", stack: stack.name, version: record.version, commit: record.commit, at: record.at, hosts });
     finishWithRecord(record, args.dotenv, io, reporting);
     return DEPLOY_EXIT.ok;

@@ -22,7 +22,25 @@ export type DeployEvent =
           readonly saw: string;
           readonly rollback: string;
       }
-    | { readonly kind: "rolledBack"; readonly stack: string; readonly from: string; readonly to: string; readonly commit: string; readonly at: string; readonly hosts: string };
+    | {
+          readonly kind: "rolledBack";
+          readonly stack: string;
+          readonly from: string;
+          readonly to: string;
+          readonly commit: string;
+          readonly at: string;
+          /** Manual: the hosts' status after the rollback; automatic: the hosts that switched back. */
+          readonly hosts: string;
+          /** Absent: an operator's rollback (npm run rollback). Set: the hosts switched back by themselves. */
+          readonly reason?: WatchRollbackReason;
+      };
+
+/** An automatic rollback: a host's error-rate watch tripped and switched back to the previous release. */
+export interface WatchRollbackReason {
+    readonly by: "watch";
+    /** What the watch saw (requests and errors of the new and the previous release, the limit), per host when several. */
+    readonly figures: string;
+}
 
 export function notificationText(e: DeployEvent): string {
     switch (e.kind) {
@@ -36,6 +54,12 @@ export function notificationText(e: DeployEvent): string {
                 `Saw: ${e.saw} Hosts whose health gate failed switched back by themselves. Roll back: ${e.rollback}`
             );
         case "rolledBack":
+            if (e.reason !== undefined) {
+                return (
+                    `Rolled back automatically: ${e.stack} from ${e.from} to ${e.to} on ${e.hosts} by the error-rate watch: ${e.reason.figures} (commit ${e.commit}, ${e.at}). ` +
+                    `${e.from} is refused on ${e.hosts} until the stack acknowledges it (complinist:acknowledgeRolledBack).`
+                );
+            }
             return (
                 `Rolled back: ${e.stack} from ${e.from} to ${e.to} (release commit ${e.commit}, ${e.at}). Status: ${e.hosts}. ` +
                 `Pulumi.${e.stack}.yaml must be committed (the change is in the job log) so the next deploy keeps ${e.to}.`
@@ -60,6 +84,43 @@ export function describeFailure(errorText: string, hostNames: ReadonlyArray<stri
     const onHosts = lines.filter((l) => hosts.some((h) => l.includes(h)));
     const saw = gate !== undefined ? gate.slice(gate.indexOf("Promotion gate:")) : onHosts.length > 0 ? [...new Set(onHosts)].join(" ") : lines[0] ?? "no error text";
     return { hosts, saw: saw.length > MAX_SAW ? `${saw.slice(0, MAX_SAW)}…` : saw };
+}
+
+/** What a failed update says of the hosts whose error-rate watch switched back by themselves. */
+export interface WatchRollback {
+    /** The version rolled back from. */
+    readonly from: string;
+    /** The release the hosts switched back to (several, comma-separated, if the hosts differ). */
+    readonly to: string;
+    readonly hosts: string[];
+    /** The watch's figures; `host: figures; …` when several hosts tripped. */
+    readonly figures: string;
+}
+
+/**
+ * Pure, in describeFailure's style: the hosts whose error-rate watch tripped and switched back at
+ * once, from the Activation's error (infra/providers/activation.ts: `host H: version X was ROLLED
+ * BACK by the error-rate watch (FIGURES). Switched back at once to Y, the warm previous release
+ * (N ms after the watch tripped); …`), each host once (the CLI repeats diagnostics). Undefined when
+ * no host did — a watch that tripped but could not switch back is a plain failure.
+ */
+export function describeWatchRollback(errorText: string): WatchRollback | undefined {
+    const found = new Map<string, { from: string; to: string; figures: string }>();
+    const pattern = /host (\S+): version (\S+) was ROLLED BACK by the error-rate watch \((.*?)\)\. Switched back at once[^;]*? to ([0-9A-Za-z][0-9A-Za-z.+_-]*), the warm previous release/g;
+    for (const m of errorText.matchAll(pattern)) {
+        const [, host, from, figures, to] = m as unknown as [string, string, string, string, string];
+        if (!found.has(host)) found.set(host, { from, to, figures });
+    }
+    if (found.size === 0) return undefined;
+    const hosts = [...found.keys()];
+    const each = [...found.values()];
+    const figures = hosts.length === 1 ? (each[0] as { figures: string }).figures : hosts.map((h) => `${h}: ${found.get(h)?.figures ?? ""}`).join("; ");
+    return {
+        from: [...new Set(each.map((r) => r.from))].join(", "),
+        to: [...new Set(each.map((r) => r.to))].join(", "),
+        hosts,
+        figures: figures.length > MAX_SAW ? `${figures.slice(0, MAX_SAW)}…` : figures,
+    };
 }
 
 export interface Notifier {

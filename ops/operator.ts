@@ -1,4 +1,5 @@
 import type { ConfigValue } from "@pulumi/pulumi/automation";
+import { terminalSafe } from "./terminalText";
 
 /** How a helper talks to the operator (scripts/ wires the terminal; tests record). */
 export interface OperatorIo {
@@ -32,6 +33,18 @@ export function describeHosts(v: unknown): string {
     return Object.entries(v as Record<string, { version?: unknown; healthy?: unknown }>)
         .map(([name, h]) => `${name} ${String(h?.version ?? "?")} ${h?.healthy === true ? "healthy" : "UNHEALTHY"}`)
         .join(", ");
+}
+
+/**
+ * The error-rate watch's figures of each host's last activation, from the `hosts` output
+ * (`hosts.<name>.watch`), as job log lines: `  prod-1  10% canary 60s of 60s: new 612 requests …`.
+ * None when no host reports any (a stack last updated before the watch existed).
+ */
+export function describeWatch(v: unknown): string[] {
+    if (v === null || typeof v !== "object") return [];
+    const rows = Object.entries(v as Record<string, { watch?: unknown }>).flatMap(([name, h]) => (typeof h?.watch === "string" && h.watch !== "" ? [[name, h.watch] as const] : []));
+    const width = Math.max(0, ...rows.map(([name]) => name.length));
+    return rows.map(([name, watch]) => terminalSafe(`  ${name.padEnd(width)}  ${watch}`));
 }
 
 /** The command that undoes a deployment of `stack` (the CI job where there is one). */

@@ -11,7 +11,8 @@ import { TARGET_OPTIONS, TARGET_USAGE, type TargetArgs } from "./target";
 /**
  * `npm run status -- --stack <env> [--json]`: the runbook's verification, live from every host
  * over its pinned SSH connection — what runs, whether it answers healthy with the declared
- * version and how fast, the units, who holds the deploy lock, the last revisions. Decisions
+ * version and how fast, the units, who holds the deploy lock, a canary in progress and its
+ * error-rate watch's figures so far, the last revisions. Decisions
  * (what counts as a problem, the exit code) live here; the table is ./statusView.ts.
  */
 
@@ -36,7 +37,8 @@ export const STATUS_USAGE = `usage: npm run status -- --stack <env> [--json] [--
 
 Reads every host of <env> live over SSH (read-only): the live release and the standby, the
 health answer through the service port (status, version, uptime), response times of / and
-the health path, unit states, the deploy lock's holder, the last revisions.
+the health path, unit states, the deploy lock's holder, a canary in progress and the error-rate
+watch's figures so far (not a failure by themselves), the last revisions.
   --json          one JSON document instead of the table
 ${TARGET_USAGE}
 Exit: 0 every host healthy on the declared version, 1 a host unhealthy or on another version,
@@ -76,8 +78,20 @@ export interface InstanceState {
     readonly version?: string;
     readonly link: string;
     readonly active: string;
-    /** live: runs the release `current` names; standby: another release, running; idle: neither. */
-    readonly role: "live" | "standby" | "idle";
+    /** live: runs the release `current` names; canary: the release the proxy sends a canary share to; standby: another release, running; idle: none of these. */
+    readonly role: "live" | "canary" | "standby" | "idle";
+}
+
+/** An error-rate watch in progress on the host (infra/render/host/watch.sh), from the host program's `watch=` line. */
+export interface WatchNow {
+    /** canary: the new release takes a share of new requests; soak: all of them, after the full switch. */
+    readonly phase: string;
+    readonly version: string;
+    readonly port: number;
+    /** ok: under the limit so far; few: too few requests yet to judge; trip: over it, the switch back follows. */
+    readonly verdict: string;
+    /** The window so far: its seconds, the new and the previous release's requests and errors, the limit. */
+    readonly figures: string;
 }
 
 export interface HostStatus {
@@ -95,6 +109,10 @@ export interface HostStatus {
     readonly root?: Probe;
     readonly units: Record<string, string>;
     readonly lock?: { readonly held: "yes" | "no" | "unknown"; readonly owner?: string };
+    /** The release the proxy sends a canary share of new requests to: an activation is in its canary. */
+    readonly canaryVersion?: string;
+    /** The error-rate watch of the activation holding the lock, while it watches (canary or soak). */
+    readonly watch?: WatchNow;
     readonly revisions: string[];
     /** Each one makes the host unhealthy (exit 1). */
     readonly problems: string[];
@@ -139,6 +157,13 @@ function healthProbe(kv: Record<string, string>): HealthProbe {
     };
 }
 
+/** The host program's `watch=` line: `phase=P version=V port=N verdict=W <figures>`; undefined when it says something else. */
+export function parseWatchLine(line: string): WatchNow | undefined {
+    const m = /^phase=(\S+) version=(\S+) port=(\d+) verdict=(\S+) (.*)$/.exec(line);
+    if (m === null) return undefined;
+    return { phase: m[1] as string, version: m[2] as string, port: Number(m[3]), verdict: m[4] as string, figures: m[5] as string };
+}
+
 /** Pure: a host's status script output → what runs there, judged against the declared version. */
 export function hostStatusFrom(host: string, address: string, kv: Record<string, string>, c: Pick<StackConfig, "baseDir" | "service" | "health" | "version">): HostStatus {
     const l = hostLayout(c.baseDir, c.service.name);
@@ -146,9 +171,14 @@ export function hostStatusFrom(host: string, address: string, kv: Record<string,
     const warnings: string[] = [];
     const link = kv["current.link"] ?? "";
     const live = versionOf(l, kv["current.path"]);
+    // A canary is a deploy in progress, not a failure: the declared version takes a share of new
+    // requests while `current` still names the release before it, and either may answer a probe.
+    const canaryVersion = kv.canaryVersion || undefined;
     if (link === "") problems.push(`no live release: ${l.current} does not exist`);
     else if (live === undefined) problems.push(`${l.current} points to ${link}, which is not a release directory that exists`);
+    else if (live !== c.version && canaryVersion === c.version) warnings.push(`a canary of ${c.version} is in progress: it takes a share of new requests; ${live} stays live until the full switch`);
     else if (live !== c.version) problems.push(`live release is ${live}, declared version is ${c.version}`);
+    const answeredDuringCanary = (v: string) => canaryVersion !== undefined && (v === canaryVersion || v === live);
 
     const health = healthProbe(kv);
     const healthUrl = `http://127.0.0.1:${c.service.port}${c.health.path}`;
@@ -156,7 +186,7 @@ export function hostStatusFrom(host: string, address: string, kv: Record<string,
     else if (health.code !== 200) problems.push(`${healthUrl} answered HTTP ${health.code}${health.status ? ` (status ${health.status})` : ""}`);
     else if (health.status === undefined) problems.push(`${healthUrl} did not answer a JSON object with a status: ${health.body ?? "(empty)"}`);
     else if (health.status !== "healthy") problems.push(`${healthUrl} reports status ${health.status}`);
-    if (health.error === undefined && health.version !== undefined && health.version !== c.version) {
+    if (health.error === undefined && health.version !== undefined && health.version !== c.version && !answeredDuringCanary(health.version)) {
         problems.push(`${healthUrl} reports version ${health.version}, declared version is ${c.version}`);
     } else if (health.error === undefined && health.code === 200 && health.version === undefined) {
         problems.push(`${healthUrl} reports no version`);
@@ -172,7 +202,8 @@ export function hostStatusFrom(host: string, address: string, kv: Record<string,
     const instances: InstanceState[] = instancePorts(c.service.port).map((port) => {
         const version = versionOf(l, kv[`instance.${port}.path`]);
         const active = kv[`instance.${port}.active`] || "unknown";
-        const role = version !== undefined && version === live ? "live" : version !== undefined && active === "active" ? "standby" : "idle";
+        const role =
+            version === undefined ? "idle" : version === live ? "live" : version === canaryVersion ? "canary" : active === "active" ? "standby" : "idle";
         return { port, link: kv[`instance.${port}.link`] ?? "", active, role, ...(version !== undefined ? { version } : {}) };
     });
     const units: Record<string, string> = {};
@@ -186,6 +217,9 @@ export function hostStatusFrom(host: string, address: string, kv: Record<string,
         .filter((k) => /^revision\.\d+$/.test(k))
         .sort((a, b) => Number(a.slice(9)) - Number(b.slice(9)))
         .map((k) => kv[k] as string);
+    const watchLine = kv.watch ?? "";
+    const watch = parseWatchLine(watchLine);
+    if (watchLine !== "" && watch === undefined) warnings.push(`the host program's watch line is not understood: ${watchLine.slice(0, 300)}`);
     return {
         host,
         address,
@@ -198,6 +232,8 @@ export function hostStatusFrom(host: string, address: string, kv: Record<string,
         root,
         units,
         ...(lock ? { lock } : {}),
+        ...(canaryVersion !== undefined ? { canaryVersion } : {}),
+        ...(watch !== undefined ? { watch } : {}),
         revisions,
         problems,
         warnings,
@@ -221,8 +257,8 @@ export interface StatusTarget {
     readonly transport: Transport;
 }
 
-/** Seconds one host's status script may run: two probes of 5 s plus a few systemctl calls. */
-const SCRIPT_TIMEOUT_MS = 30000;
+/** Seconds one host's status script may run: two probes of 5 s, the host program's status (at most 15 s) and a few systemctl calls. */
+const SCRIPT_TIMEOUT_MS = 40000;
 
 /** Every host in parallel; a host that cannot be reached or refuses the script is reported, never thrown. */
 export async function collectStatus(c: StackConfig, targets: ReadonlyArray<StatusTarget>): Promise<HostStatus[]> {

@@ -1,5 +1,5 @@
 import type { StackConfig } from "../stacks/config";
-import { collectStatus, statusExit, type HostStatus, type Probe, type StatusTarget } from "./status";
+import { collectStatus, statusExit, type HostStatus, type Probe, type StatusTarget, type WatchNow } from "./status";
 import { terminalSafe } from "./terminalText";
 
 /** How `npm run status` shows what ./status.ts decided: a table per host, or one JSON document. */
@@ -21,6 +21,18 @@ function timing(p: Probe | undefined): string {
     return `HTTP ${p.code} in ${p.seconds.toFixed(3)} s`;
 }
 
+/** The watch's verdict so far, in words (infra/render/host/watch.sh watch_judge). */
+const VERDICT_WORDS: Record<string, string> = {
+    ok: "under the limit so far",
+    few: "too few requests to judge yet",
+    trip: "TRIPPED: switching back to the previous release",
+};
+
+/** `canary of 1.2.0 on :5002, under the limit so far: canary 12s of 60s: new 80 requests …`. */
+export function watchText(w: WatchNow): string {
+    return `${w.phase} of ${w.version} on :${w.port}, ${VERDICT_WORDS[w.verdict] ?? `verdict ${w.verdict}`}: ${w.figures}`;
+}
+
 function hostBlock(h: HostStatus, c: Pick<StackConfig, "service" | "health">): string[] {
     const title = `${h.host} (${h.address})  ${h.state === "ok" ? "OK" : h.state.toUpperCase()}`;
     if (h.state === "unreachable") return [title, `  error       ${h.error ?? "unknown"}`];
@@ -30,6 +42,11 @@ function hostBlock(h: HostStatus, c: Pick<StackConfig, "service" | "health">): s
     lines.push(row("live", `${live}${h.current?.version ? `  (current -> ${h.current.link})` : ""}`));
     const standby = h.instances.filter((i) => i.role === "standby");
     lines.push(row("standby", standby.length > 0 ? standby.map((i) => `${i.version} on :${i.port}`).join(", ") : "none"));
+    if (h.canaryVersion !== undefined) {
+        const port = h.instances.find((i) => i.role === "canary")?.port;
+        lines.push(row("canary", `${h.canaryVersion}${port !== undefined ? ` on :${port}` : ""} takes a share of new requests (an activation in progress; the full switch follows)`));
+    }
+    if (h.watch !== undefined) lines.push(row("watch", watchText(h.watch)));
     if (h.instances.some((i) => i.link !== "" || i.active === "active")) {
         lines.push(row("instances", h.instances.map((i) => `:${i.port} ${i.version ?? (i.link || "-")} ${i.active} (${i.role})`).join(" · ")));
     }

@@ -2,11 +2,12 @@ import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "./config";
 import type { HostConfig } from "./schema";
 import { sourceInfo, type SourceInfo } from "./source";
+import type { CanaryConfig, WatchConfig } from "./watchSchema";
 
 /**
  * The runbook's deployment banner, printed at the start of every preview and up so
  * the log of a CI job says what it deployed where: stack, version, source commit,
- * hosts, rollback target and batch size.
+ * hosts, rollback target, batch size, and the canary and error-rate watch each host runs.
  */
 
 /** What the banner shows of a host: how it is reached, not its key. */
@@ -24,6 +25,11 @@ export interface BannerData {
     readonly rollbackVersion?: string | undefined;
     readonly batchSize: number;
     readonly promoteFrom?: string | undefined;
+    /** Absent: the full switch right after the gate. */
+    readonly canary?: CanaryConfig | undefined;
+    readonly watch: WatchConfig;
+    /** `health.soakSeconds`: the watch's second window, after the full switch. */
+    readonly soakSeconds: number;
 }
 
 export function bannerData(c: StackConfig, src: SourceInfo): BannerData {
@@ -39,7 +45,29 @@ export function bannerData(c: StackConfig, src: SourceInfo): BannerData {
         rollbackVersion: c.rollbackVersion,
         batchSize: c.batchSize,
         promoteFrom: c.promoteFrom,
+        canary: c.canary,
+        watch: c.watch,
+        soakSeconds: c.health.soakSeconds,
     };
+}
+
+/** The canary row: what share of new requests the new release takes after its gate, and for how long. */
+function canaryText(d: Pick<BannerData, "canary">): string {
+    return d.canary === undefined ? "none (the full switch after the gate)" : `${d.canary.percent}% of new requests for ${d.canary.seconds}s after the gate, then the full switch`;
+}
+
+/**
+ * The watch row, in the words of infra/render/host/watch.sh's verdict: the limit is the larger of
+ * the factor times the previous ratio and maxErrorRatio (printed as the host prints it, %.2f).
+ */
+function watchText(d: Pick<BannerData, "canary" | "watch" | "soakSeconds">): string {
+    const windows = `${d.canary !== undefined ? `canary ${d.canary.seconds}s` : "no canary"}, soak ${d.soakSeconds}s`;
+    if (d.canary === undefined && d.soakSeconds === 0) return `off: nothing to watch (${windows})`;
+    const w = d.watch;
+    return (
+        `switch back when the new release's error ratio is above ${w.errorRateFactor} x the previous one's and above ${(100 * w.maxErrorRatio).toFixed(2)}%, ` +
+        `over at least ${w.minRequests} requests (${windows})`
+    );
 }
 
 /** Pure: the banner text. */
@@ -56,6 +84,8 @@ export function renderBanner(d: BannerData): string {
         row("mode", d.mode),
         row("rollback to", d.rollbackVersion !== undefined ? `${d.rollbackVersion} (npm run rollback -- --stack ${d.stack})` : "none pinned"),
         row("batch size", `${d.batchSize} of ${d.hosts.length} host${d.hosts.length === 1 ? "" : "s"} (${batches} batch${batches === 1 ? "" : "es"})`),
+        row("canary", canaryText(d)),
+        row("watch", watchText(d)),
         ...(d.promoteFrom !== undefined ? [row("promote from", `${d.promoteFrom} (only a version it runs healthy)`)] : []),
         row("hosts", ""),
         ...d.hosts.map((h) => `    ${h.name.padEnd(nameWidth)}  ${h.user}@${h.address}:${h.port}`),

@@ -15,6 +15,8 @@ export const PROBE_TIMEOUT_S = 5;
 export const PROBE_MAX_BYTES = 65536;
 /** revisions.log lines reported. */
 export const REVISIONS_SHOWN = 5;
+/** Seconds the host program's own `status` may take (it probes the service port once, within 5 s). */
+export const HOST_STATUS_TIMEOUT_S = 15;
 
 /**
  * A read-only look at one host, printed as `key=value` lines (protocol.ts):
@@ -25,8 +27,10 @@ export const REVISIONS_SHOWN = 5;
  *   root.code|seconds|curl|error                   GET / through the service port
  *   lock.held (yes|no|unknown), lock.owner         the deploy lock and, while held, its holder
  *   revision.<n>                                   the last revisions.log lines, oldest first
+ *   canaryVersion, watch                           the host program's own status keys: the release the
+ *                                                  proxy sends a canary share to, the watch in progress
  * Nothing on the host changes: the lock file is never created (flock would create it),
- * and the only file written is a temp dir removed on exit.
+ * the host program's `status` is read-only, and the only file written is a temp dir removed on exit.
  */
 export function renderStatusScript(l: HostLayout, p: StatusProbe): string {
     const ports = instancePorts(p.port);
@@ -72,6 +76,13 @@ export function renderStatusScript(l: HostLayout, p: StatusProbe): string {
         `echo "lock.held=$held"`,
         // The owner file outlives its holder: it only means something while the lock is held.
         `if [ "$held" = yes ]; then echo "lock.owner=$(head -n 1 "$lock.owner" 2>/dev/null || true)"; fi`,
+        // The canary (the proxy config's weighted servers) and the watch in progress (the activation's
+        // figures file) are the host program's to read: its own status says both, so their format has
+        // one reader. A host it was never installed on has neither.
+        `hs=""`,
+        `if [ -x ${q(l.hostProgram)} ]; then hs=$(timeout ${HOST_STATUS_TIMEOUT_S} ${q(l.hostProgram)} status 2>/dev/null || true); fi`,
+        `echo "canaryVersion=$(printf '%s\\n' "$hs" | sed -n 's/^canaryVersion=//p' | head -n 1)"`,
+        `echo "watch=$(printf '%s\\n' "$hs" | sed -n 's/^watch=//p' | head -n 1)"`,
         `n=0`,
         `if [ -f ${q(l.revisionsLog)} ]; then`,
         `  while IFS= read -r line; do n=$((n + 1)); printf 'revision.%d=%s\\n' "$n" "$line"; done < <(tail -n ${REVISIONS_SHOWN} ${q(l.revisionsLog)})`,

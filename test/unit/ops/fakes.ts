@@ -13,7 +13,13 @@ export interface FakeOptions {
     upError?: string;
     upResult?: string;
     setConfigFailsAfter?: number;
+    /** The `hosts` output of a successful up (default: every host healthy on the version, with WATCH_FIGURES). */
+    upHosts?: Record<string, unknown>;
 }
+
+/** What a host's error-rate watch reports of an activation with a 10% canary of 60 s (the `hosts` output's `watch`). */
+export const WATCH_FIGURES =
+    "10% canary 60s of 60s: new 612 requests 0 errors (0.00%), previous 5490 requests 0 errors (0.00%); limit 1.00% (10 x previous, maxErrorRatio); minRequests 20";
 
 /**
  * Just the methods the helper may use, recording every call. Anything else does not exist on it, so
@@ -70,7 +76,7 @@ export class FakeStack implements RollbackStack {
             summary: { result: this.o.upResult ?? "succeeded" },
             outputs: {
                 deployedVersion: { value: v, secret: false },
-                hosts: { value: { "prod-1": { version: v, healthy: true }, "prod-2": { version: v, healthy: true } }, secret: false },
+                hosts: { value: this.o.upHosts ?? { "prod-1": { version: v, healthy: true, watch: WATCH_FIGURES }, "prod-2": { version: v, healthy: true, watch: WATCH_FIGURES } }, secret: false },
                 deployedAt: { value: "2025-01-01T00:00:00.000Z", secret: false },
                 deployedCommit: { value: "abc123", secret: false },
             },

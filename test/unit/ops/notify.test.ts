@@ -3,7 +3,7 @@
 import * as assert from "assert";
 import * as http from "http";
 import type { AddressInfo } from "net";
-import { type DeployEvent, describeFailure, notificationText, webhookNotifier, webhookUrlOf } from "../../../ops/notify";
+import { type DeployEvent, describeFailure, describeWatchRollback, notificationText, webhookNotifier, webhookUrlOf } from "../../../ops/notify";
 
 interface Receiver {
     readonly url: string;
@@ -107,6 +107,42 @@ describe("notifications (ops/notify.ts)", () => {
         assert.strictEqual(health.saw, "host prod-1: 1.2.0 failed its health gate (wanted 200 healthy; saw: 503)");
         assert.strictEqual(describeFailure("", []).saw, "no error text");
         assert.ok(describeFailure("x".repeat(2000), []).saw.length < 700);
+    });
+
+    it("says an automatic rollback by the error-rate watch with its figures, and the manual one as before", () => {
+        const figures = "canary 4s of 60s: new 40 requests 12 errors (30.00%), previous 400 requests 0 errors (0.00%); limit 1.00% (10 x previous, maxErrorRatio); minRequests 20";
+        assert.strictEqual(
+            notificationText({ kind: "rolledBack", stack: "prod", from: "1.2.0", to: "1.1.0", commit: "0123abc", at: "t", hosts: "prod-1", reason: { by: "watch", figures } }),
+            `Rolled back automatically: prod from 1.2.0 to 1.1.0 on prod-1 by the error-rate watch: ${figures} (commit 0123abc, t). ` +
+                "1.2.0 is refused on prod-1 until the stack acknowledges it (complinist:acknowledgeRolledBack).",
+        );
+        assert.strictEqual(
+            notificationText({ kind: "rolledBack", stack: "prod", from: "1.1.0", to: "1.0.0", commit: "c0ffee", at: "t", hosts: "prod-1 1.0.0 healthy" }),
+            "Rolled back: prod from 1.1.0 to 1.0.0 (release commit c0ffee, t). Status: prod-1 1.0.0 healthy. Pulumi.prod.yaml must be committed (the change is in the job log) so the next deploy keeps 1.0.0.",
+        );
+    });
+
+    it("takes the hosts the watch switched back, the versions and the figures from the error text, each host once", () => {
+        const rolled = (host: string, figures: string, after = " (312 ms after the watch tripped)") =>
+            `    error: host ${host}: version 1.2.0 was ROLLED BACK by the error-rate watch (${figures}). Switched back at once to 1.1.0, the warm previous release${after}; the new instance was stopped: 1.1.0 serves. ` +
+            "Later batches were not touched. The next pulumi up with 1.2.0 is refused until the version changes or the stack acknowledges it (complinist:acknowledgeRolledBack).";
+        const f1 =
+            "canary 4s of 60s: new 40 requests 12 errors (30.00%), previous 400 requests 0 errors (0.00%); limit 1.00% (10 x previous, maxErrorRatio); minRequests 20; " +
+            "exposed from its first request to the switch back (4s): 40 requests 12 errors of 440 in all";
+        const f2 = "soak 2s of 30s: new 25 requests 5 errors (20.00%), previous 900 requests 1 errors (0.11%); limit 1.11% (10 x previous); minRequests 20";
+        const cli = (...lines: string[]) => ["code: 255", " stdout: Updating (prod):", ...lines, "Diagnostics:", ...lines, " stderr: error: update failed"].join("\n");
+
+        assert.deepStrictEqual(describeWatchRollback(cli(rolled("prod-1", f1))), { from: "1.2.0", to: "1.1.0", hosts: ["prod-1"], figures: f1 });
+        assert.deepStrictEqual(describeWatchRollback(cli(rolled("web-1", f1), rolled("web-2", f2, ""))), {
+            from: "1.2.0",
+            to: "1.1.0",
+            hosts: ["web-1", "web-2"],
+            figures: `web-1: ${f1}; web-2: ${f2}`,
+        });
+        const couldNot = "error: host prod-1: version 1.2.0 was ROLLED BACK by the error-rate watch (x). Could not switch back: nothing answers on port 5000.";
+        assert.strictEqual(describeWatchRollback(couldNot), undefined, "a watch that could not switch back is no rollback");
+        assert.strictEqual(describeWatchRollback("host prod-1: version 1.2.0 failed its gate (saw: 503)"), undefined);
+        assert.ok((describeWatchRollback(rolled("prod-1", "y".repeat(2000)))?.figures.length ?? 0) < 700, "bounded like describeFailure's saw");
     });
 
     it("reads the webhook from the stack's secret config path, and none when it is not set", async () => {

@@ -1,7 +1,7 @@
 import * as assert from "assert";
 import { parseStackConfig, type StackConfig } from "../../../stacks/config";
-import { collectStatus, hostStatusFrom, parseStatusArgs, statusExit, STATUS_EXIT, unreachableHost } from "../../../ops/status";
-import { formatUptime, renderStatusTable, runStatus } from "../../../ops/statusView";
+import { collectStatus, hostStatusFrom, parseStatusArgs, parseWatchLine, statusExit, STATUS_EXIT, unreachableHost } from "../../../ops/status";
+import { formatUptime, renderStatusJson, renderStatusTable, runStatus } from "../../../ops/statusView";
 import { FakeTransport } from "./fakeTransport";
 import { HOSTILE, inert } from "./hostileText";
 
@@ -10,7 +10,7 @@ const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMHZNMVhu73rtnkCVV1dnWn09B3L5W/
 function config(version = "1.1.0"): StackConfig {
     return parseStackConfig("staging", {
         "complinist:version": version,
-        "complinist:releases": JSON.stringify({ "1.0.0": { path: "a.tgz", sha256: "a".repeat(64) }, "1.1.0": { path: "b.tgz", sha256: "b".repeat(64) } }),
+        "complinist:releases": JSON.stringify({ "1.0.0": { path: "a.tgz", sha256: "a".repeat(64) }, "1.1.0": { path: "b.tgz", sha256: "b".repeat(64) }, "1.2.0": { path: "c.tgz", sha256: "c".repeat(64) } }),
         "complinist:hosts": JSON.stringify([
             { name: "web-1", address: "10.0.0.1", hostKey: KEY },
             { name: "web-2", address: "10.0.0.2", hostKey: KEY },
@@ -47,6 +47,8 @@ function hostOutput(over: Record<string, string> = {}): string {
         "root.seconds": "0.006",
         "root.curl": "0",
         "lock.held": "no",
+        canaryVersion: "",
+        watch: "",
         "revision.1": `2025-01-10T10:00:00Z\tversion=1.0.0\tsha256=${"a".repeat(64)}\tby=ci@runner\toutcome=activated`,
         "revision.2": `2025-01-11T10:00:00Z\tversion=1.1.0\tsha256=${"b".repeat(64)}\tby=ci@runner\toutcome=activated previous=1.0.0`,
         ...over,
@@ -123,6 +125,78 @@ describe("status helper", () => {
             const h = hostStatusFrom("web-1", "a", kvOf(hostOutput({ "instance.5001.link": "", "instance.5001.path": "", "instance.5001.active": "inactive", "instance.5002.link": "", "instance.5002.path": "", "instance.5002.active": "inactive", "unit.complinist-proxy.service": "inactive" })), config());
             assert.strictEqual(h.state, "ok");
             assert.deepStrictEqual(h.instances.map((i) => i.role), ["idle", "idle"]);
+        });
+    });
+
+    describe("a canary in progress", () => {
+        const FIGURES = "canary 12s of 60s: new 80 requests 0 errors (0.00%), previous 700 requests 0 errors (0.00%); limit 1.00% (10 x previous, maxErrorRatio); minRequests 20";
+        /** 1.1.0 live on 5001, the declared 1.2.0 on 5002 taking a canary share, its activation holding the lock and watching. */
+        const canary = (over: Record<string, string> = {}) =>
+            kvOf(
+                hostOutput({
+                    releases: "1.1.0 1.2.0 ",
+                    "instance.5002.link": "../releases/1.2.0",
+                    "instance.5002.path": "/opt/complinist/releases/1.2.0",
+                    "lock.held": "yes",
+                    "lock.owner": "ci@runner pid 42 since 2025-01-12T09:59:00Z",
+                    canaryVersion: "1.2.0",
+                    watch: `phase=canary version=1.2.0 port=5002 verdict=ok ${FIGURES}`,
+                    ...over,
+                }),
+            );
+
+        it("is not a failure: the declared version in its canary while the one before stays live is a warning, and either may answer", () => {
+            for (const answered of ["1.1.0", "1.2.0"]) {
+                const h = hostStatusFrom("web-1", "a", canary({ "health.body": b64(JSON.stringify({ status: "healthy", version: answered })) }), config("1.2.0"));
+                assert.strictEqual(h.state, "ok", `${answered}: ${h.problems.join(" / ")}`);
+                assert.deepStrictEqual(h.warnings, ["a canary of 1.2.0 is in progress: it takes a share of new requests; 1.1.0 stays live until the full switch"]);
+            }
+            const h = hostStatusFrom("web-1", "a", canary(), config("1.2.0"));
+            assert.strictEqual(h.canaryVersion, "1.2.0");
+            assert.deepStrictEqual(h.instances.map((i) => [i.port, i.version, i.role]), [[5001, "1.1.0", "live"], [5002, "1.2.0", "canary"]]);
+            assert.deepStrictEqual(h.watch, { phase: "canary", version: "1.2.0", port: 5002, verdict: "ok", figures: FIGURES });
+        });
+
+        it("still names a live release or an answer that is neither the canary nor the live one", () => {
+            const other = hostStatusFrom("web-1", "a", canary({ "health.body": b64(JSON.stringify({ status: "healthy", version: "0.9.0" })) }), config("1.2.0"));
+            assert.deepStrictEqual(other.problems, ["http://127.0.0.1:5000/health reports version 0.9.0, declared version is 1.2.0"]);
+            const declaredElsewhere = hostStatusFrom("web-1", "a", canary(), config("1.0.0"));
+            assert.deepStrictEqual(declaredElsewhere.problems, ["live release is 1.1.0, declared version is 1.0.0"], "the canary is not the declared version: the live one is still judged");
+            assert.strictEqual(declaredElsewhere.state, "unhealthy");
+        });
+
+        it("shows the canary and the watch's live figures in the table and the JSON, and neither when there is none", async () => {
+            const h = hostStatusFrom("web-1", "10.0.0.1:22", canary(), config("1.2.0"));
+            const table = renderStatusTable(config("1.2.0"), [h]);
+            assert.match(table, /\n {2}standby {5}none\n {2}canary {6}1\.2\.0 on :5002 takes a share of new requests \(an activation in progress; the full switch follows\)\n/);
+            assert.ok(table.includes(`\n  watch       canary of 1.2.0 on :5002, under the limit so far: ${FIGURES}\n`), table);
+            assert.match(table, /\n {2}warning {5}a canary of 1\.2\.0 is in progress/);
+            assert.match(table, /OK: every host healthy on 1\.2\.0$/);
+            const doc = JSON.parse(renderStatusJson(config("1.2.0"), [h])) as { exitCode: number; hosts: Array<{ canaryVersion?: string; watch?: unknown }> };
+            assert.strictEqual(doc.exitCode, STATUS_EXIT.ok);
+            assert.deepStrictEqual([doc.hosts[0]?.canaryVersion, doc.hosts[0]?.watch], ["1.2.0", { phase: "canary", version: "1.2.0", port: 5002, verdict: "ok", figures: FIGURES }]);
+
+            const soak = hostStatusFrom("web-1", "a", canary({ canaryVersion: "", watch: "phase=soak version=1.2.0 port=5002 verdict=few soak 3s of 30s: new 4 requests 0 errors (0.00%)" }), config("1.1.0"));
+            assert.match(renderStatusTable(config("1.1.0"), [soak]), /\n {2}watch {7}soak of 1\.2\.0 on :5002, too few requests to judge yet: soak 3s of 30s: new 4 requests/);
+            assert.strictEqual(soak.canaryVersion, undefined);
+
+            const quiet = renderStatusTable(config(), [hostStatusFrom("web-1", "a", kvOf(hostOutput()), config())]);
+            assert.doesNotMatch(quiet, /\n {2}(canary|watch) /);
+            assert.ok(!("canaryVersion" in JSON.parse(renderStatusJson(config(), [hostStatusFrom("web-1", "a", kvOf(hostOutput()), config())])).hosts[0]));
+        });
+
+        it("reads the host program's watch line by its fields, and warns about one it does not understand", () => {
+            assert.deepStrictEqual(parseWatchLine("phase=soak version=1.2.0 port=5002 verdict=trip soak 4s of 30s: new 40 requests 12 errors (30.00%)"), {
+                phase: "soak",
+                version: "1.2.0",
+                port: 5002,
+                verdict: "trip",
+                figures: "soak 4s of 30s: new 40 requests 12 errors (30.00%)",
+            });
+            assert.strictEqual(parseWatchLine("phase=canary"), undefined);
+            const h = hostStatusFrom("web-1", "a", canary({ watch: "something else" }), config("1.2.0"));
+            assert.strictEqual(h.watch, undefined);
+            assert.ok(h.warnings.includes("the host program's watch line is not understood: something else"), h.warnings.join(" / "));
         });
     });
 

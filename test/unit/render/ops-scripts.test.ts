@@ -5,13 +5,16 @@ import * as http from "http";
 import * as os from "os";
 import * as path from "path";
 import { PassThrough } from "stream";
-import { hostLayout } from "../../../infra/render/layout";
+import { hostProgramPart, renderHostProgram } from "../../../infra/render/hostProgram";
+import { hostLayout, instancePorts } from "../../../infra/render/layout";
 import { renderLogrotate } from "../../../infra/render/logrotate";
 import { LOG_SOURCES, renderLogSource } from "../../../infra/render/logs";
 import { parseKeyValues } from "../../../infra/render/protocol";
+import { q } from "../../../infra/render/shell";
 import { renderStatusScript } from "../../../infra/render/status";
 import { localTransport } from "../../../infra/transport/local";
 import { hostStatusFrom } from "../../../ops/status";
+import { runBash } from "./bash";
 
 const l = hostLayout("/opt/complinist", "complinist");
 const hasShellcheck = cp.spawnSync("shellcheck", ["--version"]).status === 0;
@@ -120,6 +123,54 @@ describe("operator tool scripts", () => {
                 assert.deepStrictEqual(h.problems, []);
             } finally {
                 holder.kill();
+                await new Promise((r) => server.close(r));
+            }
+        });
+
+        it("the status script reports a canary in progress and its watch's live figures, read by the host program installed there", async () => {
+            const rl = hostLayout("/opt/complinist", "complinist", root);
+            const figures = "canary 12s of 60s: new 80 requests 0 errors (0.00%), previous 700 requests 0 errors (0.00%); limit 1.00% (10 x previous, maxErrorRatio); minRequests 20";
+            const server = http.createServer((_req, res) => res.writeHead(200).end(JSON.stringify({ status: "healthy", version: "1.1.0" })));
+            await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+            try {
+                const port = (server.address() as import("net").AddressInfo).port;
+                const [live, canary] = instancePorts(port) as [number, number];
+                for (const v of ["1.1.0", "1.2.0"]) fs.mkdirSync(path.join(rl.releasesDir, v), { recursive: true });
+                fs.symlinkSync("releases/1.1.0", rl.current);
+                fs.mkdirSync(rl.instancesDir);
+                fs.symlinkSync("../releases/1.1.0", path.join(rl.instancesDir, String(live)));
+                fs.symlinkSync("../releases/1.2.0", path.join(rl.instancesDir, String(canary)));
+                fs.mkdirSync(path.dirname(rl.hostProgram), { recursive: true });
+                fs.writeFileSync(rl.hostProgram, renderHostProgram(rl, "complinist"), { mode: 0o755 });
+                // The proxy config the host program writes for a 10% canary (proxy.sh proxy_config LIVE CANARY PERCENT).
+                fs.mkdirSync(path.dirname(rl.proxyConfig), { recursive: true });
+                const cfg = await runBash(`set -euo pipefail\nSERVICE=complinist PORT=${port} PORTS=(${live} ${canary}) DRAIN=5 PROXY_RUN_DIR=/run/x PROXY_STATS_SOCKET=/run/x/s HOST_PROGRAM=x\n${hostProgramPart("proxy")}\nproxy_config ${live} ${canary} 10 > ${q(rl.proxyConfig)}`);
+                assert.strictEqual(cfg.code, 0, cfg.stderr);
+                fs.mkdirSync(rl.activationsDir, { recursive: true });
+                fs.writeFileSync(path.join(rl.activationsDir, "watch.now"), `phase=canary version=1.2.0 port=${canary} verdict=ok ${figures}\n`);
+                const t = localTransport({ name: "here", root, systemd: false });
+                const run = async () => parseKeyValues((await t.exec(renderStatusScript(rl, { service: "complinist", port, healthPath: "/health" }))).stdout);
+                // Its own process group: the sleep flock forks holds the lock too, and both must go to free it.
+                const holder = cp.spawn("flock", [rl.lockFile, "sleep", "60"], { stdio: "ignore", detached: true });
+                try {
+                    await waitFor("the lock to be held", () => cp.spawnSync("flock", ["-n", "-E", "75", rl.lockFile, "true"]).status === 75);
+                    const kv = await run();
+                    assert.deepStrictEqual([kv.canaryVersion, kv.watch], ["1.2.0", `phase=canary version=1.2.0 port=${canary} verdict=ok ${figures}`]);
+                    const h = hostStatusFrom("here", "local", kv, { baseDir: `${root}/opt/complinist`, version: "1.2.0", service: { name: "complinist", port, user: "complinist", command: "x", environment: {}, standby: true }, health: { path: "/health", timeoutSeconds: 60, intervalMs: 1000, soakSeconds: 0, drainSeconds: 30, checks: [] } });
+                    assert.deepStrictEqual([h.state, h.canaryVersion, h.watch?.verdict, h.watch?.figures], ["ok", "1.2.0", "ok", figures]);
+                    assert.deepStrictEqual(h.instances.map((i) => i.role), ["live", "canary"]);
+                } finally {
+                    const exited = new Promise((r) => holder.once("exit", r));
+                    process.kill(-(holder.pid as number), "SIGKILL");
+                    await exited;
+                }
+                await waitFor("the lock to be free", () => cp.spawnSync("flock", ["-n", "-E", "75", rl.lockFile, "true"]).status === 0);
+                // The activation's end: the lock is free, so its leftover figures are no watch in progress.
+                assert.strictEqual((await run()).watch, "");
+                fs.rmSync(rl.hostProgram);
+                const without = await run();
+                assert.deepStrictEqual([without.canaryVersion, without.watch], ["", ""], "a host without the host program has neither");
+            } finally {
                 await new Promise((r) => server.close(r));
             }
         });

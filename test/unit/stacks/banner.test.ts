@@ -21,6 +21,9 @@ const PROD: BannerData = {
     rollbackVersion: "1.0.0",
     batchSize: 1,
     promoteFrom: "staging",
+    canary: { percent: 10, seconds: 60 },
+    watch: { errorRateFactor: 10, minRequests: 20, maxErrorRatio: 0.01 },
+    soakSeconds: 30,
 };
 
 /** A git that answers from a table and fails (undefined) for anything else. */
@@ -46,6 +49,8 @@ describe("deployment banner", () => {
                 "  mode          release",
                 "  rollback to   1.0.0 (npm run rollback -- --stack prod)",
                 "  batch size    1 of 2 hosts (2 batches)",
+                "  canary        10% of new requests for 60s after the gate, then the full switch",
+                "  watch         switch back when the new release's error ratio is above 10 x the previous one's and above 1.00%, over at least 20 requests (canary 60s, soak 30s)",
                 "  promote from  staging (only a version it runs healthy)",
                 "  hosts",
                 "    prod-1  deploy@prod-1.complinist.example:22",
@@ -62,6 +67,19 @@ describe("deployment banner", () => {
         assert.match(text, /batch size {4}2 of 2 hosts \(1 batch\)/);
         assert.doesNotMatch(text, /promote from/);
         assert.doesNotMatch(text, /PRODUCTION/);
+    });
+
+    it("says when no canary runs, when only one of canary and soak is watched, and when the watch has nothing to watch", () => {
+        const rowsOf = (over: Partial<BannerData>) => renderBanner({ ...PROD, ...over }).split("\n").filter((l) => /^ {2}(canary|watch) /.test(l));
+        assert.deepStrictEqual(rowsOf({ canary: undefined }), [
+            "  canary        none (the full switch after the gate)",
+            "  watch         switch back when the new release's error ratio is above 10 x the previous one's and above 1.00%, over at least 20 requests (no canary, soak 30s)",
+        ]);
+        assert.deepStrictEqual(rowsOf({ soakSeconds: 0, watch: { errorRateFactor: 2.5, minRequests: 100, maxErrorRatio: 0.005 } }), [
+            "  canary        10% of new requests for 60s after the gate, then the full switch",
+            "  watch         switch back when the new release's error ratio is above 2.5 x the previous one's and above 0.50%, over at least 100 requests (canary 60s, soak 0s)",
+        ]);
+        assert.deepStrictEqual(rowsOf({ canary: undefined, soakSeconds: 0 }), ["  canary        none (the full switch after the gate)", "  watch         off: nothing to watch (no canary, soak 0s)"]);
     });
 
     it("takes commit, branch and tag from GitLab CI's variables without asking git", () => {
@@ -118,6 +136,22 @@ describe("deployment banner", () => {
         const text = renderBanner(d);
         assert.match(text, /\(PRODUCTION\)/);
         assert.match(text, /rollback to {3}1\.0\.0/);
+        assert.match(text, /\n {2}canary {8}none \(the full switch after the gate\)\n/, "no complinist:canary: no canary");
+        assert.match(text, /\n {2}watch {9}off: nothing to watch \(no canary, soak 0s\)\n/, "the watch's defaults with health.soakSeconds 0");
+        const canaried = bannerData(
+            parseStackConfig("staging", {
+                "complinist:version": "1.1.0",
+                "complinist:releases": JSON.stringify({ "1.1.0": { url: "https://x.example/1.1.0.tar.gz", sha256: SHA } }),
+                "complinist:hosts": JSON.stringify([{ name: "s-1", address: "10.0.0.3", hostKey: KEY }]),
+                "complinist:sshPrivateKey": "k",
+                "complinist:service": JSON.stringify({ command: "bin/start" }),
+                "complinist:health": JSON.stringify({ soakSeconds: 15 }),
+                "complinist:canary": JSON.stringify({ percent: 5, seconds: 120 }),
+                "complinist:watch": JSON.stringify({ minRequests: 50 }),
+            }),
+            { commit: "c", branch: "b" },
+        );
+        assert.deepStrictEqual([canaried.canary, canaried.watch, canaried.soakSeconds], [{ percent: 5, seconds: 120 }, { errorRateFactor: 10, minRequests: 50, maxErrorRatio: 0.01 }, 15]);
         assert.ok(!text.includes("sshPrivateKey") && !text.includes(" k\n"), "no secret in the banner");
     });
 });

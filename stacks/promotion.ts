@@ -144,9 +144,11 @@ export function evaluatePromotion(i: PromotionInput): PromotionDecision {
                 `Next: pulumi config set complinist:rollbackVersion ${ownDeployed} --stack ${i.stack}.`,
         };
     }
-    // A stale acknowledgement would let a later rollback from that version be undone silently.
+    // A stale acknowledgement would let a later rollback from that version be undone silently. The one
+    // for the version deployed now is in use while it does not run yet: it may be a host's error-rate
+    // watch that rolled it back, which prod's record does not show (the host refuses it otherwise).
     const warnings = acknowledged
-        .filter((v) => !rolledBackFrom.includes(v))
+        .filter((v) => !rolledBackFrom.includes(v) && (v !== i.version || ownDeployed === v))
         .map(
             (v) =>
                 `${ACK_KEY} lists ${v}, which ${i.stack} has not rolled back from (rolledBackFrom: ${list(rolledBackFrom)}): ` +

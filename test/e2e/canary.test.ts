@@ -3,6 +3,7 @@ import * as path from "path";
 import { TestHost, useHosts } from "../../dev/hosts";
 import { pinnedSampleImages } from "../../dev/images";
 import { buildArtifacts, BuiltArtifact } from "../../scripts/build-artifacts";
+import { describeWatchRollback } from "../../ops/notify";
 import { ProgramConfig, RealEngine } from "./engine";
 import { installLoadgen, underLoad as runUnderLoad } from "./load";
 
@@ -103,6 +104,11 @@ describe("canary and error-rate watch on a real host, under load", function () {
 
     it("a release failing 30% of its pages is rolled back during the canary: the warm 1.1.0 takes everything back at once, users saw at most percent × ratio × the window", async () => {
         const c = config("1.5.0-flaky", { "complinist:canary": { percent: 10, seconds: 60 } });
+        // `pulumi preview --diff` shows the plan before anything happens: the activation's canary and watch.
+        const preview = await driver.preview(c, ["complinist:sshPrivateKey"]);
+        assert.strictEqual(preview.error, undefined, preview.output);
+        assert.match(preview.output, /~ canary +: \{\n +percent: 10\n +~ seconds: 8 => 60\n/);
+        assert.match(preview.output, / watch +: \{\n +errorRateFactor: 10\n +maxErrorRatio +: 0\.01\n +minRequests +: 20\n/);
         const started = Date.now();
         const { result, load } = await underLoad(() => up(c));
         const seconds = (Date.now() - started) / 1000;
@@ -111,6 +117,10 @@ describe("canary and error-rate watch on a real host, under load", function () {
             /host canary-1: version 1\.5\.0-flaky was ROLLED BACK by the error-rate watch \(canary \d+s of 60s: new \d+ requests \d+ errors \((2\d|3\d)\.\d\d%\), previous \d+ requests 0 errors \(0\.00%\); limit 1\.00%.*\)\. Switched back at once to 1\.1\.0, the warm previous release \(\d+ ms after the watch tripped\); the new instance was stopped: 1\.1\.0 serves\./,
         );
         assert.match(String(result.error), /The next pulumi up with 1\.5\.0-flaky is refused until the version changes or the stack acknowledges it/);
+        // What the deploy helper's rollback notification reads from this very error.
+        const notified = describeWatchRollback(String(result.error));
+        assert.deepStrictEqual([notified?.hosts, notified?.from, notified?.to], [["canary-1"], "1.5.0-flaky", "1.1.0"]);
+        assert.match(notified?.figures ?? "", /^canary \d+s of 60s: new \d+ requests \d+ errors/);
         assert.match(await served(), /"version": ?"1\.1\.0"/);
         const record = await lastRecord();
         assert.match(record, /version=1\.5\.0-flaky\t.*outcome=rolled-back reason=watch live=1\.1\.0 serving=1\.1\.0 seen=canary \d+s of 60s: new/);
@@ -147,11 +157,16 @@ describe("canary and error-rate watch on a real host, under load", function () {
         assert.strictEqual(await sh("systemctl is-active complinist@5001 complinist@5002 | sort | tr '\\n' ' '"), "active inactive", "nothing started");
     });
 
-    it("a canary with too few requests says so in the record and the outputs, decides nothing, and goes on", async () => {
-        const r = await up(config("1.3.0", { "complinist:canary": { percent: 10, seconds: 3 } }));
+    it("a canary and a soak with too few requests say so in the record and the outputs, decide nothing, and go on; the soak's own probes never count", async () => {
+        const c = config("1.3.0", { "complinist:canary": { percent: 10, seconds: 3 }, "complinist:watch": { minRequests: 3 } });
+        (c["complinist:health"] as Record<string, unknown>).soakSeconds = 4;
+        const r = await up(c);
         assert.strictEqual(r.error, undefined, r.output);
         assert.match(await served(), /"version": ?"1\.3\.0"/);
-        assert.match(await lastRecord(), /version=1\.3\.0\t.*outcome=activated previous=1\.1\.0 .*watch=10% too few requests to judge \(\d+ of minRequests 20\), nothing decided: canary 3s of 3s/);
+        assert.match(
+            await lastRecord(),
+            /version=1\.3\.0\t.*outcome=activated previous=1\.1\.0 .*watch=10% too few requests to judge \(0 of minRequests 3\), nothing decided: canary 3s of 3s: .*; too few requests to judge \(0 of minRequests 3\), nothing decided: soak 4s of 4s/,
+        );
         assert.match(JSON.stringify(r.outputs.hosts), /too few requests to judge/);
     });
 });

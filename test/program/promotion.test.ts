@@ -111,6 +111,10 @@ describe("promotion gate: a rollback that sticks, and prod's own history", () =>
         );
         assert.ok(later.ok);
         assert.match(later.warnings.join("\n"), /lists 1\.1\.0, which prod has not rolled back from .*remove it from Pulumi\.prod\.yaml/);
+        // Deploying a version a host's error-rate watch rolled back: prod's record does not show it, the acknowledgement is in use.
+        const watched = evaluatePromotion(input({ version: "1.1.0", rollbackVersion: "1.0.0", acknowledged: ["1.1.0"], sourceOutputs: staging("1.1.0"), ownOutputs: { ...rolledBack, rolledBackFrom: [] } }));
+        assert.ok(watched.ok);
+        assert.deepStrictEqual(watched.warnings, []);
     });
 
     it("accepts any version prod ran healthy before (method 2: an older pipeline), whatever staging runs now", () => {

@@ -155,7 +155,10 @@ settle_standby() {
 # Each also looks at the previous release, the switch back's target: when it answered healthy
 # within the last two seconds (LIVE_OK_AT), a trip switches back without probing it first.
 canary_check() { sole_listener "$WATCH_PORT" && { live_looked; return 0; }; }
-soak_check() { probe "http://127.0.0.1:$PORT$HEALTH_PATH" "$VERSION" && sole_listener "$WATCH_PORT" && { live_looked; return 0; }; }
+soak_check() {
+    W_OWN=$((W_OWN + 1))
+    probe "http://127.0.0.1:$PORT$HEALTH_PATH" "$VERSION" && sole_listener "$WATCH_PORT" && { live_looked; return 0; }
+}
 live_looked() {
     local seen="$SEEN"
     if [ -n "$WATCH_LIVE" ] && probe "http://127.0.0.1:$WATCH_LIVE$LIVE_PATH" "$LIVE_VERSION"; then LIVE_OK_AT=$(now_ms); fi

@@ -65,7 +65,8 @@ watch_judge() {
 }
 
 # watch_window PHASE SECONDS NEW PREV CHECK: watch the release on port NEW for SECONDS, judging
-# every WATCH_TICK, and run CHECK (a function: returns 1 with SEEN set) each tick. PREV is the
+# every WATCH_TICK, and run CHECK (a function: returns 1 with SEEN set) each tick; CHECK adds
+# each request it sends NEW through the proxy to W_OWN, which the figures leave out. PREV is the
 # previous release's port when it takes requests in the same window (the canary); "" compares
 # with PREV_REQ/PREV_ERR, kept from before the switch. Returns 0 at the end of the window
 # (W_VERDICT ok, or few: too few requests, nothing decided), 1 when the watch trips
@@ -79,7 +80,7 @@ watch_window() {
     base=$(proxy_counts)
     base_new_req=$(count_of "$new" 2 "$base") base_new_err=$(count_of "$new" 3 "$base")
     if [ -n "$prev" ]; then base_prev_req=$(count_of "$prev" 2 "$base") base_prev_err=$(count_of "$prev" 3 "$base"); fi
-    W_VERDICT=few W_FIGURES="no counters read" W_NEW_REQ=0 W_NEW_ERR=0 W_TRIPPED_AT=""
+    W_VERDICT=few W_FIGURES="no counters read" W_NEW_REQ=0 W_NEW_ERR=0 W_TRIPPED_AT="" W_OWN=0
     : "${W_PREV_REQ:=0}" "${W_PREV_ERR:=0}"
     while :; do
         counts=$(proxy_counts)
@@ -89,6 +90,8 @@ watch_window() {
             # A counter below its base: the proxy restarted and counts from zero again.
             W_NEW_REQ=$(count_of "$new" 2 "$counts") W_NEW_ERR=$(count_of "$new" 3 "$counts")
             if [ "$W_NEW_REQ" -ge "$base_new_req" ]; then W_NEW_REQ=$((W_NEW_REQ - base_new_req)) W_NEW_ERR=$((W_NEW_ERR - base_new_err)); fi
+            # The soak's own probes through the proxy are no user's requests: they never make up minRequests.
+            W_NEW_REQ=$((W_NEW_REQ > W_OWN ? W_NEW_REQ - W_OWN : 0))
             if [ -n "$prev" ]; then
                 W_PREV_REQ=$(count_of "$prev" 2 "$counts") W_PREV_ERR=$(count_of "$prev" 3 "$counts")
                 if [ "$W_PREV_REQ" -ge "$base_prev_req" ]; then W_PREV_REQ=$((W_PREV_REQ - base_prev_req)) W_PREV_ERR=$((W_PREV_ERR - base_prev_err)); fi

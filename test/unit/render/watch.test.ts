@@ -153,6 +153,14 @@ describe("error-rate watch: counters from the proxy's runtime API (stand-in)", f
         assert.match(none.stdout, /^rc=0\nsoak 1s of 1s: the proxy's runtime API \(.*admin\.sock\) gave no counters\n$/);
     });
 
+    it("requests the check sends through the proxy itself (the soak's probes) never count as the new release's", async () => {
+        api = await startRuntimeApi(sock(), config(), "complinist");
+        // Exactly one request per read: the probe's own, which the check counts.
+        api.traffic(5002, 1, 0);
+        const r = await runBash(`${program(dir, { WATCH_MIN_REQUESTS: 2 })}\nprobe_own() { W_OWN=$((W_OWN + 1)); }\nrc=0; watch_window soak 2 5002 "" probe_own || rc=$?\necho "rc=$rc verdict=$W_VERDICT new=$W_NEW_REQ"`);
+        assert.match(r.stdout, /^rc=0 verdict=few new=[01]\n/, r.stderr);
+    });
+
     it("the soak compares with the previous release's figures from before the switch (watch_previous)", async () => {
         api = await startRuntimeApi(sock(), config(), "complinist");
         api.traffic(5001, 100, 5);

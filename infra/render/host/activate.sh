@@ -190,16 +190,19 @@ run_canary() {
     case "$rc" in
         0) WATCH_SUMMARY="$CANARY_PERCENT% $W_FIGURES" ;;
         1) watch_switch_back "$live" "$idle" ;;
-        *)
-            FAILED_SEEN="during the canary: $SEEN"
-            step "canary failed: $SEEN"
-            W_TRIPPED_AT=$(now_ms)
-            watch_switch_back "$live" "$idle" failed-rolled-back canary
-            ;;
+        *) check_failed "$live" "$idle" canary ;;
     esac
 }
 
-# watch_switch_back LIVE IDLE [OUTCOME REASON]: the watch tripped (or a canary check failed):
+# check_failed LIVE IDLE PHASE: a check of the canary or the soak failed (SEEN): back to LIVE as a trip goes.
+check_failed() {
+    FAILED_SEEN="during the $3: $SEEN"
+    step "$3 failed: $SEEN"
+    W_TRIPPED_AT=$(now_ms)
+    watch_switch_back "$1" "$2" failed-rolled-back "$3"
+}
+
+# watch_switch_back LIVE IDLE [OUTCOME REASON]: the watch tripped (or a check of the canary or the soak failed):
 # every new request back to LIVE, the previous release still running beside it, through the
 # runtime API at once, then in the config; the new instance drained and stopped. Never returns.
 watch_switch_back() {
@@ -350,18 +353,7 @@ activate() {
         case "$rc" in
             0) WATCH_SUMMARY="${WATCH_SUMMARY:+$WATCH_SUMMARY; }$W_FIGURES" ;;
             1) watch_switch_back "$live" "$idle" ;;
-            *)
-                FAILED_SEEN="during the soak: $SEEN"
-                step "soak failed: $SEEN"
-                pause_point switch-back
-                if [ -n "$live" ] && instance_active "$live" && probe "http://127.0.0.1:$live$LIVE_PATH" "$LIVE_VERSION" && proxy_route "$live" "$LIVE_VERSION" "$LIVE_PATH"; then
-                    switch_current "$LIVE_VERSION"
-                    drain "$idle"
-                    instance_stop "$idle"
-                    fail_activation "$EXIT_HEALTH" failed-rolled-back soak
-                fi
-                fail_activation "$EXIT_HEALTH" failed soak
-                ;;
+            *) check_failed "$live" "$idle" soak ;;
         esac
         step "soak passed"
     fi

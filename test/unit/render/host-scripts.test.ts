@@ -172,7 +172,7 @@ describe("host scripts", () => {
         assert.deepStrictEqual(pauses("releaseInstallUpload"), ["upload", "extract"]);
         assert.deepStrictEqual(pauses("serviceApply"), ["apply"]);
         assert.deepStrictEqual(pauses("releaseDelete"), ["retention"]);
-        assert.deepStrictEqual([...hostProgramPart("activate").matchAll(/pause_point ([a-z-]+)/g)].map((m) => m[1]), ["canary", "switch-back", "gate", "switch", "switch-back"]);
+        assert.deepStrictEqual([...hostProgramPart("activate").matchAll(/pause_point ([a-z-]+)/g)].map((m) => m[1]), ["canary", "switch-back", "gate", "switch"]);
         const install = scripts.releaseInstallUpload as string;
         assert.ok(install.indexOf("trap '") < install.indexOf("take_lock"), "a refused lock still removes the upload");
     });

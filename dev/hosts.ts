@@ -31,6 +31,8 @@ export interface TestHost {
     privateKey: string;
     /** Runs `cmd` with bash via `docker exec` — an observation channel independent of SSH. */
     exec(cmd: string): Promise<ExecResult>;
+    /** `exec` of a command that must succeed: its stdout, trimmed; any other exit rejects, naming the host, the command, the status, stdout and stderr. */
+    run(cmd: string): Promise<string>;
     /** `docker stop`: the host goes away, sshd with it. */
     stop(): Promise<void>;
     /** `docker start` and wait until systemd and sshd are up again. */
@@ -186,6 +188,11 @@ async function startOne(
         privateKey,
         async exec(cmd: string): Promise<ExecResult> {
             return docker(["exec", container, "bash", "-c", cmd], { timeoutMs: 120000 });
+        },
+        async run(cmd: string): Promise<string> {
+            const r = await host.exec(cmd);
+            if (r.code !== 0) throw new Error(`${name}: ${cmd} failed (exit ${r.code})\n${r.stdout}\n${r.stderr}`);
+            return r.stdout.trim();
         },
         async stop(): Promise<void> {
             await dockerOk(["stop", "-t", "10", container], { timeoutMs: 60000 });

@@ -25,13 +25,6 @@ function figures(text: string): { newRequests: number; newErrors: number; previo
     return { newRequests: Number(m[1]), newErrors: Number(m[2]), previousRequests: Number(m[3]) };
 }
 
-/** CMD's output inside the host, trimmed; a non-zero exit fails the test. */
-async function shOn(h: TestHost, cmd: string): Promise<string> {
-    const r = await h.exec(cmd);
-    assert.strictEqual(r.code, 0, `${h.name}: ${cmd}\n${r.stderr}`);
-    return r.stdout.trim();
-}
-
 describe("canary and error-rate watch on a real host, under load", function () {
     this.timeout(900000);
     const hosts: TestHost[] = useHosts(1, { names: ["canary-1"] });
@@ -39,7 +32,7 @@ describe("canary and error-rate watch on a real host, under load", function () {
     let driver: RealEngine;
 
     const host = () => hosts[0] as TestHost;
-    const sh = (cmd: string) => shOn(host(), cmd);
+    const sh = (cmd: string) => host().run(cmd);
     const served = () => sh("curl -sS -m 5 http://127.0.0.1:5000/health || true");
     const lastRecord = () => sh(`tail -n 1 ${BASE}/revisions.log`);
     const hostStatus = async () => Object.fromEntries((await sh("/usr/local/sbin/complinist status")).split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
@@ -182,7 +175,7 @@ describe("canary and error-rate watch in container mode (the same activation), u
     let driver: RealEngine;
 
     const host = () => hosts[0] as TestHost;
-    const sh = (cmd: string) => shOn(host(), cmd);
+    const sh = (cmd: string) => host().run(cmd);
     function config(version: string, extra: ProgramConfig = {}): ProgramConfig {
         const h = host();
         return {

@@ -30,11 +30,7 @@ describe("container mode on a real host with a Docker engine, under load", funct
     let pinned: Record<string, string> = {};
 
     const host = () => hosts[0] as TestHost;
-    async function sh(cmd: string): Promise<string> {
-        const r = await host().exec(cmd);
-        assert.strictEqual(r.code, 0, `${host().name}: ${cmd}\n${r.stdout}\n${r.stderr}`);
-        return r.stdout.trim();
-    }
+    const sh = (cmd: string) => host().run(cmd);
     const served = async () => sh("curl -sS -m 5 http://127.0.0.1:5000/health || true");
     const lastRecord = async () => sh(`tail -n 1 ${BASE}/revisions.log`);
     /** `<name> <id> <image>` of every running container of the service, sorted by name. */

@@ -20,11 +20,7 @@ export function installLoadgen(h: TestHost): void {
     cp.execFileSync("docker", ["cp", path.resolve(__dirname, "..", "..", "dev", "loadgen.py"), `${h.container}:/tmp/loadgen.py`]);
 }
 
-async function sh(h: TestHost, cmd: string): Promise<string> {
-    const r = await h.exec(cmd);
-    if (r.code !== 0) throw new Error(`${h.name}: ${cmd} failed (${r.code}): ${r.stderr.trim()}`);
-    return r.stdout.trim();
-}
+const sh = (h: TestHost, cmd: string) => h.run(cmd);
 
 /** Runs `step` while the generator hits `pathOnHost` inside the host; returns both. Waits on conditions, not on time. */
 export async function underLoad<T>(h: TestHost, pathOnHost: string, step: () => Promise<T>): Promise<{ result: T; load: Load }> {

@@ -35,12 +35,7 @@ describe("operator commands through the real engine", function () {
     /** Everything every command printed: the secrets test reads it all. */
     let printed = "";
 
-    async function sh(cmd: string): Promise<string> {
-        const h = hosts[0] as TestHost;
-        const r = await h.exec(cmd);
-        assert.strictEqual(r.code, 0, `${cmd}\n${r.stderr}`);
-        return r.stdout.trim();
-    }
+    const sh = (cmd: string) => (hosts[0] as TestHost).run(cmd);
     const health = () => sh("curl -sS -m 5 http://127.0.0.1:5000/health || true");
     /** What a preview must not change: the host's record, its releases, its units and its proxy config. */
     const hostFingerprint = () => sh(`cat ${BASE}/revisions.log; ls -la --time-style=+%s ${BASE}/releases; readlink ${BASE}/current; systemctl show -p MainPID --value complinist@5001 complinist@5002; md5sum /etc/complinist/haproxy.cfg 2>/dev/null || true; wc -l < /var/log/complinist/deploy.log`);

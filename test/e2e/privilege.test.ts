@@ -22,12 +22,7 @@ describe("privilege rule on a real host", function () {
     let arts: Record<string, BuiltArtifact>;
     let driver: RealEngine;
 
-    async function sh(cmd: string): Promise<string> {
-        const h = hosts[0] as TestHost;
-        const r = await h.exec(cmd);
-        assert.strictEqual(r.code, 0, `${cmd}\n${r.stderr}`);
-        return r.stdout.trim();
-    }
+    const sh = (cmd: string) => (hosts[0] as TestHost).run(cmd);
     /** Everything root could have changed on the target: content hash, owner, mode, link count, mtime. */
     const fingerprint = () => sh(`echo "$(sha256sum < ${TARGET} | cut -d' ' -f1) $(stat -c '%U:%G %a %h %Y' ${TARGET})"`);
     const asServiceUser = async (cmd: string) => (hosts[0] as TestHost).exec(`runuser -u complinist -- bash -c ${JSON.stringify(cmd)}`);

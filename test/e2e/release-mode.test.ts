@@ -26,11 +26,7 @@ describe("release mode on real hosts", function () {
     let arts: Record<string, BuiltArtifact>;
     let driver: RealEngine;
 
-    async function sh(h: TestHost, cmd: string): Promise<string> {
-        const r = await h.exec(cmd);
-        assert.strictEqual(r.code, 0, `${h.name}: ${cmd}\n${r.stderr}`);
-        return r.stdout.trim();
-    }
+    const sh = (h: TestHost, cmd: string) => h.run(cmd);
     const current = (h: TestHost) => sh(h, `readlink ${BASE}/current || true`);
     const releasesOn = async (h: TestHost) => (await sh(h, `ls ${BASE}/releases`)).split("\n").filter(Boolean).sort();
     const health = (h: TestHost) => sh(h, "curl -sS -m 5 http://127.0.0.1:5000/health || true");

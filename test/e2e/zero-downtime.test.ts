@@ -25,11 +25,7 @@ describe("zero-downtime activation on a real host, under load", function () {
     let arts: Record<string, { file: string; sha256: string }>;
     let driver: RealEngine;
 
-    async function sh(h: TestHost, cmd: string): Promise<string> {
-        const r = await h.exec(cmd);
-        assert.strictEqual(r.code, 0, `${h.name}: ${cmd}\n${r.stderr}`);
-        return r.stdout.trim();
-    }
+    const sh = (h: TestHost, cmd: string) => h.run(cmd);
     const host = () => hosts[0] as TestHost;
     const served = async () => sh(host(), "curl -sS -m 5 http://127.0.0.1:5000/health || true");
     const instancePids = async () => sh(host(), "systemctl show -p MainPID --value complinist@5001 complinist@5002 | tr '\\n' ' '");

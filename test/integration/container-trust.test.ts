@@ -29,11 +29,7 @@ describe("container mode trust on a real host: service user, limits, images pinn
     const imageIds: Record<string, string> = {};
 
     const host = () => hosts[0] as TestHost;
-    async function sh(cmd: string): Promise<string> {
-        const r = await host().exec(cmd);
-        assert.strictEqual(r.code, 0, `${host().name}: ${cmd}\n${r.stdout}\n${r.stderr}`);
-        return r.stdout.trim();
-    }
+    const sh = (cmd: string) => host().run(cmd);
     const served = async () => sh("curl -sS -m 5 http://127.0.0.1:5000/health || true");
     const liveSlot = async () => sh(`sed -n 's/^    server i\\([0-9]*\\) 127.0.0.1:[0-9]*$/\\1/p' /etc/complinist/haproxy.cfg`);
     /** The kernel's view of the container's main process: "<uid> <gid>" (real ids). */

@@ -16,11 +16,7 @@ describe("test host with its own Docker engine", function () {
     this.timeout(180000);
     const hosts: TestHost[] = useHosts(1, { dockerEngine: true, names: ["dind-1"] });
 
-    async function sh(cmd: string): Promise<string> {
-        const r = await (hosts[0] as TestHost).exec(cmd);
-        assert.strictEqual(r.code, 0, `${cmd}\n${r.stderr}`);
-        return r.stdout.trim();
-    }
+    const sh = (cmd: string) => (hosts[0] as TestHost).run(cmd);
 
     it("runs a loaded image with -p 127.0.0.1:PORT:PORT and the host reaches it on its own 127.0.0.1", async function () {
         const h = hosts[0] as TestHost;

@@ -32,11 +32,7 @@ describe("host trust on a real host: what an artifact ships and where a registry
     const h = () => hosts[0] as TestHost;
     let t: Transport;
 
-    async function sh(cmd: string): Promise<string> {
-        const r = await h().exec(cmd);
-        assert.strictEqual(r.code, 0, `${cmd}\n${r.stderr}`);
-        return r.stdout.trim();
-    }
+    const sh = (cmd: string) => h().run(cmd);
 
     /** Content, owner, mode, link count and mtime of the stand-ins, and every path under STANDIN_DIR. */
     const fingerprint = () =>
@@ -241,11 +237,7 @@ describe("host trust on a real host: only fields root wrote choose a rollback ta
     let driver: RealEngine;
     let tmp: string;
 
-    async function sh(cmd: string): Promise<string> {
-        const r = await h().exec(cmd);
-        assert.strictEqual(r.code, 0, `${cmd}\n${r.stderr}`);
-        return r.stdout.trim();
-    }
+    const sh = (cmd: string) => h().run(cmd);
     const serves = async () => /"version": ?"([^"]*)"/.exec(await sh("curl -sS -m 5 http://127.0.0.1:5000/health"))?.[1];
     /** What a refused rollback must leave as it was: the link, the record, the results, what serves. */
     const hostState = async () => ({

@@ -172,7 +172,7 @@ live_ready() {
 # run_canary LIVE IDLE: CANARY_PERCENT of new requests to the gated release on IDLE for
 # CANARY_SECONDS, watched; a trip or a failed check switches everything back to LIVE at once.
 run_canary() {
-    local live="$1" idle="$2" rc=0
+    local live="$1" idle="$2"
     step "canary: $CANARY_PERCENT% of new requests to $VERSION on $idle for ${CANARY_SECONDS}s (watch: errorRateFactor $WATCH_FACTOR, minRequests $WATCH_MIN_REQUESTS, maxErrorRatio $WATCH_MAX_RATIO)"
     pause_point canary
     W_SHARE_AT=$(now_ms)
@@ -185,21 +185,29 @@ run_canary() {
         fail_activation "$EXIT_HEALTH" failed canary
     fi
     CANARY_RAN=yes
-    WATCH_PORT="$idle" WATCH_LIVE="$live"
-    watch_window canary "$CANARY_SECONDS" "$idle" "$live" canary_check || rc=$?
-    case "$rc" in
-        0) WATCH_SUMMARY="$CANARY_PERCENT% $W_FIGURES" ;;
-        1) watch_switch_back "$live" "$idle" ;;
-        *) check_failed "$live" "$idle" canary ;;
-    esac
+    watched canary "$CANARY_SECONDS" "$live" "$idle" canary_check
+    WATCH_SUMMARY="$CANARY_PERCENT% $W_FIGURES"
 }
 
-# check_failed LIVE IDLE PHASE: a check of the canary or the soak failed (SEEN): back to LIVE as a trip goes.
-check_failed() {
-    FAILED_SEEN="during the $3: $SEEN"
-    step "$3 failed: $SEEN"
-    W_TRIPPED_AT=$(now_ms)
-    watch_switch_back "$1" "$2" failed-rolled-back "$3"
+# watched PHASE SECONDS LIVE IDLE CHECK: the release on IDLE watched for SECONDS (watch_window),
+# compared with LIVE over the same window in the canary, with the figures kept from before the
+# switch in the soak. A trip, or a failed CHECK, switches back to LIVE and ends the activation;
+# returning, W_FIGURES says what the watch saw.
+watched() {
+    local phase="$1" seconds="$2" live="$3" idle="$4" check="$5" prev="" rc=0
+    [ "$phase" != canary ] || prev="$live"
+    WATCH_PORT="$idle" WATCH_LIVE="$live"
+    watch_window "$phase" "$seconds" "$idle" "$prev" "$check" || rc=$?
+    case "$rc" in
+        0) ;;
+        1) watch_switch_back "$live" "$idle" ;;
+        *)
+            FAILED_SEEN="during the $phase: $SEEN"
+            step "$phase failed: $SEEN"
+            W_TRIPPED_AT=$(now_ms)
+            watch_switch_back "$live" "$idle" failed-rolled-back "$phase"
+            ;;
+    esac
 }
 
 # watch_switch_back LIVE IDLE [OUTCOME REASON]: the watch tripped (or a check of the canary or the soak failed):
@@ -346,15 +354,9 @@ activate() {
     fi
 
     if [ "$SOAK" -gt 0 ]; then
-        local rc=0
         step "soak ${SOAK}s"
-        WATCH_PORT="$idle" WATCH_LIVE="$live"
-        watch_window soak "$SOAK" "$idle" "" soak_check || rc=$?
-        case "$rc" in
-            0) WATCH_SUMMARY="${WATCH_SUMMARY:+$WATCH_SUMMARY; }$W_FIGURES" ;;
-            1) watch_switch_back "$live" "$idle" ;;
-            *) check_failed "$live" "$idle" soak ;;
-        esac
+        watched soak "$SOAK" "$live" "$idle" soak_check
+        WATCH_SUMMARY="${WATCH_SUMMARY:+$WATCH_SUMMARY; }$W_FIGURES"
         step "soak passed"
     fi
     rm -f "$WATCH_NOW"

@@ -5,7 +5,7 @@ import { DeploySettings, renderDeploySettings } from "../render/hostProgram";
 import { hostLayout } from "../render/layout";
 import { ACTIVATION_RESULT_KEYS, parseKeyValues } from "../render/protocol";
 import { trace } from "../transport/trace";
-import { deployCommit } from "../../stacks/source";
+import { activationOutcome, containerOf } from "./activationOutcome";
 import { configureCredentials, connect, deployer, HostTarget, run } from "./host";
 
 /** The health contract an instance must pass before it takes a request. */
@@ -144,89 +144,7 @@ async function activate(s: ActivationInputs, rollback: boolean): Promise<Activat
         await sleep(Math.min(1000, Math.max(200, h.intervalMs)));
     }
     trace("activated", { host: s.host.name, version: s.version, outcome: kv.outcome ?? "" });
-    return outcome(s, t.host, l.lockFile, kv);
-}
-
-function outcome(s: ActivationInputs, host: string, lockFile: string, kv: Record<string, string>): ActivationOutputs {
-    const previous = kv.previous ?? "";
-    const rollback =
-        previous && previous !== s.version
-            ? `pin the previous release: npm run rollback -- --stack ${s.stack} --to ${previous} (or: pulumi config set complinist:version ${previous} --stack ${s.stack} && pulumi up --stack ${s.stack})`
-            : `fix the release and run pulumi up --stack ${s.stack} again`;
-    // What answers on the service port after the failure, as the host checked it; without that
-    // line (a result cut short), what the proxy routed to before.
-    const serving = kv.serving
-        ? kv.serving === "none"
-            ? `nothing answers on port ${s.port}${previous ? ` (the proxy still routes to ${previous}, which does not answer)` : ""}`
-            : `${kv.serving} serves`
-        : previous
-          ? `${previous} keeps serving`
-          : "nothing was serving before, so nothing serves";
-    switch (kv.outcome) {
-        case "activated":
-        case "converged":
-            return {
-                ...s,
-                activeVersion: s.version,
-                active: "active",
-                standbyVersion: kv.standby ?? "",
-                activatedAt: new Date().toISOString(),
-                // The commit that shipped the release now live (its manifest), not the one running this deploy:
-                // after a rollback the record names the code that runs.
-                activatedCommit: kv.commit || deployCommit(),
-                liveContainer: containerOf(kv.container).id,
-                watchResult: kv.watch ?? "",
-            };
-        case "locked":
-            throw new Error(`host ${host}: the deploy lock ${lockFile} is held by ${kv.holder ?? "unknown"}; it frees itself when that process ends. Run pulumi up --stack ${s.stack} again then`);
-        default:
-            break;
-    }
-    const seen = kv.seen ?? "nothing";
-    if (kv.outcome === "refused") {
-        throw new Error(
-            `host ${host}: version ${s.version} is refused: the error-rate watch rolled it back on this host (${seen}). Nothing was changed (${serving}). ` +
-                `Deploy another version, or, to try ${s.version} on users again on purpose: pulumi config set --path 'complinist:acknowledgeRolledBack[0]' ${s.version} --stack ${s.stack}`,
-        );
-    }
-    if (kv.reason === "watch") {
-        const back = kv.outcome === "rolled-back" ? `Switched back at once to ${previous}, the warm previous release${switchBackTime(kv)}; the new instance was stopped: ${serving}.` : `Could not switch back: ${serving}.`;
-        throw new Error(
-            `host ${host}: version ${s.version} was ROLLED BACK by the error-rate watch (${seen}). ${back} ` +
-                `Later batches were not touched. The next pulumi up with ${s.version} is refused until the version changes or the stack acknowledges it (complinist:acknowledgeRolledBack).`,
-        );
-    }
-    if (kv.outcome === "failed" && /not complete/.test(seen)) {
-        throw new Error(`host ${host}: release ${s.version} is not complete on the host (no manifest); run pulumi refresh then pulumi up --stack ${s.stack}`);
-    }
-    if (/^hooks\.beforeActivate/.test(seen)) {
-        throw new Error(`host ${host}: ${seen}; nothing was switched (${serving}).`);
-    }
-    const back = kv.reason === "switch" ? "Routed back to what was live" : kv.outcome === "failed-rolled-back" ? "Switched back at once" : "Could not switch back (what was live does not answer)";
-    const after: Record<string, string> = {
-        soak: `the ${s.health.soakSeconds}s soak through the proxy`,
-        switch: "the proxy switch",
-        canary: `the ${s.canary.percent}% canary of ${s.canary.seconds}s`,
-    };
-    const what =
-        kv.reason !== undefined && kv.reason in after
-            ? `failed after the switch (${after[kv.reason]}; saw: ${seen}). ${back}: ${serving}.`
-            : `failed its gate (GET ${s.health.path} on the new instance within ${s.health.timeoutSeconds}s, ` +
-              `wanted 200 {"status":"healthy","version":"${s.version}"}${s.health.checks.length ? " and the configured checks" : ""}; saw: ${seen}). ` +
-              `It never took a request: ${serving}.`;
-    throw new Error(`host ${host}: version ${s.version} ${what} Later batches were not touched. To roll back the stack: ${rollback}`);
-}
-
-/** " (N ms after the watch tripped)", from the host's own clock (trippedAt, switchedBackAt in epoch ms). */
-function switchBackTime(kv: Record<string, string>): string {
-    const ms = Number(kv.switchedBackAt) - Number(kv.trippedAt);
-    return kv.trippedAt && Number.isFinite(ms) && ms >= 0 ? ` (${ms} ms after the watch tripped)` : "";
-}
-
-/** The host program's `<state> <container id> <image id>` of a slot's container (container_state), or "missing". */
-function containerOf(line: string | undefined): { state: string; id: string; image: string } {
-    const [state = "", id = "", image = ""] = (line ?? "").trim().split(/\s+/);
-    return { state, id, image };
+    return activationOutcome(s, t.host, l.lockFile, kv);
 }
 
 async function readHost(props: ActivationOutputs): Promise<Pick<ActivationOutputs, "activeVersion" | "active" | "standbyVersion">> {

@@ -1,0 +1,52 @@
+import * as assert from "assert";
+import type { ActivationInputs } from "../../../infra/providers/activation";
+import { activationOutcome } from "../../../infra/providers/activationOutcome";
+import { describeWatchRollback } from "../../../ops/notify";
+
+/** The operator-facing reading of a host's activation result (infra/providers/activationOutcome.ts). */
+
+const inputs = {
+    stack: "prod",
+    version: "1.2.0",
+    port: 5000,
+    health: { path: "/health", timeoutSeconds: 60, intervalMs: 1000, soakSeconds: 30, drainSeconds: 30, checks: [] },
+    canary: { percent: 10, seconds: 60 },
+} as unknown as ActivationInputs;
+
+function errorOf(kv: Record<string, string>): string {
+    try {
+        activationOutcome(inputs, "prod-1", "/opt/complinist/.deploy.lock", kv);
+    } catch (e) {
+        return e instanceof Error ? e.message : String(e);
+    }
+    assert.fail("no error");
+}
+
+describe("activation outcome: what a host's result means for the operator", () => {
+    const figures = "canary 3s of 60s: new 93 requests 28 errors (30.11%), previous 841 requests 0 errors (0.00%); limit 1.00% (10 x previous, maxErrorRatio); minRequests 20";
+
+    it("a watch rollback names the figures, the switch back's time and the refusal to come, and the deploy's notification reads it back", () => {
+        const text = errorOf({ outcome: "rolled-back", reason: "watch", previous: "1.1.0", serving: "1.1.0", seen: figures, trippedAt: "1000", switchedBackAt: "1045" });
+        assert.strictEqual(
+            text,
+            `host prod-1: version 1.2.0 was ROLLED BACK by the error-rate watch (${figures}). Switched back at once to 1.1.0, the warm previous release (45 ms after the watch tripped); ` +
+                "the new instance was stopped: 1.1.0 serves. Later batches were not touched. The next pulumi up with 1.2.0 is refused until the version changes or the stack acknowledges it (complinist:acknowledgeRolledBack).",
+        );
+        const n = describeWatchRollback(text);
+        assert.deepStrictEqual([n?.hosts, n?.from, n?.to, n?.figures], [["prod-1"], "1.2.0", "1.1.0", figures]);
+    });
+
+    it("a refusal names the verdict and the exact command that acknowledges the version", () => {
+        const text = errorOf({ outcome: "refused", reason: "watch-rolled-back", previous: "1.1.0", serving: "1.1.0", seen: `2026-12-06T11:00:00Z live=1.1.0 serving=1.1.0 seen=${figures}` });
+        assert.match(text, /^host prod-1: version 1\.2\.0 is refused: the error-rate watch rolled it back on this host \(2026-12-06T11:00:00Z .*\)\. Nothing was changed \(1\.1\.0 serves\)\./);
+        assert.ok(text.endsWith("pulumi config set --path 'complinist:acknowledgeRolledBack[0]' 1.2.0 --stack prod"), text);
+        assert.strictEqual(describeWatchRollback(text), undefined, "a refusal is no rollback");
+    });
+
+    it("a failed check during the canary says so, and a watch that could not switch back is no rollback for the notification", () => {
+        assert.match(errorOf({ outcome: "failed-rolled-back", reason: "canary", previous: "1.1.0", serving: "1.1.0", seen: "during the canary: port 5002 is also held by pid 9" }), /failed after the switch \(the 10% canary of 60s; saw: during the canary: .*\)\. Switched back at once: 1\.1\.0 serves\./);
+        const stuck = errorOf({ outcome: "failed", reason: "watch", previous: "1.1.0", serving: "1.2.0", seen: `${figures}; could not switch back` });
+        assert.match(stuck, /Could not switch back: 1\.2\.0 serves\./);
+        assert.strictEqual(describeWatchRollback(stuck), undefined);
+    });
+});

@@ -56,12 +56,12 @@ proxy_canary_port() {
 
 proxy_active() { systemctl is-active --quiet "$(proxy_unit)"; }
 
-# proxy_route PORT WANT PATH: route every new request to PORT and wait until WANT answers
-# PATH (its own health path: the old release may not serve the new one) through the proxy.
-proxy_route() {
-    local live="$1" want="$2" path="$3" tmp deadline ok=0
-    tmp="$PROXY_CONFIG.tmp.$$"
-    proxy_config "$live" >"$tmp"
+# proxy_install CONFIG-ARGS...: proxy_config CONFIG-ARGS as the proxy's config, checked by
+# haproxy -c before it replaces the old one, then loaded (a reload, or the proxy's start).
+# Returns 1 with SEEN when haproxy refuses it: the old config stays.
+proxy_install() {
+    local tmp="$PROXY_CONFIG.tmp.$$"
+    proxy_config "$@" >"$tmp"
     chmod 0644 "$tmp" # the proxy runs as haproxy and reads it; it holds no secret
     if ! haproxy -c -q -f "$tmp" >/dev/null 2>&1; then
         SEEN="haproxy refused the generated config: $(haproxy -c -f "$tmp" 2>&1 | tail -n 3 | tr '\n' ' ')"
@@ -70,6 +70,13 @@ proxy_route() {
     fi
     mv -f "$tmp" "$PROXY_CONFIG"
     if proxy_active; then systemctl reload "$(proxy_unit)"; else systemctl start "$(proxy_unit)"; fi
+}
+
+# proxy_route PORT WANT PATH: route every new request to PORT and wait until WANT answers
+# PATH (its own health path: the old release may not serve the new one) through the proxy.
+proxy_route() {
+    local live="$1" want="$2" path="$3" deadline ok=0
+    proxy_install "$live" || return 1
     deadline=$(($(date +%s) + 15))
     # Three answers in a row from WANT: the old worker no longer accepts.
     while [ "$(date +%s)" -lt "$deadline" ]; do
@@ -87,17 +94,8 @@ proxy_route() {
 # proxy_canary LIVE CANARY PERCENT: PERCENT of new requests to CANARY beside LIVE; waits until
 # the reloaded proxy's runtime API shows CANARY ready with its weight (the new worker serves).
 proxy_canary() {
-    local live="$1" canary="$2" percent="$3" tmp deadline
-    tmp="$PROXY_CONFIG.tmp.$$"
-    proxy_config "$live" "$canary" "$percent" >"$tmp"
-    chmod 0644 "$tmp"
-    if ! haproxy -c -q -f "$tmp" >/dev/null 2>&1; then
-        SEEN="haproxy refused the generated canary config: $(haproxy -c -f "$tmp" 2>&1 | tail -n 3 | tr '\n' ' ')"
-        rm -f "$tmp"
-        return 1
-    fi
-    mv -f "$tmp" "$PROXY_CONFIG"
-    systemctl reload "$(proxy_unit)"
+    local live="$1" canary="$2" percent="$3" deadline
+    proxy_install "$live" "$canary" "$percent" || return 1
     deadline=$(($(date +%s) + 15))
     while [ "$(date +%s)" -lt "$deadline" ]; do
         proxy_api "show stat" | awk -F, -v be="$SERVICE" -v sv="i$canary" -v w="$percent" '

@@ -39,6 +39,11 @@ export interface TestHost {
     start(): Promise<void>;
 }
 
+/** A test host as a stack's `complinist:hosts` entry: reached on its published SSH port, its key pinned. */
+export function hostEntry(h: TestHost): { name: string; address: string; port: number; user: string; hostKey: string } {
+    return { name: h.name, address: h.address, port: h.sshPort, user: h.user, hostKey: h.hostKey };
+}
+
 export interface StartHostsOptions {
     /**
      * Image to run; default $COMPLINIST_TESTHOST_IMAGE or complinist-testhost:latest, with

@@ -29,7 +29,7 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { startHosts, stopHosts, TestHost } from "../../dev/hosts";
+import { startHosts, stopHosts, TestHost, hostEntry } from "../../dev/hosts";
 import { loadImages, pushImages } from "../../dev/images";
 import { BENCH_ARTIFACTS, buildArtifacts, BuiltArtifact } from "../../scripts/build-artifacts";
 import { parseTraceLine } from "../../infra/transport/trace";
@@ -77,7 +77,7 @@ async function run(hosts: TestHost[], arts: Record<string, BuiltArtifact>): Prom
         "complinist:version": version,
         "complinist:rollbackVersion": rollbackVersion,
         "complinist:releases": Object.fromEntries(published.map((v) => [v, { path: path.relative(REPO, (arts[v] as BuiltArtifact).file), sha256: (arts[v] as BuiltArtifact).sha256 }])),
-        "complinist:hosts": hosts.map((h) => ({ name: h.name, address: h.address, port: h.sshPort, user: h.user, hostKey: h.hostKey })),
+        "complinist:hosts": hosts.map(hostEntry),
         "complinist:sshPrivateKey": hosts[0]?.privateKey,
         "complinist:service": { command: "bin/start" },
         "complinist:health": { timeoutSeconds: 30, intervalMs: 200 },

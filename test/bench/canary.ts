@@ -22,7 +22,7 @@
  */
 import * as os from "os";
 import * as path from "path";
-import { startHosts, stopHosts, TestHost } from "../../dev/hosts";
+import { startHosts, stopHosts, TestHost, hostEntry } from "../../dev/hosts";
 import { buildArtifacts, BuiltArtifact } from "../../scripts/build-artifacts";
 import { ProgramConfig, RealEngine } from "../e2e/engine";
 import { LoadGenerator, LoadResult } from "./loadgen";
@@ -210,7 +210,7 @@ export async function canaryBench(): Promise<void> {
         "complinist:version": version,
         "complinist:rollbackVersion": rollbackVersion,
         "complinist:releases": Object.fromEntries([GOOD, BAD].map((v) => [v, { path: path.relative(REPO, (arts[v] as BuiltArtifact).file), sha256: (arts[v] as BuiltArtifact).sha256 }])),
-        "complinist:hosts": [{ name: h.name, address: h.address, port: h.sshPort, user: h.user, hostKey: h.hostKey }],
+        "complinist:hosts": [hostEntry(h)],
         "complinist:sshPrivateKey": h.privateKey,
         "complinist:service": { command: "bin/start" },
         "complinist:health": { timeoutSeconds: 30, intervalMs: 200, drainSeconds: 10, soakSeconds: 0 },

@@ -17,7 +17,7 @@ import { spawn } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { startHosts, stopHosts, TestHost } from "../../dev/hosts";
+import { startHosts, stopHosts, TestHost, hostEntry } from "../../dev/hosts";
 import { buildArtifacts, BuiltArtifact } from "../../scripts/build-artifacts";
 import { PROJECT_DIR } from "../../scripts/engine";
 import { parseTraceLine } from "../../infra/transport/trace";
@@ -66,7 +66,7 @@ export async function engineBench(): Promise<void> {
         "complinist:version": version,
         ...(rollbackVersion !== "" ? { "complinist:rollbackVersion": rollbackVersion } : {}),
         "complinist:releases": Object.fromEntries(published.map((v) => [v, { path: path.relative(PROJECT_DIR, (arts[v] as BuiltArtifact).file), sha256: (arts[v] as BuiltArtifact).sha256 }])),
-        "complinist:hosts": [{ name: h.name, address: h.address, port: h.sshPort, user: h.user, hostKey: h.hostKey }],
+        "complinist:hosts": [hostEntry(h)],
         "complinist:sshPrivateKey": h.privateKey,
         "complinist:service": { command: "bin/start", port: 5000 },
         "complinist:health": { timeoutSeconds: 30, intervalMs: 500 },

@@ -12,7 +12,7 @@
  */
 import * as path from "path";
 import { dockerOk } from "../../dev/container";
-import type { TestHost } from "../../dev/hosts";
+import { hostEntry, type TestHost } from "../../dev/hosts";
 import type { BuiltArtifact } from "../../scripts/build-artifacts";
 import { ProgramConfig, RealEngine } from "../e2e/engine";
 import { LoadGenerator, LoadResult } from "./loadgen";
@@ -79,7 +79,7 @@ export async function stackSteps(host: TestHost, release: BenchRelease): Promise
         "complinist:version": version,
         "complinist:rollbackVersion": rollbackVersion,
         "complinist:releases": Object.fromEntries(published.map((v) => [v, releaseConfig(release, v)])),
-        "complinist:hosts": [{ name: host.name, address: host.address, port: host.sshPort, user: host.user, hostKey: host.hostKey }],
+        "complinist:hosts": [hostEntry(host)],
         "complinist:sshPrivateKey": host.privateKey,
         "complinist:service": { command: "bin/start" },
         "complinist:health": { timeoutSeconds: GATE_SECONDS, intervalMs: 200 },

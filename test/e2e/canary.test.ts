@@ -1,6 +1,6 @@
 import * as assert from "assert";
 import * as path from "path";
-import { TestHost, useHosts } from "../../dev/hosts";
+import { TestHost, useHosts, hostEntry } from "../../dev/hosts";
 import { pinnedSampleImages } from "../../dev/images";
 import { buildArtifacts, BuiltArtifact } from "../../scripts/build-artifacts";
 import { describeWatchRollback } from "../../ops/notify";
@@ -43,7 +43,7 @@ describe("canary and error-rate watch on a real host, under load", function () {
             "complinist:version": version,
             "complinist:keepReleases": "6",
             "complinist:releases": Object.fromEntries(Object.entries(arts).map(([v, a]) => [v, { path: path.relative(REPO, a.file), sha256: a.sha256 }])),
-            "complinist:hosts": [{ name: h.name, address: h.address, port: h.sshPort, user: h.user, hostKey: h.hostKey }],
+            "complinist:hosts": [hostEntry(h)],
             "complinist:sshPrivateKey": h.privateKey,
             "complinist:service": { command: "bin/start" },
             "complinist:health": { timeoutSeconds: 20, intervalMs: 200, drainSeconds: 10 },
@@ -182,7 +182,7 @@ describe("canary and error-rate watch in container mode (the same activation), u
             "complinist:mode": "container",
             "complinist:version": version,
             "complinist:releases": Object.fromEntries(VERSIONS.map((v) => [v, { image: pinned[`complinist:${v}`] }])),
-            "complinist:hosts": [{ name: h.name, address: h.address, port: h.sshPort, user: h.user, hostKey: h.hostKey }],
+            "complinist:hosts": [hostEntry(h)],
             "complinist:sshPrivateKey": h.privateKey,
             "complinist:service": { command: "bin/start" },
             "complinist:health": { timeoutSeconds: 20, intervalMs: 200, drainSeconds: 5 },

@@ -1,6 +1,6 @@
 import * as assert from "assert";
 import { pinnedSampleImages } from "../../dev/images";
-import { TestHost, useHosts } from "../../dev/hosts";
+import { TestHost, useHosts, hostEntry } from "../../dev/hosts";
 import { OperationResult, ProgramConfig, RealEngine } from "./engine";
 import { installLoadgen, underLoad as runUnderLoad } from "./load";
 
@@ -45,7 +45,7 @@ describe("container mode on a real host with a Docker engine, under load", funct
             "complinist:rollbackVersion": rollbackVersion,
             "complinist:keepReleases": "4",
             "complinist:releases": Object.fromEntries(VERSIONS.map((v) => [v, { image: pinned[`complinist:${v}`] }])),
-            "complinist:hosts": [{ name: h.name, address: h.address, port: h.sshPort, user: h.user, hostKey: h.hostKey }],
+            "complinist:hosts": [hostEntry(h)],
             "complinist:sshPrivateKey": h.privateKey,
             "complinist:service": { command: "bin/start", environment: { COMPLINIST_ENV: "cm" } },
             "complinist:health": { timeoutSeconds: 15, intervalMs: 300, drainSeconds: 5 },

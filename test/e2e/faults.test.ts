@@ -5,7 +5,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { Artifact, degradingArtifact, pack as packInto } from "../integration/artifacts";
-import { TestHost, useHosts } from "../../dev/hosts";
+import { TestHost, useHosts, hostEntry } from "../../dev/hosts";
 import { testKeyPair } from "../../dev/sshKeys";
 import { buildArtifacts, BuiltArtifact } from "../../scripts/build-artifacts";
 import { OperationResult, ProgramConfig, RealEngine } from "./engine";
@@ -89,7 +89,7 @@ describe("faults on real hosts: every write step killed or cut, then a healthy h
             "complinist:rollbackVersion": rollbackVersion,
             "complinist:keepReleases": String(o.keep ?? 2),
             "complinist:releases": Object.fromEntries(published.map((v) => [v, { path: path.relative(REPO, (arts[v] as Artifact).file), sha256: (arts[v] as Artifact).sha256 }])),
-            "complinist:hosts": (o.hosts ?? [f1()]).map((h) => ({ name: h.name, address: h.address, port: h.sshPort, user: h.user, hostKey: h.hostKey })),
+            "complinist:hosts": (o.hosts ?? [f1()]).map(hostEntry),
             "complinist:sshPrivateKey": privateKey,
             "complinist:service": { command: "bin/start", environment: { COMPLINIST_ENV: "faults", ...o.env } },
             "complinist:health": { timeoutSeconds: 10, intervalMs: 300, drainSeconds: 2, ...o.health },

@@ -6,7 +6,7 @@ import * as path from "path";
 import { buildArtifacts, BuiltArtifact } from "../../scripts/build-artifacts";
 import { PROJECT_DIR } from "../../scripts/engine";
 import { ProgramConfig, RealEngine } from "./engine";
-import { TestHost, useHosts } from "../../dev/hosts";
+import { TestHost, useHosts, hostEntry } from "../../dev/hosts";
 
 /**
  * The operator's own commands through the real engine, on one real host: `npm run preview`,
@@ -48,7 +48,7 @@ describe("operator commands through the real engine", function () {
             "complinist:rollbackVersion": rollbackVersion,
             "complinist:keepReleases": "3",
             "complinist:releases": Object.fromEntries(published.map((v) => [v, { path: path.relative(PROJECT_DIR, (arts[v] as BuiltArtifact).file), sha256: (arts[v] as BuiltArtifact).sha256 }])),
-            "complinist:hosts": [{ name: h.name, address: h.address, port: h.sshPort, user: h.user, hostKey: h.hostKey }],
+            "complinist:hosts": [hostEntry(h)],
             "complinist:sshPrivateKey": h.privateKey,
             "complinist:releaseAuth": RELEASE_AUTH,
             "complinist:service": { command: "bin/start", environment: { COMPLINIST_ENV: "e2e" } },

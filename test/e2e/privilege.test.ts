@@ -2,7 +2,7 @@ import * as assert from "assert";
 import * as path from "path";
 import { buildArtifacts, BuiltArtifact } from "../../scripts/build-artifacts";
 import { ProgramConfig, RealEngine } from "./engine";
-import { TestHost, useHosts } from "../../dev/hosts";
+import { TestHost, useHosts, hostEntry } from "../../dev/hosts";
 
 /**
  * The privilege rule on a real host: root (the deploy, the host program) never appends to,
@@ -35,7 +35,7 @@ describe("privilege rule on a real host", function () {
             "complinist:releases": Object.fromEntries(
                 ["1.0.0", "1.2.0"].map((v) => [v, { path: path.relative(REPO, (arts[v] as BuiltArtifact).file), sha256: (arts[v] as BuiltArtifact).sha256 }]),
             ),
-            "complinist:hosts": [{ name: h.name, address: h.address, port: h.sshPort, user: h.user, hostKey: h.hostKey }],
+            "complinist:hosts": [hostEntry(h)],
             "complinist:sshPrivateKey": h.privateKey,
             "complinist:service": { command: "bin/start", environment },
             "complinist:health": { timeoutSeconds: 10, intervalMs: 300 },

@@ -3,7 +3,7 @@ import * as path from "path";
 import { buildArtifacts, BuiltArtifact } from "../../scripts/build-artifacts";
 import { PROJECT_DIR } from "../../scripts/engine";
 import { Backend, makeBackend, ProgramConfig, RealEngine, removeBackend } from "./engine";
-import { TestHost, useHosts } from "../../dev/hosts";
+import { TestHost, useHosts, hostEntry } from "../../dev/hosts";
 
 /**
  * The promotion gate between two stacks on one backend, through the real engine: prod reads
@@ -27,7 +27,7 @@ describe("promotion from staging to prod on one backend", function () {
             "complinist:version": version,
             "complinist:rollbackVersion": rollbackVersion,
             "complinist:releases": Object.fromEntries(published.map((v) => [v, { path: path.relative(PROJECT_DIR, (arts[v] as BuiltArtifact).file), sha256: (arts[v] as BuiltArtifact).sha256 }])),
-            "complinist:hosts": [{ name: h.name, address: h.address, port: h.sshPort, user: h.user, hostKey: h.hostKey }],
+            "complinist:hosts": [hostEntry(h)],
             "complinist:sshPrivateKey": h.privateKey,
             "complinist:service": { command: "bin/start" },
             "complinist:health": { timeoutSeconds: 20, intervalMs: 300 },

@@ -3,7 +3,7 @@ import * as path from "path";
 import { buildArtifacts, BuiltArtifact } from "../../scripts/build-artifacts";
 import { ProgramConfig, RealEngine, Step } from "./engine";
 import { isTrace, uploads } from "./trace";
-import { TestHost, useHosts } from "../../dev/hosts";
+import { TestHost, useHosts, hostEntry } from "../../dev/hosts";
 import { ProgramUnderMocks } from "../program/mocks/evaluate";
 
 /**
@@ -47,7 +47,7 @@ describe("release mode on real hosts", function () {
                     return [v, { path: path.relative(REPO, a.file), sha256: a.sha256 }];
                 }),
             ),
-            "complinist:hosts": hosts.map((h) => ({ name: h.name, address: h.address, port: h.sshPort, user: h.user, hostKey: h.hostKey })),
+            "complinist:hosts": hosts.map(hostEntry),
             "complinist:sshPrivateKey": first?.privateKey,
             "complinist:service": { command: "bin/start", environment: { COMPLINIST_ENV: "itest" } },
             "complinist:health": { timeoutSeconds: 15, intervalMs: 300 },

@@ -1,7 +1,7 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { TestHost, useHosts } from "../../dev/hosts";
+import { TestHost, useHosts, hostEntry } from "../../dev/hosts";
 import { degradingArtifact, healthPathArtifact } from "../integration/artifacts";
 import { buildArtifacts, BuiltArtifact } from "../../scripts/build-artifacts";
 import { ProgramConfig, RealEngine } from "./engine";
@@ -39,7 +39,7 @@ describe("zero-downtime activation on a real host, under load", function () {
             "complinist:rollbackVersion": rollbackVersion,
             "complinist:keepReleases": "5",
             "complinist:releases": Object.fromEntries(Object.entries(arts).map(([v, a]) => [v, { path: path.relative(REPO, a.file), sha256: a.sha256 }])),
-            "complinist:hosts": [{ name: h.name, address: h.address, port: h.sshPort, user: h.user, hostKey: h.hostKey }],
+            "complinist:hosts": [hostEntry(h)],
             "complinist:sshPrivateKey": h.privateKey,
             "complinist:service": { command: "bin/start", environment: { COMPLINIST_ENV: "zd" } },
             "complinist:health": { timeoutSeconds: 10, intervalMs: 300, drainSeconds: 10 },

@@ -1,6 +1,6 @@
 import * as assert from "assert";
 import { pinnedSampleImages, TEST_REGISTRY } from "../../dev/images";
-import { TestHost, useHosts } from "../../dev/hosts";
+import { TestHost, useHosts, hostEntry } from "../../dev/hosts";
 import { RealEngine } from "../e2e/engine";
 import type { ProgramConfig, OperationResult as UpResult } from "../e2e/engine";
 
@@ -48,7 +48,7 @@ describe("container mode trust on a real host: service user, limits, images pinn
             "complinist:mode": "container",
             "complinist:version": version,
             "complinist:releases": Object.fromEntries(VERSIONS.map((v) => [v, { image: releases[v] ?? (pinned[`complinist:${v}`] as string) }])),
-            "complinist:hosts": [{ name: h.name, address: h.address, port: h.sshPort, user: h.user, hostKey: h.hostKey }],
+            "complinist:hosts": [hostEntry(h)],
             "complinist:sshPrivateKey": h.privateKey,
             "complinist:service": { command: "bin/start", standby: false, ...service },
             "complinist:health": { timeoutSeconds: 20, intervalMs: 300, drainSeconds: 3 },

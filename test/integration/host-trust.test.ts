@@ -10,7 +10,7 @@ import { renderReleaseInstall } from "../../infra/render/release";
 import { releaseDirProvider, type ReleaseDirState } from "../../infra/providers/release";
 import { closeAllConnections, sshTransport } from "../../infra/transport/ssh";
 import type { Transport } from "../../infra/transport/transport";
-import { TestHost, useHosts } from "../../dev/hosts";
+import { TestHost, useHosts, hostEntry } from "../../dev/hosts";
 
 /**
  * The untrusted input rule on a real host (Debian + systemd + sshd), through the SSH transport
@@ -168,7 +168,7 @@ describe("host trust on a real host: what an artifact ships and where a registry
         }
 
         const state = (url: string): ReleaseDirState => ({
-            host: { name: h().name, address: h().address, port: h().sshPort, user: h().user, hostKey: h().hostKey },
+            host: hostEntry(h()),
             privateKey: h().privateKey,
             baseDir: "/opt/complinist",
             service: "complinist",
@@ -274,7 +274,7 @@ describe("host trust on a real host: only fields root wrote choose a rollback ta
             "complinist:version": version,
             "complinist:releases": Object.fromEntries(Object.entries(arts).map(([v, a]) => [v, { path: a.file, sha256: a.sha256 }])),
             "complinist:keepReleases": 5,
-            "complinist:hosts": [{ name: h().name, address: h().address, port: h().sshPort, user: h().user, hostKey: h().hostKey }],
+            "complinist:hosts": [hostEntry(h())],
             "complinist:sshPrivateKey": h().privateKey,
             "complinist:service": { command: "bin/start", environment: { COMPLINIST_ENV: "itest" } },
             "complinist:health": { timeoutSeconds: 10, intervalMs: 300 },

@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { pinnedSampleImages } from "../../dev/images";
-import { TestHost, useHosts } from "../../dev/hosts";
+import { TestHost, useHosts, hostEntry } from "../../dev/hosts";
 import { buildArtifacts, BuiltArtifact } from "../../scripts/build-artifacts";
 import { RealEngine, type ProgramConfig } from "../e2e/engine";
 import { Artifact, pack } from "./artifacts";
@@ -116,7 +116,7 @@ describe("release mode: instances answer on loopback only, enforced by the host"
             "complinist:rollbackVersion": rollbackVersion,
             "complinist:keepReleases": "3",
             "complinist:releases": Object.fromEntries(Object.entries(arts).map(([v, a]) => [v, { path: path.relative(REPO, a.file), sha256: a.sha256 }])),
-            "complinist:hosts": [{ name: h.name, address: h.address, port: h.sshPort, user: h.user, hostKey: h.hostKey }],
+            "complinist:hosts": [hostEntry(h)],
             "complinist:sshPrivateKey": h.privateKey,
             "complinist:service": { command: "bin/start", environment: { PEER: `${peerIp}:22` } },
             "complinist:health": { timeoutSeconds: 10, intervalMs: 300, drainSeconds: 5 },
@@ -260,7 +260,7 @@ describe("container mode: a packet for 127.0.0.1 sent from the segment (moby #45
                 "complinist:mode": "container",
                 "complinist:version": "1.0.0",
                 "complinist:releases": { "1.0.0": { image } },
-                "complinist:hosts": [{ name: h.name, address: h.address, port: h.sshPort, user: h.user, hostKey: h.hostKey }],
+                "complinist:hosts": [hostEntry(h)],
                 "complinist:sshPrivateKey": h.privateKey,
                 "complinist:service": { command: "bin/start" },
                 "complinist:health": { timeoutSeconds: 15, intervalMs: 300, drainSeconds: 5 },

@@ -497,10 +497,10 @@ describe("activate (host/activate.sh) under a temp root with stand-ins", functio
             const r = await activate("1.1.0", canary({ canary: { percent: 10, seconds: 1 } }));
             assert.strictEqual(r.code, 0, r.stderr + r.raw);
             assert.strictEqual(r.result.outcome, "activated");
-            assert.match(r.result.watch ?? "", /^10% canary 1s of 1s: new \d+ requests 0 errors \(0\.00%\), previous \d+ requests 0 errors/);
+            assert.match(r.result.watch ?? "", /^10% canary \d+s of 1s: new \d+ requests 0 errors \(0\.00%\), previous \d+ requests 0 errors/);
             assert.strictEqual(routed(), String(P2));
             assert.match(fs.readFileSync(l.deployLog, "utf8"), new RegExp(`canary: 10% of new requests to 1\\.1\\.0 on ${P2} for 1s`));
-            assert.match(revisions(), /\toutcome=activated previous=1\.0\.0 mode=started watch=10% canary 1s of 1s: new \d+ requests 0 errors/);
+            assert.match(revisions(), /\toutcome=activated previous=1\.0\.0 mode=started watch=10% canary \d+s of 1s: new \d+ requests 0 errors/);
             assert.deepStrictEqual(api.commands.filter((c) => c.startsWith("set server")), [], "no switch back");
         });
 
@@ -523,7 +523,7 @@ describe("activate (host/activate.sh) under a temp root with stand-ins", functio
             const r = await activate("1.1.0", canary({ canary: { percent: 10, seconds: 1 } }));
             assert.strictEqual(r.code, 0, r.stderr + r.raw);
             assert.strictEqual(r.result.outcome, "activated");
-            assert.match(r.result.watch ?? "", /^10% too few requests to judge \(0 of minRequests 5\), nothing decided: canary 1s of 1s/);
+            assert.match(r.result.watch ?? "", /^10% too few requests to judge \(0 of minRequests 5\), nothing decided: canary \d+s of 1s/);
         });
 
         it("without a canary, the soak's watch compares with the previous release's figures from before the switch, and switches back", async () => {

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { HealthGate } from "../infra/providers/activation";
 import { HostTarget } from "../infra/providers/host";
-import type { InstanceRuntime } from "../infra/render/hostProgram";
+import type { InstanceRuntime } from "../infra/agent/protocol";
 import type { ArtifactRelease } from "../stacks/schema";
 import type { ContainerLimits, ImageRelease } from "../stacks/containerSchema";
 import type { WatchConfig } from "../stacks/watchSchema";

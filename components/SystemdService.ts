@@ -1,10 +1,12 @@
 import * as pulumi from "@pulumi/pulumi";
 import { HostTarget } from "../infra/providers/host";
 import { ServiceUnit } from "../infra/providers/service";
-import { InstanceRuntime, renderHostProgram } from "../infra/render/hostProgram";
+import type { InstanceRuntime } from "../infra/agent/protocol";
 import { renderFirewallRules, renderFirewallUnit } from "../infra/render/firewall";
 import { hostLayout } from "../infra/render/layout";
 import { renderLogrotate } from "../infra/render/logrotate";
+import { renderAgentConfig } from "../infra/render/service";
+import { agentBuild } from "../toolchain/agent";
 import type { ContainerLimits } from "../stacks/containerSchema";
 import { renderContainerInstanceUnit, renderDockerEnvFile, renderEnvFile, renderInstanceUnit, renderProxyUnit, renderServiceUnit } from "../infra/render/unit";
 
@@ -58,7 +60,7 @@ export class SystemdService extends pulumi.ComponentResource {
         const firewallUnitText = renderFirewallUnit(spec);
         const firewallRules = renderFirewallRules({ service: args.service, port: args.port });
         const layout = hostLayout(args.baseDir, args.service);
-        const hostProgram = renderHostProgram(layout, args.service, args.runtime);
+        const agentConfigText = renderAgentConfig(args.baseDir, args.runtime);
         const logrotateText = renderLogrotate(layout);
         const envText = pulumi.secret(
             pulumi.output(args.secretEnvironment).apply((secrets) => (docker ? renderDockerEnvFile : renderEnvFile)({ ...args.environment, ...(secrets as Record<string, string>) })),
@@ -76,7 +78,8 @@ export class SystemdService extends pulumi.ComponentResource {
                 proxyUnitText,
                 firewallUnitText,
                 firewallRules,
-                hostProgram,
+                agentConfigText,
+                agent: agentBuild(),
                 logrotateText,
                 envText,
                 stack: args.stack,

@@ -6,6 +6,7 @@
  * timeout and any failure becomes one warning line — without the webhook URL, whose
  * path is the secret.
  */
+import { type HostOutcome, OUTCOME_MARKER, parseOutcomes } from "../infra/agent/outcome";
 
 export type DeployEvent =
     | { readonly kind: "started"; readonly stack: string; readonly version: string; readonly commit: string; readonly at: string }
@@ -79,7 +80,8 @@ const MAX_SAW = 600;
  */
 export function describeFailure(errorText: string, hostNames: ReadonlyArray<string>): { hosts: string[]; saw: string } {
     const hosts = hostNames.filter((h) => new RegExp(`(^|[^A-Za-z0-9-])${h.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}([^A-Za-z0-9-]|$)`).test(errorText));
-    const lines = errorText.split("\n").map((l) => l.trim()).filter((l) => l !== "");
+    // The outcome lines are data for describeWatchRollback, not words for the channel.
+    const lines = errorText.split("\n").map((l) => l.trim()).filter((l) => l !== "" && !l.includes(OUTCOME_MARKER));
     const gate = lines.find((l) => l.includes("Promotion gate:"));
     const onHosts = lines.filter((l) => hosts.some((h) => l.includes(h)));
     const saw = gate !== undefined ? gate.slice(gate.indexOf("Promotion gate:")) : onHosts.length > 0 ? [...new Set(onHosts)].join(" ") : lines[0] ?? "no error text";
@@ -99,25 +101,18 @@ export interface WatchRollback {
 
 /**
  * Pure, in describeFailure's style: the hosts whose error-rate watch tripped and switched back at
- * once, from the Activation's error (infra/providers/activation.ts: `host H: version X was ROLLED
- * BACK by the error-rate watch (FIGURES). Switched back at once to Y, the warm previous release
- * (N ms after the watch tripped); …`), each host once (the CLI repeats diagnostics). Undefined when
- * no host did — a watch that tripped but could not switch back is a plain failure.
+ * once, read from the outcome lines the Activation's error carries (infra/agent/outcome.ts: the
+ * host agent's own fields, never the English around them), each host once. Undefined when no host
+ * did: a watch that tripped but could not switch back is a plain failure (outcome `failed`).
  */
 export function describeWatchRollback(errorText: string): WatchRollback | undefined {
-    const found = new Map<string, { from: string; to: string; figures: string }>();
-    const pattern = /host (\S+): version (\S+) was ROLLED BACK by the error-rate watch \((.*?)\)\. Switched back at once[^;]*? to ([0-9A-Za-z][0-9A-Za-z.+_-]*), the warm previous release/g;
-    for (const m of errorText.matchAll(pattern)) {
-        const [, host, from, figures, to] = m as unknown as [string, string, string, string, string];
-        if (!found.has(host)) found.set(host, { from, to, figures });
-    }
-    if (found.size === 0) return undefined;
-    const hosts = [...found.keys()];
-    const each = [...found.values()];
-    const figures = hosts.length === 1 ? (each[0] as { figures: string }).figures : hosts.map((h) => `${h}: ${found.get(h)?.figures ?? ""}`).join("; ");
+    const found = parseOutcomes(errorText).filter((o) => o.outcome === "rolled-back" && o.reason === "watch");
+    if (found.length === 0) return undefined;
+    const hosts = found.map((o) => o.host);
+    const figures = hosts.length === 1 ? (found[0] as HostOutcome).seen : found.map((o) => `${o.host}: ${o.seen}`).join("; ");
     return {
-        from: [...new Set(each.map((r) => r.from))].join(", "),
-        to: [...new Set(each.map((r) => r.to))].join(", "),
+        from: [...new Set(found.map((o) => o.version))].join(", "),
+        to: [...new Set(found.map((o) => o.previous))].join(", "),
         hosts,
         figures: figures.length > MAX_SAW ? `${figures.slice(0, MAX_SAW)}…` : figures,
     };

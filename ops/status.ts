@@ -3,8 +3,8 @@ import { parseArgs } from "util";
 import { compareVersions, type StackConfig } from "../stacks/config";
 import { STACK_NAME_PATTERN } from "../stacks/schema";
 import { hostLayout, instancePorts, type HostLayout } from "../infra/render/layout";
-import { parseKeyValues } from "../infra/render/protocol";
-import { renderStatusScript } from "../infra/render/status";
+import { parseStatusAnswer, type AgentProbe, type AgentState } from "../infra/agent/state";
+import { HOST_STATE_TIMEOUT_S, renderStatusScript } from "../infra/render/status";
 import type { Transport } from "../infra/transport";
 import { TARGET_OPTIONS, TARGET_USAGE, type TargetArgs } from "./target";
 
@@ -60,7 +60,7 @@ export interface Probe {
     /** HTTP status; 0 when nothing answered. */
     readonly code: number;
     readonly seconds: number;
-    /** curl's complaint when the request failed (refused, timed out). */
+    /** Why the request failed (refused, timed out), as the host agent reports it. */
     readonly error?: string;
 }
 
@@ -82,7 +82,7 @@ export interface InstanceState {
     readonly role: "live" | "canary" | "standby" | "idle";
 }
 
-/** An error-rate watch in progress on the host (infra/render/host/watch.sh), from the host program's `watch=` line. */
+/** An error-rate watch in progress on the host, as the host agent's `state` reads it (its `watch`). */
 export interface WatchNow {
     /** canary: the new release takes a share of new requests; soak: all of them, after the full switch. */
     readonly phase: string;
@@ -127,18 +127,19 @@ function versionOf(l: HostLayout, resolved: string | undefined): string | undefi
     return rel !== "" && !rel.startsWith("..") && !rel.includes("/") ? rel : undefined;
 }
 
-function probe(kv: Record<string, string>, name: string): Probe {
-    const curl = Number(kv[`${name}.curl`] ?? "0");
+function probe(p: AgentProbe): Probe {
+    const error = (p.error ?? "").trim();
     return {
-        code: Number(kv[`${name}.code`]) || 0,
-        seconds: Number(kv[`${name}.seconds`]) || 0,
-        ...(curl !== 0 ? { error: (kv[`${name}.error`] ?? "").trim() || `curl exit ${curl}` } : {}),
+        code: p.code,
+        seconds: p.seconds,
+        // Nothing answered: the agent says why (never without, but a code 0 is no answer either way).
+        ...(error !== "" ? { error } : p.code === 0 ? { error: "no HTTP answer" } : {}),
     };
 }
 
-function healthProbe(kv: Record<string, string>): HealthProbe {
-    const base = probe(kv, "health");
-    const text = Buffer.from(kv["health.body"] ?? "", "base64").toString("utf8");
+function healthProbe(p: AgentProbe): HealthProbe {
+    const base = probe(p);
+    const text = p.body ?? "";
     let parsed: unknown;
     try {
         parsed = JSON.parse(text);
@@ -157,84 +158,97 @@ function healthProbe(kv: Record<string, string>): HealthProbe {
     };
 }
 
-/** The host program's `watch=` line: `phase=P version=V port=N verdict=W <figures>`; undefined when it says something else. */
-export function parseWatchLine(line: string): WatchNow | undefined {
-    const m = /^phase=(\S+) version=(\S+) port=(\d+) verdict=(\S+) (.*)$/.exec(line);
-    if (m === null) return undefined;
-    return { phase: m[1] as string, version: m[2] as string, port: Number(m[3]), verdict: m[4] as string, figures: m[5] as string };
+/** The units in the order an operator reads them: the umbrella, the proxy, the instances, then anything else the agent named. */
+function orderedUnits(service: string, port: number, units: Readonly<Record<string, string>>): Record<string, string> {
+    const known = [`${service}.service`, `${service}-proxy.service`, ...instancePorts(port).map((p) => `${service}@${p}.service`)];
+    const names = [...known.filter((u) => u in units), ...Object.keys(units).filter((u) => !known.includes(u)).sort()];
+    return Object.fromEntries(names.map((u) => [u, units[u] || "unknown"]));
 }
 
-/** Pure: a host's status script output → what runs there, judged against the declared version. */
-export function hostStatusFrom(host: string, address: string, kv: Record<string, string>, c: Pick<StackConfig, "baseDir" | "service" | "health" | "version">): HostStatus {
+/** A host without the agent: nothing on it can be read, and the deploy that installs the agent is the fix. */
+function noAgentHost(host: string, address: string, l: HostLayout): HostStatus {
+    return {
+        host,
+        address,
+        state: "unhealthy",
+        releases: [],
+        instances: [],
+        units: {},
+        revisions: [],
+        problems: [`the host agent is not installed (${l.hostProgram}): run pulumi up`],
+        warnings: [],
+    };
+}
+
+/** Pure: a host's agent state (null: no agent there) → what runs there, judged against the declared version. */
+export function hostStatusFrom(host: string, address: string, s: AgentState | null, c: Pick<StackConfig, "baseDir" | "service" | "health" | "version">): HostStatus {
     const l = hostLayout(c.baseDir, c.service.name);
+    if (s === null) return noAgentHost(host, address, l);
     const problems: string[] = [];
     const warnings: string[] = [];
-    const link = kv["current.link"] ?? "";
-    const live = versionOf(l, kv["current.path"]);
+    const link = s.current.link;
+    const live = versionOf(l, s.current.path);
     // A canary is a deploy in progress, not a failure: the declared version takes a share of new
     // requests while `current` still names the release before it, and either may answer a probe.
-    const canaryVersion = kv.canaryVersion || undefined;
+    const canaryVersion = s.canaryVersion || undefined;
     if (link === "") problems.push(`no live release: ${l.current} does not exist`);
     else if (live === undefined) problems.push(`${l.current} points to ${link}, which is not a release directory that exists`);
     else if (live !== c.version && canaryVersion === c.version) warnings.push(`a canary of ${c.version} is in progress: it takes a share of new requests; ${live} stays live until the full switch`);
     else if (live !== c.version) problems.push(`live release is ${live}, declared version is ${c.version}`);
     const answeredDuringCanary = (v: string) => canaryVersion !== undefined && (v === canaryVersion || v === live);
 
-    const health = healthProbe(kv);
     const healthUrl = `http://127.0.0.1:${c.service.port}${c.health.path}`;
-    if (health.error !== undefined) problems.push(`no answer from ${healthUrl}: ${health.error}`);
+    const health = s.health !== undefined ? healthProbe(s.health) : undefined;
+    if (health === undefined) problems.push(`the host agent did not probe ${healthUrl}`);
+    else if (health.error !== undefined) problems.push(`no answer from ${healthUrl}: ${health.error}`);
     else if (health.code !== 200) problems.push(`${healthUrl} answered HTTP ${health.code}${health.status ? ` (status ${health.status})` : ""}`);
     else if (health.status === undefined) problems.push(`${healthUrl} did not answer a JSON object with a status: ${health.body ?? "(empty)"}`);
     else if (health.status !== "healthy") problems.push(`${healthUrl} reports status ${health.status}`);
-    if (health.error === undefined && health.version !== undefined && health.version !== c.version && !answeredDuringCanary(health.version)) {
+    if (health !== undefined && health.error === undefined && health.version !== undefined && health.version !== c.version && !answeredDuringCanary(health.version)) {
         problems.push(`${healthUrl} reports version ${health.version}, declared version is ${c.version}`);
-    } else if (health.error === undefined && health.code === 200 && health.version === undefined) {
+    } else if (health !== undefined && health.error === undefined && health.code === 200 && health.version === undefined) {
         problems.push(`${healthUrl} reports no version`);
     }
-    const root = probe(kv, "root");
     const rootUrl = `http://127.0.0.1:${c.service.port}/`;
-    if (root.error !== undefined) problems.push(`no answer from ${rootUrl}: ${root.error}`);
+    const root = s.root !== undefined ? probe(s.root) : undefined;
+    if (root === undefined) problems.push(`the host agent did not probe ${rootUrl}`);
+    else if (root.error !== undefined) problems.push(`no answer from ${rootUrl}: ${root.error}`);
     else if (root.code >= 400) problems.push(`${rootUrl} answered HTTP ${root.code}`);
     for (const [what, p] of [["/", root], [c.health.path, health]] as const) {
-        if (p.error === undefined && p.seconds > SLOW_SECONDS) warnings.push(`${what} took ${p.seconds.toFixed(2)} s (runbook: under ${SLOW_SECONDS} s)`);
+        if (p !== undefined && p.error === undefined && p.seconds > SLOW_SECONDS) warnings.push(`${what} took ${p.seconds.toFixed(2)} s (runbook: under ${SLOW_SECONDS} s)`);
     }
 
     const instances: InstanceState[] = instancePorts(c.service.port).map((port) => {
-        const version = versionOf(l, kv[`instance.${port}.path`]);
-        const active = kv[`instance.${port}.active`] || "unknown";
+        const slot = s.instances.find((i) => i.port === port);
+        const version = versionOf(l, slot?.path);
+        const active = slot?.active || "unknown";
         const role =
             version === undefined ? "idle" : version === live ? "live" : version === canaryVersion ? "canary" : active === "active" ? "standby" : "idle";
-        return { port, link: kv[`instance.${port}.link`] ?? "", active, role, ...(version !== undefined ? { version } : {}) };
+        return { port, link: slot?.link ?? "", active, role, ...(version !== undefined ? { version } : {}) };
     });
-    const units: Record<string, string> = {};
-    for (const [k, v] of Object.entries(kv)) if (k.startsWith("unit.")) units[k.slice(5)] = v || "unknown";
+    const units = orderedUnits(c.service.name, c.service.port, s.units);
     for (const [unit, state] of Object.entries(units)) if (state === "failed") warnings.push(`${unit} has failed (journalctl -u ${unit})`);
 
-    const held = kv["lock.held"];
-    const lock: HostStatus["lock"] =
-        held === "yes" ? { held, owner: kv["lock.owner"] || "unknown (no owner file)" } : held === "no" || held === "unknown" ? { held } : undefined;
-    const revisions = Object.keys(kv)
-        .filter((k) => /^revision\.\d+$/.test(k))
-        .sort((a, b) => Number(a.slice(9)) - Number(b.slice(9)))
-        .map((k) => kv[k] as string);
-    const watchLine = kv.watch ?? "";
-    const watch = parseWatchLine(watchLine);
-    if (watchLine !== "" && watch === undefined) warnings.push(`the host program's watch line is not understood: ${watchLine.slice(0, 300)}`);
+    const lock: HostStatus["lock"] = s.lock.held === "yes" ? { held: "yes", owner: s.lock.owner || "unknown (no owner file)" } : { held: s.lock.held };
+    // The agent reads the watch only while the lock is held; one that names nothing is reported, not shown.
+    const w = s.watch;
+    const watch: WatchNow | undefined = w !== null && w.phase !== "" && w.version !== "" && w.port > 0 ? { phase: w.phase, version: w.version, port: w.port, verdict: w.verdict, figures: w.figures } : undefined;
+    if (w !== null && watch === undefined) warnings.push(`the host agent's watch is not understood: ${JSON.stringify(w).slice(0, 300)}`);
     return {
         host,
         address,
         state: problems.length > 0 ? "unhealthy" : "ok",
-        ...(kv.now ? { checkedAt: kv.now } : {}),
+        ...(s.now ? { checkedAt: s.now } : {}),
         ...(link !== "" ? { current: { link, ...(live !== undefined ? { version: live } : {}) } } : {}),
-        releases: (kv.releases ?? "").split(/\s+/).filter((v) => v !== "").sort(compareVersions),
+        releases: s.releaseDirs.filter((v) => v !== "").sort(compareVersions),
         instances,
-        health,
-        root,
+        ...(health !== undefined ? { health } : {}),
+        ...(root !== undefined ? { root } : {}),
         units,
-        ...(lock ? { lock } : {}),
+        lock,
         ...(canaryVersion !== undefined ? { canaryVersion } : {}),
         ...(watch !== undefined ? { watch } : {}),
-        revisions,
+        revisions: [...s.revisions],
         problems,
         warnings,
     };
@@ -257,8 +271,8 @@ export interface StatusTarget {
     readonly transport: Transport;
 }
 
-/** Seconds one host's status script may run: two probes of 5 s, the host program's status (at most 15 s) and a few systemctl calls. */
-const SCRIPT_TIMEOUT_MS = 40000;
+/** Milliseconds one host's status script may run: the agent's `state` (bounded on the host) and the SSH round trip. */
+const SCRIPT_TIMEOUT_MS = (HOST_STATE_TIMEOUT_S + 15) * 1000;
 
 /** Every host in parallel; a host that cannot be reached or refuses the script is reported, never thrown. */
 export async function collectStatus(c: StackConfig, targets: ReadonlyArray<StatusTarget>): Promise<HostStatus[]> {
@@ -268,7 +282,8 @@ export async function collectStatus(c: StackConfig, targets: ReadonlyArray<Statu
             try {
                 const r = await t.transport.exec(script, { timeoutMs: SCRIPT_TIMEOUT_MS });
                 if (r.code !== 0) return unreachableHost(t.name, t.address, `the status script failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().slice(-400)}`);
-                return hostStatusFrom(t.name, t.address, parseKeyValues(r.stdout), c);
+                // An answer that is not the agent's leaves the host unchecked: its message names the host and the field.
+                return hostStatusFrom(t.name, t.address, parseStatusAnswer(r.stdout, t.name), c);
             } catch (e) {
                 return unreachableHost(t.name, t.address, e instanceof Error ? e.message : String(e));
             }

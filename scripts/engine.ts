@@ -1,7 +1,8 @@
 /**
  * The one way this repo runs the Pulumi engine: the program (index.ts) inline through the
  * Automation API, with the pinned CLI (toolchain/toolchain.ts) and the dynamic-provider launcher
- * on PATH. Every npm script that runs Pulumi and every end-to-end test comes through here.
+ * on PATH, and the host agent built (toolchain/agent.ts). Every npm script that runs Pulumi and
+ * every end-to-end test comes through here.
  *
  * Inline: `LocalWorkspace` starts the SDK's own language runtime server in this process and passes
  * it to `pulumi up|preview|refresh|destroy` as `--client`, so no Node.js language host is needed
@@ -11,6 +12,7 @@ import * as path from "path";
 import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
 import complinist = require("../index");
 import { ensureToolchain, Toolchain } from "../toolchain/toolchain";
+import { AgentBuild, agentBuild } from "../toolchain/agent";
 import { trace } from "../infra/transport/trace";
 
 /** The project directory: Pulumi.yaml, Pulumi.<stack>.yaml, node_modules (the launcher runs from here). */
@@ -24,17 +26,28 @@ export interface EngineOptions {
     readonly env?: Readonly<Record<string, string>>;
     /** Create the stack when it does not exist (default: it must exist). */
     readonly create?: boolean;
-    /** Progress lines (a build of the CLI). */
+    /** Progress lines (a build of the CLI or of the host agent). */
     readonly log?: (line: string) => void;
 }
 
 let toolchain: Toolchain | undefined;
+let agent: AgentBuild | undefined;
 let command: Promise<PulumiCommand> | undefined;
 
-/** The CLI, built on first use when neither PATH nor the cache has a supported one. */
+/**
+ * The CLI, built on first use when neither PATH nor the cache has a supported one; and the host
+ * agent of agent/ as it is (npm run agent), built when the cache lacks it, before any program runs.
+ */
 export function engineToolchain(log: (line: string) => void = (line) => console.error(line)): Toolchain {
     toolchain ??= ensureToolchain(log);
+    engineAgent(log);
     return toolchain;
+}
+
+/** The host agent the program installs (version and sha256 per architecture), built when missing. */
+export function engineAgent(log: (line: string) => void = (line) => console.error(line)): AgentBuild {
+    agent ??= agentBuild({ log });
+    return agent;
 }
 
 function pulumiCommand(t: Toolchain): Promise<PulumiCommand> {

@@ -2,12 +2,13 @@
  * `npm run up [-- --stack <env>] [--yes]`: the main job; the stack defaults to `local`.
  *
  * For `local` it first makes the embedded default real: the Pulumi CLI (npm run toolchain,
- * built once into a cache), the Docker engine and the test-host image (scripts/ci-setup.sh),
- * the sample artifacts, and a disposable local host on 127.0.0.1:2222 with the demo-only keys
- * from dev/keys/ — then runs `pulumi up` (the program inline, scripts/engine.ts) against a file
- * backend inside the repo with a dev-only passphrase, and prints the host's /health answer and
- * the stack outputs. Other stacks (dev, staging, prod) use the operator's own backend and show
- * the preview diff first; they apply after a "yes" at the terminal, or with --yes.
+ * built once into a cache), the host agent (npm run agent, into the same cache), the Docker
+ * engine and the test-host image (scripts/ci-setup.sh), the sample artifacts, and a disposable
+ * local host on 127.0.0.1:2222 with the demo-only keys from dev/keys/ — then runs `pulumi up`
+ * (the program inline, scripts/engine.ts) against a file backend inside the repo with a dev-only
+ * passphrase, and prints the host's /health answer and the stack outputs. Other stacks (dev,
+ * staging, prod) use the operator's own backend and show the preview diff first; they apply
+ * after a "yes" at the terminal, or with --yes.
  */
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
@@ -16,7 +17,7 @@ import { parseArgs } from "util";
 import { SYSTEMD_HOST_FLAGS, waitReady } from "../dev/container";
 import { buildArtifacts } from "./build-artifacts";
 import { errorMessage } from "../stacks/errors";
-import { engineToolchain, openStack } from "./engine";
+import { engineAgent, engineToolchain, openStack } from "./engine";
 import { terminalIo } from "./automation";
 import { CONVERGE } from "../ops/operator";
 
@@ -82,9 +83,10 @@ async function main(): Promise<number> {
     }
     const env: Record<string, string> = {};
     const local = args.stack === DEFAULT_STACK;
-    // The CLI first: a build (minutes, once per machine) must not wait on a host.
+    // The CLI and the host agent first: a build (minutes, once per machine) must not wait on a host.
     const t = engineToolchain((line) => console.log(`up: ${line}`));
     console.log(`up: pulumi ${t.version} (${t.source}: ${t.cliDir})`);
+    console.log(`up: host agent ${engineAgent().version}`);
     if (local) {
         const setup = spawnSync("bash", [path.join(REPO, "scripts", "ci-setup.sh")], { stdio: "inherit" });
         if (setup.status !== 0) fail("could not start the Docker engine or build the test-host image (see above)");

@@ -1,9 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { dynamicProps, InputsOf } from "./inputs";
-import { activationUnit, renderActivationPoll, renderActivationRead, renderActivationStart } from "../render/activation";
-import { DeploySettings, renderDeploySettings } from "../render/hostProgram";
+import { activationUnit, renderActivationPoll, renderActivationStart, renderAgentState } from "../render/activation";
+import { AGENT_PROTOCOL, type ActivateRequest, type ActivationResult, type AgentSettings, parseAgentAnswer } from "../agent/protocol";
+import { parseAgentState } from "../agent/state";
 import { hostLayout } from "../render/layout";
-import { ACTIVATION_RESULT_KEYS, parseKeyValues } from "../render/protocol";
 import { trace } from "../transport/trace";
 import { activationOutcome, containerOf } from "./activationOutcome";
 import { configureCredentials, connect, deployer, HostTarget, run } from "./host";
@@ -73,7 +73,7 @@ const RESTART_KEYS = ["version", "sha256", "serviceRevision", "baseDir", "servic
 const CONVERGE_KEYS = ["rollbackVersion", "standby"] as const;
 
 /** The host's settings for one activation; a rollback (to the pinned previous release) takes every request at once: no canary. */
-function settingsOf(s: ActivationInputs, rollback: boolean): DeploySettings {
+function settingsOf(s: ActivationInputs, rollback: boolean): AgentSettings {
     const crypto = require("crypto") as typeof import("crypto");
     const revision = crypto.createHash("sha256").update(JSON.stringify([s.serviceRevision, s.health, s.port, s.user])).digest("hex").slice(0, 16);
     return {
@@ -109,26 +109,26 @@ async function activate(s: ActivationInputs, rollback: boolean): Promise<Activat
     // Hook, gate of the new instance, canary, switch, drain, soak, gate of the standby, plus the lock wait.
     const budgetSeconds = (runHook ? s.hookTimeoutSeconds : 0) + 2 * h.timeoutSeconds + s.canary.seconds + h.soakSeconds + 2 * h.drainSeconds + 180;
     trace("activate", { host: s.host.name, version: s.version });
-    await run(
-        t,
-        `starting the activation of ${s.version}`,
-        renderActivationStart(l, { id, service: s.service, version: s.version, sha256: s.sha256, who: deployer(), runHook, budgetSeconds }),
-        Buffer.from(renderDeploySettings(settingsOf(s, rollback)), "utf8"),
-    );
+    const request: ActivateRequest = { v: AGENT_PROTOCOL, id, version: s.version, sha256: s.sha256, who: deployer(), runHook, budgetSeconds, settings: settingsOf(s, rollback) };
+    await run(t, `starting the activation of ${s.version}`, renderActivationStart(l), Buffer.from(JSON.stringify(request), "utf8"));
     // Poll until the host records the outcome. A lost connection is retried: the activation
     // goes on host-side regardless, and its result waits in the file.
     const deadline = Date.now() + (budgetSeconds + 60) * 1000;
-    let kv: Record<string, string> = {};
+    const poll = async (): Promise<ActivationResult> => {
+        const r = await t.exec(renderActivationPoll(l, id), { timeoutMs: 30000 });
+        if (r.code !== 0) throw new Error(`host ${t.host}: polling the activation failed (exit ${r.code}): ${r.stderr.trim()}`);
+        return parseAgentAnswer<ActivationResult>(r.stdout, t.host, "activation-result");
+    };
+    let kv: ActivationResult | undefined;
     let lastError = "";
     for (;;) {
         try {
-            const r = await t.exec(renderActivationPoll(l, s.service, id), { timeoutMs: 30000 });
-            kv = parseKeyValues(r.stdout, ACTIVATION_RESULT_KEYS);
-            if (kv.done === "1") break;
-            if (kv.unit !== "active" && kv.unit !== "activating" && kv.unit !== "") {
+            kv = await poll();
+            if (kv.done) break;
+            if (kv.unit !== "active" && kv.unit !== "activating" && kv.unit !== "" && kv.unit !== undefined) {
                 await sleep(1000);
-                const again = parseKeyValues((await t.exec(renderActivationPoll(l, s.service, id), { timeoutMs: 30000 })).stdout, ACTIVATION_RESULT_KEYS);
-                if (again.done === "1") {
+                const again = await poll();
+                if (again.done) {
                     kv = again;
                     break;
                 }
@@ -143,6 +143,7 @@ async function activate(s: ActivationInputs, rollback: boolean): Promise<Activat
         }
         await sleep(Math.min(1000, Math.max(200, h.intervalMs)));
     }
+    if (kv === undefined) throw new Error(`host ${t.host}: the activation of ${s.version} reported nothing`);
     trace("activated", { host: s.host.name, version: s.version, outcome: kv.outcome ?? "" });
     return activationOutcome(s, t.host, l.lockFile, kv);
 }
@@ -150,24 +151,26 @@ async function activate(s: ActivationInputs, rollback: boolean): Promise<Activat
 async function readHost(props: ActivationOutputs): Promise<Pick<ActivationOutputs, "activeVersion" | "active" | "standbyVersion">> {
     const t = await connect(props.host, props.privateKey);
     const l = hostLayout(props.baseDir, props.service, t.root);
-    const kv = parseKeyValues((await run(t, "reading the live release", renderActivationRead(l))).stdout);
-    const served = kv.served ?? "";
+    const st = parseAgentState((await run(t, "reading the live release", renderAgentState(l, props.port, props.health.path))).stdout, t.host);
+    if (st.agent === null) return { activeVersion: "", active: "the host agent is not installed", standbyVersion: "" };
+    const served = st.served;
+    const live = st.live;
     const problems: string[] = [];
-    if (kv.proxyActive !== "active") problems.push(`proxy ${kv.proxyActive || "missing"}`);
-    if (kv.liveActive !== "active") problems.push(`live instance ${kv.liveActive || "missing"}`);
-    if (kv.liveVersion !== props.version) problems.push(`live instance runs ${kv.liveVersion || "nothing"}`);
-    if (kv.current !== props.version) problems.push(`current -> ${kv.current || "nothing"}`);
+    if (!st.proxy.active) problems.push(`proxy ${st.units[`${props.service}-proxy.service`] || "missing"}`);
+    if (live.active !== "active") problems.push(`live instance ${live.active || "missing"}`);
+    if (live.version !== props.version) problems.push(`live instance runs ${live.version || "nothing"}`);
+    if (st.current.version !== props.version) problems.push(`current -> ${st.current.version || "nothing"}`);
     if (served !== props.version) problems.push(`port ${props.port} answers ${served || "nothing"}`);
     // Container mode: the container behind the live slot, as Docker sees it.
-    if (kv.liveContainer !== undefined && kv.liveContainer !== "") {
-        const c = containerOf(kv.liveContainer);
-        const name = `${props.service}-${kv.livePort ?? "?"}`;
+    if (st.runtime === "docker" && live.port !== 0) {
+        const c = containerOf(live.container);
+        const name = `${props.service}-${live.port}`;
         if (c.state === "missing") problems.push(`live container ${name} missing`);
         else if (c.state !== "running") problems.push(`live container ${name} ${c.state}`);
-        else if (kv.liveImage && c.image !== kv.liveImage) problems.push(`live container ${name} runs image ${c.image.slice(0, 19)}, not the release's ${kv.liveImage.slice(0, 19)}`);
+        else if (live.image && c.image !== live.image) problems.push(`live container ${name} runs image ${c.image.slice(0, 19)}, not the release's ${live.image.slice(0, 19)}`);
         else if (props.liveContainer && c.id !== props.liveContainer) problems.push(`live container ${name} is ${c.id.slice(0, 12)}, not ${props.liveContainer.slice(0, 12)} that the activation gated (replaced or restarted outside an activation)`);
     }
-    return { activeVersion: served, active: problems.length ? problems.join(", ") : "active", standbyVersion: kv.standbyVersion ?? "" };
+    return { activeVersion: served, active: problems.length ? problems.join(", ") : "active", standbyVersion: st.standbyVersion };
 }
 
 export const activationProvider: pulumi.dynamic.ResourceProvider = {

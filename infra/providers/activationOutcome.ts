@@ -1,16 +1,24 @@
 import { deployCommit } from "../../stacks/source";
+import type { ActivationResult, AgentContainer } from "../agent/protocol";
+import { outcomeLine } from "../agent/outcome";
 import type { ActivationInputs, ActivationOutputs } from "./activation";
 
 /**
- * What the host's activation result (host/activate.sh `result` lines) means for the engine: the
- * Activation's outputs when the release is live, else the operator-facing error — which host,
- * what was seen, what serves now and what to run next. Pure: infra/providers/activation.ts reads
- * the result file and hands its keys here.
+ * What the host agent's activation result means for the engine: the Activation's outputs when
+ * the release is live, else the operator-facing error — which host, what was seen, what serves
+ * now and what to run next — ending with the outcome's fields as one JSON line (agent/outcome.ts)
+ * for the deploy notification. Pure: infra/providers/activation.ts polls the result and hands it here.
  */
 
 /** The outputs of an activation the host reports as live, or the error that says why not. */
-export function activationOutcome(s: ActivationInputs, host: string, lockFile: string, kv: Record<string, string>): ActivationOutputs {
+export function activationOutcome(s: ActivationInputs, host: string, lockFile: string, kv: ActivationResult): ActivationOutputs {
     const previous = kv.previous ?? "";
+    const fail = (message: string): Error => {
+        const ms = kv.trippedAt && kv.switchedBackAt ? kv.switchedBackAt - kv.trippedAt : undefined;
+        return new Error(
+            `${message}\n${outcomeLine({ v: 1, host, version: s.version, outcome: kv.outcome ?? "failed", reason: kv.reason ?? "", previous, seen: kv.seen ?? "", ...(ms !== undefined && ms >= 0 ? { switchBackMs: ms } : {}) })}`,
+        );
+    };
     const rollback =
         previous && previous !== s.version
             ? `pin the previous release: npm run rollback -- --stack ${s.stack} --to ${previous} (or: pulumi config set complinist:version ${previous} --stack ${s.stack} && pulumi up --stack ${s.stack})`
@@ -36,33 +44,33 @@ export function activationOutcome(s: ActivationInputs, host: string, lockFile: s
                 // The commit that shipped the release now live (its manifest), not the one running this deploy:
                 // after a rollback the record names the code that runs.
                 activatedCommit: kv.commit || deployCommit(),
-                liveContainer: containerOf(kv.container).id,
+                liveContainer: kv.container?.id ?? "",
                 watchResult: kv.watch ?? "",
             };
         case "locked":
-            throw new Error(`host ${host}: the deploy lock ${lockFile} is held by ${kv.holder ?? "unknown"}; it frees itself when that process ends. Run pulumi up --stack ${s.stack} again then`);
+            throw fail(`host ${host}: the deploy lock ${lockFile} is held by ${kv.holder ?? "unknown"}; it frees itself when that process ends. Run pulumi up --stack ${s.stack} again then`);
         default:
             break;
     }
     const seen = kv.seen ?? "nothing";
     if (kv.outcome === "refused") {
-        throw new Error(
+        throw fail(
             `host ${host}: version ${s.version} is refused: the error-rate watch rolled it back on this host (${seen}). Nothing was changed (${serving}). ` +
                 `Deploy another version, or, to try ${s.version} on users again on purpose: pulumi config set --path 'complinist:acknowledgeRolledBack[0]' ${s.version} --stack ${s.stack}`,
         );
     }
     if (kv.reason === "watch") {
         const back = kv.outcome === "rolled-back" ? `Switched back at once to ${previous}, the warm previous release${switchBackTime(kv)}; the new instance was stopped: ${serving}.` : `Could not switch back: ${serving}.`;
-        throw new Error(
+        throw fail(
             `host ${host}: version ${s.version} was ROLLED BACK by the error-rate watch (${seen}). ${back} ` +
                 `Later batches were not touched. The next pulumi up with ${s.version} is refused until the version changes or the stack acknowledges it (complinist:acknowledgeRolledBack).`,
         );
     }
-    if (kv.outcome === "failed" && /not complete/.test(seen)) {
-        throw new Error(`host ${host}: release ${s.version} is not complete on the host (no manifest); run pulumi refresh then pulumi up --stack ${s.stack}`);
+    if (kv.reason === "release-incomplete") {
+        throw fail(`host ${host}: release ${s.version} is not complete on the host (no manifest); run pulumi refresh then pulumi up --stack ${s.stack}`);
     }
-    if (/^hooks\.beforeActivate/.test(seen)) {
-        throw new Error(`host ${host}: ${seen}; nothing was switched (${serving}).`);
+    if (kv.reason === "beforeActivate-hook") {
+        throw fail(`host ${host}: ${seen}; nothing was switched (${serving}).`);
     }
     const back = kv.reason === "switch" ? "Routed back to what was live" : kv.outcome === "failed-rolled-back" ? "Switched back at once" : "Could not switch back (what was live does not answer)";
     const after: Record<string, string> = {
@@ -76,17 +84,16 @@ export function activationOutcome(s: ActivationInputs, host: string, lockFile: s
             : `failed its gate (GET ${s.health.path} on the new instance within ${s.health.timeoutSeconds}s, ` +
               `wanted 200 {"status":"healthy","version":"${s.version}"}${s.health.checks.length ? " and the configured checks" : ""}; saw: ${seen}). ` +
               `It never took a request: ${serving}.`;
-    throw new Error(`host ${host}: version ${s.version} ${what} Later batches were not touched. To roll back the stack: ${rollback}`);
+    throw fail(`host ${host}: version ${s.version} ${what} Later batches were not touched. To roll back the stack: ${rollback}`);
 }
 
 /** " (N ms after the watch tripped)", from the host's own clock (trippedAt, switchedBackAt in epoch ms). */
-function switchBackTime(kv: Record<string, string>): string {
-    const ms = Number(kv.switchedBackAt) - Number(kv.trippedAt);
-    return kv.trippedAt && Number.isFinite(ms) && ms >= 0 ? ` (${ms} ms after the watch tripped)` : "";
+function switchBackTime(kv: ActivationResult): string {
+    const ms = (kv.switchedBackAt ?? 0) - (kv.trippedAt ?? 0);
+    return kv.trippedAt && kv.switchedBackAt && ms >= 0 ? ` (${ms} ms after the watch tripped)` : "";
 }
 
-/** The host program's `<state> <container id> <image id>` of a slot's container (container_state), or "missing". */
-export function containerOf(line: string | undefined): { state: string; id: string; image: string } {
-    const [state = "", id = "", image = ""] = (line ?? "").trim().split(/\s+/);
-    return { state, id, image };
+/** A slot's container as the agent reports it, "missing" when it reports none. */
+export function containerOf(c: AgentContainer | null | undefined): AgentContainer {
+    return c ?? { state: "missing", id: "", image: "" };
 }

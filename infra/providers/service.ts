@@ -2,7 +2,9 @@ import * as pulumi from "@pulumi/pulumi";
 import { dynamicProps, InputsOf } from "./inputs";
 import { hostLayout } from "../render/layout";
 import { parseKeyValues } from "../render/protocol";
-import { renderServiceApply, renderServiceDelete, renderServiceRead, ServiceFiles } from "../render/service";
+import { q } from "../render/shell";
+import { AgentInstall, renderServiceApply, renderServiceDelete, renderServiceRead, ServiceFiles } from "../render/service";
+import { AGENT_ARCHES, agentBinaryBySha, type AgentBuild } from "../../toolchain/agent";
 import { configureCredentials, connect, deployer, HostTarget, LOCKED_SCRIPT_TIMEOUT_MS, run, sha256Hex } from "./host";
 
 /** The systemd unit, its env file (0600) and its enablement on one host. */
@@ -17,6 +19,8 @@ export interface ServiceUnitState extends Omit<ServiceFiles, "who"> {
     readonly stack: string;
     /** `complinist:allowServiceInterruption`: a replacement (new service name or baseDir) may stop the service. */
     readonly allowServiceInterruption: boolean;
+    /** The host agent installed as `/usr/local/sbin/<service>`: its version and each architecture's sha256 (shown in preview instead of its bytes). */
+    readonly agent: AgentBuild;
 }
 
 export interface ServiceUnitOutputs extends ServiceUnitState {
@@ -28,16 +32,37 @@ export interface ServiceUnitOutputs extends ServiceUnitState {
     readonly enabled: string;
     /** `loaded` when the host's instance firewall is the applied rules and loads at boot; otherwise what differs (drift). */
     readonly firewall: string;
+    /** The host's architecture (`uname -m`), which picks the agent binary. */
+    readonly arch: string;
+    /** sha256 of the agent installed on the host: another one than the build's for its architecture is drift. */
+    readonly agentSha256: string;
 }
 
 /** Files on the host compared whole: a hand edit of any of them is drift. */
-const FILE_KEYS = ["unitText", "serviceUnitText", "proxyUnitText", "firewallUnitText", "firewallRules", "hostProgram", "logrotateText"] as const;
+const FILE_KEYS = ["unitText", "serviceUnitText", "proxyUnitText", "firewallUnitText", "firewallRules", "agentConfigText", "logrotateText"] as const;
+
+/** The build's sha256 for a host of this `uname -m`, or the error naming what is supported. */
+function agentShaFor(host: string, agent: AgentBuild, arch: string): string {
+    const goarch = (AGENT_ARCHES as Record<string, "amd64" | "arm64" | undefined>)[arch];
+    if (goarch === undefined) throw new Error(`host ${host}: architecture ${arch || "unknown"} (uname -m) is not one the host agent is built for (${Object.keys(AGENT_ARCHES).join(", ")})`);
+    return agent.sha256[goarch];
+}
 
 async function apply(s: ServiceUnitState): Promise<ServiceUnitOutputs> {
     const t = await connect(s.host, s.privateKey);
     const l = hostLayout(s.baseDir, s.service, t.root);
-    await run(t, `installing unit ${s.service}.service`, renderServiceApply(l, { ...s, who: deployer() }, t.systemd), Buffer.from(s.envText, "utf8"), LOCKED_SCRIPT_TIMEOUT_MS);
-    return { ...s, envSha256: sha256Hex(s.envText), envMode: "600", enabled: "enabled", firewall: "loaded" };
+    const probe = (await run(t, "reading the host agent", `uname -m; if [ -f ${q(l.hostProgram)} ]; then sha256sum < ${q(l.hostProgram)} | cut -d' ' -f1; fi`)).stdout.trim().split("\n");
+    const arch = probe[0] ?? "";
+    const want = agentShaFor(t.host, s.agent, arch);
+    let agent: AgentInstall = { installed: want };
+    // Only a changed agent travels: about 5 MB, once per agent build.
+    if (probe[1] !== want) {
+        const up = await t.upload(agentBinaryBySha(want), l.agentUpload);
+        if (up.sha256 !== want) throw new Error(`host ${t.host}: the uploaded host agent has sha256 ${up.sha256}, not ${want}`);
+        agent = { upload: l.agentUpload, sha256: want };
+    }
+    await run(t, `installing unit ${s.service}.service`, renderServiceApply(l, { ...s, who: deployer() }, t.systemd, agent), Buffer.from(s.envText, "utf8"), LOCKED_SCRIPT_TIMEOUT_MS);
+    return { ...s, envSha256: sha256Hex(s.envText), envMode: "600", enabled: "enabled", firewall: "loaded", arch, agentSha256: want };
 }
 
 export const serviceUnitProvider: pulumi.dynamic.ResourceProvider = {
@@ -53,6 +78,9 @@ export const serviceUnitProvider: pulumi.dynamic.ResourceProvider = {
         if (olds.envMode !== "600") changed.push("envMode");
         if (olds.enabled !== "enabled") changed.push("enabled");
         if (olds.firewall !== "loaded") changed.push("firewall");
+        // A new build, or another agent found on the host by refresh (replaced by hand, or still the bash host program).
+        if (JSON.stringify(olds.agent) !== JSON.stringify(news.agent)) changed.push("agent");
+        else if (olds.arch !== undefined && olds.agentSha256 !== agentShaFor(olds.host.name, news.agent, olds.arch)) changed.push("agentSha256");
         if (JSON.stringify(olds.host) !== JSON.stringify(news.host)) changed.push("host");
         // A rotated key reaches state, so later reads and deletes never fall back to a revoked one.
         if (olds.privateKey !== news.privateKey) changed.push("privateKey");
@@ -81,7 +109,9 @@ export const serviceUnitProvider: pulumi.dynamic.ResourceProvider = {
                 proxyUnitText: text("proxyUnit"),
                 firewallUnitText: text("firewallUnit"),
                 firewallRules: text("firewallRules"),
-                hostProgram: text("hostProgram"),
+                agentConfigText: text("agentConfig"),
+                arch: kv.arch ?? "",
+                agentSha256: kv.agentSha256 ?? "",
                 logrotateText: text("logrotate"),
                 envSha256: kv.envSha256 ?? "",
                 envMode: kv.envMode ?? "",
@@ -127,7 +157,7 @@ export class ServiceUnit extends pulumi.dynamic.Resource {
     declare public readonly enabled: pulumi.Output<string>;
 
     constructor(name: string, args: ServiceUnitArgs, opts?: pulumi.CustomResourceOptions) {
-        const [props, options] = dynamicProps(args, ["envSha256", "envMode", "enabled", "firewall"], opts, ["privateKey", "envText"]);
+        const [props, options] = dynamicProps(args, ["envSha256", "envMode", "enabled", "firewall", "arch", "agentSha256"], opts, ["privateKey", "envText"]);
         super(serviceUnitProvider, name, props, options, "complinist", "ServiceUnit");
     }
 }

@@ -14,14 +14,17 @@ import * as path from "path";
  *   <baseDir>/.activations/              root:root 0700, one settings + result file per host-side activation
  *   /etc/<service>/                      root:root 0711 (the proxy reads haproxy.cfg in it)
  *   /etc/<service>/<service>.env         0600, the staged env; each instance starts from a 0600 copy, instance-<port>.env
- *   /etc/<service>/deploy.conf           0600, the gate settings the host program uses (health, checks, soak, standby)
+ *   /etc/<service>/agent.json            0600, where the agent's service lives (baseDir, runtime): data the agent reads
+ *   /etc/<service>/deploy.json           0600, the last successful activation's settings (health, checks, soak, standby), JSON
+ *   /etc/<service>/deploy.conf           0600, the same as bash the old host program sourced: read as data by the agent until the first activation replaces it
+ *   /etc/<service>/proxy.json            0600, the route the agent last wrote (live, canary): the routing is read from it or the runtime API
  *   /etc/<service>/haproxy.cfg           the local proxy on the service port
  *   /etc/<service>/firewall.nft          0644, the instance ports' loopback-only rules (nftables table inet <service>)
  *   /etc/systemd/system/<service>.service         0644, the umbrella unit: `systemctl stop|start <service>` (+ .wants/ 0755)
  *   /etc/systemd/system/<service>@.service        0644, one app instance per private loopback port
  *   /etc/systemd/system/<service>-proxy.service   0644, HAProxy on the service port
  *   /etc/systemd/system/<service>-firewall.service   0644, loads firewall.nft (boot, reload), deletes the table when stopped
- *   /usr/local/sbin/<service>            0755, the host program: activate, rollback, status, releases
+ *   /usr/local/sbin/<service>            0755, the host agent (agent/, Go): activate, rollback, status, releases, state
  *   /etc/logrotate.d/<service>           0644
  *   /var/log/<service>/                  root:root 0750: app.log (opened by systemd for the app), deploy.log, both 0640
  *   /run/<service>-proxy/                haproxy:haproxy 0750 (RuntimeDirectoryMode=)
@@ -52,7 +55,13 @@ export interface HostLayout {
     readonly firewallUnitFile: string;
     readonly firewallRules: string;
     readonly deployConfig: string;
+    readonly deploySettings: string;
+    readonly proxyState: string;
+    readonly agentConfig: string;
+    /** The host agent (agent/): the host program at /usr/local/sbin/<service>. */
     readonly hostProgram: string;
+    /** Where a new agent binary is uploaded before the service apply installs it (root's directory). */
+    readonly agentUpload: string;
     /** The proxy's read-only stats endpoint (HTTP over a unix socket: `curl --unix-socket`). */
     readonly proxyStatsSocket: string;
     readonly proxyRunDir: string;
@@ -87,7 +96,11 @@ export function hostLayout(baseDir: string, service: string, root = ""): HostLay
         firewallUnitFile: r(`/etc/systemd/system/${service}-firewall.service`),
         firewallRules: r(`/etc/${service}/firewall.nft`),
         deployConfig: r(`/etc/${service}/deploy.conf`),
+        deploySettings: r(`/etc/${service}/deploy.json`),
+        proxyState: r(`/etc/${service}/proxy.json`),
+        agentConfig: r(`/etc/${service}/agent.json`),
         hostProgram: r(`/usr/local/sbin/${service}`),
+        agentUpload: r(`/usr/local/sbin/.${service}-agent.upload`),
         proxyStatsSocket: r(`/run/${service}-proxy/stats.sock`),
         proxyRunDir: r(`/run/${service}-proxy`),
         logrotateFile: r(`/etc/logrotate.d/${service}`),

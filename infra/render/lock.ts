@@ -1,13 +1,75 @@
 import * as path from "path";
-import { hostProgramPart } from "./hostProgram";
 import { HostLayout } from "./layout";
 import { renderLogFiles } from "./logFiles";
 import { q } from "./shell";
 
 /**
- * The preamble of every host script that writes: the host lock (the host program's own
- * `lock` family, so the activation, the emergency command and the providers' scripts
- * exclude each other), taken and held until the script exits, then the leftovers of
+ * The shell side of the host lock, for the providers' own scripts (release install and delete,
+ * the service apply), which run before the host agent may be installed on a new host: flock(1)
+ * on the lock file the agent locks with flock(2), so the agent's activation, the emergency
+ * command and these scripts exclude each other; the holder line and deploy.log lines are in the
+ * agent's formats (agent/internal/lock, agent/internal/record).
+ */
+const LOCK_SHELL = `LOCK_WAIT="\${LOCK_WAIT:-120}"
+
+lock_holder() {
+    local owner pid state
+    owner=$(cat "$LOCK_FILE.owner" 2>/dev/null || echo "unknown holder")
+    pid=$(printf '%s' "$owner" | sed -n 's/.* pid \\([0-9][0-9]*\\) .*/\\1/p')
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then state="still running"; else state="no longer running"; fi
+    printf '%s (%s)' "$owner" "$state"
+}
+
+# Waits up to LOCK_WAIT seconds on fd 9, then fails naming the holder.
+take_lock() {
+    local who="$1"
+    mkdir -p "$BASE_DIR"
+    exec 9>>"$LOCK_FILE"
+    if ! flock -w "$LOCK_WAIT" 9; then
+        echo "holder=$(lock_holder)"
+        echo "the deploy lock $LOCK_FILE is held by $(lock_holder); waited $LOCK_WAIT s. The lock frees itself when that process ends." >&2
+        return 1
+    fi
+    printf '%s pid %s since %s\\n' "$who" "$$" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$LOCK_FILE.owner"
+}
+
+# Leftovers of interrupted operations; safe only under the lock, where no other writer runs
+# (every temp name carries its writer's pid, and a writer holds the lock while it exists). A
+# complete upload waits for its install outside the lock for at most LOCK_WAIT; one ten minutes
+# old has lost its install. Activation files are read within the activation's budget.
+clean_leftovers() {
+    rm -rf "$RELEASES_DIR"/.tmp-* "$RELEASES_DIR"/.download-* 2>/dev/null || true
+    find "$RELEASES_DIR" -maxdepth 1 \\( -name '.upload-*' -o -name '.upload.*' \\) -mmin +10 -delete 2>/dev/null || true
+    rm -f "$BASE_DIR"/current.tmp.* "$BASE_DIR"/.current.tmp.* "$INSTANCES_DIR"/.tmp-* "$INSTANCES_DIR"/.*.tmp.* "$ENV_DIR"/*.tmp "$ENV_DIR"/*.tmp.* "$ENV_DIR"/.*.tmp.* \\
+        "$HOST_PROGRAM".tmp.* "/etc/logrotate.d/$SERVICE".tmp.* "$PROXY_CONFIG".tmp.* 2>/dev/null || true
+    rm -f "$UNIT_DIR/$SERVICE.service".tmp.* "$UNIT_DIR/$SERVICE@.service".tmp.* "$UNIT_DIR/$SERVICE-proxy.service".tmp.* 2>/dev/null || true
+    find "$ACTIVATIONS_DIR" -maxdepth 1 -type f -mmin +1440 -delete 2>/dev/null || true
+}
+
+# pause_point NAME: a deterministic place for the fault-injection tests to stop a write step
+# (test/e2e/faults.test.ts). Inert unless /run/complinist-faults/NAME exists, which only root on
+# the host can create: then it writes NAME.reached (with this pid) and waits until the file is
+# removed, for at most two minutes (the agent's lock.PausePoint does the same).
+pause_point() {
+    local trigger="/run/complinist-faults/$1" deadline
+    [ -e "$trigger" ] || return 0
+    deadline=$(($(date +%s) + 120))
+    printf '%s\\n' "$$" >"$trigger.reached"
+    while [ -e "$trigger" ] && [ "$(date +%s)" -lt "$deadline" ]; do sleep 0.1; done
+}
+
+# one_line TEXT [MAX]: TEXT as one line of printable characters, at most MAX (400) long:
+# what a release or a registry sends can never start a line of its own.
+one_line() { printf '%s' "$1" | LC_ALL=C tr -c '[:print:]' ' ' | cut -c1-"\${2:-400}"; }
+
+# step TEXT: one deploy.log line; never fails the operation (the log directory may be missing).
+step() {
+    { (umask 027 && printf '%s\\t%s\\t%s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "\${ACT_ID:-manual}" "$(one_line "$*" 1000)" >>"$DEPLOY_LOG"); } 2>/dev/null || true
+}`;
+
+/**
+ * The preamble of every host script that writes: the host lock (LOCK_SHELL, so the
+ * activation, the emergency command and the providers' scripts exclude each other), taken and held until the script exits, then the leftovers of
  * interrupted operations removed under it, then the script's fault-injection pause point
  * (host/lock.sh pause_point) before its first write. `pausePoint` false: the script places
  * its own; the default is the service apply's, whose renderer passes none. `step` (the
@@ -31,8 +93,7 @@ export function renderLocked(l: HostLayout, service: string, who: string, pauseP
     };
     return [
         ...Object.entries(vars).map(([k, v]) => `${k}=${q(v)}`),
-        hostProgramPart("lock"),
-        hostProgramPart("record"),
+        LOCK_SHELL,
         `take_lock ${q(who)} || exit 75`,
         "clean_leftovers",
         renderLogFiles(l),

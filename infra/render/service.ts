@@ -24,8 +24,8 @@ export interface ServiceFiles {
     readonly firewallUnitText: string;
     /** `/etc/<service>/firewall.nft`: the instance ports answer on loopback only. */
     readonly firewallRules: string;
-    /** `/usr/local/sbin/<service>`. */
-    readonly hostProgram: string;
+    /** `/etc/<service>/agent.json`: where the agent's service lives, as data (agentConfigText). */
+    readonly agentConfigText: string;
     /** `/etc/logrotate.d/<service>`: app.log and deploy.log rotation. */
     readonly logrotateText: string;
     /** Who applies (the lock's owner line). */
@@ -40,9 +40,17 @@ function files(l: HostLayout, s: ServiceFiles): Array<[string, string, string]> 
         [l.proxyUnitFile, s.proxyUnitText, "0644"],
         [l.firewallUnitFile, s.firewallUnitText, "0644"],
         [l.firewallRules, s.firewallRules, "0644"],
-        [l.hostProgram, s.hostProgram, "0755"],
+        [l.agentConfig, s.agentConfigText, "0600"],
         [l.logrotateFile, s.logrotateText, "0644"],
     ];
+}
+
+/** How the apply gets the agent: an uploaded binary (its sha256 checked again on the host) to install, or the one already installed. */
+export type AgentInstall = { readonly upload: string; readonly sha256: string } | { readonly installed: string };
+
+/** The agent's configuration file (agent.json): where its service lives, and how instances run. */
+export function renderAgentConfig(baseDir: string, runtime: "process" | "docker"): string {
+    return `${JSON.stringify({ v: 1, baseDir, runtime })}\n`;
 }
 
 /**
@@ -54,10 +62,21 @@ function files(l: HostLayout, s: ServiceFiles): Array<[string, string, string]> 
  * Each file is written to a temp name and renamed. Running instances keep the unit and
  * env they started with; the next activation starts one with these.
  */
-export function renderServiceApply(l: HostLayout, s: ServiceFiles, systemd: boolean): string {
+export function renderServiceApply(l: HostLayout, s: ServiceFiles, systemd: boolean, agent: AgentInstall): string {
     // Under a temp root (tests) the user is not created and files keep the caller's owner.
     const owner = systemd ? `-o "$user" -g "$user" ` : "";
+    const binary = "upload" in agent ? q(agent.upload) : q(l.hostProgram);
     return [
+        ...("upload" in agent
+            ? [
+                  `upload=${q(agent.upload)}`,
+                  `trap 'rm -f "$upload"' EXIT`,
+                  `if [ "$(sha256sum < "$upload" | cut -d' ' -f1)" != ${q(agent.sha256)} ]; then echo "the uploaded host agent is not the one built (sha256 ${agent.sha256}): nothing was changed" >&2; exit 1; fi`,
+                  `chmod 0700 "$upload"`,
+              ]
+            : []),
+        // Before the lock (which lives in baseDir): root writes nothing under a baseDir that anyone but root could have made or can write.
+        ...(systemd ? [`${binary} trust-check ${q(path.posix.dirname(l.lockFile))} || exit 1`] : []),
         renderLocked(l, s.service, s.who),
         `user=${q(s.user)}`,
         ...(systemd
@@ -92,6 +111,7 @@ export function renderServiceApply(l: HostLayout, s: ServiceFiles, systemd: bool
             `chmod ${mode} ${q(file)}.tmp.$$`,
             `mv -f ${q(file)}.tmp.$$ ${q(file)}`,
         ]),
+        ...("upload" in agent ? [`chmod 0755 "$upload"`, `mv -f "$upload" ${q(l.hostProgram)}`, `trap - EXIT`] : []),
         ...(systemd
             ? [
                   `systemctl daemon-reload`,
@@ -125,7 +145,9 @@ export function renderServiceRead(l: HostLayout, service: string, systemd: boole
         read("proxyUnit", l.proxyUnitFile),
         read("firewallUnit", l.firewallUnitFile),
         read("firewallRules", l.firewallRules),
-        read("hostProgram", l.hostProgram),
+        read("agentConfig", l.agentConfig),
+        `echo "arch=$(uname -m)"`,
+        `if [ -f ${q(l.hostProgram)} ]; then echo "agentSha256=$(sha256sum < ${q(l.hostProgram)} | cut -d' ' -f1)"; else echo "agentSha256="; fi`,
         read("logrotate", l.logrotateFile),
         `if [ -f ${q(l.envFile)} ]; then echo "envSha256=$(sha256sum < ${q(l.envFile)} | cut -d' ' -f1)"; echo "envMode=$(stat -c %a ${q(l.envFile)})"; else echo "envSha256="; echo "envMode="; fi`,
         systemd ? `echo "enabled=$(systemctl is-enabled ${q(`${service}.service`)} 2>/dev/null || true)"` : `echo "enabled=enabled"`,
@@ -158,7 +180,7 @@ export function renderServiceDelete(l: HostLayout, service: string, systemd: boo
                   `if command -v nft >/dev/null 2>&1 && nft list table ${firewallTable(service)} >/dev/null 2>&1; then nft delete table ${firewallTable(service)}; fi`,
               ]
             : []),
-        `rm -f ${q(l.unitFile)} ${q(l.instanceUnitFile)} ${q(l.proxyUnitFile)} ${q(l.firewallUnitFile)} ${q(l.firewallRules)} ${q(l.hostProgram)} ${q(l.logrotateFile)} ${q(l.envFile)} ${q(l.deployConfig)} ${q(l.proxyConfig)}`,
+        `rm -f ${q(l.unitFile)} ${q(l.instanceUnitFile)} ${q(l.proxyUnitFile)} ${q(l.firewallUnitFile)} ${q(l.firewallRules)} ${q(l.hostProgram)} ${q(l.logrotateFile)} ${q(l.envFile)} ${q(l.deployConfig)} ${q(l.deploySettings)} ${q(l.proxyState)} ${q(l.agentConfig)} ${q(l.proxyConfig)}`,
         `rm -rf ${q(`${path.posix.dirname(l.unitFile)}/${service}.service.wants`)}`,
         // Each instance's copy of the env file (instances.sh), then the directory if nothing else is in it.
         `rm -f -- ${q(l.envDir)}/instance-*.env`,

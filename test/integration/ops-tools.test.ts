@@ -10,13 +10,17 @@ import { showLogs } from "../../ops/logs";
 import { STATUS_EXIT, type HostStatus } from "../../ops/status";
 import { runStatus } from "../../ops/statusView";
 import { resolveTarget, type Target } from "../../ops/target";
+import { dockerOk } from "../../dev/container";
 import { useHosts, type TestHost } from "../../dev/hosts";
+import { AGENT_ARCHES, agentBinaryBySha, agentBuild } from "../../toolchain/agent";
 
 /**
  * npm run status / npm run logs against a real host prepared by hand: a release directory,
  * the current link, a python3 server on the service port as the transient unit
- * complinist.service, revisions.log, app.log and deploy.log lines. Independent of how a deploy
- * activates a release, so these tests only break when the tools do.
+ * complinist.service, revisions.log, app.log and deploy.log lines, and the host agent this
+ * checkout builds (toolchain/agent.ts) as /usr/local/sbin/complinist with its agent.json, which
+ * `npm run status` asks for the host's state. Independent of how a deploy activates a release,
+ * so these tests only break when the tools (or the agent's `state`) do.
  */
 const FAKE_APP = `import http.server, json, sys, time
 port, version, started = int(sys.argv[1]), sys.argv[2], time.monotonic()
@@ -52,6 +56,18 @@ for i in $(seq 1 8); do echo "deploy step $i" >> /var/log/complinist/deploy.log;
 for _ in $(seq 1 100); do curl -fsS -m 2 http://127.0.0.1:5000/health >/dev/null 2>&1 && exit 0; sleep 0.1; done
 echo "the fake app never answered" >&2; exit 1
 `;
+
+/** The agent as `pulumi up` installs it: the binary for the host's architecture, root's 0755, and the configuration it reads. */
+async function installAgent(h: TestHost): Promise<void> {
+    const build = agentBuild({ log: (line) => console.error(line) });
+    const machine = await h.run("uname -m");
+    const arch = (AGENT_ARCHES as Record<string, (typeof AGENT_ARCHES)[keyof typeof AGENT_ARCHES] | undefined>)[machine];
+    if (arch === undefined) throw new Error(`test host ${h.name} is ${machine}: the agent is built for ${Object.keys(AGENT_ARCHES).join(" and ")}`);
+    const l = hostLayout("/opt/complinist", "complinist");
+    await dockerOk(["cp", agentBinaryBySha(build.sha256[arch]), `${h.container}:${l.hostProgram}`], { timeoutMs: 60000 });
+    const config = JSON.stringify({ v: 1, baseDir: "/opt/complinist", runtime: "process" });
+    await h.run(`chown root:root ${l.hostProgram} && chmod 0755 ${l.hostProgram} && install -d -m 0711 ${l.envDir} && printf '%s\\n' '${config}' > ${l.envDir}/agent.json && chmod 0600 ${l.envDir}/agent.json`);
+}
 
 function stackFile(host: TestHost, version: string, key: "path" | "encrypted" | "none"): string {
     const keyLines = { path: "  complinist:sshPrivateKeyPath: deploy_key\n", encrypted: "  complinist:sshPrivateKey:\n    secure: v1:c2VjcmV0\n", none: "" }[key];
@@ -99,11 +115,14 @@ describe("operator tools (status, logs, logrotate) against a real host", functio
     }
 
     before(async function () {
+        // The first build of the agent (both architectures) takes a while; a warm cache, a second.
+        this.timeout(600000);
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "ops-tools-"));
         fs.writeFileSync(path.join(dir, "deploy_key"), hosts[0]!.privateKey, { mode: 0o600 });
         const h = hosts[0]!;
         const setup = await h.exec(`cat > /tmp/setup.sh <<'EOF'\n${SETUP}EOF\ncat > /tmp/fake.py <<'EOF'\n${FAKE_APP}EOF\nbash /tmp/setup.sh < /tmp/fake.py`);
         assert.strictEqual(setup.code, 0, setup.stderr);
+        await installAgent(h);
     });
     after(async function () {
         await closeAllConnections();
@@ -162,6 +181,22 @@ describe("operator tools (status, logs, logrotate) against a real host", functio
         assert.strictEqual(hs.find((x) => x.host === "ops-1")?.state, "ok");
         assert.match(hs.find((x) => x.host === "gone-1")?.error ?? "", /cannot reach host gone-1 at 127\.0\.0\.1:1/);
         assert.match(text, /gone-1 \(127\.0\.0\.1:1\)\s+UNREACHABLE/);
+    });
+
+    it("status exits 1 and names the missing agent on a host without it, the nothing it could read shown as such", async function () {
+        const h = hosts[0]!;
+        const program = hostLayout("/opt/complinist", "complinist").hostProgram;
+        await h.run(`mv ${program} ${program}.away`);
+        try {
+            const { code, text, hosts: [x] } = await status(await target("1.1.0"));
+            assert.strictEqual(code, STATUS_EXIT.unhealthy, text);
+            assert.deepStrictEqual(x!.problems, [`the host agent is not installed (${program}): run pulumi up`]);
+            assert.strictEqual(x!.current, undefined);
+            assert.match(text, /live\s+none \(no current link\)/);
+        } finally {
+            await h.run(`mv ${program}.away ${program}`);
+        }
+        assert.strictEqual((await status(await target("1.1.0"))).code, STATUS_EXIT.ok);
     });
 
     it("status logs in with a key held by an ssh-agent when the stack file's key is encrypted", async function () {

@@ -78,23 +78,16 @@ describe("container mode (program under mocks)", function () {
         assert.match(instance, /^ExecStart=\/usr\/local\/sbin\/complinist container-run %i --user complinist --memory 512m --pids 256 --tmp-size 64m --log-max-size 10m --log-max-files 3$/m);
         assert.match(instance, /^Requires=docker\.service$/m);
         assert.match(instance, /^PartOf=complinist\.service$/m);
-        const program = String(plain(unit.inputs.hostProgram));
-        assert.match(program, /^RUNTIME='docker'$/m);
-        assert.match(program, /--publish "127\.0\.0\.1:\$port:\$port"/);
+        // The host agent runs the slots as containers (its docker run flags: agent/internal/host/docker_test.go).
+        assert.deepStrictEqual(JSON.parse(String(plain(unit.inputs.agentConfigText))), { v: 1, baseDir: "/opt/complinist", runtime: "docker" });
         assert.match(String(plain(unit.inputs.proxyUnitText)), /haproxy -Ws/);
     });
 
-    it("runs each container as the service user, read-only, with limits and a rotated Docker log (host program)", () => {
-        const program = String(plain(named(r, "complinist-app-1-service-unit").inputs.hostProgram));
-        for (const flag of [
-            '--user "$ids"',
-            "--read-only",
-            '--tmpfs "/tmp:rw,nosuid,nodev,noexec,size=$tmp_size"',
-            '--memory "$memory" --memory-swap "$memory" --pids-limit "$pids"',
-            '--log-driver json-file --log-opt "max-size=$log_size" --log-opt "max-file=$log_files"',
-        ]) {
-            assert.ok(program.includes(flag), `docker run lacks ${flag}`);
-        }
+    it("shows the host agent by its version and each architecture's sha256, never its bytes", () => {
+        const agent = plain(named(r, "complinist-app-1-service-unit").inputs.agent) as { version: string; sha256: Record<string, string> };
+        assert.match(agent.version, /^1\.0\.0\+[0-9a-f]{12}$/);
+        assert.deepStrictEqual(Object.keys(agent.sha256).sort(), ["amd64", "arm64"]);
+        for (const sha of Object.values(agent.sha256)) assert.match(sha, /^[0-9a-f]{64}$/);
     });
 
     it("exports every kept version's image pinned by digest (the next stack's promotion gate compares them)", () => {

@@ -1,3 +1,4 @@
+import { outcomeLine } from "../../../infra/agent/outcome";
 import * as assert from "assert";
 import * as http from "http";
 import type { AddressInfo } from "net";
@@ -83,7 +84,8 @@ describe("deploy helper (ops/deploy.ts)", () => {
         const upError =
             "code: 255\n stdout: Updating (prod):\nDiagnostics:\n  pulumi-nodejs:dynamic:Resource (complinist-prod-1-activation):\n" +
             `    error: host prod-1: version 1.2.0 was ROLLED BACK by the error-rate watch (${figures}). Switched back at once to 1.1.0, the warm previous release (312 ms after the watch tripped); ` +
-            "the new instance was stopped: 1.1.0 serves. Later batches were not touched. The next pulumi up with 1.2.0 is refused until the version changes or the stack acknowledges it (complinist:acknowledgeRolledBack).\n";
+            "the new instance was stopped: 1.1.0 serves. Later batches were not touched. The next pulumi up with 1.2.0 is refused until the version changes or the stack acknowledges it (complinist:acknowledgeRolledBack).\n" +
+            `    ${outcomeLine({ v: 1, host: "prod-1", version: "1.2.0", outcome: "rolled-back", reason: "watch", previous: "1.1.0", seen: figures, switchBackMs: 312 })}\n`;
         const stack = new FakeStack({ upError, config: { "complinist:version": "1.2.0" } });
         const io = new FakeIo(false);
         const reporting = new FakeReporting();

@@ -3,6 +3,7 @@
 import * as assert from "assert";
 import * as http from "http";
 import type { AddressInfo } from "net";
+import { OUTCOME_MARKER, outcomeLine } from "../../../infra/agent/outcome";
 import { type DeployEvent, describeFailure, describeWatchRollback, notificationText, webhookNotifier, webhookUrlOf } from "../../../ops/notify";
 
 interface Receiver {
@@ -125,7 +126,8 @@ describe("notifications (ops/notify.ts)", () => {
     it("takes the hosts the watch switched back, the versions and the figures from the error text, each host once", () => {
         const rolled = (host: string, figures: string, after = " (312 ms after the watch tripped)") =>
             `    error: host ${host}: version 1.2.0 was ROLLED BACK by the error-rate watch (${figures}). Switched back at once to 1.1.0, the warm previous release${after}; the new instance was stopped: 1.1.0 serves. ` +
-            "Later batches were not touched. The next pulumi up with 1.2.0 is refused until the version changes or the stack acknowledges it (complinist:acknowledgeRolledBack).";
+            "Later batches were not touched. The next pulumi up with 1.2.0 is refused until the version changes or the stack acknowledges it (complinist:acknowledgeRolledBack).\n" +
+            `    ${outcomeLine({ v: 1, host, version: "1.2.0", outcome: "rolled-back", reason: "watch", previous: "1.1.0", seen: figures })}`;
         const f1 =
             "canary 4s of 60s: new 40 requests 12 errors (30.00%), previous 400 requests 0 errors (0.00%); limit 1.00% (10 x previous, maxErrorRatio); minRequests 20; " +
             "exposed from its first request to the switch back (4s): 40 requests 12 errors of 440 in all";
@@ -139,9 +141,11 @@ describe("notifications (ops/notify.ts)", () => {
             hosts: ["web-1", "web-2"],
             figures: `web-1: ${f1}; web-2: ${f2}`,
         });
-        const couldNot = "error: host prod-1: version 1.2.0 was ROLLED BACK by the error-rate watch (x). Could not switch back: nothing answers on port 5000.";
+        const couldNot = `error: host prod-1: version 1.2.0 was ROLLED BACK by the error-rate watch (x). Could not switch back: nothing answers on port 5000.\n${outcomeLine({ v: 1, host: "prod-1", version: "1.2.0", outcome: "failed", reason: "watch", previous: "1.1.0", seen: "x" })}`;
         assert.strictEqual(describeWatchRollback(couldNot), undefined, "a watch that could not switch back is no rollback");
         assert.strictEqual(describeWatchRollback("host prod-1: version 1.2.0 failed its gate (saw: 503)"), undefined);
+        assert.strictEqual(describeWatchRollback(rolled("prod-1", f1).split("\n")[0] as string), undefined, "the English without its outcome line is never parsed");
+        assert.strictEqual(describeWatchRollback(`${OUTCOME_MARKER}{"v":1,"host":"prod-1","version":"1.2.0","outcome":"rolled-back",`), undefined, "a cut outcome line is no outcome");
         assert.ok((describeWatchRollback(rolled("prod-1", "y".repeat(2000)))?.figures.length ?? 0) < 700, "bounded like describeFailure's saw");
     });
 

@@ -1,0 +1,129 @@
+// Package haproxy is the local proxy on the service port, as the bash host program's proxy.sh
+// and watch.sh drove it: the config a switch writes (HAProxy in master-worker mode, reloaded
+// seamlessly: the new worker takes the listening socket over), reading the route back out of
+// such a config, and the runtime API on the admin socket (the watch's counters, the canary's
+// weights, the instant flip).
+package haproxy
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Route is where the proxy sends new requests: every one to Live, or Percent of them to
+// Canary and the rest to Live. Live 0 routes nothing (every request gets a 503: nothing it
+// could route to is trusted); Canary 0 is no canary.
+type Route struct {
+	Live, Canary, Percent int
+}
+
+// ConfigParams are the host's settings the config is written from: they are the same for
+// every switch of one service, only the Route changes.
+type ConfigParams struct {
+	// Service names the frontend and the backend (the runtime API's pxname) and the cookie.
+	Service string
+	// Port is the service port the proxy listens on.
+	Port int
+	// DrainSeconds bounds the old worker's in-flight requests after a reload (hard-stop-after).
+	DrainSeconds int
+	// Ports are the two instance slots (port+1, port+2).
+	Ports [2]int
+	// RunDir holds the admin socket (<RunDir>/admin.sock), the runtime API.
+	RunDir string
+	// StatsSocket is the socket of the stats page.
+	StatsSocket string
+	// HostProgram is named in the header comment: who writes the file.
+	HostProgram string
+}
+
+// Config is the proxy's whole config for route r, byte-identical to what the bash program's
+// proxy_config wrote, so that a host switched by either reads the same and the old program's
+// config parses back (ParseConfigRoute). Without a canary both slots' server lines are
+// written, every one but Live's disabled; with one, Live and Canary are weighted (Live first,
+// which is what makes it the live one when read back) and each client is kept on the release
+// it first got by a cookie the proxy inserts (<service>_release).
+func Config(p ConfigParams, r Route) string {
+	var b strings.Builder
+	line := func(format string, args ...any) {
+		fmt.Fprintf(&b, format, args...)
+		b.WriteByte('\n')
+	}
+	line("# Managed by the CompliNist Pulumi stack: written by %s on every switch.", p.HostProgram)
+	line("global")
+	line("    maxconn 4096")
+	line("    hard-stop-after %ds", p.DrainSeconds)
+	line("    stats socket %s/admin.sock mode 600 level admin expose-fd listeners", p.RunDir)
+	line("defaults")
+	line("    mode http")
+	line("    timeout connect 5s")
+	line("    timeout client 60s")
+	line("    timeout server 60s")
+	line("    timeout http-request 15s")
+	line("frontend %s", p.Service)
+	line("    bind :%d", p.Port)
+	line("    default_backend %s", p.Service)
+	line("backend %s", p.Service)
+	if r.Canary != 0 {
+		line("    cookie %s_release insert indirect nocache httponly", p.Service)
+		line("    server i%d 127.0.0.1:%d weight %d cookie i%d", r.Live, r.Live, 100-r.Percent, r.Live)
+		line("    server i%d 127.0.0.1:%d weight %d cookie i%d", r.Canary, r.Canary, r.Percent, r.Canary)
+	} else {
+		for _, port := range p.Ports {
+			state := ""
+			if port != r.Live {
+				state = " disabled"
+			}
+			line("    server i%d 127.0.0.1:%d%s", port, port, state)
+		}
+	}
+	line("listen stats")
+	line("    bind %s mode 600", p.StatsSocket)
+	line("    stats enable")
+	line("    stats uri /")
+	return b.String()
+}
+
+var (
+	// An enabled server line, either form (proxy_live_port's sed).
+	enabledServerRe = regexp.MustCompile(`^    server i([0-9]+) 127\.0\.0\.1:[0-9]+( weight ([0-9]+) cookie i[0-9]+)?$`)
+)
+
+// ParseConfigRoute reads the route back out of a config Config (or the bash program, same
+// format) wrote: on a host the bash program configured, the config is the only record of which
+// slot is live. The first enabled server line is Live; the second weighted one
+// (`server iN 127.0.0.1:N weight W cookie iN`) is the Canary and its weight the Percent. Only
+// lines exactly in the generated forms count (a hand-edited line does not); ok is false when no
+// server line matched at all. A second weighted line for port 0 is no canary (Route's Canary 0).
+func ParseConfigRoute(text string) (r Route, ok bool) {
+	weighted := 0
+	for _, l := range strings.Split(text, "\n") {
+		m := enabledServerRe.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		port, err := strconv.Atoi(m[1])
+		if err != nil {
+			continue // more digits than a port has: not a line this package wrote
+		}
+		isWeighted := m[2] != ""
+		weight := 0
+		if isWeighted {
+			if weight, err = strconv.Atoi(m[3]); err != nil {
+				continue
+			}
+		}
+		if !ok {
+			r.Live, ok = port, true
+		}
+		if isWeighted {
+			weighted++
+			if weighted == 2 && port != 0 {
+				// Port 0 is no canary in a Route: its weight is not a canary's percent either.
+				r.Canary, r.Percent = port, weight
+			}
+		}
+	}
+	return r, ok
+}

@@ -134,8 +134,8 @@ function main(): number {
                     const left = added(before);
                     const crashers = left.filter((f) => new RegExp(`(^|/)testdata/fuzz/${name}/[^/]+$`).test(f));
                     const other = left.filter((f) => !crashers.includes(f));
-                    if (crashers.length > 0) failures.push(`${name} (${pkg}) found a crasher: ${crashers.map((f) => `agent/${f}`).join(", ")} — go test -run '${name}/<file name>' ${pkg} replays it`);
-                    else if (!passed) failures.push(`${name} (${pkg}) failed`);
+                    for (const f of crashers) failures.push(`${name} (${pkg}) found a crasher, kept at agent/${f}: (cd agent && go test -run '^${name}/${path.basename(f)}$' ${pkg}) replays it`);
+                    if (crashers.length === 0 && !passed) failures.push(`${name} (${pkg}) failed`);
                     if (other.length > 0) failures.push(`${name} (${pkg}) left files in the checkout: ${other.map((f) => `agent/${f}`).join(", ")}`);
                 }
             }

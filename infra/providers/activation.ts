@@ -1,8 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { dynamicProps, InputsOf } from "./inputs";
-import { activationUnit, renderActivationPoll, renderActivationStart, renderAgentState } from "../render/activation";
+import { activationUnit, LEGACY_HOST_PROGRAM, renderActivationPoll, renderActivationStart, renderAgentState } from "../render/activation";
+import { parseKeyValues } from "../render/protocol";
 import { AGENT_PROTOCOL, type ActivateRequest, type ActivationResult, type AgentSettings, parseAgentAnswer } from "../agent/protocol";
-import { parseAgentState } from "../agent/state";
+import { type AgentState, parseAgentState } from "../agent/state";
 import { hostLayout } from "../render/layout";
 import { trace } from "../transport/trace";
 import { activationOutcome, containerOf } from "./activationOutcome";
@@ -151,12 +152,13 @@ async function activate(s: ActivationInputs, rollback: boolean): Promise<Activat
 async function readHost(props: ActivationOutputs): Promise<Pick<ActivationOutputs, "activeVersion" | "active" | "standbyVersion">> {
     const t = await connect(props.host, props.privateKey);
     const l = hostLayout(props.baseDir, props.service, t.root);
-    const st = parseAgentState((await run(t, "reading the live release", renderAgentState(l, props.port, props.health.path))).stdout, t.host);
+    const out = (await run(t, "reading the live release", renderAgentState(l, props.port, props.health.path))).stdout;
+    const st = out.startsWith(`${LEGACY_HOST_PROGRAM}\n`) ? legacyState(parseKeyValues(out)) : parseAgentState(out, t.host);
     if (st.agent === null) return { activeVersion: "", active: "the host agent is not installed", standbyVersion: "" };
     const served = st.served;
     const live = st.live;
     const problems: string[] = [];
-    if (!st.proxy.active) problems.push(`proxy ${st.units[`${props.service}-proxy.service`] || "missing"}`);
+    if (!st.proxy.active) problems.push(`proxy ${st.units[`${props.service}-proxy.service`] || "inactive"}`);
     if (live.active !== "active") problems.push(`live instance ${live.active || "missing"}`);
     if (live.version !== props.version) problems.push(`live instance runs ${live.version || "nothing"}`);
     if (st.current.version !== props.version) problems.push(`current -> ${st.current.version || "nothing"}`);
@@ -171,6 +173,27 @@ async function readHost(props: ActivationOutputs): Promise<Pick<ActivationOutput
         else if (props.liveContainer && c.id !== props.liveContainer) problems.push(`live container ${name} is ${c.id.slice(0, 12)}, not ${props.liveContainer.slice(0, 12)} that the activation gated (replaced or restarted outside an activation)`);
     }
     return { activeVersion: served, active: problems.length ? problems.join(", ") : "active", standbyVersion: st.standbyVersion };
+}
+
+/**
+ * What the bash host program's `status` said, in the agent's state's terms: only the read before
+ * the first service apply with the agent (which installs it) meets one.
+ */
+function legacyState(kv: Record<string, string>): Pick<AgentState, "agent" | "served" | "runtime" | "standbyVersion" | "current" | "units"> & {
+    live: Pick<AgentState["live"], "port" | "version" | "active" | "image" | "container">;
+    proxy: Pick<AgentState["proxy"], "active">;
+} {
+    const [state = "", id = "", image = ""] = (kv.liveContainer ?? "").trim().split(/\s+/);
+    return {
+        agent: { version: "bash host program", sha256: "" },
+        served: kv.served ?? "",
+        runtime: kv.liveContainer !== undefined ? "docker" : "process",
+        standbyVersion: kv.standbyVersion ?? "",
+        current: { link: "", path: "", version: kv.current ?? "" },
+        units: {},
+        proxy: { active: kv.proxyActive === "active" },
+        live: { port: Number(kv.livePort) || 0, version: kv.liveVersion ?? "", active: kv.liveActive ?? "", image: kv.liveImage ?? "", ...(state ? { container: { state, id, image } } : {}) },
+    };
 }
 
 export const activationProvider: pulumi.dynamic.ResourceProvider = {

@@ -27,7 +27,18 @@ export function renderActivationPoll(l: HostLayout, id: string): string {
     return agent(l, `activation-result --id ${q(id)}`);
 }
 
-/** The Read of an Activation: the host's whole state, one exec (`agent state`). */
+/** The first line of the read's answer when the host still runs the bash host program (until the next service apply installs the agent). */
+export const LEGACY_HOST_PROGRAM = "legacy-host-program=1";
+
+/**
+ * The Read of an Activation: the host's whole state, one exec (`agent state`). A host the bash
+ * host program deployed answers its own `status` (key=value lines) after LEGACY_HOST_PROGRAM,
+ * so the refresh before the upgrade reads it as it is instead of failing.
+ */
 export function renderAgentState(l: HostLayout, port: number, healthPath: string): string {
-    return agent(l, `state --port ${q(port)} --health-path ${q(healthPath)}`);
+    const p = q(l.hostProgram);
+    return agent(l, [`state --port ${q(port)} --health-path ${q(healthPath)}`].join("")).replace(
+        `exec ${p} state`,
+        `if ! ${p} version >/dev/null 2>&1; then echo ${q(LEGACY_HOST_PROGRAM)}; exec ${p} status; fi\nexec ${p} state`,
+    );
 }

@@ -20,6 +20,7 @@
  * process read one clock (the containers share the machine's). Figures are printed against
  * the goals, never asserted.
  */
+import type { ActivationResult } from "../../infra/agent/protocol";
 import * as os from "os";
 import * as path from "path";
 import { startHosts, stopHosts, TestHost, hostEntry } from "../../dev/hosts";
@@ -115,20 +116,15 @@ function windowOf(load: LoadResult): Window | undefined {
  * them, with deploy.log's and the engine's "N ms"; undefined when none switched back.
  */
 async function switchBack(h: TestHost, since: number, engineError: string | undefined): Promise<SwitchBack | undefined> {
-    const file = await sh(h, `find ${ACTIVATIONS_DIR} -name '*.result' -newermt @${Math.floor(since)} -exec grep -l '^switchedBackAt=' {} + 2>/dev/null | xargs -r ls -t | head -n 1`);
+    const file = await sh(h, `find ${ACTIVATIONS_DIR} -name '*.result.json' -newermt @${Math.floor(since)} -exec grep -l '"switchedBackAt":' {} + 2>/dev/null | xargs -r ls -t | head -n 1`);
     if (file === "") return undefined;
-    const kv = Object.fromEntries(
-        (await sh(h, `cat '${file}'`))
-            .split("\n")
-            .filter((l) => l.includes("="))
-            .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
-    );
+    const kv = JSON.parse(await sh(h, `cat '${file}'`)) as ActivationResult;
     const logLine = await sh(h, `grep 'switched back to .* ms after the watch tripped' ${DEPLOY_LOG} | tail -n 1`);
     const ms = (text: string | undefined) => {
         const m = /(\d+) ms after the watch tripped/.exec(text ?? "");
         return m ? Number(m[1]) : undefined;
     };
-    return { trippedAt: Number(kv.trippedAt), switchedBackAt: Number(kv.switchedBackAt), deployLogMs: ms(logLine), engineMs: ms(engineError) };
+    return { trippedAt: kv.trippedAt ?? NaN, switchedBackAt: kv.switchedBackAt ?? NaN, deployLogMs: ms(logLine), engineMs: ms(engineError) };
 }
 
 /**

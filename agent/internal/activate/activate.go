@@ -388,7 +388,8 @@ func (a *Activation) Run(ctx context.Context) error {
 				return err
 			}
 		}
-		if !a.canaryRan {
+		// As the bash ([ -z "$WATCH_SUMMARY" ] || step): the canary's summary too.
+		if a.summary != "" {
 			a.step("%s", a.summary)
 		}
 	}

@@ -131,6 +131,11 @@ func (a *Activation) window(ctx context.Context, phase string, seconds, newPort,
 			return windowResult{phase: ph, figures: text, tripped: true}
 		}
 		if ok, seen := a.check(ctx, phase); !ok {
+			// A probe cut short by the activation's end (SIGTERM) is no failed check: the
+			// bash was killed there, and the stop is recorded as interrupted, not as a soak failure.
+			if ctx.Err() != nil {
+				return windowResult{phase: ph, figures: text, interrupted: true}
+			}
 			return windowResult{phase: ph, figures: text, checkFailed: seen}
 		}
 		if ctx.Err() != nil {

@@ -107,7 +107,7 @@ func (e *env) cmdStartActivation(args []string) error {
 	if len(args) != 0 {
 		return usageError{}
 	}
-	c, l, err := e.config()
+	_, l, err := e.config()
 	if err != nil {
 		return err
 	}
@@ -125,11 +125,7 @@ func (e *env) cmdStartActivation(args []string) error {
 	if err := fsafe.WriteFileAtomic(l.ActivationsDir, req.ID+".request.json", b, 0o600); err != nil {
 		return err
 	}
-	_ = c
 	unit := activationUnit(l.Service, req.ID)
-	if _, err := host.Systemctl(append([]string{}, "--version")...); err != nil {
-		return fmt.Errorf("systemd is needed to run an activation: %w", err)
-	}
 	if _, err := runTool("systemd-run", "--quiet", "--collect", "--unit="+unit,
 		"-p", fmt.Sprintf("RuntimeMaxSec=%d", req.BudgetSeconds), "-p", "KillMode=mixed",
 		l.HostProgram, "activate", "--id", req.ID); err != nil {
@@ -207,7 +203,8 @@ func runActivation(l layout.Layout, runtime string, req activate.Request, result
 	}()
 	err := a.Run(ctx)
 	if err == nil {
-		if b, merr := json.Marshal(req.Settings); merr == nil {
+		// The settings of the last successful deploy: the emergency rollback's own (already these) never replace them.
+		if b, merr := json.Marshal(req.Settings); merr == nil && held == nil {
 			_ = fsafe.WriteFileAtomic(l.EnvDir, "deploy.json", b, 0o600)
 		}
 		return 0

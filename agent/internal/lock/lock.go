@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -24,6 +25,7 @@ const Poll = 50 * time.Millisecond
 // Lock is a held deploy lock. Its descriptor is close-on-exec: a hook or an instance started
 // while it is held must not keep the host locked after the operation ends.
 type Lock struct {
+	mu sync.Mutex
 	// A raw descriptor, not an *os.File: a file's finalizer would close it, and free the
 	// lock, once a caller that means to hold it to the end stops referring to the Lock.
 	fd   int
@@ -133,10 +135,15 @@ func writeOwner(path, text string) error {
 	return err
 }
 
-// Release lets the lock go. The owner file stays, as the bash left it: Holder says whether
+// Release lets the lock go; a second Release does nothing. The owner file stays, as the bash left it: Holder says whether
 // the process it names still runs.
 func (l *Lock) Release() {
-	if l == nil || l.fd < 0 {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.fd < 0 {
 		return
 	}
 	_ = flock(l.fd, unix.LOCK_UN)

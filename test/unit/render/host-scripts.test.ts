@@ -1,15 +1,16 @@
 import * as assert from "assert";
 import * as cp from "child_process";
+import * as crypto from "crypto";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
-import { ActivationRun, renderActivationPoll, renderActivationRead, renderActivationStart } from "../../../infra/render/activation";
-import { DeploySettings, hostProgramPart, renderDeploySettings, renderHostProgram } from "../../../infra/render/hostProgram";
+import { renderActivationPoll, renderActivationStart, renderAgentState } from "../../../infra/render/activation";
 import { renderFirewallRules, renderFirewallUnit } from "../../../infra/render/firewall";
 import { hostLayout } from "../../../infra/render/layout";
 import { renderLocked } from "../../../infra/render/lock";
 import { parseKeyValues } from "../../../infra/render/protocol";
 import { renderImageReleaseInstall, renderImageReleaseProbe, renderReleaseDelete, renderReleaseInstall, renderReleaseProbe } from "../../../infra/render/release";
-import { renderServiceApply, renderServiceDelete, renderServiceRead, ServiceFiles } from "../../../infra/render/service";
+import { AgentInstall, renderAgentConfig, renderServiceApply, renderServiceDelete, renderServiceRead, ServiceFiles } from "../../../infra/render/service";
 import { q } from "../../../infra/render/shell";
 import { HostTarget } from "../../../infra/providers/host";
 import { releaseDirProvider, ReleaseDirState } from "../../../infra/providers/release";
@@ -17,7 +18,8 @@ import { serviceUnitProvider, ServiceUnitState } from "../../../infra/providers/
 import { useTransportFactory } from "../../../infra/transport";
 import { localTransport } from "../../../infra/transport/local";
 import { MAX_SCRIPT_BYTES } from "../../../infra/transport/ssh/exec";
-import { Sandbox, sandbox, stubBin } from "./bash";
+import type { AgentBuild } from "../../../toolchain/agent";
+import { runBash, Sandbox, sandbox, stubBin, tree } from "./bash";
 
 const l = hostLayout("/opt/complinist", "complinist");
 const files: ServiceFiles = {
@@ -29,57 +31,38 @@ const files: ServiceFiles = {
     proxyUnitText: "[Unit]\nDescription=proxy\n",
     firewallUnitText: renderFirewallUnit({ service: "complinist" }),
     firewallRules: renderFirewallRules({ service: "complinist", port: 5000 }),
-    hostProgram: "#!/bin/bash\necho host program\n",
+    agentConfigText: renderAgentConfig("/opt/complinist", "process"),
     who: "ci@runner",
 };
-const run: ActivationRun = { id: "1_0_0-abc-def", service: "complinist", version: "1.0.0", sha256: "a".repeat(64), who: "ci@runner", runHook: false, budgetSeconds: 600 };
-const settings: DeploySettings = {
-    port: 5000,
-    user: "complinist",
-    healthPath: "/health",
-    timeoutSeconds: 30,
-    intervalMs: 500,
-    soakSeconds: 10,
-    drainSeconds: 30,
-    checks: [
-        { path: "/", status: 200, maxMs: 2000 },
-        { path: "/login", status: 302, maxMs: 0 },
-    ],
-    standby: true,
-    rollbackVersion: "0.9.0",
-    beforeActivate: "bin/migrate --yes 'it''s' \"$HOME\"",
-    hookTimeoutSeconds: 300,
-    canary: { percent: 0, seconds: 0 },
-    watch: { errorRateFactor: 10, minRequests: 20, maxErrorRatio: 0.01 },
-    acknowledged: false,
-    revision: "0123456789abcdef",
-};
-
+/** A new agent uploaded to the host to install, and the one already installed. */
+const uploaded: AgentInstall = { upload: l.agentUpload, sha256: "a".repeat(64) };
+const installedAgent: AgentInstall = { installed: "a".repeat(64) };
+const activationId = "1_0_0-abc-def";
 const install = { version: "1.0.0", sha256: "a".repeat(64), authOnStdin: false, who: "ci@runner", service: "complinist", commit: "abc123" };
 
-/** Every script a provider sends to a host, and the host program it installs. */
+/** Every script a provider sends to a host. */
 const scripts: Record<string, string> = {
     releaseProbe: renderReleaseProbe(l, "1.0.0"),
     releaseInstallUpload: renderReleaseInstall(l, { ...install, source: { uploaded: "/opt/complinist/releases/.upload-1.0.0-42-abc.tar.gz" } }),
     releaseInstallUrl: renderReleaseInstall(l, { ...install, source: { url: "https://example.test/a.tar.gz" } }),
     releaseInstallUrlWithAuth: renderReleaseInstall(l, { ...install, source: { url: "https://example.test/a.tar.gz" }, authOnStdin: true }),
     releaseDelete: renderReleaseDelete(l, "1.0.0", "complinist", "ci@runner"),
-    serviceApply: renderServiceApply(l, files, true),
-    serviceApplyTempRoot: renderServiceApply(l, files, false),
+    serviceApply: renderServiceApply(l, files, true, uploaded),
+    serviceApplyInstalled: renderServiceApply(l, files, true, installedAgent),
+    serviceApplyTempRoot: renderServiceApply(l, files, false, uploaded),
     serviceRead: renderServiceRead(l, "complinist", true, files.firewallRules),
     serviceReadTempRoot: renderServiceRead(l, "complinist", false, files.firewallRules),
     serviceDelete: renderServiceDelete(l, "complinist", true, "ci@runner"),
     serviceDeleteTempRoot: renderServiceDelete(l, "complinist", false, "ci@runner"),
-    activationStart: renderActivationStart(l, run),
-    activationStartWithHook: renderActivationStart(l, { ...run, runHook: true }),
-    activationPoll: renderActivationPoll(l, "complinist", run.id),
-    activationRead: renderActivationRead(l),
+    activationStart: renderActivationStart(l),
+    activationPoll: renderActivationPoll(l, activationId),
+    agentState: renderAgentState(l, 5000, "/health"),
     locked: renderLocked(l, "complinist", "ci@runner"),
-    hostProgram: renderHostProgram(l, "complinist"),
-    hostProgramContainers: renderHostProgram(l, "complinist", "docker"),
     imageReleaseInstall: renderImageReleaseInstall(l, { version: "1.0.0", image: `registry.example.com/complinist:1.0.0@sha256:${"b".repeat(64)}`, who: "ci@runner", service: "complinist", commit: "abc123" }),
     imageReleaseProbe: renderImageReleaseProbe(l, "1.0.0"),
 };
+
+const sha256 = (data: string | Buffer): string => crypto.createHash("sha256").update(data).digest("hex");
 
 const hasShellcheck = cp.spawnSync("shellcheck", ["--version"]).status === 0;
 
@@ -103,33 +86,13 @@ describe("host scripts", () => {
         });
     }
 
-    it("the deploy settings parse with bash -n and pass shellcheck", function () {
-        const text = renderDeploySettings(settings);
-        const r = cp.spawnSync("bash", ["-n"], { input: text, encoding: "utf8" });
-        assert.strictEqual(r.status, 0, r.stderr);
-        // A sourced settings file: its variables are used by the host program, not by itself.
-        shellcheck(this, text, ["-e", "SC2034"]);
-    });
-
     it("shellcheck is not a rubber stamp: an unquoted expansion is a warning", function () {
         if (!hasShellcheck) this.skip();
         const r = cp.spawnSync("shellcheck", ["-s", "bash", "-S", "warning", "-"], { input: 'f=$1\nrm -rf $f/*\n', encoding: "utf8" });
         assert.notStrictEqual(r.status, 0);
     });
 
-    it("the host program is one bash program with the layout quoted in front of the command families", () => {
-        const s = scripts.hostProgram as string;
-        assert.ok(s.startsWith("#!/bin/bash\n"));
-        assert.ok(s.includes("\nset -euo pipefail\n"));
-        assert.ok(s.includes("\nLOCK_FILE='/opt/complinist/.deploy.lock'\n"));
-        assert.ok(s.includes("\nPROXY_CONFIG='/etc/complinist/haproxy.cfg'\n"));
-        assert.ok(s.trimEnd().endsWith('main "$@"'));
-        for (const fn of ["take_lock", "record", "json_top", "proxy_config", "instance_start", "activate", "cmd_rollback"]) {
-            assert.match(s, new RegExp(`^${fn}\\(\\) \\{`, "m"), `defines ${fn}`);
-        }
-    });
-
-    for (const name of ["serviceApply", "serviceApplyTempRoot", "releaseInstallUpload", "releaseInstallUrl", "releaseDelete"]) {
+    for (const name of ["serviceApply", "serviceApplyInstalled", "serviceApplyTempRoot", "releaseInstallUpload", "releaseInstallUrl", "releaseDelete"]) {
         it(`${name} takes the host lock before it writes anything`, () => {
             const s = scripts[name] as string;
             const lock = s.indexOf("take_lock 'ci@runner' || exit 75");
@@ -151,9 +114,8 @@ describe("host scripts", () => {
         }
     });
 
-    it("every script fits in one argument of bash -c with room to grow (the service apply carries the host program)", () => {
-        const withHostProgram = { ...scripts, serviceApply: renderServiceApply(l, { ...files, hostProgram: renderHostProgram(l, "complinist", "docker") }, true) };
-        for (const [name, text] of Object.entries(withHostProgram)) {
+    it("every script fits in one argument of bash -c with room to grow", () => {
+        for (const [name, text] of Object.entries(scripts)) {
             const bytes = Buffer.byteLength(text, "utf8");
             assert.ok(bytes < MAX_SCRIPT_BYTES * 0.9, `${name} is ${bytes} bytes: within 10% of the ${MAX_SCRIPT_BYTES} bytes Linux takes as one argument`);
         }
@@ -172,7 +134,6 @@ describe("host scripts", () => {
         assert.deepStrictEqual(pauses("releaseInstallUpload"), ["upload", "extract"]);
         assert.deepStrictEqual(pauses("serviceApply"), ["apply"]);
         assert.deepStrictEqual(pauses("releaseDelete"), ["retention"]);
-        assert.deepStrictEqual([...hostProgramPart("activate").matchAll(/pause_point ([a-z-]+)/g)].map((m) => m[1]), ["canary", "switch-back", "gate", "switch"]);
         const install = scripts.releaseInstallUpload as string;
         assert.ok(install.indexOf("trap '") < install.indexOf("take_lock"), "a refused lock still removes the upload");
     });
@@ -182,13 +143,25 @@ describe("host scripts", () => {
         assert.ok(s.includes("tmp_env='/etc/complinist/complinist.env'.tmp.$$\ncat > \"$tmp_env\"\nchmod 0600 \"$tmp_env\""));
     });
 
-    it("the activation is started as a transient unit and left running (no --wait), its settings from stdin", () => {
-        const s = scripts.activationStart as string;
-        assert.match(s, /^systemd-run --quiet --collect --unit='complinist-activate-1_0_0-abc-def' -p RuntimeMaxSec=600 -p KillMode=mixed /m);
-        assert.ok(!s.includes("--wait"));
-        assert.ok(s.includes("cat > '/opt/complinist/.activations/1_0_0-abc-def.conf'"));
-        assert.ok(!s.includes("--hook"));
-        assert.ok((scripts.activationStartWithHook as string).includes(" --hook\n"));
+    it("with systemd, the service apply verifies the uploaded agent, then has the agent it will run check baseDir's trust, before the lock and before any write", () => {
+        const up = scripts.serviceApply as string;
+        const check = up.indexOf(`if [ "$(sha256sum < "$upload" | cut -d' ' -f1)" != '${"a".repeat(64)}' ]; then`);
+        const trust = up.indexOf("\n'/usr/local/sbin/.complinist-agent.upload' trust-check '/opt/complinist' || exit 1\n");
+        assert.ok(check > 0 && check < trust, "the sha256 is checked before the binary runs");
+        assert.ok(up.indexOf("trap 'rm -f \"$upload\"' EXIT") < check, "a refused upload is removed");
+        assert.ok(trust < up.indexOf("take_lock"), "before the lock, which lives in baseDir");
+        assert.ok(up.indexOf('mv -f "$upload" \'/usr/local/sbin/complinist\'') > up.indexOf("take_lock"), "installed under the lock");
+        const inst = scripts.serviceApplyInstalled as string;
+        assert.match(inst, /^'\/usr\/local\/sbin\/complinist' trust-check '\/opt\/complinist' \|\| exit 1$/m, "the installed agent checks");
+        assert.ok(inst.indexOf("trust-check") < inst.indexOf("take_lock"));
+        assert.ok(!inst.includes("$upload"), "no upload to install");
+        assert.ok(!(scripts.serviceApplyTempRoot as string).includes("trust-check"), "a temp root is the caller's, not root's");
+    });
+
+    it("the activation start, poll and state run the installed agent (exec: its output and exit status are the script's)", () => {
+        assert.ok((scripts.activationStart as string).includes("\nexec '/usr/local/sbin/complinist' start-activation\n"));
+        assert.ok((scripts.activationPoll as string).includes(`\nexec '/usr/local/sbin/complinist' activation-result --id '${activationId}'\n`));
+        assert.ok((scripts.agentState as string).includes("\nexec '/usr/local/sbin/complinist' state --port '5000' --health-path '/health'\n"));
     });
 
     it("parses key=value output, keeping '=' inside values", () => {
@@ -224,53 +197,40 @@ describe("host scripts: every value is quoted (hostile values stay one literal w
         assert.throws(() => q("a\0b"), /NUL/);
     });
 
-    it("the activation start hands each value to systemd-run as one argument", async () => {
-        const root = path.join(box.dir, "root");
-        const rl = hostLayout("/opt/complinist", "complinist", root);
-        fs.mkdirSync(path.dirname(rl.hostProgram), { recursive: true });
-        fs.writeFileSync(rl.hostProgram, "#!/bin/bash\n", { mode: 0o755 });
-        const stub = stubBin({ "systemd-run": "exit 0" });
-        // The id names a file: the provider derives it from the version with [^A-Za-z0-9] replaced; here only '/' is.
-        const id = hostile.replace(/\//g, "_");
-        const a: ActivationRun = { ...run, id, version: hostile, sha256: hostile, who: hostile, runHook: true };
-        const r = await box.run(`set -euo pipefail\n${renderActivationStart(rl, a)}`, {
-            env: { PATH: `${stub.dir}:${process.env.PATH}` },
-            input: "SETTINGS=1\n",
-            writes: [/^root\/opt\/$/, /^root\/opt\/complinist\/$/, /^root\/opt\/complinist\/\.activations\/$/, /^root\/opt\/complinist\/\.activations\/[^/]+\.conf$/],
-        });
-        assert.strictEqual(r.code, 0, r.stderr);
-        assert.strictEqual(parseKeyValues(r.stdout).started, "true");
-        const settingsFile = path.posix.join(rl.activationsDir, `${id}.conf`);
-        assert.deepStrictEqual(stub.calls(), [
-            {
-                tool: "systemd-run",
-                args: [
-                    "--quiet",
-                    "--collect",
-                    `--unit=complinist-activate-${id}`,
-                    "-p",
-                    "RuntimeMaxSec=600",
-                    "-p",
-                    "KillMode=mixed",
-                    rl.hostProgram,
-                    "activate",
-                    "--id",
-                    id,
-                    "--version",
-                    hostile,
-                    "--sha",
-                    hostile,
-                    "--who",
-                    hostile,
-                    "--settings",
-                    settingsFile,
-                    "--hook",
-                ],
-            },
-        ]);
-        assert.strictEqual(fs.readFileSync(settingsFile, "utf8"), "SETTINGS=1\n", "the settings come from stdin");
-        assert.strictEqual(fs.statSync(settingsFile).mode & 0o777, 0o600);
-        assert.deepStrictEqual(fs.readdirSync(rl.activationsDir), [`${id}.conf`]);
+    it("the activation start, poll and state hand a hostile agent path, id and health path to the agent as one argument each, the request on stdin", async () => {
+        // The agent's own path is hostile too: a temp root is part of it.
+        const rl = hostLayout("/opt/complinist", "complinist", path.join(box.dir, `it's $(touch ${canary}) \`touch pwned\``));
+        const seen = fs.mkdtempSync(path.join(os.tmpdir(), "agent-seen-"));
+        try {
+            const argv = path.join(seen, "argv");
+            const stdin = path.join(seen, "stdin");
+            fs.mkdirSync(path.dirname(rl.hostProgram), { recursive: true });
+            // A stand-in agent: its last call's argv (NUL-separated) and, for start-activation, its stdin.
+            fs.writeFileSync(rl.hostProgram, `#!/bin/bash\nprintf '%s\\0' "$@" > ${q(argv)}\nif [ "$1" = start-activation ]; then cat > ${q(stdin)}; fi\n`, { mode: 0o755 });
+            const last = () => fs.readFileSync(argv, "utf8").split("\0").slice(0, -1);
+            const request = `{"v":1,"id":${JSON.stringify(hostile)}}\n`;
+            const start = await box.run(`set -euo pipefail\n${renderActivationStart(rl)}`, { input: request, writes: [] });
+            assert.strictEqual(start.code, 0, start.stderr);
+            assert.deepStrictEqual(last(), ["start-activation"]);
+            assert.strictEqual(fs.readFileSync(stdin, "utf8"), request, "the request reaches the agent on stdin");
+            const poll = await box.run(`set -euo pipefail\n${renderActivationPoll(rl, hostile)}`, { writes: [] });
+            assert.strictEqual(poll.code, 0, poll.stderr);
+            assert.deepStrictEqual(last(), ["activation-result", "--id", hostile]);
+            const state = await box.run(`set -euo pipefail\n${renderAgentState(rl, 5000, hostile)}`, { writes: [] });
+            assert.strictEqual(state.code, 0, state.stderr);
+            assert.deepStrictEqual(last(), ["state", "--port", "5000", "--health-path", hostile]);
+        } finally {
+            fs.rmSync(seen, { recursive: true, force: true });
+        }
+    });
+
+    it("without the agent, the activation scripts say it is missing (the service was never applied)", async () => {
+        const rl = hostLayout("/opt/complinist", "complinist", path.join(box.dir, "root"));
+        for (const script of [renderActivationStart(rl), renderActivationPoll(rl, hostile), renderAgentState(rl, 5000, hostile)]) {
+            const r = await box.run(`set -euo pipefail\n${script}`, { writes: [] });
+            assert.strictEqual(r.code, 1);
+            assert.ok(r.stderr.includes(`the host agent ${rl.hostProgram} is missing: the service was not installed`), r.stderr);
+        }
     });
 
     it("renderLocked writes the hostile owner literally into the owner file", async () => {
@@ -316,8 +276,11 @@ describe("host scripts: every value is quoted (hostile values stay one literal w
 
     it("the service apply writes hostile names and texts literally, only where the layout says", async () => {
         const rl = hostLayout("/opt/complinist", "complinist", path.join(box.dir, "root"));
-        const texts: ServiceFiles = { ...files, who: hostile, unitText: hostile, serviceUnitText: hostile, proxyUnitText: hostile, firewallUnitText: hostile, firewallRules: hostile, hostProgram: hostile, logrotateText: hostile };
-        const r = await box.run(`set -euo pipefail\n${renderServiceApply(rl, texts, false)}`, {
+        const texts: ServiceFiles = { ...files, who: hostile, unitText: hostile, serviceUnitText: hostile, proxyUnitText: hostile, firewallUnitText: hostile, firewallRules: hostile, agentConfigText: hostile, logrotateText: hostile };
+        // The uploaded agent's bytes are hostile too: they are data to install, never run by the apply under a temp root.
+        fs.mkdirSync(path.dirname(rl.agentUpload), { recursive: true });
+        fs.writeFileSync(rl.agentUpload, hostile);
+        const r = await box.run(`set -euo pipefail\n${renderServiceApply(rl, texts, false, { upload: rl.agentUpload, sha256: sha256(hostile) })}`, {
             input: "A=1\n",
             writes: [
                 ...LOCKED,
@@ -327,35 +290,17 @@ describe("host scripts: every value is quoted (hostile values stay one literal w
                 /^root\/etc\/systemd\/system\/$/,
                 /^root\/etc\/systemd\/system\/complinist(@|-proxy|-firewall)?\.service$/,
                 /^root\/etc\/systemd\/system\/complinist\.service\.wants\/$/,
-                /^root\/etc\/complinist\/(complinist\.env|firewall\.nft)$/,
+                /^root\/etc\/complinist\/(complinist\.env|firewall\.nft|agent\.json)$/,
                 /^root\/etc\/logrotate\.d\/complinist$/,
-                /^root\/usr\/$/,
-                /^root\/usr\/local\/$/,
-                /^root\/usr\/local\/sbin\/$/,
                 /^root\/usr\/local\/sbin\/complinist$/,
             ],
         });
         assert.strictEqual(r.code, 0, r.stderr);
         assert.strictEqual(fs.readFileSync(rl.instanceUnitFile, "utf8"), hostile);
+        assert.strictEqual(fs.readFileSync(rl.agentConfig, "utf8"), hostile);
         assert.strictEqual(fs.readFileSync(rl.hostProgram, "utf8"), hostile);
+        assert.ok(!fs.existsSync(rl.agentUpload), "the upload was moved into place");
         assert.ok(fs.readFileSync(`${rl.lockFile}.owner`, "utf8").startsWith(`${hostile} pid `));
-    });
-
-    it("the deploy settings keep hostile values literal when the host program sources them", async () => {
-        const s: DeploySettings = { ...settings, rollbackVersion: hostile, beforeActivate: hostile, checks: [{ path: hostile, status: 200, maxMs: 1 }, ...settings.checks] };
-        const file = path.join(box.dir, "deploy.conf");
-        fs.writeFileSync(file, renderDeploySettings(s));
-        const r = await box.run(`set -euo pipefail\n. ${q(file)}\nprintf '%s\\0' "$ROLLBACK_VERSION" "$HOOK" "\${#CHECKS[@]}" "\${CHECKS[@]}" "$PORT" "$INTERVAL" "$STANDBY" "$REV"`, { writes: [] });
-        assert.strictEqual(r.code, 0, r.stderr);
-        assert.deepStrictEqual(r.stdout.split("\0").slice(0, -1), [hostile, hostile, "3", `${hostile}|200|1`, "/|200|2000", "/login|302|0", "5000", "0.500", "1", "0123456789abcdef"]);
-    });
-
-    it("the host program keeps a hostile layout literal (its own path in --help)", async () => {
-        const root = path.join(box.dir, `it's $(touch ${canary}) \`touch pwned\``);
-        const program = renderHostProgram(hostLayout("/opt/complinist", "complinist", root), "complinist");
-        const r = await box.run(`${program}`.replace(/\nmain "\$@"\n$/, "\nmain --help\n"), { writes: [] });
-        assert.strictEqual(r.code, 0, r.stderr);
-        assert.ok(r.stdout.includes(`usage: ${root}/usr/local/sbin/complinist status`), r.stdout);
     });
 
     it("the sandbox sees a value bash executes, wherever it writes (the check can fail)", async () => {
@@ -367,15 +312,120 @@ describe("host scripts: every value is quoted (hostile values stay one literal w
     });
 });
 
+describe("the service apply installs the host agent and its configuration (under a temp root)", () => {
+    let tmp: string;
+    let rl: ReturnType<typeof hostLayout>;
+    /** A stand-in agent: the apply installs bytes, whatever they are. */
+    const agentBytes = "#!/bin/sh\necho stand-in agent\n";
+
+    beforeEach(() => {
+        tmp = fs.mkdtempSync(path.join(os.tmpdir(), "agent-install-"));
+        rl = hostLayout("/opt/complinist", "complinist", path.join(tmp, "root"));
+    });
+    afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+    function upload(bytes: string): void {
+        fs.mkdirSync(path.dirname(rl.agentUpload), { recursive: true });
+        fs.writeFileSync(rl.agentUpload, bytes, { mode: 0o644 });
+    }
+    const apply = (agent: AgentInstall, f: ServiceFiles = files, env = "A=1\n") => runBash(`set -euo pipefail\n${renderServiceApply(rl, f, false, agent)}`, { input: env });
+
+    /** Every path under the root with its mode and content hash: what "nothing changed" compares. */
+    function snapshot(): string[] {
+        const root = path.join(tmp, "root");
+        return tree(root).map((p) => {
+            const st = fs.lstatSync(path.join(root, p));
+            return `${p} ${(st.mode & 0o7777).toString(8)}${st.isFile() ? ` ${sha256(fs.readFileSync(path.join(root, p)))}` : ""}`;
+        });
+    }
+
+    it("installs the uploaded agent at /usr/local/sbin/complinist with mode 0755 and writes agent.json 0600 with the version, baseDir and runtime", async () => {
+        upload(agentBytes);
+        const r = await apply({ upload: rl.agentUpload, sha256: sha256(agentBytes) });
+        assert.strictEqual(r.code, 0, r.stderr);
+        assert.strictEqual(rl.hostProgram, path.join(tmp, "root", "usr/local/sbin/complinist"));
+        assert.strictEqual(fs.readFileSync(rl.hostProgram, "utf8"), agentBytes);
+        assert.strictEqual(fs.statSync(rl.hostProgram).mode & 0o7777, 0o755);
+        assert.ok(!fs.existsSync(rl.agentUpload), "the upload was moved into place, not copied");
+        assert.strictEqual(rl.agentConfig, path.join(tmp, "root", "etc/complinist/agent.json"));
+        assert.deepStrictEqual(JSON.parse(fs.readFileSync(rl.agentConfig, "utf8")), { v: 1, baseDir: "/opt/complinist", runtime: "process" });
+        assert.strictEqual(fs.statSync(rl.agentConfig).mode & 0o7777, 0o600);
+    });
+
+    it("agent.json is one JSON line of the host's baseDir (not the temp root's) and the runtime", () => {
+        assert.strictEqual(renderAgentConfig("/srv/it's here", "docker"), '{"v":1,"baseDir":"/srv/it\'s here","runtime":"docker"}\n');
+    });
+
+    it("refuses an upload whose sha256 is not the expected one, and changes nothing (the upload is removed)", async () => {
+        upload(agentBytes);
+        assert.strictEqual((await apply({ upload: rl.agentUpload, sha256: sha256(agentBytes) })).code, 0);
+        const before = snapshot();
+        upload("#!/bin/sh\necho another agent\n");
+        const r = await apply({ upload: rl.agentUpload, sha256: sha256(agentBytes) }, { ...files, unitText: "[Unit]\nDescription=changed\n", agentConfigText: renderAgentConfig("/srv/other", "docker") }, "A=2\n");
+        assert.strictEqual(r.code, 1);
+        assert.ok(r.stderr.includes(`the uploaded host agent is not the one built (sha256 ${sha256(agentBytes)}): nothing was changed`), r.stderr);
+        assert.ok(!fs.existsSync(rl.agentUpload), "the refused upload is removed");
+        assert.deepStrictEqual(snapshot(), before, "no file, mode or content changed: not the units, the env file, agent.json, the agent, the lock's owner line or deploy.log");
+    });
+
+    it("refuses a mismatched upload on a fresh host before it writes anything at all", async () => {
+        upload(agentBytes);
+        const r = await apply({ upload: rl.agentUpload, sha256: "0".repeat(64) });
+        assert.strictEqual(r.code, 1);
+        assert.deepStrictEqual(tree(path.join(tmp, "root")), ["usr/", "usr/local/", "usr/local/sbin/"]);
+    });
+
+    it("with the agent already installed, the apply leaves it as it is", async () => {
+        upload(agentBytes);
+        assert.strictEqual((await apply({ upload: rl.agentUpload, sha256: sha256(agentBytes) })).code, 0);
+        const before = fs.statSync(rl.hostProgram);
+        const r = await apply({ installed: sha256(agentBytes) }, { ...files, unitText: "[Unit]\nDescription=changed\n" });
+        assert.strictEqual(r.code, 0, r.stderr);
+        const after = fs.statSync(rl.hostProgram);
+        assert.deepStrictEqual([after.ino, after.mtimeMs, after.mode & 0o7777], [before.ino, before.mtimeMs, 0o755]);
+        assert.strictEqual(fs.readFileSync(rl.instanceUnitFile, "utf8"), "[Unit]\nDescription=changed\n", "the rest is applied");
+    });
+
+    it("the read reports agent.json, the architecture and the installed agent's sha256 (empty when there is none)", async () => {
+        const read = async () => parseKeyValues((await runBash(`set -euo pipefail\n${renderServiceRead(rl, "complinist", false, files.firewallRules)}`)).stdout);
+        assert.deepStrictEqual([(await read()).agentSha256, (await read()).agentConfig], ["", ""]);
+        upload(agentBytes);
+        assert.strictEqual((await apply({ upload: rl.agentUpload, sha256: sha256(agentBytes) })).code, 0);
+        const kv = await read();
+        assert.strictEqual(kv.agentSha256, sha256(agentBytes));
+        assert.strictEqual(Buffer.from(kv.agentConfig ?? "", "base64").toString("utf8"), files.agentConfigText);
+        assert.strictEqual(kv.arch, cp.execFileSync("uname", ["-m"], { encoding: "utf8" }).trim());
+    });
+
+    it("the delete removes the agent and agent.json with the rest", async () => {
+        upload(agentBytes);
+        assert.strictEqual((await apply({ upload: rl.agentUpload, sha256: sha256(agentBytes) })).code, 0);
+        const r = await runBash(`set -euo pipefail\n${renderServiceDelete(rl, "complinist", false, "ci@runner")}`);
+        assert.strictEqual(r.code, 0, r.stderr);
+        for (const f of [rl.hostProgram, rl.agentConfig, rl.envFile, rl.unitFile]) assert.ok(!fs.existsSync(f), f);
+    });
+});
+
 describe("secrets reach a host on stdin only, never in a script's text or a command's argv", () => {
     const SECRET = "s3cr3t-Zq9-never-in-argv";
     const host: HostTarget = { name: "local-1", address: "127.0.0.1", port: 22, user: "root", hostKey: "ssh-ed25519 AAAA" };
     let box: Sandbox;
     let sent: Array<{ script: string; stdin: string }>;
 
+    /** A stand-in agent build, in a toolchain cache of the test's own (where agentBinaryBySha finds it). */
+    let agent: AgentBuild;
+    let savedCache: string | undefined;
+
     beforeEach(() => {
         box = sandbox("secrets-");
         sent = [];
+        savedCache = process.env.COMPLINIST_TOOLCHAIN_CACHE;
+        process.env.COMPLINIST_TOOLCHAIN_CACHE = path.join(box.dir, "cache");
+        const bytes = "#!/bin/sh\necho stand-in agent\n";
+        const sha = sha256(bytes);
+        fs.mkdirSync(path.join(box.dir, "cache", "agent-by-sha256"), { recursive: true });
+        fs.writeFileSync(path.join(box.dir, "cache", "agent-by-sha256", sha), bytes, { mode: 0o755 });
+        agent = { version: "1.0.0+test", sha256: { amd64: sha, arm64: sha } };
         useTransportFactory((conn) => {
             const t = localTransport({ name: conn.name, root: path.join(box.dir, "root"), systemd: false });
             return { ...t, exec: (script, o) => (sent.push({ script, stdin: o?.stdin?.toString("utf8") ?? "" }), t.exec(script, o)) };
@@ -383,11 +433,13 @@ describe("secrets reach a host on stdin only, never in a script's text or a comm
     });
     afterEach(() => {
         useTransportFactory(undefined);
+        if (savedCache === undefined) delete process.env.COMPLINIST_TOOLCHAIN_CACHE;
+        else process.env.COMPLINIST_TOOLCHAIN_CACHE = savedCache;
         box.remove();
     });
 
     it("the service apply: the env file's secret travels on stdin into the 0600 env file, in no script", async () => {
-        const state: ServiceUnitState = { ...files, host, privateKey: "", baseDir: "/opt/complinist", envText: `SECRET_KEY="${SECRET}"\n`, stack: "dev", allowServiceInterruption: false };
+        const state: ServiceUnitState = { ...files, host, privateKey: "", baseDir: "/opt/complinist", envText: `SECRET_KEY="${SECRET}"\n`, stack: "dev", allowServiceInterruption: false, agent };
         await serviceUnitProvider.create!(state);
         assert.ok(sent.length > 0);
         for (const { script } of sent) assert.ok(!script.includes(SECRET), "a script carries the secret");

@@ -6,7 +6,7 @@ import * as path from "path";
 import { hostLayout, HostLayout } from "../../../infra/render/layout";
 import { renderLogFiles } from "../../../infra/render/logFiles";
 import { renderReleaseDelete } from "../../../infra/render/release";
-import { renderServiceApply, ServiceFiles } from "../../../infra/render/service";
+import { AgentInstall, renderAgentConfig, renderServiceApply, ServiceFiles } from "../../../infra/render/service";
 import { runBash } from "./bash";
 
 /**
@@ -24,10 +24,12 @@ const files: ServiceFiles = {
     proxyUnitText: "[Unit]\n",
     firewallUnitText: "[Unit]\n",
     firewallRules: "# none\n",
-    hostProgram: "#!/bin/bash\n",
+    agentConfigText: renderAgentConfig("/opt/complinist", "process"),
     logrotateText: "# none\n",
     who: "ci@runner",
 };
+/** The agent already installed: these scripts run without one (a temp root has none). */
+const agent: AgentInstall = { installed: "a".repeat(64) };
 /** An unprivileged uid standing in for the service user. */
 const SERVICE_UID = 65534;
 const isRoot = process.getuid?.() === 0;
@@ -63,7 +65,7 @@ describe("renderLogFiles (the log directory and the files root appends to)", () 
     });
 
     it("every script that takes the host lock takes the log files right after it, before its first step", () => {
-        for (const s of [renderServiceApply(l, files, true), renderReleaseDelete(l, "1.0.0", "complinist", "ci@runner")]) {
+        for (const s of [renderServiceApply(l, files, true, agent), renderReleaseDelete(l, "1.0.0", "complinist", "ci@runner")]) {
             const at = s.indexOf(text);
             assert.ok(at > s.indexOf("take_lock 'ci@runner'"), "under the lock");
             assert.ok(at < s.indexOf("\nstep "), "before the first deploy.log line");
@@ -81,7 +83,7 @@ describe("the log files under a temp root", () => {
     });
     afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-    const apply = () => runBash(`set -euo pipefail\n${renderServiceApply(rl, files, false)}`, { input: "SECRET_KEY=x\n" });
+    const apply = () => runBash(`set -euo pipefail\n${renderServiceApply(rl, files, false, agent)}`, { input: "SECRET_KEY=x\n" });
 
     it("a first apply creates the log directory 0750 and app.log, deploy.log, revisions.log and the lock files 0640, all of the deploying user", async () => {
         const r = await apply();
@@ -140,7 +142,7 @@ describe("the log files under a temp root", () => {
         }
 
         for (const [name, script] of [
-            ["the service apply", (x: HostLayout) => renderServiceApply(x, files, false)],
+            ["the service apply", (x: HostLayout) => renderServiceApply(x, files, false, agent)],
             ["a release delete (any locked script)", (x: HostLayout) => renderReleaseDelete(x, "1.0.0", "complinist", "ci@runner")],
         ] as const) {
             it(`${name} never follows the links the service user planted as app.log and deploy.log`, async () => {
@@ -169,7 +171,7 @@ describe("the log files under a temp root", () => {
         it("a FIFO or a directory in place of a log file is removed too", async () => {
             fs.mkdirSync(rl.logFile);
             fs.writeFileSync(path.join(rl.logFile, "x"), "x");
-            const r = await runBash(`set -euo pipefail\nmkfifo ${JSON.stringify(rl.deployLog)}\n${renderServiceApply(rl, files, false)}`, { input: "" });
+            const r = await runBash(`set -euo pipefail\nmkfifo ${JSON.stringify(rl.deployLog)}\n${renderServiceApply(rl, files, false, agent)}`, { input: "" });
             assert.strictEqual(r.code, 0, r.stderr);
             assertTakenBack();
         });

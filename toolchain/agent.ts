@@ -135,7 +135,7 @@ function goBuild(arch: AgentArch, version: string, file: string, log: (line: str
     const shown = `CGO_ENABLED=0 GOOS=linux GOARCH=${arch} go ${args.map((a) => (/\s/.test(a) ? `"${a}"` : a)).join(" ")} (in ${AGENT_DIR})`;
     log(`agent: building linux/${arch} ${version}`);
     // stdout too goes to stderr: the program's own stdout stays the engine's.
-    const r = spawnSync("go", args, { cwd: AGENT_DIR, stdio: ["ignore", process.stderr, process.stderr], env: goEnv(arch) });
+    const r = spawnSync("go", args, { cwd: AGENT_DIR, stdio: ["ignore", 2, 2], env: goEnv(arch) });
     if (r.error !== undefined || r.status !== 0) {
         fs.rmSync(tmp, { force: true });
         throw new Error(`building the host agent failed (${r.error ? r.error.message : `exit ${String(r.status ?? r.signal)}`}): ${shown}; see go's output above`);

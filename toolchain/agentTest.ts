@@ -12,6 +12,7 @@
 import { spawnSync, SpawnSyncOptions } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { cacheRoot } from "./toolchain";
 
@@ -130,7 +131,10 @@ function main(): number {
             for (const [pkg, names] of targets ?? []) {
                 for (const name of names) {
                     const before = leftovers();
-                    const passed = run("go", ["test", "-run", "^$", "-fuzz", `^${name}$`, "-fuzztime", fuzztime, pkg]);
+                    // A temp dir of its own: the workers stopped at -fuzztime leave their t.TempDir()s behind.
+                    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "complinist-fuzz-"));
+                    const passed = run("go", ["test", "-run", "^$", "-fuzz", `^${name}$`, "-fuzztime", fuzztime, pkg], { env: { ...goEnv(), TMPDIR: tmp } });
+                    fs.rmSync(tmp, { recursive: true, force: true });
                     const left = added(before);
                     const crashers = left.filter((f) => new RegExp(`(^|/)testdata/fuzz/${name}/[^/]+$`).test(f));
                     const other = left.filter((f) => !crashers.includes(f));

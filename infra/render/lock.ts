@@ -88,7 +88,6 @@ export function renderLocked(l: HostLayout, service: string, who: string, pauseP
         UNIT_DIR: path.posix.dirname(l.unitFile),
         PROXY_CONFIG: l.proxyConfig,
         DEPLOY_LOG: l.deployLog,
-        REVISIONS_LOG: l.revisionsLog,
         HOST_PROGRAM: l.hostProgram,
     };
     return [

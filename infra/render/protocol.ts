@@ -36,25 +36,3 @@ export function parseKeyValues(stdout: string, known?: readonly string[]): Recor
     }
     return out;
 }
-
-/** The keys of an activation's result file (host/activate.sh `result`) and its poll (`unit`). */
-export const ACTIVATION_RESULT_KEYS = [
-    "previous",
-    "liveHealthy",
-    "outcome",
-    "reason",
-    "serving",
-    "seen",
-    "hook",
-    "standby",
-    "standbyProblem",
-    "live",
-    "commit",
-    "container",
-    "holder",
-    "watch",
-    "trippedAt",
-    "switchedBackAt",
-    "done",
-    "unit",
-] as const;

@@ -75,14 +75,6 @@ type windowResult struct {
 	interrupted bool
 }
 
-func sub(now, base int64) int64 {
-	// A counter below its base: the proxy restarted and counts from zero again.
-	if now >= base {
-		return now - base
-	}
-	return now
-}
-
 // window judges every Tick for seconds, running the phase's check each tick.
 func (a *Activation) window(ctx context.Context, phase string, seconds, newPort, prevPort int) windowResult {
 	start := a.Clock.Now()

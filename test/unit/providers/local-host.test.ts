@@ -9,18 +9,23 @@ import { releaseDirProvider, ReleaseDirOutputs, ReleaseDirState } from "../../..
 import { serviceUnitProvider, ServiceUnitOutputs, ServiceUnitState } from "../../../infra/providers/service";
 import { renderFirewallRules, renderFirewallUnit } from "../../../infra/render/firewall";
 import { renderLogrotate } from "../../../infra/render/logrotate";
-import { renderHostProgram } from "../../../infra/render/hostProgram";
 import { hostLayout } from "../../../infra/render/layout";
+import { renderAgentConfig } from "../../../infra/render/service";
 import { renderInstanceUnit, renderProxyUnit, renderServiceUnit } from "../../../infra/render/unit";
 import { useTransportFactory } from "../../../infra/transport";
 import { localTransport } from "../../../infra/transport/local";
+import { AGENT_ARCHES, agentBinaryBySha, agentBuild, AgentBuild } from "../../../toolchain/agent";
 
 /**
  * File-only host operations, for real, through the local transport under a temp root:
- * extraction + checksum + rename, the units, the host program and the 0600 env file, and
- * the host lock every writing script takes. The activation needs systemd (instances, the
+ * extraction + checksum + rename, the units, the host agent (the real binary, built by
+ * toolchain/agent.ts) and the 0600 env file, and the host lock every writing script takes. The activation needs systemd (instances, the
  * proxy, systemd-run): it is tested on real hosts in test/integration.
  */
+
+function sha256File(file: string): string {
+    return crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex");
+}
 
 function makeArtifact(dir: string, version: string): { file: string; sha256: string } {
     const src = fs.mkdtempSync(path.join(os.tmpdir(), "src-"));
@@ -209,13 +214,25 @@ describe("host operations under a temp root (local transport)", () => {
     });
 
     describe("ServiceUnit", () => {
+        /** The host agent of the sources as they are (built with Go on first use, cached after). */
+        let agent: AgentBuild;
+        /** This machine's `uname -m`, and the build's sha256 for it: what the apply installs here. */
+        const arch = os.arch() === "arm64" ? "aarch64" : "x86_64";
+        const agentSha = () => agent.sha256[AGENT_ARCHES[arch]];
+        const AGENT = "/usr/local/sbin/complinist";
+
+        before(function () {
+            this.timeout(300000);
+            agent = agentBuild({ log: (line) => console.log(`      ${line}`) });
+        });
+
         const spec = { service: "complinist", user: "complinist", baseDir: base, command: "bin/start" };
         const unitText = renderInstanceUnit(spec);
         const serviceUnitText = renderServiceUnit(spec);
         const proxyUnitText = renderProxyUnit({ ...spec, port: 5000 });
         const firewallUnitText = renderFirewallUnit(spec);
         const firewallRules = renderFirewallRules({ service: "complinist", port: 5000 });
-        const hostProgram = renderHostProgram(hostLayout(base, "complinist"), "complinist");
+        const agentConfigText = renderAgentConfig(base, "process");
         const logrotateText = renderLogrotate(hostLayout(base, "complinist"));
         const state = (): ServiceUnitState => ({
             host,
@@ -228,11 +245,12 @@ describe("host operations under a temp root (local transport)", () => {
             proxyUnitText,
             firewallUnitText,
             firewallRules,
-            hostProgram,
+            agentConfigText,
             logrotateText,
             envText: 'APP_ENV="dev"\nSECRET_KEY="s3cr3t"\n',
             stack: "dev",
             allowServiceInterruption: false,
+            agent,
         });
         const installed: ReadonlyArray<[keyof ServiceUnitState, string, number]> = [
             ["unitText", "/etc/systemd/system/complinist@.service", 0o644],
@@ -240,11 +258,11 @@ describe("host operations under a temp root (local transport)", () => {
             ["proxyUnitText", "/etc/systemd/system/complinist-proxy.service", 0o644],
             ["firewallUnitText", "/etc/systemd/system/complinist-firewall.service", 0o644],
             ["firewallRules", "/etc/complinist/firewall.nft", 0o644],
-            ["hostProgram", "/usr/local/sbin/complinist", 0o755],
+            ["agentConfigText", "/etc/complinist/agent.json", 0o600],
             ["logrotateText", "/etc/logrotate.d/complinist", 0o644],
         ];
 
-        it("writes the three units, the host program and a 0600 env file; read returns them as written", async () => {
+        it("writes the units, agent.json, the agent and a 0600 env file; read returns them as written", async () => {
             const outs = (await serviceUnitProvider.create!(state())).outs as ServiceUnitOutputs;
             for (const [key, file, mode] of installed) {
                 assert.strictEqual(fs.readFileSync(at(file), "utf8"), state()[key], file);
@@ -256,15 +274,91 @@ describe("host operations under a temp root (local transport)", () => {
             assert.strictEqual(fs.statSync(at("/etc/complinist")).mode & 0o777, 0o711, "the proxy may read haproxy.cfg, nobody may list");
             for (const d of ["releases", "instances", "shared"]) assert.ok(fs.statSync(at(`${base}/${d}`)).isDirectory(), d);
             assert.strictEqual(fs.statSync(at(`${base}/.activations`)).mode & 0o777, 0o700);
-            const read = await serviceUnitProvider.read!("x", outs);
-            assert.strictEqual((await serviceUnitProvider.diff!("x", read.props as ServiceUnitOutputs, state())).changes, false);
+            assert.deepStrictEqual(JSON.parse(fs.readFileSync(at("/etc/complinist/agent.json"), "utf8")), { v: 1, baseDir: base, runtime: "process" });
+            // The uploaded file is the real agent binary, the build's for this machine's architecture.
+            assert.strictEqual(sha256File(at(AGENT)), agentSha());
+            assert.ok(fs.readFileSync(at(AGENT)).equals(fs.readFileSync(agentBinaryBySha(agentSha()))));
+            assert.strictEqual(fs.statSync(at(AGENT)).mode & 0o7777, 0o755);
+            assert.ok(!fs.existsSync(at("/usr/local/sbin/.complinist-agent.upload")), "the upload was moved into place");
+            assert.deepStrictEqual([outs.arch, outs.agentSha256], [arch, agentSha()]);
+            const read = (await serviceUnitProvider.read!("x", outs)).props as ServiceUnitOutputs;
+            assert.deepStrictEqual([read.arch, read.agentSha256, read.agentConfigText], [arch, agentSha(), agentConfigText]);
+            assert.strictEqual((await serviceUnitProvider.diff!("x", read, state())).changes, false);
         });
 
-        it("the installed host program runs and names itself by its path on the host", async () => {
+        it("the installed agent runs: version names the build's version and its own sha256", async () => {
             await serviceUnitProvider.create!(state());
-            const r = cp.spawnSync(at("/usr/local/sbin/complinist"), ["--help"], { encoding: "utf8" });
+            const r = cp.spawnSync(at(AGENT), ["version"], { encoding: "utf8" });
             assert.strictEqual(r.status, 0, r.stderr);
-            assert.match(r.stdout, /^usage: \/usr\/local\/sbin\/complinist status/);
+            assert.strictEqual(r.stdout, `complinist-agent ${agent.version} sha256 ${agentSha()}\n`);
+        });
+
+        it("the agent travels only when the host's differs: a second apply uploads nothing and leaves it in place", async () => {
+            const uploads: string[] = [];
+            useTransportFactory((conn) => {
+                const t = localTransport({ name: conn.name, root, systemd: false });
+                return { ...t, upload: (local, remote) => (uploads.push(remote), t.upload(local, remote)) };
+            });
+            const outs = (await serviceUnitProvider.create!(state())).outs as ServiceUnitOutputs;
+            assert.deepStrictEqual(uploads, [at("/usr/local/sbin/.complinist-agent.upload")]);
+            const before = fs.statSync(at(AGENT));
+            await serviceUnitProvider.update!("x", outs, { ...state(), unitText: `${unitText}# changed\n` });
+            assert.strictEqual(uploads.length, 1, "no second upload");
+            const after = fs.statSync(at(AGENT));
+            assert.deepStrictEqual([after.ino, after.mtimeMs], [before.ino, before.mtimeMs]);
+            assert.strictEqual(fs.readFileSync(at("/etc/systemd/system/complinist@.service"), "utf8"), `${unitText}# changed\n`);
+        });
+
+        it("a hand-replaced agent shows as drift (its sha256), and the next apply installs the build's again", async () => {
+            const outs = (await serviceUnitProvider.create!(state())).outs as ServiceUnitOutputs;
+            fs.writeFileSync(at(AGENT), "#!/bin/sh\necho not the agent\n");
+            const read = (await serviceUnitProvider.read!("x", outs)).props as ServiceUnitOutputs;
+            assert.strictEqual(read.agentSha256, sha256File(at(AGENT)));
+            assert.strictEqual((await serviceUnitProvider.diff!("x", read, state())).changes, true);
+            // agentSha256 alone is what differs: the same read with the build's sha256 is no change.
+            assert.strictEqual((await serviceUnitProvider.diff!("x", { ...read, agentSha256: agentSha() }, state())).changes, false);
+            await serviceUnitProvider.update!("x", read, state());
+            assert.strictEqual(sha256File(at(AGENT)), agentSha());
+        });
+
+        it("a changed agent build is a change", async () => {
+            const outs = (await serviceUnitProvider.create!(state())).outs as ServiceUnitOutputs;
+            const other: AgentBuild = { version: `${agent.version}.next`, sha256: { amd64: "1".repeat(64), arm64: "2".repeat(64) } };
+            assert.strictEqual((await serviceUnitProvider.diff!("x", outs, { ...state(), agent: other })).changes, true);
+            assert.strictEqual((await serviceUnitProvider.diff!("x", outs, { ...state(), agent: { ...agent, version: other.version } })).changes, true, "the version alone");
+            assert.strictEqual((await serviceUnitProvider.diff!("x", outs, state())).changes, false);
+        });
+
+        describe("the host's architecture (uname -m) picks the binary", () => {
+            let savedPath: string | undefined;
+            let unameDir: string | undefined;
+            /** The local transport's scripts inherit our PATH: a stand-in uname answers for the host. */
+            const fakeUname = (answer: string) => {
+                unameDir = fs.mkdtempSync(path.join(os.tmpdir(), "uname-"));
+                fs.writeFileSync(path.join(unameDir, "uname"), `#!/bin/sh\necho ${answer}\n`, { mode: 0o755 });
+                savedPath = process.env.PATH;
+                process.env.PATH = `${unameDir}:${savedPath ?? ""}`;
+            };
+            afterEach(() => {
+                if (savedPath !== undefined) process.env.PATH = savedPath;
+                if (unameDir !== undefined) fs.rmSync(unameDir, { recursive: true, force: true });
+                savedPath = unameDir = undefined;
+            });
+
+            for (const [uname, goarch] of Object.entries(AGENT_ARCHES)) {
+                it(`a host whose uname -m is ${uname} gets the linux/${goarch} agent`, async () => {
+                    fakeUname(uname);
+                    const outs = (await serviceUnitProvider.create!(state())).outs as ServiceUnitOutputs;
+                    assert.strictEqual(sha256File(at(AGENT)), agent.sha256[goarch]);
+                    assert.deepStrictEqual([outs.arch, outs.agentSha256], [uname, agent.sha256[goarch]]);
+                });
+            }
+
+            it("a host of another architecture is refused, naming it and the supported ones, before anything is written", async () => {
+                fakeUname("riscv64");
+                await assert.rejects(serviceUnitProvider.create!(state()), /^Error: host local-1: architecture riscv64 \(uname -m\) is not one the host agent is built for \(x86_64, aarch64\)$/);
+                assert.deepStrictEqual(fs.readdirSync(root), []);
+            });
         });
 
         it("applies under the host lock: it leaves <baseDir>/.deploy.lock.owner naming the deployer", async () => {
@@ -280,6 +374,8 @@ describe("host operations under a temp root (local transport)", () => {
                 return true;
             });
             for (const [, file] of installed) assert.ok(!fs.existsSync(at(file)), `${file} written without the lock`);
+            assert.ok(!fs.existsSync(at(AGENT)), "the agent installed without the lock");
+            assert.ok(!fs.existsSync(at("/usr/local/sbin/.complinist-agent.upload")), "the refused apply removed its upload");
             assert.strictEqual(fs.readFileSync(`${lockFile()}.owner`, "utf8").trimEnd(), owner, "the holder's owner line stays");
         });
 
@@ -340,7 +436,7 @@ describe("host operations under a temp root (local transport)", () => {
             ["proxyUnitText", "/etc/systemd/system/complinist-proxy.service"],
             ["firewallUnitText", "/etc/systemd/system/complinist-firewall.service"],
             ["firewallRules", "/etc/complinist/firewall.nft"],
-            ["hostProgram", "/usr/local/sbin/complinist"],
+            ["agentConfigText", "/etc/complinist/agent.json"],
         ] as const) {
             it(`a hand edit of ${file} shows as drift`, async () => {
                 const outs = (await serviceUnitProvider.create!(state())).outs as ServiceUnitOutputs;
@@ -368,11 +464,12 @@ describe("host operations under a temp root (local transport)", () => {
             const outs = (await serviceUnitProvider.create!(state())).outs as ServiceUnitOutputs;
             await serviceUnitProvider.delete!("x", outs);
             for (const [, file] of installed) assert.ok(!fs.existsSync(at(file)), file);
+            assert.ok(!fs.existsSync(at(AGENT)), "the agent");
             assert.ok(!fs.existsSync(at("/etc/complinist/complinist.env")));
         });
 
         describe("a change that interrupts the service (a new service name or baseDir)", () => {
-            const exists = () => installed.every(([, file]) => fs.existsSync(at(file)));
+            const exists = () => [...installed.map(([, file]) => file), AGENT].every((file) => fs.existsSync(at(file)));
 
             for (const [what, change, named] of [
                 ["a new service name", { service: "complinist2" }, "changing service.name from 'complinist' to 'complinist2'"],

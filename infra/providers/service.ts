@@ -48,6 +48,11 @@ function agentShaFor(host: string, agent: AgentBuild, arch: string): string {
     return agent.sha256[goarch];
 }
 
+/** Whether two builds are the same (state gives objects back with their keys in another order). */
+function sameAgent(a: AgentBuild | undefined, b: AgentBuild): boolean {
+    return a !== undefined && a.version === b.version && a.sha256?.amd64 === b.sha256.amd64 && a.sha256?.arm64 === b.sha256.arm64;
+}
+
 async function apply(s: ServiceUnitState): Promise<ServiceUnitOutputs> {
     const t = await connect(s.host, s.privateKey);
     const l = hostLayout(s.baseDir, s.service, t.root);
@@ -57,7 +62,7 @@ async function apply(s: ServiceUnitState): Promise<ServiceUnitOutputs> {
     let agent: AgentInstall = { installed: want };
     // Only a changed agent travels: about 5 MB, once per agent build.
     if (probe[1] !== want) {
-        const up = await t.upload(agentBinaryBySha(want), l.agentUpload);
+        const up = await t.upload(agentBinaryBySha(want), l.agentUpload, "agent");
         if (up.sha256 !== want) throw new Error(`host ${t.host}: the uploaded host agent has sha256 ${up.sha256}, not ${want}`);
         agent = { upload: l.agentUpload, sha256: want };
     }
@@ -79,7 +84,7 @@ export const serviceUnitProvider: pulumi.dynamic.ResourceProvider = {
         if (olds.enabled !== "enabled") changed.push("enabled");
         if (olds.firewall !== "loaded") changed.push("firewall");
         // A new build, or another agent found on the host by refresh (replaced by hand, or still the bash host program).
-        if (JSON.stringify(olds.agent) !== JSON.stringify(news.agent)) changed.push("agent");
+        if (!sameAgent(olds.agent, news.agent)) changed.push("agent");
         else if (olds.arch !== undefined && olds.agentSha256 !== agentShaFor(olds.host.name, news.agent, olds.arch)) changed.push("agentSha256");
         if (JSON.stringify(olds.host) !== JSON.stringify(news.host)) changed.push("host");
         // A rotated key reaches state, so later reads and deletes never fall back to a revoked one.

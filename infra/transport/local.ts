@@ -1,5 +1,5 @@
 import { trace } from "./trace";
-import type { ExecOptions, ExecResult, Transport, UploadResult } from "./transport";
+import type { ExecOptions, ExecResult, Transport, UploadKind, UploadResult } from "./transport";
 
 export interface LocalTransportOptions {
     /** Host name used in messages. */
@@ -87,14 +87,14 @@ export function localTransport(conn: LocalTransportOptions): Transport {
                 else input.pipe(child.stdin);
             });
         },
-        async upload(localPath: string, remotePath: string): Promise<UploadResult> {
+        async upload(localPath: string, remotePath: string, kind: UploadKind = "artifact"): Promise<UploadResult> {
             const fs = require("fs") as typeof import("fs");
             const path = require("path") as typeof import("path");
             const crypto = require("crypto") as typeof import("crypto");
             await fs.promises.mkdir(path.dirname(remotePath), { recursive: true });
             await fs.promises.copyFile(localPath, remotePath);
             const data = await fs.promises.readFile(remotePath);
-            trace("upload", { host: conn.name, bytes: data.length });
+            trace("upload", { host: conn.name, bytes: data.length, kind });
             return { bytes: data.length, sha256: crypto.createHash("sha256").update(data).digest("hex") };
         },
     };

@@ -31,6 +31,9 @@ export interface ExecOptions {
     readonly timeoutMs?: number;
 }
 
+/** What an upload carries: a release's artifact, or the host agent's binary. */
+export type UploadKind = "artifact" | "agent";
+
 export interface UploadResult {
     /** Bytes sent to the host. */
     readonly bytes: number;
@@ -53,8 +56,8 @@ export interface Transport {
     readonly systemd: boolean;
     /** Run `script` with `bash -euo pipefail` on the host. */
     exec(script: string, options?: ExecOptions): Promise<ExecResult>;
-    /** Copy a local file to `remotePath` (already root-prefixed) and return its size and host-side sha256. */
-    upload(localPath: string, remotePath: string): Promise<UploadResult>;
+    /** Copy a local file to `remotePath` (already root-prefixed) and return its size and host-side sha256; `kind` names it in the trace. */
+    upload(localPath: string, remotePath: string, kind?: UploadKind): Promise<UploadResult>;
 }
 
 /**

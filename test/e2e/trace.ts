@@ -21,10 +21,10 @@ export function isTrace(event: string, fields: TraceFields = {}): (line: string)
     };
 }
 
-/** Uploads reported by the providers' trace lines, in order. */
-export function uploads(log: readonly ProviderLine[]): Array<{ host: string; bytes: number }> {
+/** Uploads of `kind` (default: releases' artifacts) reported by the providers' trace lines, in order. */
+export function uploads(log: readonly ProviderLine[], kind: "artifact" | "agent" = "artifact"): Array<{ host: string; bytes: number }> {
     return traced(log, "upload")
-        .filter((t) => t.fields.host !== undefined && t.fields.bytes !== undefined)
+        .filter((t) => t.fields.host !== undefined && t.fields.bytes !== undefined && t.fields.kind === kind)
         .map((t) => ({ host: t.fields.host as string, bytes: Number(t.fields.bytes) }));
 }
 

@@ -8,7 +8,7 @@
  *   `globalThis.__complinistSsh` (./pool.ts), so every deserialized copy of these
  *   functions in one process shares it (a module-level Map would be duplicated per provider).
  */
-import type { ExecOptions, ExecResult, Transport, UploadResult } from "../transport";
+import type { ExecOptions, ExecResult, Transport, UploadKind, UploadResult } from "../transport";
 import type { SshConnection } from "./connect";
 import { runScript } from "./exec";
 import { parseHostKey } from "./hostKeys";
@@ -29,8 +29,8 @@ export function sshTransport(conn: SshConnection): Transport {
         exec(script: string, options?: ExecOptions): Promise<ExecResult> {
             return runScript(conn, script, options?.stdin, options?.timeoutMs ?? 120000, "script", options?.onStdout);
         },
-        upload(localPath: string, remotePath: string): Promise<UploadResult> {
-            return upload(conn, localPath, remotePath);
+        upload(localPath: string, remotePath: string, kind?: UploadKind): Promise<UploadResult> {
+            return upload(conn, localPath, remotePath, kind);
         },
     };
 }

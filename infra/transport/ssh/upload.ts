@@ -1,11 +1,11 @@
 import { q } from "../../render/shell";
 import { trace } from "../trace";
-import type { UploadResult } from "../transport";
+import type { UploadKind, UploadResult } from "../transport";
 import type { SshConnection } from "./connect";
 import { runScript } from "./exec";
 
 /** Copies `localPath` to `remotePath` on the host and returns its size and the host's sha256 of it. */
-export async function upload(conn: SshConnection, localPath: string, remotePath: string): Promise<UploadResult> {
+export async function upload(conn: SshConnection, localPath: string, remotePath: string, kind: UploadKind = "artifact"): Promise<UploadResult> {
     const fs = require("fs") as typeof import("fs");
     const path = require("path") as typeof import("path");
     const { size } = await fs.promises.stat(localPath);
@@ -35,6 +35,6 @@ export async function upload(conn: SshConnection, localPath: string, remotePath:
     if (!/^[0-9a-f]{64}$/.test(sha256)) {
         throw new Error(`upload to ${conn.name}:${remotePath}: unexpected sha256sum output ${JSON.stringify(res.stdout)}`);
     }
-    trace("upload", { host: conn.name, bytes: size });
+    trace("upload", { host: conn.name, bytes: size, kind });
     return { bytes: size, sha256 };
 }

@@ -214,6 +214,8 @@ export function hostStatusFrom(host: string, address: string, s: AgentState | nu
     if (root === undefined) problems.push(`the host agent did not probe ${rootUrl}`);
     else if (root.error !== undefined) problems.push(`no answer from ${rootUrl}: ${root.error}`);
     else if (root.code >= 400) problems.push(`${rootUrl} answered HTTP ${root.code}`);
+    // Anyone beside the proxy on the service port (on IPv6, or another address) answers users too.
+    if (s.proxy.foreign.length > 0) problems.push(`port ${c.service.port} is also held by ${s.proxy.foreign.join("; ")}, not only by ${c.service.name}-proxy.service`);
     for (const [what, p] of [["/", root], [c.health.path, health]] as const) {
         if (p !== undefined && p.error === undefined && p.seconds > SLOW_SECONDS) warnings.push(`${what} took ${p.seconds.toFixed(2)} s (runbook: under ${SLOW_SECONDS} s)`);
     }

@@ -86,6 +86,8 @@ export interface AgentState {
         readonly percent: number;
         /** Per instance port: requests and errors the proxy counted. */
         readonly counts?: Readonly<Record<string, Readonly<Record<string, number>>>>;
+        /** Listeners on the service port outside the proxy's unit, either family (one "pid N (command, uid U, cgroup C)" each). */
+        readonly foreign: readonly string[];
     };
     /** The routed instance (port 0, active "inactive": the proxy routes nowhere). */
     readonly live: {
@@ -231,6 +233,7 @@ function checkState(o: Obj, host: string): AgentState {
     const proxy = c.obj(o, "proxy", "");
     c.bool(proxy, "active", "proxy.");
     for (const k of ["live", "canary", "percent"]) c.int(proxy, k, "proxy.");
+    c.strings(proxy, "foreign", "proxy.");
     if (proxy.counts !== undefined) {
         const counts = c.obj(proxy, "counts", "proxy.");
         for (const port of Object.keys(counts)) {

@@ -163,6 +163,8 @@ async function readHost(props: ActivationOutputs): Promise<Pick<ActivationOutput
     if (live.version !== props.version) problems.push(`live instance runs ${live.version || "nothing"}`);
     if (st.current.version !== props.version) problems.push(`current -> ${st.current.version || "nothing"}`);
     if (served !== props.version) problems.push(`port ${props.port} answers ${served || "nothing"}`);
+    // Anyone beside the proxy on the service port (on IPv6, or another address) answers users too.
+    if ("foreign" in st.proxy && st.proxy.foreign !== undefined && st.proxy.foreign.length > 0) problems.push(`port ${props.port} is also held by ${st.proxy.foreign.join("; ")}`);
     // Container mode: the container behind the live slot, as Docker sees it.
     if (st.runtime === "docker" && live.port !== 0) {
         const c = containerOf(live.container);

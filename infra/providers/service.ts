@@ -66,7 +66,7 @@ async function apply(s: ServiceUnitState): Promise<ServiceUnitOutputs> {
         if (up.sha256 !== want) throw new Error(`host ${t.host}: the uploaded host agent has sha256 ${up.sha256}, not ${want}`);
         agent = { upload: l.agentUpload, sha256: want };
     }
-    await run(t, `installing unit ${s.service}.service`, renderServiceApply(l, { ...s, who: deployer() }, t.systemd, agent), Buffer.from(s.envText, "utf8"), LOCKED_SCRIPT_TIMEOUT_MS);
+    await run(t, `installing unit ${s.service}.service`, renderServiceApply(l, { ...s, who: deployer() }, t.systemd, agent, s.host.user), Buffer.from(s.envText, "utf8"), LOCKED_SCRIPT_TIMEOUT_MS);
     return { ...s, envSha256: sha256Hex(s.envText), envMode: "600", enabled: "enabled", firewall: "loaded", arch, agentSha256: want };
 }
 

@@ -62,7 +62,7 @@ export function renderAgentConfig(baseDir: string, runtime: "process" | "docker"
  * Each file is written to a temp name and renamed. Running instances keep the unit and
  * env they started with; the next activation starts one with these.
  */
-export function renderServiceApply(l: HostLayout, s: ServiceFiles, systemd: boolean, agent: AgentInstall): string {
+export function renderServiceApply(l: HostLayout, s: ServiceFiles, systemd: boolean, agent: AgentInstall, sshUser = "root"): string {
     // Under a temp root (tests) the user is not created and files keep the caller's owner.
     const owner = systemd ? `-o "$user" -g "$user" ` : "";
     const binary = "upload" in agent ? q(agent.upload) : q(l.hostProgram);
@@ -76,7 +76,13 @@ export function renderServiceApply(l: HostLayout, s: ServiceFiles, systemd: bool
               ]
             : []),
         // Before the lock (which lives in baseDir): root writes nothing under a baseDir that anyone but root could have made or can write.
-        ...(systemd ? [`${binary} trust-check ${q(path.posix.dirname(l.lockFile))} || exit 1`] : []),
+        ...(systemd
+            ? [
+                  `${binary} trust-check ${q(path.posix.dirname(l.lockFile))} || exit 1`,
+                  // A service name or user that is someone else's (a system unit, a command on root's PATH, a system account, the SSH user, another stack's user).
+                  `mark=$(${binary} preflight --service ${q(s.service)} --user ${q(s.user)} --ssh-user ${q(sshUser)} --base-dir ${q(path.posix.dirname(l.lockFile))}) || exit 1`,
+              ]
+            : []),
         renderLocked(l, s.service, s.who),
         `user=${q(s.user)}`,
         ...(systemd
@@ -92,7 +98,9 @@ export function renderServiceApply(l: HostLayout, s: ServiceFiles, systemd: bool
                   `  echo "the kernel refused the instance firewall (nftables table ${firewallTable(s.service)}, which keeps the app instance ports on loopback): $(printf '%s' "$out" | tr '\\n' ' ' | cut -c1-300)- nothing was changed. Root must be able to load nftables rules (CAP_NET_ADMIN; a container host needs --cap-add NET_ADMIN)." >&2`,
                   `  exit 1`,
                   `fi`,
-                  `if ! id -u "$user" >/dev/null 2>&1; then useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$user" >/dev/null; fi`,
+                  // Marked as the stack's own, so a later apply (and another stack's) can tell it from an account it did not create.
+                  `if ! id -u "$user" >/dev/null 2>&1; then useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin --comment ${q(`CompliNist service user (${s.service})`)} "$user" >/dev/null; fi`,
+                  `if [ "$mark" = mark-user ]; then usermod --comment ${q(`CompliNist service user (${s.service})`)} "$user"; fi`,
               ]
             : [`: "$user"`]),
         `install -d -m 0755 ${q(l.baseDir)} ${q(l.releasesDir)} ${q(l.instancesDir)} ${q(path.posix.dirname(l.unitFile))} ${q(`${l.unitFile}.wants`)} ${q(path.posix.dirname(l.hostProgram))} ${q(path.posix.dirname(l.logrotateFile))}`,

@@ -153,6 +153,16 @@ func (a *Activation) soleListener(port int) (bool, string) {
 
 func (a *Activation) serviceName() string { return a.Req.Service }
 
+// proxyOwnsPort: only the proxy's unit listens on the service port, on either family; else seen
+// names the others: whoever holds it beside the proxy answers users, and the gate's proof is moot.
+func (a *Activation) proxyOwnsPort() (bool, string) {
+	holders := a.Proxy.Foreign()
+	if len(holders) == 0 {
+		return true, ""
+	}
+	return false, fmt.Sprintf("the service port %d is also held by %s - not only by %s-proxy.service: users may be answered by it", a.S.Port, strings.Join(holders, "; "), a.serviceName())
+}
+
 // gate polls one instance, before it takes any user request, until it is healthy on want and
 // passes every check, or the time is up; then proof that the answers came from its own unit.
 func (a *Activation) gate(ctx context.Context, port int, want string) (bool, string) {
@@ -322,6 +332,13 @@ func (a *Activation) Run(ctx context.Context) error {
 	}
 	a.res.Previous, a.res.LiveHealthy = a.liveVersion, a.liveHealthy
 	a.report()
+	if a.Proxy.Active() {
+		if ok, seen := a.proxyOwnsPort(); !ok {
+			a.failedSeen = seen
+			a.step("refused: %s", seen)
+			return a.fail(ctx, protocol.ExitHealth, "failed", "service-port")
+		}
+	}
 	if !a.Host.ReleaseComplete(a.Req.Version) {
 		a.failedSeen = fmt.Sprintf("release %s is not complete on the host", a.Req.Version)
 		return a.fail(ctx, protocol.ExitIncomplete, "failed", "release-incomplete")
@@ -408,7 +425,11 @@ func (a *Activation) Run(ctx context.Context) error {
 	}
 	// A listener can join the port after the gate's look (SO_REUSEPORT, or in the moment between):
 	// looked at again now that it takes requests, before the old instance lets go, and through the soak.
-	if ok, seen := a.soleListener(idle); !ok {
+	ok, seen = a.soleListener(idle)
+	if ok {
+		ok, seen = a.proxyOwnsPort()
+	}
+	if !ok {
 		a.failedSeen = "after the switch: " + seen
 		a.step("switch undone: %s", seen)
 		return a.abandon(ctx, live, idle, "switch", true)

@@ -749,6 +749,33 @@ func TestActivation(t *testing.T) {
 			},
 		},
 		{
+			name: "a listener beside the proxy on the service port (IPv6, another address) refuses the activation before anything starts",
+			world: func(w *world) {
+				w.deployed("1.0.0", "r2", p1)
+				w.foreign[svcPort] = []string{squatter}
+			},
+			exit: protocol.ExitHealth, outcome: "failed", reason: "service-port", previous: "1.0.0", liveHealthy: true, serving: "1.0.0",
+			seen:   `^the service port 5000 is also held by ` + regexp.QuoteMeta(squatter) + ` - not only by complinist-proxy\.service: users may be answered by it$`,
+			record: `^outcome=failed reason=service-port live=1\.0\.0 serving=1\.0\.0 seen=the service port 5000 is also held by pid 77`,
+			routed: haproxy.Route{Live: p1},
+			then: func(t *testing.T, w *world, a *Activation) {
+				eq(t, "started", len(w.started), 0)
+				eq(t, "installs", len(w.installs), 0)
+			},
+		},
+		{
+			name: "a listener joins the service port once the proxy routes to the new release: the switch undone",
+			world: func(w *world) {
+				w.deployed("1.0.0", "r2", p1)
+				w.foreignOnRoute[svcPort] = squatter
+			},
+			exit: protocol.ExitHealth, outcome: "failed", reason: "switch", previous: "1.0.0", liveHealthy: true, serving: "1.0.0",
+			seen:    `^after the switch: the service port 5000 is also held by pid 77`,
+			record:  `^outcome=failed reason=switch live=1\.0\.0 serving=1\.0\.0 seen=after the switch: the service port 5000`,
+			started: []string{"5002 1.1.0 r2"}, stopped: []int{p2},
+			routed: haproxy.Route{Live: p1},
+		},
+		{
 			name:     "a first deploy whose port a listener joins after the gate: unrouted (nothing it could route to is trusted)",
 			version:  "1.0.0",
 			world:    func(w *world) { w.foreignOnRoute[p1] = squatter },

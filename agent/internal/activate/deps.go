@@ -43,6 +43,8 @@ type Proxy interface {
 	Flip(to, from int) error
 	WaitWeight(ctx context.Context, port, weight int, deadline time.Time) bool
 	APIError() string
+	// Foreign are the listeners on the service port outside the proxy's unit, one line each.
+	Foreign() []string
 }
 
 // Prober is the HTTP side: the health contract and the smoke checks.

@@ -262,6 +262,15 @@ func (f fakeProxy) Install(r haproxy.Route) error {
 
 func (f fakeProxy) Workers() int { return 1 }
 
+func (f fakeProxy) Foreign() []string {
+	w := f.w
+	if who, ok := w.foreignOnRoute[svcPort]; ok && w.proxyActive && len(w.installs) > 0 {
+		w.foreign[svcPort] = append(w.foreign[svcPort], who)
+		delete(w.foreignOnRoute, svcPort)
+	}
+	return slices.Clone(w.foreign[svcPort])
+}
+
 func (f fakeProxy) Counts() (map[int]haproxy.Counter, error) {
 	w := f.w
 	if w.noCounts || !w.proxyActive {

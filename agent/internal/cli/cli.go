@@ -19,6 +19,7 @@ import (
 	"complinist/agent/internal/fsafe"
 	"complinist/agent/internal/layout"
 	"complinist/agent/internal/legacy"
+	"complinist/agent/internal/preflight"
 	"complinist/agent/internal/protocol"
 )
 
@@ -104,6 +105,8 @@ func (e *env) dispatch(args []string) error {
 		return e.cmdVersion(rest)
 	case "trust-check":
 		return e.cmdTrustCheck(rest)
+	case "preflight":
+		return e.cmdPreflight(rest)
 	}
 	if !layout.ValidService(e.service) {
 		return usageError{fmt.Sprintf("this program's name %q is not a service name: it runs as /usr/local/sbin/<service>", e.service)}
@@ -222,6 +225,36 @@ func (e *env) cmdTrustCheck(args []string) error {
 	if err := fsafe.CheckTrusted(p); err != nil {
 		fmt.Fprintf(e.stderr, "refused: %v. Nothing was changed\n", err)
 		return exitError{protocol.ExitFailed}
+	}
+	return nil
+}
+
+// cmdPreflight (the service apply runs it before it writes anything): refuses a service name or
+// user that would hand the stack's privileges to something else on this host (preflight.Host).
+// Prints `mark-user` when the apply must mark an account a bash-era stack created.
+func (e *env) cmdPreflight(args []string) error {
+	flags := map[string]string{"--service": "", "--user": "", "--ssh-user": "", "--base-dir": ""}
+	if len(args) != 8 {
+		return usageError{fmt.Sprintf("usage: %s preflight --service NAME --user USER --ssh-user USER --base-dir DIR", e.prog)}
+	}
+	for i := 0; i < len(args); i += 2 {
+		if _, ok := flags[args[i]]; !ok {
+			return usageError{fmt.Sprintf("usage: %s preflight --service NAME --user USER --ssh-user USER --base-dir DIR", e.prog)}
+		}
+		flags[args[i]] = args[i+1]
+	}
+	h := preflight.Host{}
+	err := h.CheckName(flags["--service"])
+	mark := false
+	if err == nil {
+		mark, err = h.CheckUser(flags["--service"], flags["--user"], flags["--ssh-user"], flags["--base-dir"])
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "refused: %v. Nothing was changed\n", err)
+		return exitError{protocol.ExitFailed}
+	}
+	if mark {
+		fmt.Fprintln(e.stdout, "mark-user")
 	}
 	return nil
 }

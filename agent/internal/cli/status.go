@@ -76,6 +76,8 @@ type State struct {
 		Canary  int                         `json:"canary"`
 		Percent int                         `json:"percent"`
 		Counts  map[string]map[string]int64 `json:"counts,omitempty"`
+		// Foreign are the listeners on the service port outside the proxy's unit (either family).
+		Foreign []string `json:"foreign"`
 	} `json:"proxy"`
 	Live struct {
 		Port      int                 `json:"port"`
@@ -404,6 +406,10 @@ func (e *env) cmdState(args []string) error {
 	}
 	st.Proxy.Active = st.Units[v.l.ProxyUnit()] == "active"
 	st.Proxy.Live, st.Proxy.Canary, st.Proxy.Percent = v.route.live, v.route.canary, v.route.percent
+	st.Proxy.Foreign = host.Proxy{L: v.l, Port: port}.Foreign()
+	if st.Proxy.Foreign == nil {
+		st.Proxy.Foreign = []string{}
+	}
 	if counts, err := v.proxy.Counts(); err == nil {
 		st.Proxy.Counts = map[string]map[string]int64{}
 		for p, c := range counts {

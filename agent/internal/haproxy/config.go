@@ -62,7 +62,10 @@ func Config(p ConfigParams, r Route) string {
 	line("    timeout server 60s")
 	line("    timeout http-request 15s")
 	line("frontend %s", p.Service)
+	// Both families: a listener of anyone else's on [::]:PORT (IPV6_V6ONLY) would answer every
+	// IPv6 client, and after a proxy restart or at boot could take IPv4 too.
 	line("    bind :%d", p.Port)
+	line("    bind :::%d v6only", p.Port)
 	line("    default_backend %s", p.Service)
 	line("backend %s", p.Service)
 	if r.Canary != 0 {

@@ -65,6 +65,7 @@ defaults
     timeout http-request 15s
 frontend complinist
     bind :5000
+    bind :::5000 v6only
     default_backend complinist
 backend complinist
     cookie complinist_release insert indirect nocache httponly

@@ -194,7 +194,20 @@ func comm(pid int) string {
 // Foreign are the listeners on PORT its own instance unit did not open (container mode: not the
 // docker-proxy of PORT's own container), one "pid N (command, uid U, cgroup C)" line each.
 func (in Instances) Foreign(port int, ownsListener func(pid, port int) bool) []string {
-	own := in.cgroup(port)
+	var mine func(pid int) bool
+	if in.Runtime == "docker" {
+		// docker.service also runs every other container's docker-proxy: only PORT's own counts.
+		mine = func(pid int) bool { return ownsListener != nil && ownsListener(pid, port) }
+	}
+	return ForeignListeners(port, in.cgroup(port), mine)
+}
+
+// ForeignListeners are the listeners on PORT outside the cgroup own (exactly as systemd names a
+// unit's; "" when the unit does not run: then every listener is foreign). With mine, a listener in
+// own counts only when one of its processes is mine. The socket's cgroup comes from the kernel, so
+// a socket is judged even when /proc hides its process; it must equal own exactly: a user's own
+// user@UID.service/app.slice/<unit> ends the same way and is not the unit.
+func ForeignListeners(port int, own string, mine func(pid int) bool) []string {
 	ls, err := Listeners(port)
 	if err != nil {
 		return []string{"an unknown process (ss --cgroup failed: iproute2's ss must be installed)"}
@@ -204,16 +217,14 @@ func (in Instances) Foreign(port int, ownsListener func(pid, port int) bool) []s
 	for _, l := range ls {
 		pids := socketPIDs(l.Inode)
 		if own != "" && l.Cgroup == own {
-			if in.Runtime != "docker" {
+			if mine == nil {
 				continue
 			}
-			mine := false
+			ours := false
 			for _, pid := range pids {
-				if ownsListener != nil && ownsListener(pid, port) {
-					mine = true
-				}
+				ours = ours || mine(pid)
 			}
-			if mine {
+			if ours {
 				continue
 			}
 		}

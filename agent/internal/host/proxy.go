@@ -128,6 +128,12 @@ func (p Proxy) Install(r haproxy.Route) error {
 	return nil
 }
 
+// Foreign are the listeners on the service port outside the proxy's unit (one line each): whoever
+// holds it beside the proxy answers users, on either family.
+func (p Proxy) Foreign() []string {
+	return ForeignListeners(p.Port, UnitProperty(p.L.ProxyUnit(), "ControlGroup"), nil)
+}
+
 // Counts are the proxy's counters per instance port (runtime API `show stat`).
 func (p Proxy) Counts() (map[int]haproxy.Counter, error) { return p.client().Counts(p.L.Service) }
 

@@ -38,14 +38,7 @@ export function runScript(
     const hostTimeoutS = (Math.max(1, timeoutMs) / 1000).toFixed(3);
     const timeoutMessage = `${what} on ${where(conn)} did not finish within ${secs(timeoutMs)}; it was killed`;
     const startedAt = Date.now();
-    // Host state (/etc, systemctl, the service user) needs root: a non-root deploy user
-    // runs every script through passwordless sudo (-n: fail at once, never prompt).
-    const elevate = conn.user === "root" ? "" : "sudo -n ";
-    const command =
-        `${elevate}timeout --kill-after=2 ${hostTimeoutS} ` +
-        // --norc: bash started under sshd sources /etc/bash.bashrc even when
-        // non-interactive, and that file trips over `set -u` (unbound PS1).
-        `bash --norc --noprofile -euo pipefail -c "$(printf %s ${q(b64)} | base64 -d | gunzip)" complinist-script`;
+    const command = remoteCommand(conn.user, hostTimeoutS, b64);
     return openChannel(conn, command).then(
         ({ channel, exit, release }) =>
             new Promise<ExecResult>((resolve, reject) => {
@@ -97,5 +90,25 @@ export function runScript(
                     input.pipe(channel);
                 }
             }),
+    );
+}
+
+/** The PATH every host script runs with: system directories only (a command of the service's name in /usr/local/sbin never shadows a tool). */
+export const SCRIPT_PATH = "/usr/sbin:/usr/bin:/sbin:/bin";
+
+/**
+ * The SSH command line of one script: every tool by its absolute path and the script's PATH fixed,
+ * so nothing on the login's or root's PATH (a service named `timeout` or `bash` installs
+ * /usr/local/sbin/<name>, first on root's PATH) runs instead.
+ */
+export function remoteCommand(user: string, hostTimeoutS: string, b64: string): string {
+    // Host state (/etc, systemctl, the service user) needs root: a non-root deploy user
+    // runs every script through passwordless sudo (-n: fail at once, never prompt).
+    const elevate = user === "root" ? "" : "/usr/bin/sudo -n ";
+    return (
+        `${elevate}/usr/bin/env PATH=${SCRIPT_PATH} /usr/bin/timeout --kill-after=2 ${hostTimeoutS} ` +
+        // --norc: bash started under sshd sources /etc/bash.bashrc even when
+        // non-interactive, and that file trips over `set -u` (unbound PS1).
+        `/bin/bash --norc --noprofile -euo pipefail -c "$(printf %s ${q(b64)} | /usr/bin/base64 -d | /bin/gunzip)" complinist-script`
     );
 }

@@ -44,7 +44,7 @@ function agentState(): State {
         ],
         // Go's encoding/json writes a map's keys sorted.
         units: { "complinist-proxy.service": "active", "complinist.service": "active", "complinist@5001.service": "active", "complinist@5002.service": "active" },
-        proxy: { active: true, live: 5001, canary: 0, percent: 0, counts: { "5001": { requests: 700, errors: 0 }, "5002": { requests: 0, errors: 0 } } },
+        proxy: { active: true, live: 5001, canary: 0, percent: 0, counts: { "5001": { requests: 700, errors: 0 }, "5002": { requests: 0, errors: 0 } }, foreign: [] },
         live: { port: 5001, version: "1.1.0", active: "active", rev: "r-1" },
         standbyVersion: "1.0.0",
         canaryVersion: "",
@@ -173,6 +173,14 @@ describe("status helper", () => {
             assert.deepStrictEqual(hostStatusFrom("web-1", "a", stateOf((s) => (s.lock = { held: "unknown" })), config()).lock, { held: "unknown" });
         });
 
+        it("a listener beside the proxy on the service port (IPv6, another address) makes the host unhealthy, naming it", () => {
+            const squatter = "pid 77 (node, uid 1000, cgroup /user.slice/user-1000.slice/session-1.scope)";
+            const h = hostStatusFrom("web-1", "a", stateOf((s) => void (s.proxy = { ...s.proxy, foreign: [squatter] })), config());
+            assert.strictEqual(h.state, "unhealthy");
+            assert.deepStrictEqual(h.problems, [`port 5000 is also held by ${squatter}, not only by complinist-proxy.service`]);
+            assert.throws(() => stateOf((s) => void (s.proxy = { ...s.proxy, foreign: "x" as unknown as string[] })), /proxy\.foreign/);
+        });
+
         it("a host still on the single-unit layout (no instances, no proxy) is judged by its health alone", () => {
             const h = hostStatusFrom(
                 "web-1",
@@ -180,7 +188,7 @@ describe("status helper", () => {
                 stateOf((s) => {
                     s.instances = s.instances.map((i) => ({ ...i, link: "", path: "", version: "", rev: "", active: "inactive" }));
                     s.units["complinist-proxy.service"] = "inactive";
-                    s.proxy = { active: false, live: 0, canary: 0, percent: 0 };
+                    s.proxy = { active: false, live: 0, canary: 0, percent: 0, foreign: [] };
                     s.live = { port: 0, version: "", active: "inactive", rev: "" };
                 }),
                 config(),

@@ -34,6 +34,8 @@ import * as path from "path";
  * Derived from baseDir and the service name alone, so two deploys can never disagree on it.
  */
 export interface HostLayout {
+    /** The prefix in front of every path ("" on a host; a local transport's temp root in tests). */
+    readonly root: string;
     readonly baseDir: string;
     readonly releasesDir: string;
     readonly current: string;
@@ -76,6 +78,7 @@ export interface HostLayout {
 export function hostLayout(baseDir: string, service: string, root = ""): HostLayout {
     const r = (p: string) => root + p;
     return {
+        root,
         baseDir: r(baseDir),
         releasesDir: r(path.posix.join(baseDir, "releases")),
         current: r(path.posix.join(baseDir, "current")),

@@ -20,6 +20,30 @@ lock_holder() {
     printf '%s (%s)' "$owner" "$state"
 }
 
+# base_trusted: BASE_DIR (or the nearest part of it that exists) and every directory above it, up to
+# the layout's root, are the running uid's (root's, on a host), not links, and writable by it only:
+# otherwise someone else made it first or can write it, and root would write the lock file and
+# releases into their directory (the agent checks the same before its own writes).
+base_trusted() {
+    local p="$BASE_DIR" top="\${LAYOUT_ROOT:-/}" me uid user mode
+    me=$(id -u)
+    while [ ! -e "$p" ] && [ ! -L "$p" ]; do
+        # Nothing of the layout exists yet: root makes all of it.
+        if [ "$p" = "$top" ] || [ "$p" = / ]; then return 0; fi
+        p=$(dirname "$p")
+    done
+    while :; do
+        if [ -L "$p" ]; then echo "refused: $p is a symbolic link: the deploy needs it and every directory above it to be root's, not a symbolic link and writable by root only (replace the link by a directory of root's, or choose another baseDir). Nothing was changed" >&2; return 1; fi
+        read -r uid user mode <<<"$(stat -c '%u %U %a' "$p")"
+        if [ "$uid" != "$me" ] || [ $((0$mode & 022)) -ne 0 ]; then
+            echo "refused: $p is owned by $user (uid $uid) with mode $(printf '%04o' "$((0$mode))"): the deploy needs it and every directory above it to be root's, not a symbolic link and writable by root only (fix: chown root:root $p && chmod go-w $p, or choose another baseDir). Nothing was changed" >&2
+            return 1
+        fi
+        if [ "$p" = "$top" ] || [ "$p" = / ]; then return 0; fi
+        p=$(dirname "$p")
+    done
+}
+
 # Waits up to LOCK_WAIT seconds on fd 9, then fails naming the holder.
 take_lock() {
     local who="$1"
@@ -78,6 +102,7 @@ step() {
  */
 export function renderLocked(l: HostLayout, service: string, who: string, pausePoint: string | false = "apply"): string {
     const vars: Record<string, string> = {
+        LAYOUT_ROOT: l.root === "" ? "/" : l.root,
         SERVICE: service,
         BASE_DIR: l.baseDir,
         RELEASES_DIR: l.releasesDir,
@@ -93,6 +118,7 @@ export function renderLocked(l: HostLayout, service: string, who: string, pauseP
     return [
         ...Object.entries(vars).map(([k, v]) => `${k}=${q(v)}`),
         LOCK_SHELL,
+        "base_trusted || exit 1",
         `take_lock ${q(who)} || exit 75`,
         "clean_leftovers",
         renderLogFiles(l),

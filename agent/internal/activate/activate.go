@@ -417,6 +417,16 @@ func (a *Activation) Run(ctx context.Context) error {
 		}
 	}
 	a.Host.PausePoint("switch")
+	// Before the proxy takes the port (its first start) or reloads: nobody else may hold it. With
+	// the proxy stopped every listener there is someone else's.
+	if ok, seen := a.proxyOwnsPort(); !ok {
+		a.failedSeen = seen
+		a.step("switch refused: %s", seen)
+		if !warm {
+			a.Inst.Stop(idle)
+		}
+		return a.fail(ctx, protocol.ExitHealth, "failed", "service-port")
+	}
 	a.shareAt = a.Clock.Now()
 	if ok, seen := a.route(ctx, idle, a.Req.Version, a.S.HealthPath); !ok {
 		a.failedSeen = seen

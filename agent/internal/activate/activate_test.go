@@ -764,6 +764,21 @@ func TestActivation(t *testing.T) {
 			},
 		},
 		{
+			name:     "a first deploy with someone on the service port before the proxy starts (IPv6 only, or another address): refused before the switch, naming it",
+			version:  "1.0.0",
+			settings: func(s *protocol.Settings) { s.RollbackVersion = "" },
+			world:    func(w *world) { w.foreign[svcPort] = []string{squatter} },
+			exit:     protocol.ExitHealth, outcome: "failed", reason: "service-port", serving: "none",
+			seen:    `^the service port 5000 is also held by pid 77`,
+			record:  `^outcome=failed reason=service-port live=none serving=none seen=the service port 5000 is also held by pid 77`,
+			started: []string{"5001 1.0.0 r2"}, stopped: []int{p1},
+			routed: haproxy.Route{},
+			steps:  []string{`^switch refused: the service port 5000`},
+			then: func(t *testing.T, w *world, a *Activation) {
+				eq(t, "installs", len(w.installs), 0)
+			},
+		},
+		{
 			name: "a listener joins the service port once the proxy routes to the new release: the switch undone",
 			world: func(w *world) {
 				w.deployed("1.0.0", "r2", p1)

@@ -1,0 +1,105 @@
+import * as assert from "assert";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { buildArtifacts, type BuiltArtifact } from "../../scripts/build-artifacts";
+import { RealEngine, type ProgramConfig } from "../e2e/engine";
+import { TestHost, useHosts, hostEntry } from "../../dev/hosts";
+
+/**
+ * Host trust, third round, on a real host through the real engine: a baseDir someone else made,
+ * a service name that is another unit or a command on root's PATH, a service user that is someone
+ * else's, and a listener beside the proxy on the service port (issue 29, findings 2 to 5). Each is
+ * refused before the host changes; host state is read through docker exec (TestHost.run).
+ */
+describe("host trust, round 3, on a real host: baseDir, the service name and user, the service port", function () {
+    this.timeout(900000);
+    const hosts: TestHost[] = useHosts(1, { names: ["trust3-1"] });
+    const h = () => hosts[0] as TestHost;
+    const sh = (cmd: string) => h().run(cmd);
+    let tmp = "";
+    let arts: Record<string, BuiltArtifact> = {};
+    let driver: RealEngine;
+
+    function config(over: { service?: Record<string, unknown>; baseDir?: string } = {}): ProgramConfig {
+        return {
+            "complinist:mode": "release",
+            "complinist:version": "1.0.0",
+            "complinist:releases": { "1.0.0": { path: (arts["1.0.0"] as BuiltArtifact).file, sha256: (arts["1.0.0"] as BuiltArtifact).sha256 } },
+            "complinist:keepReleases": 2,
+            "complinist:hosts": [hostEntry(h())],
+            "complinist:sshPrivateKey": h().privateKey,
+            "complinist:service": { command: "bin/start", ...(over.service ?? {}) },
+            "complinist:health": { timeoutSeconds: 10, intervalMs: 300 },
+            ...(over.baseDir !== undefined ? { "complinist:baseDir": over.baseDir } : {}),
+        };
+    }
+    const up = (c: ProgramConfig) => driver.up(c, ["complinist:sshPrivateKey"]);
+    /** What a refused apply must leave as it was: units, root's commands, accounts, /opt. */
+    const fingerprint = () => sh("ls -la --time-style=+%s /etc/systemd/system /usr/local/sbin /opt; md5sum /etc/passwd /etc/group; find /opt | sort");
+
+    before(async () => {
+        tmp = fs.mkdtempSync(path.join(os.tmpdir(), "host-trust-3-"));
+        const built = await buildArtifacts(path.join(tmp, "built"));
+        arts = Object.fromEntries(built.filter((a) => a.version === "1.0.0").map((a) => [a.version, a]));
+        driver = new RealEngine({ stack: "itest-host-trust-3", env: { COMPLINIST_DEPLOYER: "itest" } });
+    });
+    after(async () => {
+        await driver?.close();
+        if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+    });
+
+    it("finding 2: a baseDir another user created first is refused, naming it and its owner; root writes nothing into it", async () => {
+        await sh("install -d -o nobody -g nogroup -m 0755 /srv/made-by-nobody");
+        const before = await sh("find /srv -printf '%p %u %m\\n' | sort");
+        const r = await up(config({ baseDir: "/srv/made-by-nobody/complinist" }));
+        assert.match(String(r.error), /refused: \/srv\/made-by-nobody is owned by nobody \(uid 65534\) with mode 0755/);
+        assert.strictEqual(await sh("find /srv -printf '%p %u %m\\n' | sort"), before, "nothing was written under it, no lock file either");
+        await sh("rm -rf /srv/made-by-nobody");
+    });
+
+    it("finding 5: a service name that is an existing unit, or a command on root's PATH, is refused before anything is written", async () => {
+        for (const [name, refusal] of [
+            ["nftables", /service\.name nftables: nftables\.service is an existing unit \(\/lib\/systemd\/system\/nftables\.service\) the stack did not create/],
+            ["timeout", /service\.name timeout is a command on root's PATH \(\/usr\/bin\/timeout\)/],
+        ] as const) {
+            const before = await fingerprint();
+            const r = await up(config({ service: { name } }));
+            assert.match(String(r.error), refusal, name);
+            assert.strictEqual(await fingerprint(), before, `${name}: nothing on the host changed`);
+            assert.strictEqual(await sh("command -v timeout"), "/usr/bin/timeout");
+        }
+    });
+
+    it("finding 4: a service user that is a system account the stack did not create, or the SSH user, is refused", async () => {
+        for (const [user, refusal] of [
+            ["sshd", /service\.user sshd is a system account \(uid \d+\) this stack did not create/],
+            [h().user, new RegExp(`service\\.user ${h().user} is the SSH user the deploy logs in as`)],
+        ] as const) {
+            if (user === "root") continue; // the schema refuses root itself
+            const before = await fingerprint();
+            const r = await up(config({ service: { user } }));
+            assert.match(String(r.error), refusal, user);
+            assert.strictEqual(await fingerprint(), before, `${user}: nothing on the host changed`);
+        }
+    });
+
+    it("finding 3: someone on the service port's IPv6 side before the first deploy: refused before the switch, naming them; then the proxy owns both families", async () => {
+        await sh(
+            "runuser -u nobody -- python3 -c \"import socket,time; s=socket.socket(socket.AF_INET6); s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1); s.bind(('::', 5000)); s.listen(); time.sleep(600)\" >/dev/null 2>&1 & echo $! > /root/squatter.pid",
+        );
+        await sh("for i in $(seq 1 50); do ss -Htln 'sport = :5000' | grep -q . && exit 0; sleep 0.1; done; exit 1");
+        const r = await up(config());
+        assert.match(String(r.error), /the service port 5000 is also held by pid \d+ \(python3, uid 65534, cgroup [^)]+\) - not only by complinist-proxy\.service/);
+        assert.match(await sh("tail -n 1 /opt/complinist/revisions.log"), /outcome=failed reason=service-port/);
+        await sh("kill $(cat /root/squatter.pid); for i in $(seq 1 50); do ss -Htln 'sport = :5000' | grep -q . || exit 0; sleep 0.1; done; exit 1");
+        const ok = await up(config());
+        assert.strictEqual(ok.error, undefined, ok.output);
+        const listeners = await sh("ss -Htln 'sport = :5000' | awk '{print $4}' | sort");
+        assert.deepStrictEqual(listeners.split("\n"), ["0.0.0.0:5000", "[::]:5000"], "the proxy holds both families");
+        const late = await sh(
+            "runuser -u nobody -- python3 -c \"import socket; s=socket.socket(socket.AF_INET6); s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1); s.bind(('::', 5000))\" 2>&1 || true",
+        );
+        assert.match(late, /Address already in use/, "nobody can take the IPv6 side afterwards");
+    });
+});

@@ -34,7 +34,7 @@ import { loadImages, pushImages } from "../../dev/images";
 import { BENCH_ARTIFACTS, buildArtifacts, BuiltArtifact } from "../../scripts/build-artifacts";
 import { parseTraceLine } from "../../infra/transport/trace";
 import { ProgramConfig, RealEngine } from "../e2e/engine";
-import { handshakes, uploads } from "../e2e/trace";
+import { handshakes, traced, uploads } from "../e2e/trace";
 import { markdownTable } from "./table";
 import { engineBench } from "./engine";
 import { canaryBench } from "./canary";
@@ -51,6 +51,8 @@ interface Row {
     programSeconds: number;
     bytes: number;
     handshakes: number;
+    /** Scripts run over SSH (each one exec). */
+    execs: number;
     changes: number;
 }
 
@@ -109,9 +111,25 @@ async function run(hosts: TestHost[], arts: Record<string, BuiltArtifact>): Prom
                 programSeconds: programSeconds(traceFile),
                 bytes: uploads(r.providerLog).reduce((n, u) => n + u.bytes, 0),
                 handshakes: handshakes(r.providerLog),
+                execs: traced(r.providerLog, "ssh-exec").length,
                 changes: r.steps.filter((s) => s.op !== "same").length,
             });
         }
+        // `pulumi refresh` alone: every resource's Read, the round trips a refresh before an update costs.
+        const t0 = Date.now();
+        const refreshed = await engine.refresh({ previewOnly: true });
+        if (refreshed.error) throw new Error(`refresh on ${hosts.length} host(s) failed: ${refreshed.error}`);
+        rows.push({
+            hosts: hosts.length,
+            step: "refresh (preview only)",
+            upSeconds: (Date.now() - t0) / 1000,
+            configSeconds: 0,
+            programSeconds: 0,
+            bytes: 0,
+            handshakes: handshakes(refreshed.providerLog),
+            execs: traced(refreshed.providerLog, "ssh-exec").length,
+            changes: refreshed.drift.length,
+        });
     } finally {
         if (previousTrace === undefined) delete process.env.COMPLINIST_TRACE;
         else process.env.COMPLINIST_TRACE = previousTrace;
@@ -127,8 +145,8 @@ async function applyTimes(): Promise<void> {
     const hosts = await startHosts(5, { names: ["bench-solo", "bench-1", "bench-2", "bench-3", "bench-4"] });
     try {
         const rows = [...(await run(hosts.slice(0, 1), arts)), ...(await run(hosts.slice(1), arts))];
-        const header = ["hosts", "step", "up s", "config s", "program s", "bytes uploaded", "ssh handshakes", "changes"];
-        const lines = rows.map((r) => [String(r.hosts), r.step, r.upSeconds.toFixed(2), r.configSeconds.toFixed(2), r.programSeconds.toFixed(2), String(r.bytes), String(r.handshakes), String(r.changes)]);
+        const header = ["hosts", "step", "up s", "config s", "program s", "bytes uploaded", "ssh handshakes", "ssh execs", "changes"];
+        const lines = rows.map((r) => [String(r.hosts), r.step, r.upSeconds.toFixed(2), r.configSeconds.toFixed(2), r.programSeconds.toFixed(2), String(r.bytes), String(r.handshakes), String(r.execs), String(r.changes)]);
         console.log("\nThe real engine (pulumi up through the Automation API, the program inline):\n");
         console.log(markdownTable(header, lines));
     } finally {

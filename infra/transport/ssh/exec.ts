@@ -1,3 +1,4 @@
+import { trace } from "../trace";
 import type { Readable } from "stream";
 import * as zlib from "zlib";
 import { q } from "../../render/shell";
@@ -38,6 +39,7 @@ export function runScript(
     const hostTimeoutS = (Math.max(1, timeoutMs) / 1000).toFixed(3);
     const timeoutMessage = `${what} on ${where(conn)} did not finish within ${secs(timeoutMs)}; it was killed`;
     const startedAt = Date.now();
+    trace("ssh-exec", { host: conn.name, what });
     const command = remoteCommand(conn.user, hostTimeoutS, b64);
     return openChannel(conn, command).then(
         ({ channel, exit, release }) =>

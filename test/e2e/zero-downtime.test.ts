@@ -234,7 +234,7 @@ describe("zero-downtime activation on a real host, under load", function () {
         assert.match(String(r.error), /hooks\.beforeActivate failed: migrating with key \*\*\*/);
         const secret = await sh(h, "sed -n 's/^SECRET_KEY=\"\\(.*\\)\"$/\\1/p' /etc/complinist/complinist.env");
         assert.ok(secret.length >= 16, "the env file holds the generated secret");
-        const stored = await sh(h, `cat ${BASE}/revisions.log /var/log/complinist/deploy.log ${BASE}/.activations/*.result`);
+        const stored = await sh(h, `cat ${BASE}/revisions.log /var/log/complinist/deploy.log ${BASE}/.activations/*.result.json`);
         assert.ok(!stored.includes(secret), "the secret was stored on the host");
         // r.output is everything the CLI printed (the program's and the providers' diagnostics among it).
         assert.ok(!String(r.error).includes(secret) && !r.output.includes(secret) && !JSON.stringify(r.providerLog).includes(secret), "the secret reached the deploy's output");

@@ -1,9 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
-import { ActivationInputs, ActivationResource } from "../infra/providers/activation";
-import type { InputsOf } from "../infra/providers/inputs";
+import { type ActivationArgs, ActivationResource } from "../infra/providers/activation";
 
 /** The provider's inputs, each documented on `ActivationInputs` (infra/providers/activation.ts). */
-export type ActivationArgs = InputsOf<ActivationInputs>;
+export type { ActivationArgs };
 
 /**
  * Makes a release live on one host with zero downtime: start it beside the live

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { HealthGate } from "../infra/providers/activation";
-import { HostTarget } from "../infra/providers/host";
+import { HostTarget, hostKeyFingerprint } from "../infra/providers/host";
+import { HostIdentity } from "../infra/providers/hostIdentity";
 import type { InstanceRuntime } from "../infra/agent/protocol";
 import type { ArtifactRelease } from "../stacks/schema";
 import type { ContainerLimits, ImageRelease } from "../stacks/containerSchema";
@@ -15,8 +16,12 @@ export interface HostDeploymentArgs {
     readonly host: HostTarget;
     /** SSH private key text (secret). */
     readonly privateKey: pulumi.Input<string>;
-    /** Secret HTTP header line for URL downloads (`releaseAuth`), "" for none. */
+    /** Secret HTTP header line for URL downloads (`releaseAuth.header`), "" for none. */
     readonly releaseAuth: pulumi.Input<string>;
+    /** `releaseAuth.origins`: the header goes only with a download from one of them ([] for none). */
+    readonly releaseAuthOrigins: ReadonlyArray<string>;
+    /** `complinist:acknowledgeHostChange`: hosts whose new address or host key may be used (default none). */
+    readonly acknowledgeHostChange: ReadonlyArray<string>;
     /** Stack name (for messages). */
     readonly stack: string;
     /** Deployment root on the host. */
@@ -55,6 +60,8 @@ export interface HostDeploymentArgs {
     readonly hooks: { readonly beforeActivate?: string | undefined; readonly timeoutSeconds: number; readonly onRollback: boolean };
     /** Whether this host runs the hook (false on later hosts with hooks.once). */
     readonly hookHere: boolean;
+    /** hooks.beforeActivate was set with --secret: a secret input of the Activation, [secret] on the host. */
+    readonly hookSecret: boolean;
     /** `complinist:allowServiceInterruption`: a new service name or baseDir may stop the service on this host. */
     readonly allowServiceInterruption: boolean;
     /** The previous batch's activations: nothing on this host changes until they are healthy. */
@@ -72,15 +79,21 @@ export class HostDeployment extends pulumi.ComponentResource {
     public readonly activation: Activation;
     public readonly releases: Record<string, Release>;
     public readonly service: SystemdService;
+    /** The machine the host name stands for, as the last apply used it: everything else here waits for its diff. */
+    public readonly identity: HostIdentity;
     /** The version this host serves and whether it is healthy. */
     public readonly status: pulumi.Output<HostStatus>;
 
     constructor(name: string, args: HostDeploymentArgs, opts?: pulumi.ComponentResourceOptions) {
         super("complinist:host:HostDeployment", name, {}, opts);
         if (!args.keep.includes(args.version)) throw new pulumi.ResourceError(`host ${args.host.name}: version ${args.version} must be among the kept releases`, this);
-        const after = [...(args.after ?? [])];
+        // Before anything here reaches the host: a changed address or host key is refused in the identity's diff
+        // unless acknowledged, and every resource below waits for it — a release created for a new version too.
+        const moved = { stack: args.stack, acknowledgeHostChange: args.acknowledgeHostChange };
+        this.identity = new HostIdentity(`${name}-identity`, { host: args.host, hostKeyFingerprint: hostKeyFingerprint(args.host.hostKey), ...moved }, { parent: this });
+        const after = [...(args.after ?? []), this.identity];
         const child = { parent: this, dependsOn: after };
-        const common = { host: args.host, privateKey: args.privateKey, baseDir: args.baseDir, service: args.service.name };
+        const common = { host: args.host, privateKey: args.privateKey, baseDir: args.baseDir, service: args.service.name, ...moved };
 
         this.releases = {};
         for (const v of args.keep) {
@@ -89,7 +102,7 @@ export class HostDeployment extends pulumi.ComponentResource {
             const source: ReleaseSource =
                 "image" in r
                     ? { kind: "image", image: r.image }
-                    : { kind: "artifact", sha256: r.sha256, artifact: r.path !== undefined ? { path: r.path } : { url: r.url as string }, auth: args.releaseAuth };
+                    : { kind: "artifact", sha256: r.sha256, artifact: r.path !== undefined ? { path: r.path } : { url: r.url as string }, auth: args.releaseAuth, authOrigins: args.releaseAuthOrigins };
             // Never protected, even in prod: retention deletes releases that fall out of the kept set,
             // and the provider refuses to remove the one `current` points to.
             this.releases[v] = new Release(`${name}-release-${v}`, { ...common, version: v, source }, { ...child, protect: false });
@@ -126,6 +139,7 @@ export class HostDeployment extends pulumi.ComponentResource {
                 rollbackVersion: args.rollbackVersion,
                 standby: args.service.standby,
                 beforeActivate: args.hooks.beforeActivate ?? "",
+                ...(args.hookSecret ? { hookSecret: true as const } : {}),
                 hookTimeoutSeconds: args.hooks.timeoutSeconds,
                 hookHere: args.hookHere,
                 hookOnRollback: args.hooks.onRollback,

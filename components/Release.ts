@@ -6,7 +6,15 @@ import { childOptions } from "./options";
 
 /** Where a release comes from: an artifact (release mode: its sha256 verified on the host) or an image (container mode). */
 export type ReleaseSource =
-    | { readonly kind: "artifact"; readonly sha256: string; readonly artifact: { readonly path?: string; readonly url?: string }; readonly auth: pulumi.Input<string> }
+    | {
+          readonly kind: "artifact";
+          readonly sha256: string;
+          readonly artifact: { readonly path?: string; readonly url?: string };
+          /** Secret: the releaseAuth header, "" for none. */
+          readonly auth: pulumi.Input<string>;
+          /** The origins `auth` is pinned to: it goes only with a download from one of them. */
+          readonly authOrigins: ReadonlyArray<string>;
+      }
     | { readonly kind: "image"; readonly image: string };
 
 export interface ReleaseArgs {
@@ -21,6 +29,10 @@ export interface ReleaseArgs {
     /** The release version: the directory name under releases/. */
     readonly version: pulumi.Input<string>;
     readonly source: ReleaseSource;
+    /** The stack, for the acknowledgement command a refused host change names. */
+    readonly stack: string;
+    /** `complinist:acknowledgeHostChange`: hosts whose new address or host key may be used (default none). */
+    readonly acknowledgeHostChange: ReadonlyArray<string>;
 }
 
 /**
@@ -42,7 +54,7 @@ export class Release extends pulumi.ComponentResource {
         // The previous batch travels down, so a later batch uploads (or pulls) nothing early.
         this.directory =
             source.kind === "artifact"
-                ? new ReleaseDir(`${name}-dir`, { ...where, sha256: source.sha256, artifact: source.artifact, auth: source.auth }, childOptions(this, opts))
+                ? new ReleaseDir(`${name}-dir`, { ...where, sha256: source.sha256, artifact: source.artifact, auth: source.auth, authOrigins: source.authOrigins }, childOptions(this, opts))
                 : new ImageReleaseDir(`${name}-image`, { ...where, image: source.image }, childOptions(this, opts));
         this.version = this.directory.version;
         this.sha256 = this.directory.sha256;

@@ -10,7 +10,7 @@ export interface ReleaseRolloutArgs {
     readonly config: StackConfig;
     /** SSH private key text (secret). */
     readonly privateKey: pulumi.Input<string>;
-    /** Secret HTTP header line for URL downloads (`releaseAuth`), "" for none. */
+    /** Secret HTTP header line for URL downloads (`releaseAuth.header`), "" for none; its origins come from `config`. */
     readonly releaseAuth: pulumi.Input<string>;
     /** Generated secrets for every host's env file. */
     readonly secretEnvironment: pulumi.Input<Record<string, pulumi.Input<string>>>;
@@ -49,6 +49,8 @@ export class ReleaseRollout extends pulumi.ComponentResource {
                         host: { ...h, hostKey: h.hostKey as string },
                         privateKey: args.privateKey,
                         releaseAuth: args.releaseAuth,
+                        releaseAuthOrigins: c.releaseAuth?.origins ?? [],
+                        acknowledgeHostChange: c.acknowledgeHostChange,
                         stack: c.stack,
                         baseDir: c.baseDir,
                         version: c.version,
@@ -65,6 +67,7 @@ export class ReleaseRollout extends pulumi.ComponentResource {
                         hooks: c.hooks,
                         // hooks.once: a migration or backup runs on the first host of the first batch only.
                         hookHere: !c.hooks.once || h.name === c.hosts[0]?.name,
+                        hookSecret: c.secretKeys.includes("hooks"),
                         allowServiceInterruption: c.allowServiceInterruption,
                         after,
                     },

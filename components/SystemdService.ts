@@ -33,6 +33,8 @@ export interface SystemdServiceArgs {
     readonly stack: string;
     /** `complinist:allowServiceInterruption`: a new service name or baseDir may stop the service (default false: refused in preview). */
     readonly allowServiceInterruption: boolean;
+    /** `complinist:acknowledgeHostChange`: hosts whose new address or host key may get the env file (default none: refused in preview). */
+    readonly acknowledgeHostChange: ReadonlyArray<string>;
     /** `process`: instances run `command` in their release; `docker`: they run the release's image as a container. */
     readonly runtime: InstanceRuntime;
     /** Container mode: memory, process, /tmp and log limits of each container (ignored in release mode). */
@@ -84,6 +86,7 @@ export class SystemdService extends pulumi.ComponentResource {
                 envText,
                 stack: args.stack,
                 allowServiceInterruption: args.allowServiceInterruption,
+                acknowledgeHostChange: args.acknowledgeHostChange,
             },
             // Children do not inherit a component's dependsOn: pass it down (rollout batches).
             { parent: this, ...(opts?.dependsOn ? { dependsOn: opts.dependsOn } : {}) },

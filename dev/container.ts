@@ -43,7 +43,23 @@ function sshBanner(port: number, timeoutMs: number): Promise<boolean> {
     });
 }
 
-/** `docker run` flags that make systemd work as PID 1 on these machines (--privileged fails here); also used by the dev host. */
+/**
+ * `docker run` flags that make systemd work as PID 1 on these machines (--privileged fails here); also used by the dev host.
+ *
+ * The host's cgroup tree stays mounted read-write (with the host's cgroup namespace), for the demo
+ * host too, because systemd as PID 1 cannot run without a cgroup tree it can write: it moves itself
+ * into init.scope and makes a cgroup per slice and unit (with the units' limits) at boot, and fails
+ * to start on a read-only one; and what is tested here depends on those cgroups (the agent names a
+ * listener's owner by its cgroup against the unit's ControlGroup, the instance firewall matches
+ * `socket cgroupv2`). These machines mount cgroup v1 (a tmpfs of per-controller hierarchies, plus
+ * name=systemd and unified), where Docker has no private cgroup namespace to hand a writable subtree
+ * from. Narrower mounts (`:ro`, only name=systemd read-write, `--cgroupns=private`) are untried: no
+ * Docker engine was free to measure them when this was written.
+ * What it costs: root in such a container can write the host's cgroups (on v1 with CAP_SYS_ADMIN that
+ * includes a hierarchy's release_agent, which the kernel runs as the host's root), so only the user
+ * who set up the checkout may be root there: the demo host and the test hosts authorize only their
+ * checkout's own 0600 key (dev/sshKeys.ts), and publish SSH on 127.0.0.1 only.
+ */
 export const SYSTEMD_HOST_FLAGS: readonly string[] = [
     "--cap-add", "SYS_ADMIN",
     "--security-opt", "seccomp=unconfined",

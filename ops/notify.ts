@@ -43,27 +43,51 @@ export interface WatchRollbackReason {
     readonly figures: string;
 }
 
+/**
+ * One value as Slack text: `&`, `<` and `>` escaped the way Slack's message formatting asks
+ * (`&amp;` `&lt;` `&gt;`), so a health body, a figure or a host name that says `<!channel>` or
+ * `<https://…|click>` is shown, never acted on; a line break or other control character becomes a
+ * space, so a value cannot start a line that reads as a notice of its own.
+ */
+export function slackEscape(value: string): string {
+    return value
+        .replace(/&/g, "&amp;")
+        .replace(/</g, "&lt;")
+        .replace(/>/g, "&gt;")
+        .replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, " ");
+}
+
+/** A message from its fixed words and its fields: every field escaped (slackEscape), the words as written. */
+function slack(words: TemplateStringsArray, ...fields: ReadonlyArray<string>): string {
+    return words.reduce((text, w, i) => text + w + (i < fields.length ? slackEscape(fields[i] as string) : ""), "");
+}
+
+/**
+ * The runbook's message for an event. Most fields came from a host or a release (its health body
+ * in `saw`, the watch's figures, versions and hosts from an outcome line, the hosts' status): the
+ * message is built from the fields, each escaped, never from text that was already joined.
+ */
 export function notificationText(e: DeployEvent): string {
     switch (e.kind) {
         case "started":
-            return `Deployment started: CompliNist ${e.version} to ${e.stack} (commit ${e.commit}, ${e.at}). Status: deploying.`;
+            return slack`Deployment started: CompliNist ${e.version} to ${e.stack} (commit ${e.commit}, ${e.at}). Status: deploying.`;
         case "completed":
-            return `Deployment completed: CompliNist ${e.version} on ${e.stack} (commit ${e.commit}, deployed at ${e.at}). Status: ${e.hosts}.`;
+            return slack`Deployment completed: CompliNist ${e.version} on ${e.stack} (commit ${e.commit}, deployed at ${e.at}). Status: ${e.hosts}.`;
         case "failed":
             return (
-                `Deployment FAILED: CompliNist ${e.version} to ${e.stack} (commit ${e.commit}, ${e.at}) on ${e.hosts.length > 0 ? e.hosts.join(", ") : "no host (stopped before any change)"}. ` +
-                `Saw: ${e.saw} Hosts whose health gate failed switched back by themselves. Roll back: ${e.rollback}`
+                slack`Deployment FAILED: CompliNist ${e.version} to ${e.stack} (commit ${e.commit}, ${e.at}) on ${e.hosts.length > 0 ? e.hosts.join(", ") : "no host (stopped before any change)"}. ` +
+                slack`Saw: ${e.saw} Hosts whose health gate failed switched back by themselves. Roll back: ${e.rollback}`
             );
         case "rolledBack":
             if (e.reason !== undefined) {
                 return (
-                    `Rolled back automatically: ${e.stack} from ${e.from} to ${e.to} on ${e.hosts} by the error-rate watch: ${e.reason.figures} (commit ${e.commit}, ${e.at}). ` +
-                    `${e.from} is refused on ${e.hosts} until the stack acknowledges it (complinist:acknowledgeRolledBack).`
+                    slack`Rolled back automatically: ${e.stack} from ${e.from} to ${e.to} on ${e.hosts} by the error-rate watch: ${e.reason.figures} (commit ${e.commit}, ${e.at}). ` +
+                    slack`${e.from} is refused on ${e.hosts} until the stack acknowledges it (complinist:acknowledgeRolledBack).`
                 );
             }
             return (
-                `Rolled back: ${e.stack} from ${e.from} to ${e.to} (release commit ${e.commit}, ${e.at}). Status: ${e.hosts}. ` +
-                `Pulumi.${e.stack}.yaml must be committed (the change is in the job log) so the next deploy keeps ${e.to}.`
+                slack`Rolled back: ${e.stack} from ${e.from} to ${e.to} (release commit ${e.commit}, ${e.at}). Status: ${e.hosts}. ` +
+                slack`Pulumi.${e.stack}.yaml must be committed (the change is in the job log) so the next deploy keeps ${e.to}.`
             );
         default: {
             const never: never = e;

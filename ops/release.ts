@@ -30,10 +30,38 @@ export const RELEASE_USAGE = `usage: npm run release -- --stack <env> --version 
 Writes <version>'s releases entry (url and sha256, from SHA256SUMS) into Pulumi.<env>.yaml, makes it
 complinist:version and pins the version it replaces as complinist:rollbackVersion. Comments are kept;
 commit the file in a merge request. SHA256SUMS comes from --sums (default .build/artifacts/SHA256SUMS)
-or --sums-url (sent with the header in RELEASE_AUTH, e.g. 'PRIVATE-TOKEN: <token>', or JOB-TOKEN in CI).
-The artifact URL: <base-url>/<version>/<file>; else next to --sums-url; else the pattern of the stack's
-other url releases; else the project's package registry (CI_API_V4_URL, CI_PROJECT_ID); a stack of
-local paths gets .build/artifacts/<file>. Exit: 0 written (or already there), 1 refused (nothing written).`;
+or --sums-url (sent with the header in RELEASE_AUTH, e.g. 'PRIVATE-TOKEN: <token>', or JOB-TOKEN in CI):
+the build job's artifact, as the publish job prints it (…/jobs/<id>/artifacts/.build/artifacts/SHA256SUMS),
+never a package registry file (any job token may have uploaded that first).
+The artifact URL: <base-url>/<version>/<file>; else next to --sums-url (not a job's artifact: those
+expire); else the pattern of the stack's other url releases; else the project's package registry
+(CI_API_V4_URL, CI_PROJECT_ID); a stack of local paths gets .build/artifacts/<file>. Exit: 0 written (or already there), 1 refused (nothing written).`;
+
+/** A GitLab API path of the package registry (`/api/v4/projects/<id>/packages/…`). */
+const PACKAGE_REGISTRY_PATH = /\/api\/v4\/projects\/[^/]+\/packages\//;
+/** A GitLab API path of a job's artifacts (`/api/v4/projects/<id>/jobs/<job>/artifacts/…` or `…/jobs/artifacts/<ref>/…`). */
+const JOB_ARTIFACT_PATH = /\/api\/v4\/projects\/[^/]+\/jobs\/(\d+\/)?artifacts\//;
+
+/**
+ * Why a release's sha256 may not come from `url`, or undefined. The sha256 a stack pins is the
+ * one thing the hosts trust about an artifact, so it comes from the build job that made it (a job's
+ * artifacts are that job's own), never from the package registry, where a package file is
+ * whatever some job token uploaded first, a branch pipeline's included.
+ */
+export function sumsUrlProblem(url: string): string | undefined {
+    let pathname: string;
+    try {
+        pathname = new URL(url).pathname;
+    } catch {
+        return `--sums-url ${JSON.stringify(url)} is not a URL`;
+    }
+    if (!PACKAGE_REGISTRY_PATH.test(pathname)) return undefined;
+    const job = url.replace(/\/packages\/.*$/, "/jobs/<build job id>/artifacts/.build/artifacts/SHA256SUMS");
+    return (
+        `--sums-url ${url} is a package registry file: any job token, a branch pipeline's too, may have uploaded it first, so it does not say what the build made. ` +
+        `Take the sha256 from the build job's artifact: ${job} (the publish job prints the exact command), with --base-url for the artifact's URL`
+    );
+}
 
 export function parseReleaseArgs(argv: string[]): ReleaseArgs {
     let values: { stack?: string | undefined; version?: string | undefined; sums?: string | undefined; "sums-url"?: string | undefined; "base-url"?: string | undefined; help?: boolean | undefined };
@@ -51,6 +79,8 @@ export function parseReleaseArgs(argv: string[]): ReleaseArgs {
     if (values.stack === undefined || !STACK_NAME_PATTERN.test(values.stack)) throw new UsageError(`--stack <env> is required (dev, staging or prod)\n${RELEASE_USAGE}`);
     if (values.version === undefined || !VERSION_PATTERN.test(values.version)) throw new UsageError(`--version <version> is required: letters, digits and . + _ - (got ${JSON.stringify(values.version ?? "")})\n${RELEASE_USAGE}`);
     if (values.sums !== undefined && values["sums-url"] !== undefined) throw new UsageError(`give --sums or --sums-url, not both\n${RELEASE_USAGE}`);
+    const problem = values["sums-url"] === undefined ? undefined : sumsUrlProblem(values["sums-url"]);
+    if (problem !== undefined) throw new UsageError(problem);
     return { stack: values.stack, version: values.version, sums: values.sums, sumsUrl: values["sums-url"], baseUrl: values["base-url"], help: false };
 }
 
@@ -89,7 +119,8 @@ const RELEASES = ["complinist:releases"];
 function location(i: ReleaseInput, stackFile: StackFile, file: string): { url: string } | { path: string } | { problem: string } {
     const v = i.version;
     if (i.baseUrl !== undefined) return { url: `${i.baseUrl.replace(/\/+$/, "")}/${v}/${file}` };
-    if (i.sumsUrl !== undefined) return { url: new URL(file, i.sumsUrl).toString() };
+    // A job's artifacts expire (and need an API token): the hosts download from the registry instead.
+    if (i.sumsUrl !== undefined && !JOB_ARTIFACT_PATH.test(new URL(i.sumsUrl).pathname)) return { url: new URL(file, i.sumsUrl).toString() };
     const releases = (stackFile.get(RELEASES) ?? {}) as Record<string, { url?: unknown; path?: unknown }>;
     for (const [known, r] of Object.entries(releases)) {
         const suffix = `/${known}/${artifactFileName(known)}`;
@@ -110,6 +141,8 @@ export function planRelease(i: ReleaseInput): ReleasePlan {
     } catch (e) {
         return refuse(errorText(e));
     }
+    const sumsProblem = i.sumsUrl === undefined ? undefined : sumsUrlProblem(i.sumsUrl);
+    if (sumsProblem !== undefined) return refuse(sumsProblem);
     const file = artifactFileName(i.version);
     const sha256 = i.sums.get(file);
     if (sha256 === undefined) return refuse(`SHA256SUMS has no line for ${file} (it lists: ${[...i.sums.keys()].join(", ") || "nothing"})`);

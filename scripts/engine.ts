@@ -8,6 +8,7 @@
  * it to `pulumi up|preview|refresh|destroy` as `--client`, so no Node.js language host is needed
  * (it is not served here). An operator with the official CLI runs the same program with `pulumi up`.
  */
+import * as fs from "fs";
 import * as path from "path";
 import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
 import complinist = require("../index");
@@ -82,4 +83,22 @@ export async function openStack(stackName: string, opts: EngineOptions = {}): Pr
     const args = { stackName, projectName: PROJECT_NAME, program: inlineProgram };
     const wsOpts = { workDir: opts.workDir ?? PROJECT_DIR, pulumiCommand: await pulumiCommand(t), envVars: engineEnv(t, opts.env) };
     return opts.create === true ? LocalWorkspace.createOrSelectStack(args, wsOpts) : LocalWorkspace.selectStack(args, wsOpts);
+}
+
+/**
+ * A file backend's root directory, made (or closed to) 0700 and checked to be this user's own real
+ * directory. The backend is a code-execution boundary: every dynamic resource's state carries its
+ * provider's code (`__provider`), which the engine runs on every refresh, read and delete, so
+ * whoever can write the state runs code as the operator. Pulumi itself writes its files with the
+ * umask (measured: directories 0755, files 0644 under umask 022), so the root is what keeps others out.
+ */
+export function privateStateDir(dir: string): string {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const st = fs.lstatSync(dir);
+    const uid = process.getuid?.();
+    if (st.isSymbolicLink()) throw new Error(`${dir} is a symbolic link: the backend's directory must be this checkout's own (remove it; npm run up makes it again)`);
+    if (!st.isDirectory()) throw new Error(`${dir} is not a directory (remove it; npm run up makes it again)`);
+    if (uid !== undefined && st.uid !== uid) throw new Error(`${dir} belongs to uid ${st.uid}, not to uid ${uid} who runs this: whoever owns it can change the state, and with it the provider code the engine runs (remove it, or run as its owner)`);
+    if ((st.mode & 0o7777) !== 0o700) fs.chmodSync(dir, 0o700);
+    return dir;
 }

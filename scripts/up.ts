@@ -4,20 +4,24 @@
  * For `local` it first makes the embedded default real: the Pulumi CLI (npm run toolchain,
  * built once into a cache), the host agent (npm run agent, into the same cache), the Docker
  * engine and the test-host image (scripts/ci-setup.sh), the sample artifacts, and a disposable
- * local host on 127.0.0.1:2222 with the demo-only keys from dev/keys/ — then runs `pulumi up`
- * (the program inline, scripts/engine.ts) against a file backend inside the repo with a dev-only
- * passphrase, and prints the host's /health answer and the stack outputs. Other stacks (dev,
+ * local host on 127.0.0.1:2222 with this checkout's own demo keys (generated once into
+ * .build/demo-ssh/, 0600, git-ignored; its host key pinned in Pulumi.local.yaml) — then runs
+ * `pulumi up` (the program inline, scripts/engine.ts) against a file backend inside the repo
+ * (.pulumi-state/, 0700) with a dev-only passphrase, and prints the host's /health answer and the
+ * stack outputs. Other stacks (dev,
  * staging, prod) use the operator's own backend and show the preview diff first; they apply
  * after a "yes" at the terminal, or with --yes.
  */
-import { execFileSync, spawnSync } from "child_process";
+import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { parseArgs } from "util";
 import { SYSTEMD_HOST_FLAGS, waitReady } from "../dev/container";
+import { DEMO_KEY_DIR, demoKeys } from "../dev/sshKeys";
+import { StackFile } from "../ops/stackFile";
 import { buildArtifacts } from "./build-artifacts";
 import { errorMessage } from "../stacks/errors";
-import { engineAgent, engineToolchain, openStack } from "./engine";
+import { engineAgent, engineToolchain, openStack, privateStateDir } from "./engine";
 import { terminalIo } from "./automation";
 import { CONVERGE } from "../ops/operator";
 
@@ -30,30 +34,93 @@ function fail(message: string): never {
     process.exit(1);
 }
 
-function docker(args: string[], input?: string): string {
-    return execFileSync("docker", args, { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] }).trim();
+/** How ensureDevHost reaches Docker and the files it keeps; the defaults are the real ones (tests pass stand-ins). */
+export interface DevHostDeps {
+    /** `docker <args>` with `input` on stdin. */
+    readonly docker: (args: string[], input?: string) => { status: number; stdout: string; stderr: string };
+    /** Resolves once systemd and sshd answer in the container (dev/container.ts). */
+    readonly waitReady: (container: string, port: number, timeoutMs: number) => Promise<void>;
+    /** Where the demo keys are kept (default .build/demo-ssh). */
+    readonly keyDir: string;
+    /** The stack file that pins the demo host's key (default Pulumi.local.yaml). */
+    readonly stackFile: string;
+    readonly log: (line: string) => void;
 }
 
-/** Start (or reuse) the dev host with the pinned dev host key and the dev deploy key authorized. */
-export async function ensureDevHost(): Promise<void> {
-    const running = spawnSync("docker", ["inspect", "-f", "{{.State.Running}}", DEV_HOST.container], { encoding: "utf8" });
-    if (running.status === 0 && running.stdout.trim() === "true") {
-        console.log(`up: dev host ${DEV_HOST.container} already running on 127.0.0.1:${DEV_HOST.port}`);
-        return;
+const realDocker: DevHostDeps["docker"] = (args, input) => {
+    const r = spawnSync("docker", args, { encoding: "utf8", input });
+    return { status: r.status ?? 1, stdout: r.stdout ?? "", stderr: r.stderr ?? String(r.error ?? "") };
+};
+
+/**
+ * `text` (the demo stack file) with the host on 127.0.0.1:<DEV_HOST.port> pinned to `hostKey`,
+ * everything else as it was; the same text when it already is.
+ */
+export function pinDemoHostKey(text: string, hostKey: string, file: string): string {
+    const stack = new StackFile(text, file);
+    const hosts = stack.get(["complinist:hosts"]);
+    const i = Array.isArray(hosts) ? hosts.findIndex((h: { address?: unknown; port?: unknown }) => h?.address === "127.0.0.1" && Number(h?.port) === DEV_HOST.port) : -1;
+    if (i < 0) throw new Error(`${file} lists no host on 127.0.0.1:${DEV_HOST.port} (the demo host of npm run up) under complinist:hosts`);
+    if ((hosts as Array<{ hostKey?: unknown }>)[i]?.hostKey === hostKey) return text;
+    stack.set(["complinist:hosts", String(i), "hostKey"], hostKey);
+    return stack.toString();
+}
+
+/**
+ * Start (or reuse) the demo host with this checkout's keys: its deploy key the only one root
+ * authorizes, its host key installed and pinned in the demo stack file. Keys are generated once
+ * per checkout (dev/sshKeys.ts), so no other user of the machine holds one that opens the host.
+ * A running demo host with any other key (another checkout's, or the demo keys once committed
+ * under dev/keys/) is replaced.
+ */
+export async function ensureDevHost(opts: Partial<DevHostDeps> = {}): Promise<void> {
+    const d: DevHostDeps = { docker: realDocker, waitReady, keyDir: DEMO_KEY_DIR, stackFile: path.join(REPO, "Pulumi.local.yaml"), log: (line) => console.log(line), ...opts };
+    const ok = (args: string[], input?: string): string => {
+        const r = d.docker(args, input);
+        if (r.status !== 0) throw new Error(`docker ${args.join(" ")} failed (${r.status}): ${r.stderr.trim()}`);
+        return r.stdout;
+    };
+    const keys = demoKeys(d.keyDir);
+    const text = fs.readFileSync(d.stackFile, "utf8");
+    const pinned = pinDemoHostKey(text, keys.host.publicKey, path.basename(d.stackFile));
+    if (pinned !== text) {
+        fs.writeFileSync(d.stackFile, pinned);
+        d.log(`up: ${path.basename(d.stackFile)} pins this checkout's demo host key (${keys.host.publicKey}, kept in ${d.keyDir})`);
     }
-    if (running.status === 0) docker(["rm", "-f", DEV_HOST.container]);
-    console.log(`up: starting dev host ${DEV_HOST.container} on 127.0.0.1:${DEV_HOST.port}`);
+    const c = DEV_HOST.container;
+    const running = d.docker(["inspect", "-f", "{{.State.Running}}", c]);
+    if (running.status === 0 && running.stdout.trim() === "true") {
+        const authorized = d.docker(["exec", c, "cat", "/root/.ssh/authorized_keys"]).stdout;
+        const hostKey = d.docker(["exec", c, "cat", "/etc/ssh/ssh_host_ed25519_key.pub"]).stdout;
+        if (authorized === `${keys.deploy.publicKey}\n` && hostKey.trim().split(/\s+/).slice(0, 2).join(" ") === keys.host.publicKey) {
+            d.log(`up: dev host ${c} already running on 127.0.0.1:${DEV_HOST.port}`);
+            return;
+        }
+        d.log(`up: dev host ${c} has other keys than this checkout's (${d.keyDir}): replacing it`);
+    }
+    if (running.status === 0) ok(["rm", "-f", c]);
+    d.log(`up: starting dev host ${c} on 127.0.0.1:${DEV_HOST.port}`);
     // Started as the disposable test hosts are (systemd as PID 1), so the dev host behaves like them.
-    docker(["run", "-d", "--name", DEV_HOST.container, "--hostname", "dev-1", ...SYSTEMD_HOST_FLAGS, "-p", `127.0.0.1:${DEV_HOST.port}:22`, DEV_HOST.image, "/sbin/init"]);
-    const keys = path.join(REPO, "dev", "keys");
-    await waitReady(DEV_HOST.container, DEV_HOST.port, 90000);
-    docker(["cp", path.join(keys, "dev_host_ed25519_key"), `${DEV_HOST.container}:/etc/ssh/ssh_host_ed25519_key`]);
-    docker(["cp", path.join(keys, "dev_host_ed25519_key.pub"), `${DEV_HOST.container}:/etc/ssh/ssh_host_ed25519_key.pub`]);
-    const pub = fs.readFileSync(path.join(keys, "deploy_ed25519.pub"), "utf8");
-    docker(
-        ["exec", "-i", DEV_HOST.container, "sh", "-c", "chown root:root /etc/ssh/ssh_host_ed25519_key* && chmod 600 /etc/ssh/ssh_host_ed25519_key && install -d -m 700 /root/.ssh && cat > /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys && systemctl restart ssh"],
-        pub,
-    );
+    ok(["run", "-d", "--name", c, "--hostname", "dev-1", ...SYSTEMD_HOST_FLAGS, "-p", `127.0.0.1:${DEV_HOST.port}:22`, DEV_HOST.image, "/sbin/init"]);
+    await d.waitReady(c, DEV_HOST.port, 90000);
+    // Keys travel on stdin (never in argv), written by root inside with 0600 from the start.
+    ok(["exec", "-i", c, "sh", "-c", "umask 077 && cat > /etc/ssh/ssh_host_ed25519_key"], keys.host.privateKey);
+    ok(["exec", "-i", c, "sh", "-c", "cat > /etc/ssh/ssh_host_ed25519_key.pub"], `${keys.host.publicKey}\n`);
+    // Replaces authorized_keys: this checkout's deploy key is the only one root accepts.
+    ok(["exec", "-i", c, "sh", "-c", "install -d -m 700 /root/.ssh && umask 077 && cat > /root/.ssh/authorized_keys"], `${keys.deploy.publicKey}\n`);
+    ok(["exec", c, "sh", "-c", "chown root:root /etc/ssh/ssh_host_ed25519_key /etc/ssh/ssh_host_ed25519_key.pub /root/.ssh/authorized_keys && chmod 600 /etc/ssh/ssh_host_ed25519_key && systemctl restart ssh"]);
+}
+
+/**
+ * The backend and passphrase of the demo: the operator's own when set, else a file backend in the
+ * checkout (`.pulumi-state/`, 0700: whoever can write a backend runs code as whoever deploys from
+ * it) with the dev-only passphrase.
+ */
+export function localBackendEnv(repo: string = REPO, env: Readonly<Record<string, string | undefined>> = process.env): Record<string, string> {
+    return {
+        PULUMI_BACKEND_URL: env.PULUMI_BACKEND_URL ?? `file://${privateStateDir(path.join(repo, ".pulumi-state"))}`,
+        PULUMI_CONFIG_PASSPHRASE: env.PULUMI_CONFIG_PASSPHRASE ?? DEV_PASSPHRASE,
+    };
 }
 
 /** The embedded demo (Pulumi.local.yaml): what `npm run up` deploys without --stack. */
@@ -93,9 +160,7 @@ async function main(): Promise<number> {
         const built = await buildArtifacts(path.join(REPO, ".build", "artifacts"));
         for (const a of built) console.log(`up: artifact ${path.basename(a.file)} ${a.size} bytes sha256 ${a.sha256}`);
         await ensureDevHost();
-        fs.mkdirSync(path.join(REPO, ".pulumi-state"), { recursive: true });
-        env.PULUMI_BACKEND_URL = process.env.PULUMI_BACKEND_URL ?? `file://${path.join(REPO, ".pulumi-state")}`;
-        env.PULUMI_CONFIG_PASSPHRASE = process.env.PULUMI_CONFIG_PASSPHRASE ?? DEV_PASSPHRASE;
+        Object.assign(env, localBackendEnv());
     }
     const stack = await openStack(args.stack, { create: local, env });
     const stream = (chunk: string): void => {

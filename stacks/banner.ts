@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import type { StackConfig } from "./config";
+import { SECRET_MARK, type StackConfig } from "./config";
 import type { HostConfig } from "./schema";
 import { sourceInfo, type SourceInfo } from "./source";
 import type { CanaryConfig, WatchConfig } from "./watchSchema";
@@ -30,6 +30,23 @@ export interface BannerData {
     readonly watch: WatchConfig;
     /** `health.soakSeconds`: the watch's second window, after the full switch. */
     readonly soakSeconds: number;
+    /** hooks.beforeActivate and when it runs; its command is SECRET_MARK when set with --secret. Absent: no hook. */
+    readonly hook?: BannerHook | undefined;
+}
+
+export interface BannerHook {
+    readonly command: string;
+    readonly once: boolean;
+    readonly onRollback: boolean;
+    readonly timeoutSeconds: number;
+}
+
+/** The hook as the banner shows it: a command set with --secret never leaves the config. */
+function bannerHook(c: Pick<StackConfig, "hooks" | "secretKeys">): BannerHook | undefined {
+    const h = c.hooks;
+    if (h.beforeActivate === undefined) return undefined;
+    const command = c.secretKeys.includes("hooks") ? SECRET_MARK : h.beforeActivate;
+    return { command, once: h.once, onRollback: h.onRollback, timeoutSeconds: h.timeoutSeconds };
 }
 
 export function bannerData(c: StackConfig, src: SourceInfo): BannerData {
@@ -48,7 +65,13 @@ export function bannerData(c: StackConfig, src: SourceInfo): BannerData {
         canary: c.canary,
         watch: c.watch,
         soakSeconds: c.health.soakSeconds,
+        hook: bannerHook(c),
     };
+}
+
+/** The hook row: the command (or SECRET_MARK), where, how long, and whether a rollback runs it. */
+function hookText(h: BannerHook): string {
+    return `${h.command} (before the switch, ${h.once ? "on the first host only" : "on every host"}, at most ${h.timeoutSeconds}s; ${h.onRollback ? "on a rollback too" : "not on a rollback"})`;
 }
 
 /** The canary row: what share of new requests the new release takes after its gate, and for how long. */
@@ -87,6 +110,7 @@ export function renderBanner(d: BannerData): string {
         row("canary", canaryText(d)),
         row("watch", watchText(d)),
         ...(d.promoteFrom !== undefined ? [row("promote from", `${d.promoteFrom} (only a version it runs healthy)`)] : []),
+        ...(d.hook !== undefined ? [row("hook", hookText(d.hook))] : []),
         row("hosts", ""),
         ...d.hosts.map((h) => `    ${h.name.padEnd(nameWidth)}  ${h.user}@${h.address}:${h.port}`),
     ];

@@ -2,7 +2,15 @@ import { z } from "zod";
 import { configSchema, ParsedConfig } from "./schema";
 
 export const NAMESPACE = "complinist";
-const SECRET_KEYS = new Set(["sshPrivateKey", "releaseAuth", "notify"]);
+/** Keys redacted from errors even when set in plain text: what they hold is a credential by definition. */
+const ALWAYS_SECRET_KEYS: ReadonlyArray<string> = ["sshPrivateKey", "releaseAuth", "notify"];
+/** What stands where a secret value would be quoted (errors, the banner). */
+export const SECRET_MARK = "[secret]";
+/**
+ * Values shorter than this are not taken out of a message's text: they would cut words of the
+ * message itself, and a credential is longer (the host agent's Redact keeps the same floor).
+ */
+const REDACT_MIN_LENGTH = 4;
 
 /** Per-environment rules that the stack file cannot loosen. */
 export interface EnvironmentPolicy {
@@ -31,6 +39,12 @@ export interface StackConfig extends ParsedConfig {
     readonly policy: EnvironmentPolicy;
     /** Hosts activated per batch, after defaults. */
     readonly batchSize: number;
+    /**
+     * The top-level keys (without the namespace) set with `pulumi config set --secret`, as
+     * pulumi.runtime.isConfigSecret answers: Pulumi marks a whole key secret when any value under it
+     * is (`--secret --path complinist:hooks.beforeActivate` makes `hooks` secret).
+     */
+    readonly secretKeys: ReadonlyArray<string>;
 }
 
 export class ConfigError extends Error {
@@ -76,7 +90,26 @@ function withoutPassword(text: string): string {
     return text.replace(/(\/\/[^/?#@\s:"]*):[^/?#@\s"]*@/g, "$1:***@");
 }
 
-function describeIssue(raw: Record<string, unknown>, issue: z.core.$ZodIssue): string {
+function isObject(v: unknown): v is object {
+    return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+/** Every string under a config value (a whole value that is no JSON is one string). */
+function stringLeaves(v: unknown): string[] {
+    if (typeof v === "string") return [v];
+    if (Array.isArray(v)) return v.flatMap(stringLeaves);
+    if (v !== null && typeof v === "object") return Object.values(v).flatMap(stringLeaves);
+    return [];
+}
+
+/** The text with every one of `secrets` (longest first, so no part of a longer one stays) replaced by SECRET_MARK. */
+function redact(text: string, secrets: ReadonlyArray<string>): string {
+    let out = text;
+    for (const s of [...secrets].sort((a, b) => b.length - a.length)) out = out.split(s).join(SECRET_MARK);
+    return out;
+}
+
+function describeIssue(raw: Record<string, unknown>, issue: z.core.$ZodIssue, secretKeys: ReadonlySet<string>, secretValues: ReadonlyArray<string>): string {
     const key = formatPath(issue.path);
     if (issue.code === "unrecognized_keys") {
         const where = issue.path.length ? `${key}.` : `${NAMESPACE}:`;
@@ -87,27 +120,35 @@ function describeIssue(raw: Record<string, unknown>, issue: z.core.$ZodIssue): s
         return `${key}: the key ${JSON.stringify(bad)} ${issue.issues.map((i) => i.message).join("; ")}`;
     }
     const value = valueAt(raw, issue.path);
-    const secret = SECRET_KEYS.has(String(issue.path[0]));
+    const secret = secretKeys.has(String(issue.path[0]));
     const seen = value === undefined ? "missing" : secret ? "a secret value" : withoutPassword(JSON.stringify(value));
-    return `${key}: ${issue.message} (got ${seen})`;
+    // A message may quote a value itself (a duplicate host name): a secret key's values are taken out of it.
+    return `${key}: ${redact(issue.message, secretValues)} (got ${seen})`;
 }
 
 /**
  * Validate a stack's raw `complinist:*` config (as `pulumi.runtime.allConfig()`
  * returns it). Pure: throws ConfigError naming stack, key, value and what is
- * accepted; nothing is registered before this returns.
+ * accepted; nothing is registered before this returns. `secretKeys` are the config's
+ * keys set with --secret (namespaced, as pulumi.runtime.isConfigSecret takes them):
+ * no error quotes a value under one of them.
  */
-export function parseStackConfig(stack: string, allConfig: Record<string, string>): StackConfig {
+export function parseStackConfig(stack: string, allConfig: Record<string, string>, secretKeys: Iterable<string> = []): StackConfig {
     const raw: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(allConfig)) {
         const [ns, ...rest] = k.split(":");
         if (ns !== NAMESPACE) continue;
         raw[rest.join(":")] = decode(v);
     }
+    const secret = [...new Set([...secretKeys].filter((k) => k.startsWith(`${NAMESPACE}:`)).map((k) => k.slice(NAMESPACE.length + 1)))];
+    const redacted = new Set([...secret, ...ALWAYS_SECRET_KEYS]);
+    // releaseAuth's origins are named in its errors (a URL outside them): only its header is the credential.
+    const secretPart = (k: string): unknown => (k === "releaseAuth" && isObject(raw[k]) && "header" in (raw[k] as object) ? (raw[k] as { header: unknown }).header : raw[k]);
+    const secretValues = [...redacted].flatMap((k) => stringLeaves(secretPart(k))).filter((v) => v.length >= REDACT_MIN_LENGTH);
     const result = configSchema.safeParse(raw);
     const problems: string[] = [];
     if (!result.success) {
-        problems.push(...result.error.issues.map((i) => describeIssue(raw, i)));
+        problems.push(...result.error.issues.map((i) => describeIssue(raw, i, redacted, secretValues)));
     }
     const policy = policyFor(stack);
     if (result.success && policy.requiresPromotion && result.data.promoteFrom === undefined) {
@@ -118,7 +159,7 @@ export function parseStackConfig(stack: string, allConfig: Record<string, string
     }
     const data = result.data;
     const batchSize = Math.min(data.rollout.batchSize ?? policy.defaultBatchSize(data.hosts.length), data.hosts.length);
-    return { ...data, stack, policy, batchSize };
+    return { ...data, stack, policy, batchSize, secretKeys: secret };
 }
 
 /** Compare versions the way an operator reads them: numeric segments numerically. */

@@ -39,6 +39,26 @@ export const absolutePath = z
     .refine((p) => p !== "/", "must not be the filesystem root");
 
 /**
+ * Directories where any local user may create an entry (sticky, world-writable: /tmp, /var/tmp,
+ * /dev/shm, /run/lock and its /var/lock link) or that belong to users (/home, /run/user). Root makes
+ * baseDir with `install -d`, which keeps the owner of a directory that is already there: a user who
+ * made it first would own what root then writes into it (and the agent refuses it at apply time).
+ */
+export const UNTRUSTED_BASE_PARENTS: ReadonlyArray<string> = ["/tmp", "/var/tmp", "/dev/shm", "/run/user", "/home", "/run/lock", "/var/lock"];
+
+/** The deployment root: an absolute path, not in or under a directory another user can create it in first. */
+const baseDir = absolutePath.superRefine((p, ctx) => {
+    const parent = UNTRUSTED_BASE_PARENTS.find((d) => p === d || p.startsWith(`${d}/`));
+    if (parent === undefined) return;
+    ctx.addIssue({
+        code: "custom",
+        message:
+            `must not be ${parent} or below it: any user can create a directory there first (under /home and /run/user, users own theirs), ` +
+            `and root would write into the directory they own (releases, the current link, settings). Choose a root-owned path such as /opt/complinist or /srv/complinist`,
+    });
+});
+
+/**
  * Why a release URL is refused, or undefined. Hosts download it with curl, so it must be
  * one plain http(s) URL: whitespace would smuggle a second word into the command line
  * (it is quoted as well), and credentials in the URL would land in state, logs and argv —
@@ -56,8 +76,8 @@ export function releaseUrlProblem(url: string): string | undefined {
     if (parsed.protocol !== "https:" && parsed.protocol !== "http:") return `must be an http(s) URL (got scheme ${parsed.protocol}), such as ${example}`;
     if (parsed.username !== "" || parsed.password !== "" || /^[a-z]+:\/\/[^/?#]*@/i.test(url)) {
         return (
-            "must not carry credentials (user:password@host): remove them from the URL and give the hosts the deploy token as a secret header instead: " +
-            "pulumi config set --secret complinist:releaseAuth 'Deploy-Token: <token>'"
+            "must not carry credentials (user:password@host): remove them from the URL and give the hosts the deploy token as a secret header instead, " +
+            `pinned to the registry's origin: ${RELEASE_AUTH_COMMANDS}`
         );
     }
     return undefined;
@@ -70,6 +90,68 @@ const releaseUrl = z.string({ error: "must be an http(s) URL" }).superRefine((ur
 
 /** One HTTP header line (`Name: value`) the hosts send when they download a release. */
 export const RELEASE_AUTH_PATTERN = /^[A-Za-z0-9-]+:[ \t]*[!-~][^\r\n\0]*$/;
+
+/** How an operator sets releaseAuth: the header as a secret, and the origins it may go to. */
+const RELEASE_AUTH_COMMANDS =
+    "pulumi config set --secret --path complinist:releaseAuth.header 'Deploy-Token: <token>' and " +
+    "pulumi config set --path 'complinist:releaseAuth.origins[0]' https://gitlab.example.com";
+
+/**
+ * Why an entry of `releaseAuth.origins` is refused, or undefined. An origin is compared
+ * exactly with a release URL's (WHATWG `URL.origin`), so it must be written as one:
+ * https (the header never travels in clear), lowercase host, no default port, no path.
+ */
+export function releaseAuthOriginProblem(origin: string): string | undefined {
+    const shape = "must be an origin written exactly as scheme://host[:port] (lowercase, no path, no trailing /, no default port), such as https://gitlab.example.com";
+    let parsed: URL;
+    try {
+        parsed = new URL(origin);
+    } catch {
+        return shape;
+    }
+    if (parsed.protocol !== "https:") return `must be https (got scheme ${parsed.protocol}): releaseAuth never travels in clear; ${shape}`;
+    return parsed.origin === origin ? undefined : `${shape} (this one would be ${parsed.origin})`;
+}
+
+/** The origin of a release URL, or undefined when it has none (a URL the schema refuses anyway). */
+export function urlOrigin(url: string): string | undefined {
+    try {
+        const o = new URL(url).origin;
+        return o === "null" ? undefined : o;
+    } catch {
+        return undefined;
+    }
+}
+
+/**
+ * Secret: the header line hosts send when downloading `url` releases (never in a URL or
+ * argv), and the https origins it may go to: the schema refuses a release URL outside them,
+ * and the host sends the header only to a URL of one of them.
+ */
+const releaseAuth = z.strictObject(
+    {
+        header: z
+            .string({ error: "must be one HTTP header line such as 'Deploy-Token: <token>'" })
+            .regex(
+                RELEASE_AUTH_PATTERN,
+                "must be one HTTP header line such as 'Deploy-Token: <token>' (a GitLab deploy token with read_package_registry) or 'PRIVATE-TOKEN: <token>': pulumi config set --secret --path complinist:releaseAuth.header 'Deploy-Token: <token>'",
+            ),
+        origins: z
+            .array(
+                z.string({ error: "must be an https origin such as https://gitlab.example.com" }).superRefine((o, ctx) => {
+                    const problem = releaseAuthOriginProblem(o);
+                    if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+                }),
+                { error: "must be a list of https origins, e.g. [\"https://gitlab.example.com\"]" },
+            )
+            .min(1, "must name at least one https origin the header may go to, e.g. [\"https://gitlab.example.com\"]"),
+    },
+    {
+        error:
+            "must be { header, origins }: the header line and the https origins (scheme://host[:port]) it may go to — one header line alone, the old form, " +
+            `is no longer accepted, since it went to any release URL. Replace it: pulumi config rm complinist:releaseAuth, then ${RELEASE_AUTH_COMMANDS}`,
+    },
+);
 
 const sha256 = z.string({ error: "must be a sha256" }).regex(/^[0-9a-f]{64}$/, "must be a sha256: 64 lowercase hex characters");
 
@@ -167,7 +249,7 @@ export const configSchema = z
         sshPrivateKeyPath: z.string().min(1).optional(),
         /** How long connecting, the SSH handshake and opening a session on a host may take. */
         sshTimeoutSeconds: integer("an SSH timeout in seconds", 1, 300).default(15),
-        baseDir: absolutePath.default("/opt/complinist"),
+        baseDir: baseDir.default("/opt/complinist"),
         service,
         health: health.default({ path: "/health", timeoutSeconds: 60, intervalMs: 1000, soakSeconds: 0, drainSeconds: 30, checks: [] }),
         rollout: z.strictObject({ batchSize: integer("a batch size", 1, 1000).optional() }).default({}),
@@ -191,14 +273,13 @@ export const configSchema = z
         promoteFrom: z.string().regex(STACK_NAME_PATTERN, "must be a stack name such as staging or org/project/staging").optional(),
         /** Versions this stack rolled back from (the promotion gate's record, or a host's error-rate watch) that may be deployed again on purpose. */
         acknowledgeRolledBack: z.array(version, { error: "must be a list of versions, e.g. [\"1.1.0\"]" }).default([]),
-        /** Secret: the header line hosts send when downloading `url` releases (never in a URL or argv). */
-        releaseAuth: z
-            .string()
-            .regex(
-                RELEASE_AUTH_PATTERN,
-                "must be one HTTP header line such as 'Deploy-Token: <token>' (a GitLab deploy token with read_package_registry) or 'PRIVATE-TOKEN: <token>': pulumi config set --secret complinist:releaseAuth 'Deploy-Token: <token>'",
-            )
-            .optional(),
+        /** Secret: `{ header, origins }`, the header line hosts send when downloading `url` releases from one of `origins`. */
+        releaseAuth: releaseAuth.optional(),
+        /**
+         * Hosts whose new address or host key (under the name they had) may be used: without it the
+         * providers refuse the change in preview, as nothing secret may reach another machine unasked.
+         */
+        acknowledgeHostChange: z.array(z.string(), { error: "must be a list of host names, e.g. [\"web-1\"]" }).default([]),
         /** Where the deploy and rollback helpers post their messages (not used by the program). */
         notify: z
             .strictObject({
@@ -222,6 +303,25 @@ export const configSchema = z
             if (names.has(h.name)) ctx.addIssue({ code: "custom", path: ["hosts", i, "name"], message: `duplicate host name '${h.name}': names must be unique` });
             names.add(h.name);
         });
+        c.acknowledgeHostChange.forEach((n, i) => {
+            if (!names.has(n)) ctx.addIssue({ code: "custom", path: ["acknowledgeHostChange", i], message: `'${n}' is no host in complinist:hosts (known: ${[...names].join(", ")})` });
+        });
+        if (c.releaseAuth !== undefined) {
+            const origins = c.releaseAuth.origins;
+            for (const [v, r] of Object.entries(c.releases)) {
+                if (!("url" in r) || r.url === undefined) continue;
+                const o = urlOrigin(r.url);
+                if (o === undefined || origins.includes(o)) continue;
+                const fix = o.startsWith("https://")
+                    ? `download it from one of them, or, if ${o} is your registry's, pin it beside them: pulumi config set --path 'complinist:releaseAuth.origins[${origins.length}]' ${o}`
+                    : "download it over https from one of them";
+                ctx.addIssue({
+                    code: "custom",
+                    path: ["releases", v, "url"],
+                    message: `is outside the origins releaseAuth is pinned to: its origin ${o} is not one of releaseAuth.origins: ${origins.join(", ")}. Hosts send releaseAuth only to those origins; ${fix}`,
+                });
+            }
+        }
         if (!(c.version in c.releases)) {
             ctx.addIssue({ code: "custom", path: ["version"], message: `'${c.version}' is not in releases (known: ${Object.keys(c.releases).join(", ") || "none"})` });
         }

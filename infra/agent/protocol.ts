@@ -20,6 +20,8 @@ export interface AgentSettings {
     readonly standby: boolean;
     readonly rollbackVersion: string;
     readonly beforeActivate: string;
+    /** The stack holds beforeActivate as a secret: the agent logs it as [secret] and hands it to bash on stdin. */
+    readonly hookSecret: boolean;
     readonly hookTimeoutSeconds: number;
     /** After the gate, this share of new requests goes to the new release for `seconds` (percent 0: no canary). */
     readonly canary: { readonly percent: number; readonly seconds: number };

@@ -7,7 +7,7 @@ import { type AgentState, parseAgentState } from "../agent/state";
 import { hostLayout } from "../render/layout";
 import { trace } from "../transport/trace";
 import { activationOutcome, containerOf } from "./activationOutcome";
-import { configureCredentials, connect, deployer, HostTarget, run } from "./host";
+import { configureCredentials, connect, deployer, HostChangeInputs, hostChangeRefusal, HostTarget, run } from "./host";
 
 /** The health contract an instance must pass before it takes a request. */
 export interface HealthGate {
@@ -20,7 +20,7 @@ export interface HealthGate {
 }
 
 /** The inputs of one host's Activation: which release is live behind the proxy, and how it gets there. */
-export interface ActivationInputs {
+export interface ActivationInputs extends HostChangeInputs {
     readonly host: HostTarget;
     readonly privateKey: string;
     /** Stack name, for the rollback command in error messages. */
@@ -36,7 +36,14 @@ export interface ActivationInputs {
     /** The pinned rollback target, kept running as the warm standby when `standby`. */
     readonly rollbackVersion: string;
     readonly standby: boolean;
+    /** hooks.beforeActivate ("" for none): a secret input when `hookSecret`. */
     readonly beforeActivate: string;
+    /**
+     * Present (true) only when hooks.beforeActivate was set with --secret: the command is then a secret
+     * input and output, and the host logs it as [secret]. Absent otherwise, so a stack without a secret
+     * hook has no new input; its appearance updates the state, which rewrites the command encrypted.
+     */
+    readonly hookSecret?: true;
     readonly hookTimeoutSeconds: number;
     /** Whether this host runs the hook (false on all but the first host with hooks.once). */
     readonly hookHere: boolean;
@@ -89,6 +96,7 @@ function settingsOf(s: ActivationInputs, rollback: boolean): AgentSettings {
         standby: s.standby,
         rollbackVersion: s.rollbackVersion,
         beforeActivate: s.beforeActivate,
+        hookSecret: s.hookSecret === true,
         hookTimeoutSeconds: s.hookTimeoutSeconds,
         canary: rollback ? { percent: 0, seconds: 0 } : s.canary,
         watch: s.watch,
@@ -202,10 +210,17 @@ export const activationProvider: pulumi.dynamic.ResourceProvider = {
     configure: configureCredentials,
 
     async diff(_id: string, olds: ActivationOutputs, news: ActivationInputs) {
+        // The activation hands the host its settings (the hook command among them) and starts what it runs.
+        const moved = hostChangeRefusal(olds.host, news.host, news);
+        if (moved !== undefined) throw new Error(moved);
         const changed: string[] = [];
         for (const k of Object.keys(news) as Array<keyof ActivationInputs>) {
+            // An acknowledgement alone changes nothing on the host.
+            if (k === "acknowledgeHostChange") continue;
             if (JSON.stringify(olds[k]) !== JSON.stringify(news[k])) changed.push(k);
         }
+        // Present only when true, so the loop above misses its removal: the state must stop saying [secret] too.
+        if (olds.hookSecret === true && news.hookSecret !== true) changed.push("hookSecret");
         // Drift found by refresh: someone switched the proxy or `current`, or stopped an instance.
         if (olds.activeVersion !== news.version) changed.push("activeVersion");
         if (olds.active !== "active") changed.push("active");
@@ -222,7 +237,10 @@ export const activationProvider: pulumi.dynamic.ResourceProvider = {
         const restart = drift || RESTART_KEYS.some((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]));
         const converge = CONVERGE_KEYS.some((k) => olds[k] !== news[k]) || (news.standby && news.rollbackVersion !== "" && olds.standbyVersion !== news.rollbackVersion);
         if (!restart && !converge) {
-            return { outs: { ...olds, ...news, activeVersion: olds.activeVersion, active: olds.active } };
+            // hookSecret is present only when true: dropped from the inputs, it leaves the state too.
+            const kept: Record<string, unknown> = { ...olds };
+            delete kept.hookSecret;
+            return { outs: { ...kept, ...news, activeVersion: olds.activeVersion, active: olds.active } };
         }
         const outs = await activate(news, news.version === olds.rollbackVersion);
         // A converge (standby only) is not a new activation of the live release.
@@ -239,6 +257,9 @@ export const activationProvider: pulumi.dynamic.ResourceProvider = {
     },
 };
 
+/** The Activation's args: its inputs as pulumi.Inputs, but `hookSecret` plain (it decides, at registration, what is secret). */
+export type ActivationArgs = InputsOf<Omit<ActivationInputs, "hookSecret">> & Pick<ActivationInputs, "hookSecret">;
+
 /** Dynamic resource for start → gate → switch → drain → soak on one host; see activationProvider. */
 export class ActivationResource extends pulumi.dynamic.Resource {
     declare public readonly activeVersion: pulumi.Output<string>;
@@ -249,8 +270,11 @@ export class ActivationResource extends pulumi.dynamic.Resource {
     declare public readonly liveContainer: pulumi.Output<string>;
     declare public readonly watchResult: pulumi.Output<string>;
 
-    constructor(name: string, args: InputsOf<ActivationInputs>, opts?: pulumi.CustomResourceOptions) {
-        const [props, options] = dynamicProps(args, ["activeVersion", "active", "standbyVersion", "activatedAt", "activatedCommit", "liveContainer", "watchResult"], opts, ["privateKey"]);
+    constructor(name: string, args: ActivationArgs, opts?: pulumi.CustomResourceOptions) {
+        const hookSecret = args.hookSecret === true;
+        const inputs = hookSecret ? { ...args, beforeActivate: pulumi.secret(args.beforeActivate) } : args;
+        const secrets = ["privateKey", ...(hookSecret ? ["beforeActivate"] : [])];
+        const [props, options] = dynamicProps(inputs, ["activeVersion", "active", "standbyVersion", "activatedAt", "activatedCommit", "liveContainer", "watchResult"], opts, secrets);
         super(activationProvider, name, props, options, "complinist", "Activation");
     }
 }

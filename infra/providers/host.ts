@@ -59,6 +59,55 @@ export async function connect(target: HostTarget, privateKey: string): Promise<T
     return openTransport(configured?.timeoutMs !== undefined ? { ...conn, timeoutMs: configured.timeoutMs } : conn);
 }
 
+/**
+ * What every provider with a `host` input takes to refuse a moved host (hostChangeRefusal): the
+ * stack, named in the acknowledgement command, and `complinist:acknowledgeHostChange`.
+ */
+export interface HostChangeInputs {
+    /** The stack, for the acknowledgement command a refused host change names. */
+    readonly stack: string;
+    /** `complinist:acknowledgeHostChange`: hosts whose new address or host key may be used (default none: refused in preview). */
+    readonly acknowledgeHostChange: ReadonlyArray<string>;
+}
+
+/** "ssh-ed25519 SHA256:…" of a host key line, as `ssh-keygen -lf` prints it; the line itself when it is no key. */
+export function hostKeyFingerprint(hostKey: string): string {
+    const crypto = require("crypto") as typeof import("crypto");
+    const [type, b64] = (hostKey ?? "").trim().split(/\s+/);
+    if (type === undefined || b64 === undefined || !/^[A-Za-z0-9+/]+=*$/.test(b64)) return hostKey;
+    return `${type} SHA256:${crypto.createHash("sha256").update(Buffer.from(b64, "base64")).digest("base64").replace(/=+$/, "")}`;
+}
+
+/**
+ * Why a host's new address or host key under the name it had is refused, or undefined: the next
+ * apply would send that machine what the stack sends this host — the env file with the app's
+ * secrets (ServiceUnit), releaseAuth (ReleaseDir), the release and its settings. Called in diff,
+ * which runs in preview, so nothing has reached the new machine when it refuses.
+ */
+export function hostChangeRefusal(
+    olds: Pick<HostTarget, "name" | "address" | "hostKey"> | undefined,
+    news: Pick<HostTarget, "name" | "address" | "port" | "hostKey">,
+    ack: Partial<HostChangeInputs>,
+): string | undefined {
+    if (olds === undefined || (olds.address === news.address && olds.hostKey === news.hostKey)) return undefined;
+    if ((ack.acknowledgeHostChange ?? []).includes(news.name)) return undefined;
+    const stack = ack.stack || "<your stack>";
+    const [was, now] = [hostKeyFingerprint(olds.hostKey), hostKeyFingerprint(news.hostKey)];
+    const changes = [
+        ...(olds.address !== news.address ? [`its address from ${olds.address} to ${news.address}`] : []),
+        ...(olds.hostKey !== news.hostKey ? [`its host key from ${was} to ${now}`] : []),
+    ];
+    const kept = olds.address === news.address ? ` (address ${news.address} unchanged)` : olds.hostKey === news.hostKey ? ` (host key ${now} unchanged)` : "";
+    return (
+        `host ${news.name}: the config changes ${changes.join(" and ")}${kept} under the same name, so the next apply would send that machine ` +
+        `everything this stack sends the host: its env file with the app's secrets, releaseAuth and every release. ` +
+        `Refused without an acknowledgement. If the host really moved, check that the new machine's key is the one configured ` +
+        `(ssh-keyscan -p ${news.port} ${news.address} | ssh-keygen -lf - lists ${now.split(" ").pop() ?? now}), ` +
+        `then: pulumi config set complinist:acknowledgeHostChange '["${news.name}"]' --stack ${stack} (list every host that moved), run pulumi up again, ` +
+        `and remove it after with pulumi config rm complinist:acknowledgeHostChange --stack ${stack}.`
+    );
+}
+
 /** A script that takes the host lock may wait for it (LOCK_WAIT, 120 s) before its own work. */
 export const LOCKED_SCRIPT_TIMEOUT_MS = 300000;
 

@@ -4,11 +4,11 @@ import { hostLayout } from "../render/layout";
 import { EXIT, parseKeyValues } from "../render/protocol";
 import { renderImageReleaseInstall, renderImageReleaseProbe } from "../render/release";
 import { deployCommit } from "../../stacks/source";
-import { configureCredentials, connect, deployer, HostTarget, run } from "./host";
+import { configureCredentials, connect, deployer, HostChangeInputs, hostChangeRefusal, HostTarget, run } from "./host";
 import { deleteRelease, lockedInstall } from "./release";
 
 /** Container mode's release on one host: `releases/<version>` pinning an image by ID. */
-export interface ImageReleaseState {
+export interface ImageReleaseState extends HostChangeInputs {
     readonly host: HostTarget;
     readonly privateKey: string;
     readonly baseDir: string;
@@ -56,6 +56,8 @@ export const imageReleaseProvider: pulumi.dynamic.ResourceProvider = {
     // A new image for the same version is an update (the host pins the digest in place, or refuses), never a
     // replace: a replace would create and then delete the same directory.
     async diff(_id: string, olds: ImageReleaseOutputs, news: ImageReleaseState) {
+        const moved = hostChangeRefusal(olds.host, news.host, news);
+        if (moved !== undefined) throw new Error(moved);
         const replaces = (["version", "baseDir"] as const).filter((k) => olds[k] !== news[k]);
         const changed = (["image", "service", "host", "privateKey"] as const).filter((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]));
         const drift = olds.complete === false ? ["complete"] : [];

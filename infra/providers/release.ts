@@ -2,14 +2,14 @@ import * as pulumi from "@pulumi/pulumi";
 import { dynamicProps, InputsOf } from "./inputs";
 import { hostLayout, releaseDir } from "../render/layout";
 import { EXIT, parseKeyValues } from "../render/protocol";
-import { renderReleaseDelete, renderReleaseInstall, renderReleaseProbe } from "../render/release";
+import { releaseAuthGoesTo, renderReleaseDelete, renderReleaseInstall, renderReleaseProbe } from "../render/release";
 import { q } from "../render/shell";
 import { deployCommit } from "../../stacks/source";
 import type { Transport } from "../transport/transport";
-import { configureCredentials, connect, deployer, HostTarget, LOCKED_SCRIPT_TIMEOUT_MS, run } from "./host";
+import { configureCredentials, connect, deployer, HostChangeInputs, hostChangeRefusal, HostTarget, LOCKED_SCRIPT_TIMEOUT_MS, run } from "./host";
 
 /** A release directory `releases/<version>` on one host. */
-export interface ReleaseDirState {
+export interface ReleaseDirState extends HostChangeInputs {
     readonly host: HostTarget;
     readonly privateKey: string;
     readonly baseDir: string;
@@ -21,6 +21,8 @@ export interface ReleaseDirState {
     readonly artifact: { readonly path?: string; readonly url?: string };
     /** Secret: an HTTP header line for the download (e.g. `Deploy-Token: …`), "" for none. Fed to curl on stdin. */
     readonly auth: string;
+    /** `releaseAuth.origins`: `auth` goes with the download only when the URL's origin is one of them (shown in preview). */
+    readonly authOrigins: ReadonlyArray<string>;
 }
 
 export interface ReleaseDirOutputs extends ReleaseDirState {
@@ -55,8 +57,10 @@ async function install(s: ReleaseDirState): Promise<ReleaseDirOutputs> {
     } else {
         throw new Error(`release ${s.version}: artifact needs a path or a url`);
     }
-    const authOnStdin = "url" in source && s.auth !== "";
-    const r = await t.exec(renderReleaseInstall(l, { version: s.version, sha256: s.sha256, source, authOnStdin, who: deployer(), service: s.service, commit: deployCommit() }), {
+    // The header travels to the host only for a URL of a pinned origin: the same test the script makes.
+    const authOrigins = "url" in source && s.auth !== "" ? (s.authOrigins ?? []) : [];
+    const authOnStdin = "url" in source && releaseAuthGoesTo(source.url, authOrigins);
+    const r = await t.exec(renderReleaseInstall(l, { version: s.version, sha256: s.sha256, source, authOrigins: authOnStdin ? authOrigins : [], who: deployer(), service: s.service, commit: deployCommit() }), {
         timeoutMs: 900000,
         ...(authOnStdin ? { stdin: Buffer.from(`${s.auth}\n`, "utf8") } : {}),
     });
@@ -134,6 +138,9 @@ export const releaseDirProvider: pulumi.dynamic.ResourceProvider = {
     },
 
     async diff(_id: string, olds: ReleaseDirOutputs, news: ReleaseDirState) {
+        // In preview, before an update (a reinstall) could send releaseAuth to another machine.
+        const moved = hostChangeRefusal(olds.host, news.host, news);
+        if (moved !== undefined) throw new Error(moved);
         const replaces = (["version", "baseDir", "sha256"] as const).filter((k) => olds[k] !== news[k]);
         const changed = (["service", "artifact", "host", "privateKey"] as const).filter((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]));
         const drift = olds.complete === false ? ["complete"] : [];

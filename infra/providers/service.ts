@@ -5,11 +5,11 @@ import { parseKeyValues } from "../render/protocol";
 import { q } from "../render/shell";
 import { AgentInstall, renderServiceApply, renderServiceDelete, renderServiceRead, ServiceFiles } from "../render/service";
 import { AGENT_ARCHES, agentBinaryBySha, type AgentBuild } from "../../toolchain/agent";
-import { configureCredentials, connect, deployer, HostTarget, LOCKED_SCRIPT_TIMEOUT_MS, run, sha256Hex } from "./host";
+import { configureCredentials, connect, deployer, HostChangeInputs, hostChangeRefusal, HostTarget, LOCKED_SCRIPT_TIMEOUT_MS, run, sha256Hex } from "./host";
 
 /** The systemd unit, its env file (0600) and its enablement on one host. */
 /** The files on one host (declared once, with the renderer: ServiceFiles) plus how to reach it and the env file. */
-export interface ServiceUnitState extends Omit<ServiceFiles, "who"> {
+export interface ServiceUnitState extends Omit<ServiceFiles, "who">, HostChangeInputs {
     readonly host: HostTarget;
     readonly privateKey: string;
     readonly baseDir: string;
@@ -74,6 +74,9 @@ export const serviceUnitProvider: pulumi.dynamic.ResourceProvider = {
     configure: configureCredentials,
 
     async diff(_id: string, olds: ServiceUnitOutputs, news: ServiceUnitState) {
+        // First: an update or a replacement would send the env file (the app's secrets) to the new machine.
+        const moved = hostChangeRefusal(olds.host, news.host, news);
+        if (moved !== undefined) throw new Error(moved);
         const replaces = (["service", "baseDir"] as const).filter((k) => olds[k] !== news[k]);
         // diff runs in preview, so the interruption is named there and nothing has been touched yet.
         if (replaces.length > 0 && news.allowServiceInterruption !== true) throw new Error(interruptionRefusal(olds, news));

@@ -64,8 +64,11 @@ export interface ReleaseInstall {
     readonly sha256: string;
     /** Where the artifact already is on the host (uploaded), or a URL the host downloads. */
     readonly source: { readonly uploaded: string } | { readonly url: string };
-    /** Whether stdin carries an HTTP header line for the download (releaseAuth: never in argv or the URL). */
-    readonly authOnStdin: boolean;
+    /**
+     * The origins releaseAuth is pinned to (`releaseAuth.origins`) when stdin carries its header
+     * line (never in argv or the URL); empty: no header. See releaseAuthGoesTo.
+     */
+    readonly authOrigins: ReadonlyArray<string>;
     /** Who installs (the lock's owner line). */
     readonly who: string;
     readonly service: string;
@@ -74,15 +77,32 @@ export interface ReleaseInstall {
 }
 
 /**
- * Shell lines: the download of `url` into `$artifact.part`. releaseAuth (the header on stdin)
- * goes to the configured URL only: that request follows no redirect. A redirect — registries
- * send every download to object storage — is followed without the header and only to https
- * (every further hop too, at most 5): `curl -L` would resend the header wherever a redirect
- * names, and `--proto` checks only the first URL.
+ * Whether releaseAuth goes with the download of `url`: only when its origin (WHATWG `URL.origin`:
+ * scheme, lowercase host, port) is one the header is pinned to. The schema refuses a release URL
+ * outside them already; this holds where the schema was bypassed. The provider feeds the header
+ * on stdin under the same test, so it never reaches a host for another origin either.
  */
-function renderDownload(url: string, authOnStdin: boolean): string[] {
+export function releaseAuthGoesTo(url: string, origins: ReadonlyArray<string>): boolean {
+    try {
+        return origins.includes(new URL(url).origin);
+    } catch {
+        return false;
+    }
+}
+
+/**
+ * Shell lines: the download of `url` into `$artifact.part`. releaseAuth (the header on stdin)
+ * goes to the configured URL only, and only when its origin is pinned (releaseAuthGoesTo): that
+ * request follows no redirect. A redirect — registries send every download to object storage —
+ * is followed without the header and only to https (every further hop too, at most 5): `curl -L`
+ * would resend the header wherever a redirect names, and `--proto` checks only the first URL.
+ * `--globoff` on both: a URL, or a Location the registry sends, is one literal URL; curl would
+ * otherwise expand `[1-3]` and `{a,b}` into requests nobody configured.
+ */
+function renderDownload(url: string, authOrigins: ReadonlyArray<string>): string[] {
+    const auth = releaseAuthGoesTo(url, authOrigins);
     return [
-        `hop=$(curl -sS --max-time 600 --proto =http,https ${authOnStdin ? "-H @- " : ""}-o "$artifact.part" -w '%{http_code} %{redirect_url}' ${q(url)}${authOnStdin ? "" : " </dev/null"})`,
+        `hop=$(curl -sS --globoff --max-time 600 --proto =http,https ${auth ? "-H @- " : ""}-o "$artifact.part" -w '%{http_code} %{redirect_url}' ${q(url)}${auth ? "" : " </dev/null"})`,
         `code=\${hop%% *}; next=\${hop#* }`,
         `case "$code" in`,
         `  2??) ;;`,
@@ -93,7 +113,7 @@ function renderDownload(url: string, authOnStdin: boolean): string[] {
         // What a registry sends is data: only its origin is shown, cut to one printable line.
         `      *) echo "release $version refused: the download redirects to $(one_line "$(printf '%s' "$next" | sed -n 's#^\\([A-Za-z][A-Za-z0-9+.-]*://[^/?#]*\\).*#\\1#p')" 200), which is not https: a redirect is followed only to https, and never with releaseAuth" >&2; exit 1 ;;`,
         `    esac`,
-        `    curl -fsS --location --max-redirs 5 --max-time 600 --proto =https --proto-redir =https -o "$artifact.part" "$next" </dev/null`,
+        `    curl -fsS --globoff --location --max-redirs 5 --max-time 600 --proto =https --proto-redir =https -o "$artifact.part" "$next" </dev/null`,
         `    ;;`,
         `  *) echo "release $version: the download answered HTTP $code" >&2; exit 22 ;;`,
         `esac`,
@@ -128,7 +148,7 @@ export function renderReleaseInstall(l: HostLayout, r: ReleaseInstall): string {
         renderLocked(l, r.service, r.who, "upload"),
         `mkdir -p ${q(l.releasesDir)} ${q(l.sharedDir)}`,
         `if [ -f "$dir/${MANIFEST}" ] && [ ! -L "$dir/${MANIFEST}" ] && grep -qx "sha256=$expected" "$dir/${MANIFEST}"; then echo "installed=already"; exit 0; fi`,
-        ...("uploaded" in s ? [`mv -f "$upload" "$artifact"`] : [...renderDownload(s.url, r.authOnStdin), `mv -f "$artifact.part" "$artifact"`]),
+        ...("uploaded" in s ? [`mv -f "$upload" "$artifact"`] : [...renderDownload(s.url, r.authOrigins), `mv -f "$artifact.part" "$artifact"`]),
         `actual=$(sha256sum "$artifact" | cut -d' ' -f1)`,
         `if [ "$actual" != "$expected" ]; then`,
         `  echo "checksum mismatch for release $version: expected sha256 $expected, got $actual" >&2`,

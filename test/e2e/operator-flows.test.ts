@@ -50,7 +50,7 @@ describe("operator commands through the real engine", function () {
             "complinist:releases": Object.fromEntries(published.map((v) => [v, { path: path.relative(PROJECT_DIR, (arts[v] as BuiltArtifact).file), sha256: (arts[v] as BuiltArtifact).sha256 }])),
             "complinist:hosts": [hostEntry(h)],
             "complinist:sshPrivateKey": h.privateKey,
-            "complinist:releaseAuth": RELEASE_AUTH,
+            "complinist:releaseAuth": { header: RELEASE_AUTH, origins: ["https://registry.example.com"] },
             "complinist:service": { command: "bin/start", environment: { COMPLINIST_ENV: "e2e" } },
             "complinist:health": { timeoutSeconds: 20, intervalMs: 300 },
         };

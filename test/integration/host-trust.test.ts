@@ -50,7 +50,7 @@ describe("host trust on a real host: what an artifact ships and where a registry
 
     /** The rendered install, sent over SSH as a provider sends it; the upload is `file` on the host. */
     const install = (version: string, a: { file: string; sha256: string }) =>
-        t.exec(renderReleaseInstall(l, { version, sha256: a.sha256, source: { uploaded: a.file }, authOnStdin: false, who: "itest@trust", service: "complinist", commit: "c0ffee" }), { timeoutMs: 120000 });
+        t.exec(renderReleaseInstall(l, { version, sha256: a.sha256, source: { uploaded: a.file }, authOrigins: [], who: "itest@trust", service: "complinist", commit: "c0ffee" }), { timeoutMs: 120000 });
 
     /** Every path changed under / since `marker` (one filesystem; /proc, /run, /tmp are others or skipped). */
     const changedSince = async (marker: string) =>
@@ -176,6 +176,10 @@ describe("host trust on a real host: what an artifact ships and where a registry
             sha256: served.sha256,
             artifact: { url },
             auth: `Deploy-Token: ${SECRET}`,
+            // The configured origin (the schema takes https origins only; the provider compares whatever it is given).
+            authOrigins: [`http://127.0.0.1:${ORIGIN}`],
+            stack: "itest",
+            acknowledgeHostChange: [],
         });
         const via = (target: string) => `http://127.0.0.1:${ORIGIN}/to?${encodeURIComponent(target)}`;
 

@@ -1,6 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
+import { demoKeys } from "../../dev/sshKeys";
 import type { ProgramConfig } from "./mocks/evaluate";
 
 export const REPO = path.resolve(__dirname, "..", "..");
@@ -20,6 +21,10 @@ export function stackFileConfig(stack: string, file = path.join(REPO, `Pulumi.${
 export const USER_SECRET_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nc3RhZ2luZy1vbmx5LXRlc3Qta2V5LW5vdC1yZWFs\n-----END OPENSSH PRIVATE KEY-----\n";
 
 export function withUserSecrets(config: ProgramConfig): { config: ProgramConfig; secretKeys: string[] } {
-    if (config["complinist:sshPrivateKeyPath"] !== undefined) return { config, secretKeys: [] };
+    if (config["complinist:sshPrivateKeyPath"] !== undefined) {
+        // The demo's key is this checkout's own, made at set-up (npm run up): made here the same way.
+        demoKeys();
+        return { config, secretKeys: [] };
+    }
     return { config: { ...config, "complinist:sshPrivateKey": USER_SECRET_KEY }, secretKeys: ["complinist:sshPrivateKey"] };
 }

@@ -11,6 +11,8 @@ const T = {
     releaseDir: "pulumi-nodejs:dynamic/complinist:ReleaseDir",
     serviceUnit: "pulumi-nodejs:dynamic/complinist:ServiceUnit",
     activation: "pulumi-nodejs:dynamic/complinist:Activation",
+    /** A record in state that never connects (test/program/host-change.test.ts): it carries no key. */
+    identity: "pulumi-nodejs:dynamic/complinist:HostIdentity",
 };
 
 /** What the promotion gate reads in prod: staging runs the version healthy; prod has no record yet. */
@@ -112,7 +114,7 @@ for (const [stack, want] of Object.entries(expectations)) {
             assert.strictEqual(generated.type, "pulumi-nodejs:dynamic/complinist:GeneratedSecret");
             assert.deepStrictEqual(generated.additionalSecretOutputs, ["value"]);
             assert.strictEqual(generated.inputs.length, 48);
-            for (const x of r.resources.filter((x) => x.type.startsWith("pulumi-nodejs:dynamic") && x.name !== "app-secret-key")) {
+            for (const x of r.resources.filter((x) => x.type.startsWith("pulumi-nodejs:dynamic") && x.name !== "app-secret-key" && x.type !== T.identity)) {
                 assert.ok(isSecret(x.inputs.privateKey as Json), `${x.name}.privateKey must be secret`);
                 const plain = JSON.stringify(redactSecrets(x.inputs as Json));
                 assert.ok(!plain.includes("PRIVATE KEY"), `${x.name} carries the SSH key in clear`);
@@ -150,7 +152,8 @@ describe("rollout batches under mocks", function () {
         const s = withUserSecrets(stackFileConfig("prod"));
         const r = await evaluate("prod", s.config, s.secretKeys);
         const first = byName(r, "complinist-prod-1-activation-switch").urn;
-        for (const x of r.resources.filter((x) => x.custom && x.name.startsWith("complinist-prod-2-"))) {
+        // But its identity record, which touches no host: a moved prod-2 is refused before prod-1 changes.
+        for (const x of r.resources.filter((x) => x.custom && x.name.startsWith("complinist-prod-2-") && x.type !== T.identity)) {
             assert.ok(x.dependencies.includes(first), `${x.name} must wait for prod-1's activation`);
         }
         for (const x of r.resources.filter((x) => x.custom && x.name.startsWith("complinist-prod-1-"))) {

@@ -47,6 +47,7 @@ interface Job {
     image?: string;
     tags?: string[];
     variables?: Record<string, string>;
+    cache?: unknown;
 }
 
 const file = path.join(__dirname, "..", "..", ".gitlab-ci.yml");
@@ -111,19 +112,69 @@ interface Pipeline {
     branch?: string;
     tag?: string;
     source?: string;
+    /** CI_COMMIT_REF_PROTECTED: the ref is a protected branch or tag (GitLab sets "true" or "false"). */
+    protected?: boolean;
 }
 
-/** Evaluates the rule conditions used here for one pipeline: GitLab's first matching rule decides. */
+/**
+ * A rules:if expression of the forms used here, evaluated for one pipeline: `$VAR == "x"`,
+ * `$VAR != "x"`, `$VAR` (set and not empty), `&&` before `||`, parentheses. Any other variable or
+ * syntax fails the test rather than guess.
+ */
+function holds(expr: string, pipeline: Pipeline, where: string): boolean {
+    const vars: Record<string, string | undefined> = {
+        CI_PIPELINE_SOURCE: pipeline.source ?? "push",
+        CI_COMMIT_BRANCH: pipeline.branch,
+        CI_COMMIT_TAG: pipeline.tag,
+        CI_COMMIT_REF_PROTECTED: pipeline.protected === true ? "true" : "false",
+    };
+    const tokens = expr.match(/\$\w+|"[^"]*"|==|!=|&&|\|\||\(|\)|\S+/g) ?? [];
+    let at = 0;
+    const fail = (): never => assert.fail(`unexpected rule in ${where}: ${expr}`);
+    const operand = (): boolean => {
+        const t = tokens[at++];
+        if (t === "(") {
+            const v = or();
+            if (tokens[at++] !== ")") fail();
+            return v;
+        }
+        if (t === undefined || !t.startsWith("$") || !(t.slice(1) in vars)) return fail();
+        const value = vars[t.slice(1)];
+        const op = tokens[at];
+        if (op === "==" || op === "!=") {
+            const lit = tokens[at + 1] ?? "";
+            if (!/^"[^"]*"$/.test(lit)) fail();
+            at += 2;
+            return (value === lit.slice(1, -1)) === (op === "==");
+        }
+        return value !== undefined && value !== "";
+    };
+    const and = (): boolean => {
+        let v = operand();
+        while (tokens[at] === "&&") {
+            at++;
+            v = operand() && v;
+        }
+        return v;
+    };
+    const or = (): boolean => {
+        let v = and();
+        while (tokens[at] === "||") {
+            at++;
+            v = and() || v;
+        }
+        return v;
+    };
+    const v = or();
+    if (at !== tokens.length) fail();
+    return v;
+}
+
+/** Evaluates a job's rules for one pipeline: GitLab's first matching rule decides. */
 function decide(name: string, pipeline: Pipeline): { when: string; allowFailure: boolean } {
     const j = job(name);
     for (const r of j.rules ?? []) {
-        const cond = (r.if ?? "true")
-            .replace(/\$CI_PIPELINE_SOURCE == "([^"]+)"/g, (_, s: string) => String((pipeline.source ?? "push") === s))
-            .replace(/\$CI_COMMIT_BRANCH == "([^"]+)"/g, (_, b: string) => String(pipeline.branch === b))
-            .replace(/\$CI_COMMIT_TAG/g, String(pipeline.tag !== undefined));
-        assert.match(cond, /^[a-z|&() ]+$/, `unexpected rule in ${name}: ${r.if}`);
-        const holds = cond.split("||").some((part) => part.split("&&").every((t) => t.trim().replace(/[()]/g, "") === "true"));
-        if (holds) {
+        if (r.if === undefined || holds(r.if, pipeline, name)) {
             const when = r.when ?? j.when ?? "on_success";
             // GitLab: a manual job is allowed to fail by default only without rules.
             return { when, allowFailure: r.allow_failure ?? j.allow_failure ?? false };
@@ -144,10 +195,25 @@ const DRIFT: Record<string, { stack: string; environment: string }> = {
     "drift:staging": { stack: "staging", environment: "staging" },
     "drift:production": { stack: "prod", environment: "production" },
 };
-const JOBS = ["validate", "test", "build", "preview:production", ...Object.keys(DEPLOYS), ...Object.keys(DRIFT)];
+const JOBS = ["validate", "test", "build", "publish", "preview:production", ...Object.keys(DEPLOYS), ...Object.keys(DRIFT)];
 const MANUAL = ["deploy:staging", "deploy:production", "rollback:production"];
-const MAIN = { branch: "main" };
-const SCHEDULE = { branch: "main", source: "schedule" };
+/** Jobs that hold deploy credentials (the backend, its passphrase, the registry's write token): protected refs and the deploy runners only. */
+const CREDENTIALED = ["publish", "preview:production", ...Object.keys(DEPLOYS), ...Object.keys(DRIFT)];
+const DEPLOY_RUNNER_TAG = "complinist-deploy";
+const MAIN: Pipeline = { branch: "main", protected: true };
+const TAG: Pipeline = { tag: "v1.1.0", protected: true };
+const SCHEDULE: Pipeline = { branch: "main", source: "schedule", protected: true };
+/** Pipelines of code nobody with deploy rights reviewed yet: a branch, a tag anyone may push, a merge request (GitLab sets no CI_COMMIT_BRANCH there). */
+const UNREVIEWED: Record<string, Pipeline> = {
+    "a feature branch": { branch: "feature-x", protected: false },
+    "an unprotected branch named main-ish": { branch: "main", protected: false },
+    "an unprotected tag": { tag: "v9.9.9", protected: false },
+    "a merge request": { source: "merge_request_event", protected: false },
+    "a merge request from a protected branch": { source: "merge_request_event", protected: true },
+    "an unprotected schedule": { branch: "feature-x", source: "schedule", protected: false },
+};
+/** A shell line that runs what it downloads: `curl … | sh`, `wget -O- … | bash`. */
+const PIPE_TO_SHELL = /\b(curl|wget)\b[^|]*\|\s*(sudo\s+)?(ba|z|da)?sh\b/;
 
 describe(".gitlab-ci.yml", () => {
     it("uses only keywords of GitLab's CI/CD YAML reference, in every job and template", () => {
@@ -166,7 +232,7 @@ describe(".gitlab-ci.yml", () => {
 
     it("runs the stages validate → test → build → deploy → verify, each job in its stage, no job beyond the runbook's", () => {
         assert.deepStrictEqual(doc.stages, ["validate", "test", "build", "deploy", "verify"]);
-        const stages: Record<string, string> = { validate: "validate", test: "test", build: "build", ...Object.fromEntries(Object.keys(DRIFT).map((d) => [d, "verify"])) };
+        const stages: Record<string, string> = { validate: "validate", test: "test", build: "build", publish: "build", ...Object.fromEntries(Object.keys(DRIFT).map((d) => [d, "verify"])) };
         for (const name of JOBS) assert.strictEqual(job(name).stage, stages[name] ?? "deploy", name);
         assert.deepStrictEqual([...jobNames].sort(), [...JOBS].sort());
         for (const name of jobNames) for (const n of needs(name)) assert.ok(jobNames.includes(n), `${name} needs unknown job ${n}`);
@@ -190,25 +256,91 @@ describe(".gitlab-ci.yml", () => {
         assert.match(fs.readFileSync(path.join(path.dirname(file), ".ci", "run"), "utf8"), /^npm test$/m, ".ci/run ends in the README's test command");
     });
 
-    it("builds the artifacts, writes SHA256SUMS, keeps them, and publishes them to the package registry from main and tags only", () => {
+    it("builds the artifacts and writes SHA256SUMS in every pipeline but publishes nothing itself; its own job id goes to the publish job", () => {
         const b = commands("build").join("\n");
         assert.match(b, /npm run artifacts/);
-        assert.match(b, /sha256sum .*\| tee SHA256SUMS/);
+        assert.match(b, /\(cd \.build\/artifacts && sha256sum complinist-\*\.tar\.gz > SHA256SUMS\)/);
         assert.deepStrictEqual(job("build").artifacts?.paths, [".build/artifacts/"]);
-        const publish = (job("build").script ?? []).find((l) => l.includes("publish-artifacts.sh")) ?? "";
-        assert.match(publish, /^if \[ "\$\{CI_COMMIT_BRANCH:-\}" = "main" \] \|\| \[ -n "\$\{CI_COMMIT_TAG:-\}" \]; then bash scripts\/publish-artifacts\.sh \.build\/artifacts; fi$/);
+        assert.ok(!b.includes("publish-artifacts.sh"), "the build job runs merge-request code too: it never holds the registry's write access");
+        assert.match(b, /echo "BUILD_JOB_ID=\$CI_JOB_ID" > build\.env/);
+        assert.strictEqual(job("build").artifacts?.reports?.dotenv, "build.env", "BUILD_JOB_ID reaches the jobs that need build");
+    });
+
+    it("publishes from a job of its own, on main and protected tags, with the SHA256SUMS of the build job's artifact after rebuilding it to the same bytes", () => {
+        assert.deepStrictEqual(needs("publish"), ["build"], "publish takes build's artifact (.build/artifacts/, SHA256SUMS included)");
+        assert.strictEqual(job("publish").stage, "build");
+        const p = (job("publish").script ?? []).filter((l) => !l.startsWith("#"));
+        const rebuild = p.findIndex((l) => /npm run artifacts -- \.build\/rebuilt/.test(l));
+        const compare = p.findIndex((l) => /sha256sum complinist-\*\.tar\.gz\) \| diff -u \.build\/artifacts\/SHA256SUMS -/.test(l));
+        const publish = p.findIndex((l) => l === "bash scripts/publish-artifacts.sh .build/artifacts");
+        assert.ok(rebuild >= 0 && compare > rebuild && publish > compare, `publish rebuilds, compares with the build job's SHA256SUMS, then publishes: ${p.join(" / ")}`);
+        assert.strictEqual(whenFor("publish", MAIN), "on_success");
+        assert.strictEqual(whenFor("publish", TAG), "on_success");
+        for (const name of ["deploy:dev", "deploy:staging"]) assert.deepStrictEqual(needs(name), ["publish"], `${name} after the artifacts are published`);
         assert.ok(fs.existsSync(path.join(path.dirname(file), "scripts", "publish-artifacts.sh")));
     });
 
-    it("installs the Pulumi CLI before every job that runs it", () => {
+    it("runs deploy, preview, publish, rollback and drift jobs only for protected refs, never for unreviewed code", () => {
+        for (const name of CREDENTIALED) {
+            for (const r of job(name).rules ?? []) {
+                if (r.when === "never") continue;
+                assert.match(r.if ?? "", /^\$CI_COMMIT_REF_PROTECTED == "true" && /, `${name}: every rule that runs it starts with the protected-ref condition (${r.if ?? "no if"})`);
+            }
+            for (const [what, pipeline] of Object.entries(UNREVIEWED)) assert.strictEqual(whenFor(name, pipeline), "never", `${name} in ${what}`);
+        }
+        assert.strictEqual(whenFor("deploy:dev", { branch: "main", protected: false }), "never");
+        assert.deepStrictEqual(decide("deploy:staging", { tag: "v1.1.0", protected: false }), { when: "never", allowFailure: false });
+    });
+
+    it(`runs the credentialed jobs on the deploy runners only (tags: [${DEPLOY_RUNNER_TAG}]); no job that runs for unreviewed code carries that tag`, () => {
+        for (const name of CREDENTIALED) assert.deepStrictEqual(job(name).tags, [DEPLOY_RUNNER_TAG], `${name} runs on a deploy runner, and on nothing else`);
+        for (const name of jobNames.filter((n) => !CREDENTIALED.includes(n))) {
+            assert.ok(!(job(name).tags ?? []).includes(DEPLOY_RUNNER_TAG), `${name} carries ${DEPLOY_RUNNER_TAG}`);
+            assert.ok(Object.values(UNREVIEWED).some((p) => whenFor(name, p) !== "never"), `${name} is not a credentialed job, so it runs for merge requests too`);
+        }
+        for (const [what, pipeline] of Object.entries(UNREVIEWED)) {
+            for (const name of jobNames.filter((n) => whenFor(n, pipeline) !== "never")) assert.ok(!(job(name).tags ?? []).includes(DEPLOY_RUNNER_TAG), `${name} runs in ${what} on a deploy runner`);
+        }
+        assert.deepStrictEqual(job("test").tags, ["privileged"], "the privileged runner is the test job's, which runs merge-request code");
+    });
+
+    it("builds the Pulumi CLI with npm run toolchain before every job that runs it, and pipes no download into a shell", () => {
         for (const name of [...Object.keys(DEPLOYS), "preview:production", ...Object.keys(DRIFT)]) {
             const c = commands(name);
-            const install = c.findIndex((l) => /get\.pulumi\.com/.test(l));
-            const firstPulumi = c.findIndex((l) => /(^|')pulumi (up|preview)|npm run (--silent )?(deploy|rollback|drift|preview)/.test(l));
+            const install = c.findIndex((l) => /^npm run toolchain$/.test(l));
+            const firstPulumi = c.findIndex((l) => /(^|')pulumi (up|preview|login)|npm run (--silent )?(deploy|rollback|drift|preview)/.test(l));
             assert.ok(firstPulumi >= 0, `${name} runs no pulumi command`);
-            assert.ok(install >= 0 && install < firstPulumi, `${name} runs pulumi before installing it`);
+            assert.ok(install >= 0 && install < firstPulumi, `${name} runs pulumi before building it`);
             assert.ok(c.some((l) => /npm ci/.test(l)), `${name} lacks npm ci (the program needs its dependencies)`);
         }
+        const everyLine = Object.values(doc).flatMap((v) => {
+            const j = v as Job | null;
+            return j !== null && typeof j === "object" ? [...(j.before_script ?? []), ...(j.script ?? [])] : [];
+        });
+        assert.ok(everyLine.length > 20);
+        assert.deepStrictEqual(everyLine.filter((l) => PIPE_TO_SHELL.test(l) || /get\.pulumi\.com/.test(l)), [], "no installer runs unchecked");
+        assert.ok(PIPE_TO_SHELL.test("curl -fsSL https://get.pulumi.com | sh -s -- --version 3.270.0"));
+    });
+
+    it("keeps the toolchain build between the credentialed jobs in a cache keyed by its pins, apart from the npm cache", () => {
+        const caches = job(".pulumi").cache as Array<{ key: { files: string[] }; paths: string[] }>;
+        assert.ok(Array.isArray(caches), ".pulumi lists its caches");
+        assert.deepStrictEqual(caches.map((c) => c.key.files), [["package-lock.json"], ["toolchain/go.mod", "toolchain/go.sum"]]);
+        assert.deepStrictEqual(caches[1]?.paths, [".build/toolchain-cache/"], "under .build/: ignored by git and eslint");
+        assert.match(job(".pulumi").variables?.COMPLINIST_TOOLCHAIN_CACHE ?? "", /^\$CI_PROJECT_DIR\/\.build\/toolchain-cache\//);
+    });
+
+    it("tells how to set up what the file cannot enforce: protected variables and a protected deploy runner (README, docs/operations.md)", () => {
+        const readme = fs.readFileSync(path.join(path.dirname(file), "README.md"), "utf8");
+        const ops = fs.readFileSync(path.join(path.dirname(file), "docs", "operations.md"), "utf8");
+        for (const [name, text] of [["README.md", readme], ["docs/operations.md", ops]] as const) {
+            assert.ok(text.includes(DEPLOY_RUNNER_TAG), `${name} names the runner tag`);
+            assert.match(text, /[Pp]rotected runner|runner[^.]*\bprotected\b/, `${name}: the deploy runner is registered as protected`);
+            assert.match(text, /every CI\/CD variable[^.]*protected|protected[^.]*every CI\/CD variable/i, `${name}: every variable, dev and staging too, is protected`);
+        }
+        const header = fs.readFileSync(file, "utf8").split("\n").filter((l) => l.startsWith("#")).join("\n");
+        assert.match(header, /complinist-deploy/);
+        assert.match(header, /all of them protected/);
     });
 
     it("deploys every environment through the deploy helper, which ends the log with the deploy record, saved as a dotenv report", () => {
@@ -235,16 +367,15 @@ describe(".gitlab-ci.yml", () => {
 
     it("deploys dev automatically on main only", () => {
         assert.strictEqual(whenFor("deploy:dev", MAIN), "on_success");
-        assert.strictEqual(whenFor("deploy:dev", { branch: "feature-x" }), "never");
-        assert.strictEqual(whenFor("deploy:dev", { tag: "v1.1.0" }), "never");
-        assert.deepStrictEqual(needs("deploy:dev"), ["build"], "after the build published the artifacts");
+        assert.strictEqual(whenFor("deploy:dev", { branch: "feature-x", protected: true }), "never");
+        assert.strictEqual(whenFor("deploy:dev", TAG), "never");
     });
 
     it("makes staging, production and the rollback manual without blocking the pipeline, never on feature branches", () => {
         for (const name of MANUAL) {
             assert.deepStrictEqual(decide(name, MAIN), { when: "manual", allowFailure: true }, name);
-            assert.deepStrictEqual(decide(name, { tag: "v1.1.0" }), { when: "manual", allowFailure: true }, name);
-            assert.strictEqual(whenFor(name, { branch: "feature-x" }), "never", name);
+            assert.deepStrictEqual(decide(name, TAG), { when: "manual", allowFailure: true }, name);
+            assert.strictEqual(whenFor(name, { branch: "feature-x", protected: true }), "never", name);
         }
         for (const name of jobNames) {
             const d = decide(name, MAIN);
@@ -253,7 +384,6 @@ describe(".gitlab-ci.yml", () => {
     });
 
     it("previews production after staging's deploy and saves the banner and diff as an artifact, failing when the preview fails", () => {
-        assert.deepStrictEqual(needs("deploy:staging"), ["build"]);
         assert.deepStrictEqual(needs("preview:production"), ["deploy:staging"]);
         assert.strictEqual(whenFor("preview:production", MAIN), "on_success");
         assert.strictEqual(decide("preview:production", MAIN).allowFailure, false, "a refused preview must show");

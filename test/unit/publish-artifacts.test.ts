@@ -1,7 +1,9 @@
-// The build job's publish step (scripts/publish-artifacts.sh) against a local stand-in for GitLab's
-// generic package registry on 127.0.0.1, then the release helper reading what it published.
+// The publish job (scripts/publish-artifacts.sh) against a local stand-in for GitLab's generic
+// package registry and job artifacts API on 127.0.0.1, then the release helper reading the sums the
+// build job produced.
 import * as assert from "assert";
 import { execFile, spawnSync } from "child_process";
+import * as crypto from "crypto";
 import * as fs from "fs";
 import * as http from "http";
 import type { AddressInfo } from "net";
@@ -12,11 +14,16 @@ import { fetchSums, parseSums, planRelease } from "../../ops/release";
 
 const SCRIPT = path.join(__dirname, "..", "..", "scripts", "publish-artifacts.sh");
 const TOKEN = "job-token-123";
+const BUILD_JOB_ID = "77";
+const BASE = "/api/v4/projects/42/packages/generic/complinist";
+const sha256 = (data: string | Buffer): string => crypto.createHash("sha256").update(data).digest("hex");
 
 /** PUT stores a file, GET serves it (404 when absent); everything needs the JOB-TOKEN header. */
 class Registry {
     readonly files = new Map<string, Buffer>();
     readonly requests: string[] = [];
+    /** Called after a PUT is stored (e.g. another job's upload racing this one). */
+    onPut: (file: string) => void = () => undefined;
     private readonly server = http.createServer((req, res) => {
         const chunks: Buffer[] = [];
         req.on("data", (c: Buffer) => chunks.push(c));
@@ -26,6 +33,7 @@ class Registry {
             const file = req.url ?? "";
             if (req.method === "PUT") {
                 this.files.set(file, Buffer.concat(chunks));
+                this.onPut(file);
                 return void res.writeHead(201).end('{"message":"201 Created"}');
             }
             const body = this.files.get(file);
@@ -49,7 +57,8 @@ class Registry {
 
 async function publish(dir: string, registry: Registry, token = TOKEN): Promise<{ code: number; out: string }> {
     try {
-        const r = await promisify(execFile)("bash", [SCRIPT, dir], { env: { ...process.env, CI_API_V4_URL: registry.api, CI_PROJECT_ID: "42", CI_JOB_TOKEN: token }, encoding: "utf8" });
+        const env = { ...process.env, CI_API_V4_URL: registry.api, CI_PROJECT_ID: "42", CI_JOB_TOKEN: token, BUILD_JOB_ID };
+        const r = await promisify(execFile)("bash", [SCRIPT, dir], { env, encoding: "utf8" });
         return { code: 0, out: r.stdout + r.stderr };
     } catch (e) {
         const err = e as { code: number; stdout: string; stderr: string };
@@ -67,13 +76,18 @@ describe("publishing the artifacts to the package registry (scripts/publish-arti
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "publish-"));
         fs.writeFileSync(path.join(dir, "complinist-1.3.0.tar.gz"), "artifact 1.3.0");
         fs.writeFileSync(path.join(dir, "complinist-1.4.0.tar.gz"), "artifact 1.4.0");
+        // What the build job writes beside them (and keeps as its artifact).
+        fs.writeFileSync(path.join(dir, "SHA256SUMS"), `${sha256("artifact 1.3.0")}  complinist-1.3.0.tar.gz\n${sha256("artifact 1.4.0")}  complinist-1.4.0.tar.gz\n`);
     });
-    afterEach(async () => registry.stop());
+    afterEach(async () => {
+        await registry.stop();
+        fs.rmSync(dir, { recursive: true, force: true });
+    });
 
     it("uploads each version's artifact and its SHA256SUMS with the job token, then says how to release it", async () => {
         const r = await publish(dir, registry);
         assert.strictEqual(r.code, 0, r.out);
-        const base = "/api/v4/projects/42/packages/generic/complinist";
+        const base = BASE;
         assert.deepStrictEqual([...registry.files.keys()].sort(), [
             `${base}/1.3.0/SHA256SUMS`,
             `${base}/1.3.0/complinist-1.3.0.tar.gz`,
@@ -82,8 +96,53 @@ describe("publishing the artifacts to the package registry (scripts/publish-arti
         ]);
         assert.strictEqual(registry.files.get(`${base}/1.3.0/complinist-1.3.0.tar.gz`)?.toString(), "artifact 1.3.0");
         assert.match(registry.files.get(`${base}/1.3.0/SHA256SUMS`)?.toString() ?? "", /^[0-9a-f]{64} {2}complinist-1\.3\.0\.tar\.gz\n$/);
-        assert.ok(r.out.includes(`npm run release -- --stack <env> --version 1.3.0 --sums-url ${registry.api}/projects/42/packages/generic/complinist/1.3.0/SHA256SUMS`), r.out);
         assert.ok(!r.out.includes(TOKEN), "the token never reaches the log");
+    });
+
+    it("prints the release command that takes the sha256 from the build job's artifact, not from the registry", async () => {
+        const r = await publish(dir, registry);
+        assert.strictEqual(r.code, 0, r.out);
+        const sums = `${registry.api}/projects/42/jobs/${BUILD_JOB_ID}/artifacts/.build/artifacts/SHA256SUMS`;
+        assert.ok(r.out.includes(`npm run release -- --stack <env> --version 1.3.0 --sums-url ${sums} --base-url ${registry.api}/projects/42/packages/generic/complinist`), r.out);
+        assert.ok(!/--sums-url \S*\/packages\//.test(r.out), r.out);
+    });
+
+    it("publishes the sha256 of the build job's SHA256SUMS, and refuses an artifact that does not match it or is not listed", async () => {
+        fs.writeFileSync(path.join(dir, "complinist-1.4.0.tar.gz"), "swapped after the build");
+        const swapped = await publish(dir, registry);
+        assert.strictEqual(swapped.code, 1, swapped.out);
+        assert.match(swapped.out, /complinist-1\.4\.0\.tar\.gz does not match the build job's SHA256SUMS/);
+        assert.strictEqual(registry.files.size, 0, "nothing is published from a directory that fails its sums");
+        fs.writeFileSync(path.join(dir, "complinist-1.4.0.tar.gz"), "artifact 1.4.0");
+        fs.writeFileSync(path.join(dir, "complinist-1.5.0.tar.gz"), "not built by the build job");
+        const unlisted = await publish(dir, registry);
+        assert.strictEqual(unlisted.code, 1, unlisted.out);
+        assert.match(unlisted.out, /complinist-1\.5\.0\.tar\.gz is not in the build job's SHA256SUMS/);
+        fs.rmSync(path.join(dir, "complinist-1.5.0.tar.gz"));
+        fs.rmSync(path.join(dir, "SHA256SUMS"));
+        const none = await publish(dir, registry);
+        assert.strictEqual(none.code, 1, none.out);
+        assert.match(none.out, /no SHA256SUMS in .*the build job writes it/);
+        assert.strictEqual(registry.files.size, 0);
+    });
+
+    it("never uploads over a package file the registry already holds with other bytes, even one without its SHA256SUMS", async () => {
+        registry.files.set(`${BASE}/1.3.0/complinist-1.3.0.tar.gz`, Buffer.from("uploaded first by a branch pipeline"));
+        const r = await publish(dir, registry);
+        assert.strictEqual(r.code, 1, r.out);
+        assert.deepStrictEqual(registry.requests.filter((q) => q.startsWith("PUT") && q.includes("/1.3.0/")), [], "nothing of 1.3.0 is uploaded");
+        assert.match(r.out, new RegExp(`1\\.3\\.0 is already published with other bytes: .*complinist-1\\.3\\.0\\.tar\\.gz has sha256 ${sha256("uploaded first by a branch pipeline")}, the build job's SHA256SUMS says ${sha256("artifact 1.3.0")}`));
+        assert.strictEqual(registry.files.get(`${BASE}/1.3.0/complinist-1.3.0.tar.gz`)?.toString(), "uploaded first by a branch pipeline");
+    });
+
+    it("fails when the registry serves other bytes than it just accepted (another upload of the version won)", async () => {
+        registry.onPut = (file) => {
+            if (file.endsWith("/complinist-1.3.0.tar.gz")) registry.files.set(file, Buffer.from("a racing upload"));
+        };
+        const r = await publish(dir, registry);
+        assert.strictEqual(r.code, 1, r.out);
+        assert.match(r.out, /serves other bytes at .*\/1\.3\.0\/complinist-1\.3\.0\.tar\.gz than this job uploaded/);
+        assert.ok(!registry.files.has(`${BASE}/1.3.0/SHA256SUMS`), "no SHA256SUMS beside bytes that are not the build's");
     });
 
     it("skips a version already published with the same sha256, and refuses a changed artifact", async () => {
@@ -94,9 +153,10 @@ describe("publishing the artifacts to the package registry (scripts/publish-arti
         assert.ok(!registry.requests.some((q) => q.startsWith("PUT")), registry.requests.join("\n"));
         assert.match(again.out, /1\.3\.0 is already published with the same sha256/);
         fs.writeFileSync(path.join(dir, "complinist-1.3.0.tar.gz"), "rebuilt differently");
+        fs.writeFileSync(path.join(dir, "SHA256SUMS"), `${sha256("rebuilt differently")}  complinist-1.3.0.tar.gz\n${sha256("artifact 1.4.0")}  complinist-1.4.0.tar.gz\n`);
         const changed = await publish(dir, registry);
         assert.strictEqual(changed.code, 1);
-        assert.match(changed.out, /1\.3\.0 is already published with a different artifact.*a published version never changes/s);
+        assert.match(changed.out, /1\.3\.0 is already published with other bytes.*a published version never changes/s);
     });
 
     it("passes shellcheck", function () {
@@ -111,15 +171,18 @@ describe("publishing the artifacts to the package registry (scripts/publish-arti
     it("fails when the registry refuses the token", async () => {
         const r = await publish(dir, registry, "wrong");
         assert.strictEqual(r.code, 1);
-        assert.match(r.out, /cannot check .*SHA256SUMS: HTTP 401/);
+        assert.match(r.out, /cannot check .*complinist-1\.3\.0\.tar\.gz: HTTP 401/);
         assert.strictEqual(registry.files.size, 0);
     });
 
-    it("gives the release helper what it needs: the stack file points at the published artifact and its sha256", async () => {
+    it("gives the release helper what it needs: the build job's sums, and the stack file pointing at the published artifact", async () => {
         assert.strictEqual((await publish(dir, registry)).code, 0);
-        const sumsUrl = `${registry.api}/projects/42/packages/generic/complinist/1.4.0/SHA256SUMS`;
+        // GitLab serves the build job's artifact at the job artifacts API (the stand-in: as a file).
+        const sumsUrl = `${registry.api}/projects/42/jobs/${BUILD_JOB_ID}/artifacts/.build/artifacts/SHA256SUMS`;
+        registry.files.set(new URL(sumsUrl).pathname, fs.readFileSync(path.join(dir, "SHA256SUMS")));
+        const baseUrl = `${registry.api}/projects/42/packages/generic/complinist`;
         const sums = parseSums(await fetchSums(sumsUrl, `JOB-TOKEN: ${TOKEN}`));
-        const plan = planRelease({ stack: "staging", version: "1.4.0", file: "Pulumi.staging.yaml", stackText: "config:\n  complinist:version: 1.3.0\n", sums, sumsUrl, env: {} });
+        const plan = planRelease({ stack: "staging", version: "1.4.0", file: "Pulumi.staging.yaml", stackText: "config:\n  complinist:version: 1.3.0\n", sums, sumsUrl, baseUrl, env: {} });
         assert.ok(plan.ok, plan.ok ? "" : plan.message);
         assert.ok("url" in plan.entry);
         const artifact = registry.files.get(new URL(plan.entry.url).pathname);

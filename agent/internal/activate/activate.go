@@ -276,7 +276,11 @@ func (a *Activation) refuseRolledBack() error {
 }
 
 func (a *Activation) runHook(ctx context.Context) error {
-	a.step("hook start: %s", a.S.BeforeActivate)
+	shown := a.S.BeforeActivate
+	if a.S.HookSecret {
+		shown = "[secret]"
+	}
+	a.step("hook start: %s", shown)
 	out, err := a.Host.RunHook(ctx, a.Req.Version)
 	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
 	if err != nil {

@@ -278,6 +278,22 @@ func TestActivation(t *testing.T) {
 			},
 		},
 		{
+			name: "a secret hook (hookSecret) is logged as [secret], never its command",
+			world: func(w *world) {
+				w.deployed("1.0.0", "r2", p1)
+				w.hookOut = "migrated\n"
+			},
+			settings: func(s *protocol.Settings) { s.BeforeActivate = "./migrate --token s3cr3t-t0ken"; s.HookSecret = true },
+			req:      func(r *Request) { r.RunHook = true },
+			outcome:  "activated", previous: "1.0.0", liveHealthy: true, standby: "1.0.0", live: p2,
+			watch:   `^off`,
+			record:  `^outcome=activated previous=1\.0\.0 mode=started`,
+			started: []string{"5002 1.1.0 r2"},
+			routed:  haproxy.Route{Live: p2},
+			steps:   []string{`^hook start: \[secret\]$`},
+			noSteps: []string{`s3cr3t`},
+		},
+		{
 			name:    "container mode: the result names the live container",
 			world:   func(w *world) { w.deployed("1.0.0", "r2", p1) },
 			req:     func(r *Request) { r.Docker = true },

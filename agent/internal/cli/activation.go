@@ -166,6 +166,8 @@ func (e *env) cmdActivate(args []string) error {
 		ID: req.ID, Version: req.Version, Sha256: req.Sha256, Who: req.Who, RunHook: req.RunHook,
 		Settings: req.Settings, LiveHealthPath: livePath, Service: l.Service, Docker: c.Runtime == "docker",
 	}, id+".result.json", nil, nil)
+	// The outcome is in the result: the request (a secret hook among it) is not kept on disk.
+	_ = os.Remove(l.ActivationsDir + "/" + id + ".request.json")
 	if code != 0 {
 		return exitError{code}
 	}
@@ -204,7 +206,12 @@ func runActivation(l layout.Layout, runtime string, req activate.Request, result
 	err := a.Run(ctx)
 	if err == nil {
 		// The settings of the last successful deploy: the emergency rollback's own (already these) never replace them.
-		if b, merr := json.Marshal(req.Settings); merr == nil && held == nil {
+		kept := req.Settings
+		if kept.HookSecret {
+			// The emergency rollback and status read the health settings from it, never the hook.
+			kept.BeforeActivate = ""
+		}
+		if b, merr := json.Marshal(kept); merr == nil && held == nil {
 			_ = fsafe.WriteFileAtomic(l.EnvDir, "deploy.json", b, 0o600)
 		}
 		return 0

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"complinist/agent/internal/activate"
@@ -94,8 +95,14 @@ func (h hostOps) FreeServicePort() {
 }
 
 func (h hostOps) RunHook(ctx context.Context, version string) (string, error) {
-	out, err := host.RunHook(ctx, h.l.ReleaseDir(version), h.s.BeforeActivate, h.s.User, h.l.EnvFile, h.l.SharedDir, h.s.HookTimeoutSeconds)
-	return host.Redact(out, host.EnvValues(h.l.EnvFile)), err
+	out, err := host.RunHook(ctx, h.l.Service, h.l.ReleaseDir(version), h.s.BeforeActivate, h.s.HookSecret, h.s.User, h.l.EnvFile, h.l.SharedDir, h.s.HookTimeoutSeconds)
+	values := host.EnvValues(h.l.EnvFile)
+	if h.s.HookSecret {
+		// bash's own error text (or a traced hook) may quote the command: it is a secret too.
+		values = append(values, h.s.BeforeActivate)
+		values = append(values, strings.Fields(h.s.BeforeActivate)...)
+	}
+	return host.Redact(out, values), err
 }
 
 func (h hostOps) Record(version, sha, who, outcome string) {

@@ -60,6 +60,10 @@ func TestParseSSLineCutsTheCgroupAtWhatADelegatedUserCouldWrite(t *testing.T) {
 	if l.Cgroup != "/system.slice/complinist@5001.service" || l.UID != "999" || l.Inode != "12345" {
 		t.Errorf("got %+v", l)
 	}
+	v6 := `LISTEN 0 4096 [::]:5000 [::]:* uid:101 ino:999 sk:3 cgroup:/docker/abc/system.slice/complinist-proxy.service v6only:1 <->`
+	if got := ParseSSLine(v6).Cgroup; got != "/docker/abc/system.slice/complinist-proxy.service" {
+		t.Errorf("an IPv6 socket's v6only flag is no part of its cgroup: %q", got)
+	}
 	evil := `LISTEN 0 4096 127.0.0.1:5001 0.0.0.0:* uid:1000 ino:7 cgroup:/user.slice/user-1000.slice/x cgroup:/system.slice/complinist@5001.service`
 	if got := ParseSSLine(evil).Cgroup; got != "/user.slice/user-1000.slice/x" {
 		t.Errorf("a second cgroup: in a name is cut off: %q", got)

@@ -19,17 +19,26 @@ const HookOutputKeep = 32768
 // its env file and sandbox and its own time limit, under systemd-run (a child of systemd, not
 // of the agent: it inherits no fd of ours). The command is the operator's shell text, so it runs
 // under /bin/bash. Its output is capped (CapOutput) as it arrives.
-func RunHook(ctx context.Context, dir, command, userName, envFile, sharedDir string, timeoutSeconds int) (string, error) {
-	args := []string{"--wait", "--pipe", "--collect", "--quiet", "--service-type=exec",
+func RunHook(ctx context.Context, service, dir, command string, secret bool, userName, envFile, sharedDir string, timeoutSeconds int) (string, error) {
+	args := []string{"--wait", "--pipe", "--collect", "--quiet", "--service-type=exec", "--description=" + service + " beforeActivate hook",
 		"-p", "User=" + userName, "-p", "Group=" + userName, "-p", "WorkingDirectory=" + dir, "-p", "EnvironmentFile=" + envFile,
 		"-p", fmt.Sprintf("RuntimeMaxSec=%d", timeoutSeconds), "-p", "NoNewPrivileges=yes", "-p", "ProtectSystem=strict", "-p", "ProtectHome=yes",
 		"-p", "PrivateTmp=yes", "-p", "PrivateDevices=yes", "-p", "ReadWritePaths=" + sharedDir,
-		"/bin/bash", "-euo", "pipefail", "-c", command}
+		"/bin/bash", "-euo", "pipefail"}
+	// A secret command travels on stdin (--pipe forwards it): an argv is readable by every user in /proc.
+	if secret {
+		args = append(args, "-s")
+	} else {
+		args = append(args, "-c", command)
+	}
 	c, cancel := context.WithTimeout(ctx, time.Duration(timeoutSeconds+60)*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(c, tool("systemd-run"), args...)
 	cmd.Env = toolEnv()
 	cmd.Stdin = nil
+	if secret {
+		cmd.Stdin = strings.NewReader(command + "\n")
+	}
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	done := make(chan string, 1)

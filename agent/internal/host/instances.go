@@ -141,7 +141,8 @@ func ParseSSLine(line string) Listener {
 	head, cg := line, ""
 	if i := strings.Index(line, " cgroup:"); i >= 0 {
 		head, cg = line[:i], line[i+len(" cgroup:"):]
-		for _, cut := range []string{" cgroup:", " <->", " <--", " -->", " ---"} {
+		// ss prints " v6only:N" after the path of an IPv6 socket.
+		for _, cut := range []string{" cgroup:", " v6only:", " <->", " <--", " -->", " ---"} {
 			if j := strings.Index(cg, cut); j >= 0 {
 				cg = cg[:j]
 			}

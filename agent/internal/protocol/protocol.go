@@ -50,22 +50,24 @@ type Watch struct {
 // Settings are what the gate and the switch need per activation; the last successful one is kept
 // (deploy.json) for the emergency rollback and for the live instance's own health path.
 type Settings struct {
-	Port               int     `json:"port"`
-	User               string  `json:"user"`
-	HealthPath         string  `json:"healthPath"`
-	TimeoutSeconds     int     `json:"timeoutSeconds"`
-	IntervalMs         int     `json:"intervalMs"`
-	SoakSeconds        int     `json:"soakSeconds"`
-	DrainSeconds       int     `json:"drainSeconds"`
-	Checks             []Check `json:"checks"`
-	Standby            bool    `json:"standby"`
-	RollbackVersion    string  `json:"rollbackVersion"`
-	BeforeActivate     string  `json:"beforeActivate"`
-	HookTimeoutSeconds int     `json:"hookTimeoutSeconds"`
-	Canary             Canary  `json:"canary"`
-	Watch              Watch   `json:"watch"`
-	Acknowledged       bool    `json:"acknowledged"`
-	Revision           string  `json:"revision"`
+	Port            int     `json:"port"`
+	User            string  `json:"user"`
+	HealthPath      string  `json:"healthPath"`
+	TimeoutSeconds  int     `json:"timeoutSeconds"`
+	IntervalMs      int     `json:"intervalMs"`
+	SoakSeconds     int     `json:"soakSeconds"`
+	DrainSeconds    int     `json:"drainSeconds"`
+	Checks          []Check `json:"checks"`
+	Standby         bool    `json:"standby"`
+	RollbackVersion string  `json:"rollbackVersion"`
+	BeforeActivate  string  `json:"beforeActivate"`
+	// HookSecret: the stack holds beforeActivate as a secret: never logged, never in an argv.
+	HookSecret         bool   `json:"hookSecret"`
+	HookTimeoutSeconds int    `json:"hookTimeoutSeconds"`
+	Canary             Canary `json:"canary"`
+	Watch              Watch  `json:"watch"`
+	Acknowledged       bool   `json:"acknowledged"`
+	Revision           string `json:"revision"`
 }
 
 // ActivateRequest starts one host-side activation (`agent start-activation`, JSON on stdin).

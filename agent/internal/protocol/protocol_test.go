@@ -9,7 +9,7 @@ func version(r *ActivateRequest) int { return r.V }
 
 const good = `{"v":1,"id":"1_1_0-abc","version":"1.1.0","sha256":"` + "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" + `","who":"ci@runner","runHook":false,"budgetSeconds":600,
 "settings":{"port":5000,"user":"complinist","healthPath":"/health","timeoutSeconds":30,"intervalMs":500,"soakSeconds":0,"drainSeconds":30,"checks":[],
-"standby":true,"rollbackVersion":"1.0.0","beforeActivate":"","hookTimeoutSeconds":600,"canary":{"percent":0,"seconds":0},
+"standby":true,"rollbackVersion":"1.0.0","beforeActivate":"","hookSecret":false,"hookTimeoutSeconds":600,"canary":{"percent":0,"seconds":0},
 "watch":{"errorRateFactor":10,"minRequests":20,"maxErrorRatio":0.01},"acknowledged":false,"revision":"0123456789abcdef"}}`
 
 func TestDecodeTakesOneRequestAndRefusesAnythingElse(t *testing.T) {

@@ -149,6 +149,55 @@ describe("notifications (ops/notify.ts)", () => {
         assert.ok((describeWatchRollback(rolled("prod-1", "y".repeat(2000)))?.figures.length ?? 0) < 700, "bounded like describeFailure's saw");
     });
 
+    describe("what a host or a release sent reaches the channel as text, never as Slack markup (& < > escaped)", () => {
+        // A /health body, an outcome's figures or a host's status line, as a hostile release could make them.
+        const HOSTILE = "<!channel> Rolled back automatically: <https://evil.example/login|prod is down, log in here> & <@U0ADMIN>\nRolled back automatically: prod";
+        const escaped = "&lt;!channel&gt; Rolled back automatically: &lt;https://evil.example/login|prod is down, log in here&gt; &amp; &lt;@U0ADMIN&gt; Rolled back automatically: prod";
+
+        /** The text a receiver got for `event`: posted for real, as the channel would get it. */
+        async function posted(event: DeployEvent): Promise<string> {
+            r = await receiver(() => 200);
+            await webhookNotifier(r.url, () => undefined).send(event);
+            return (r.bodies[0] as { text: string }).text;
+        }
+        const inert = (text: string) => {
+            assert.ok(!/[<>]/.test(text), `markup reached the channel: ${text}`);
+            assert.ok(!text.includes("\n"), `a value started a line of its own: ${text}`);
+            assert.ok(!/&(?!amp;|lt;|gt;)/.test(text), `an unescaped & reached the channel: ${text}`);
+        };
+
+        it("a failure's health body (saw), from the error text", async () => {
+            const { hosts, saw } = describeFailure(`update failed\nhost prod-1: 1.2.0 failed its health gate (wanted 200 healthy; saw: ${HOSTILE})`, ["prod-1"]);
+            const text = await posted({ kind: "failed", stack: "prod", version: "1.2.0", commit: "0123abc", at: "t", hosts, saw, rollback: "npm run rollback -- --stack prod" });
+            inert(text);
+            assert.ok(text.startsWith("Deployment FAILED: CompliNist 1.2.0 to prod (commit 0123abc, t) on prod-1. Saw: host prod-1: 1.2.0 failed its health gate (wanted 200 healthy; saw: &lt;!channel&gt; "), text);
+        });
+
+        it("an automatic rollback's figures, versions and hosts, from the outcome line a host wrote", async () => {
+            const line = outcomeLine({ v: 1, host: "prod-1<!here>", version: "1.2.0<b>", outcome: "rolled-back", reason: "watch", previous: "1.1.0&x", seen: HOSTILE });
+            const w = describeWatchRollback(`error: host prod-1: rolled back\n${line}`);
+            assert.ok(w);
+            const text = await posted({ kind: "rolledBack", stack: "prod", from: w.from, to: w.to, commit: "c", at: "t", hosts: w.hosts.join(", "), reason: { by: "watch", figures: w.figures } });
+            inert(text);
+            assert.strictEqual(
+                text,
+                `Rolled back automatically: prod from 1.2.0&lt;b&gt; to 1.1.0&amp;x on prod-1&lt;!here&gt; by the error-rate watch: ${escaped} (commit c, t). ` +
+                    "1.2.0&lt;b&gt; is refused on prod-1&lt;!here&gt; until the stack acknowledges it (complinist:acknowledgeRolledBack).",
+            );
+        });
+
+        it("the hosts' status after a deploy or a rollback", async () => {
+            inert(await posted({ kind: "completed", stack: "prod", version: "1.1.0", commit: "c", at: "t", hosts: `prod-1 1.1.0 healthy ${HOSTILE}` }));
+            const text = await posted({ kind: "rolledBack", stack: "prod", from: "1.1.0", to: "1.0.0", commit: "c", at: "t", hosts: `prod-1 ${HOSTILE}` });
+            inert(text);
+            assert.ok(text.includes(`Status: prod-1 ${escaped}. Pulumi.prod.yaml must be committed`), text);
+        });
+
+        it("text without markup reads as before", () => {
+            assert.strictEqual(notificationText(started), "Deployment started: CompliNist 1.1.0 to prod (commit 0123abc, 2025-01-01T10:00:00.000Z). Status: deploying.");
+        });
+    });
+
     it("reads the webhook from the stack's secret config path, and none when it is not set", async () => {
         const asked: string[] = [];
         const set = { getConfig: async (key: string, path?: boolean) => (asked.push(`${key} path=${String(path)}`), { value: "https://hooks.example.com/x" }) };

@@ -54,10 +54,31 @@ describe("release helper (ops/release.ts)", () => {
     });
 
     it("finds the artifact next to --sums-url, or under --base-url", () => {
-        const bySums = plan({ sumsUrl: "https://registry.example/api/v4/projects/7/packages/generic/complinist/1.3.0/SHA256SUMS" });
-        assert.ok(bySums.ok && "url" in bySums.entry && bySums.entry.url === "https://registry.example/api/v4/projects/7/packages/generic/complinist/1.3.0/complinist-1.3.0.tar.gz");
+        const bySums = plan({ sumsUrl: "https://downloads.example/complinist/1.3.0/SHA256SUMS" });
+        assert.ok(bySums.ok && "url" in bySums.entry && bySums.entry.url === "https://downloads.example/complinist/1.3.0/complinist-1.3.0.tar.gz", JSON.stringify(bySums));
         const byBase = plan({ baseUrl: "https://registry.example/pkgs/complinist/" });
         assert.ok(byBase.ok && "url" in byBase.entry && byBase.entry.url === "https://registry.example/pkgs/complinist/1.3.0/complinist-1.3.0.tar.gz");
+    });
+
+    it("never takes a release's sha256 from the package registry, where any job token may have uploaded first", () => {
+        const fromRegistry = "https://gitlab.example.com/api/v4/projects/42/packages/generic/complinist/1.3.0/SHA256SUMS";
+        assert.throws(
+            () => parseReleaseArgs(["--stack", "staging", "--version", "1.3.0", "--sums-url", fromRegistry]),
+            (e: unknown) => e instanceof UsageError && /--sums-url .* is a package registry file.*build job's artifact: .*\/jobs\/<build job id>\/artifacts\/\.build\/artifacts\/SHA256SUMS/s.test(e.message),
+        );
+        const p = plan({ sumsUrl: fromRegistry });
+        assert.ok(!p.ok && /is a package registry file/.test(p.message), JSON.stringify(p));
+    });
+
+    it("takes the sums from the build job's artifact, and the artifact's URL from --base-url or the stack's pattern, never from the job (its artifacts expire)", () => {
+        const job = "https://gitlab.complinist.example/api/v4/projects/42/jobs/77/artifacts/.build/artifacts/SHA256SUMS";
+        assert.strictEqual(parseReleaseArgs(["--stack", "staging", "--version", "1.3.0", "--sums-url", job, "--base-url", REGISTRY]).sumsUrl, job);
+        const byBase = plan({ sumsUrl: job, baseUrl: REGISTRY });
+        assert.ok(byBase.ok && "url" in byBase.entry && byBase.entry.url === `${REGISTRY}/1.3.0/complinist-1.3.0.tar.gz`, JSON.stringify(byBase));
+        const byPattern = plan({ sumsUrl: job });
+        assert.ok(byPattern.ok && "url" in byPattern.entry && byPattern.entry.url === `${REGISTRY}/1.3.0/complinist-1.3.0.tar.gz`, JSON.stringify(byPattern));
+        const nowhere = plan({ sumsUrl: job, file: "Pulumi.new.yaml", stackText: "config:\n  complinist:version: 1.1.0\n" });
+        assert.ok(!nowhere.ok && /pass --base-url/.test(nowhere.message), JSON.stringify(nowhere));
     });
 
     it("uses the project's registry in CI when the stack has no URL pattern, and a local path for the demo", () => {

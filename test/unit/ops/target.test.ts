@@ -85,14 +85,14 @@ describe("operator tools: finding the hosts and the key", () => {
             assert.strictEqual(config.stack, stack);
             assert.ok(config.hosts.length >= 1);
         }
-        assert.strictEqual(configFromStackFile("local", fs.readFileSync(stackFilePath(REPO, "local"), "utf8")).config.sshPrivateKeyPath, "dev/keys/deploy_ed25519");
+        assert.strictEqual(configFromStackFile("local", fs.readFileSync(stackFilePath(REPO, "local"), "utf8")).config.sshPrivateKeyPath, ".build/demo-ssh/deploy_ed25519");
         assert.strictEqual(configFromStackFile("staging", fs.readFileSync(stackFilePath(REPO, "staging"), "utf8")).config.sshPrivateKey, NO_KEY_PLACEHOLDER);
     });
 
     it("reads a stack file whose releaseAuth and notify webhook are encrypted: these tools use neither", () => {
-        const file = `${STACK_FILE}  complinist:releaseAuth:\n    secure: v1:EEEE\n  complinist:notify:\n    webhookUrl:\n      secure: v1:FFFF\n`;
+        const file = `${STACK_FILE}  complinist:releaseAuth:\n    header:\n      secure: v1:EEEE\n    origins:\n      - https://gitlab.example.com\n  complinist:notify:\n    webhookUrl:\n      secure: v1:FFFF\n`;
         const { config, encrypted } = configFromStackFile("staging", file);
-        assert.ok(encrypted.includes("complinist:releaseAuth") && encrypted.includes("complinist:notify.webhookUrl"));
+        assert.ok(encrypted.includes("complinist:releaseAuth.header") && encrypted.includes("complinist:notify.webhookUrl"), encrypted.join(", "));
         assert.strictEqual(config.releaseAuth, undefined);
         assert.strictEqual(config.hosts[0]?.name, "web-1");
     });

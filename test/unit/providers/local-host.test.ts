@@ -67,7 +67,7 @@ describe("host operations under a temp root (local transport)", () => {
     const deployerName = `tester@${os.hostname()}`.replace(/[^A-Za-z0-9@._-]/g, "_");
 
     function release(version: string, art: { file: string; sha256: string }): ReleaseDirState {
-        return { host, privateKey: "", baseDir: base, service: "complinist", version, sha256: art.sha256, artifact: { path: art.file }, auth: "" };
+        return { host, privateKey: "", baseDir: base, service: "complinist", version, sha256: art.sha256, artifact: { path: art.file }, auth: "", authOrigins: [], stack: "dev", acknowledgeHostChange: [] };
     }
 
     /**
@@ -250,6 +250,7 @@ describe("host operations under a temp root (local transport)", () => {
             envText: 'APP_ENV="dev"\nSECRET_KEY="s3cr3t"\n',
             stack: "dev",
             allowServiceInterruption: false,
+            acknowledgeHostChange: [],
             agent,
         });
         const installed: ReadonlyArray<[keyof ServiceUnitState, string, number]> = [

@@ -38,14 +38,14 @@ const files: ServiceFiles = {
 const uploaded: AgentInstall = { upload: l.agentUpload, sha256: "a".repeat(64) };
 const installedAgent: AgentInstall = { installed: "a".repeat(64) };
 const activationId = "1_0_0-abc-def";
-const install = { version: "1.0.0", sha256: "a".repeat(64), authOnStdin: false, who: "ci@runner", service: "complinist", commit: "abc123" };
+const install = { version: "1.0.0", sha256: "a".repeat(64), authOrigins: [], who: "ci@runner", service: "complinist", commit: "abc123" };
 
 /** Every script a provider sends to a host. */
 const scripts: Record<string, string> = {
     releaseProbe: renderReleaseProbe(l, "1.0.0"),
     releaseInstallUpload: renderReleaseInstall(l, { ...install, source: { uploaded: "/opt/complinist/releases/.upload-1.0.0-42-abc.tar.gz" } }),
     releaseInstallUrl: renderReleaseInstall(l, { ...install, source: { url: "https://example.test/a.tar.gz" } }),
-    releaseInstallUrlWithAuth: renderReleaseInstall(l, { ...install, source: { url: "https://example.test/a.tar.gz" }, authOnStdin: true }),
+    releaseInstallUrlWithAuth: renderReleaseInstall(l, { ...install, source: { url: "https://example.test/a.tar.gz" }, authOrigins: ["https://example.test"] }),
     releaseDelete: renderReleaseDelete(l, "1.0.0", "complinist", "ci@runner"),
     serviceApply: renderServiceApply(l, files, true, uploaded),
     serviceApplyInstalled: renderServiceApply(l, files, true, installedAgent),
@@ -268,9 +268,10 @@ describe("host scripts: every value is quoted (hostile values stay one literal w
         assert.strictEqual(calls.length, 1);
         const args = calls[0]?.args ?? [];
         // No -L: the first request (the only one releaseAuth could go with) follows no redirect.
-        assert.deepStrictEqual(args.slice(0, 6), ["-sS", "--max-time", "600", "--proto", "=http,https", "-o"]);
-        assert.match(args[6] ?? "", new RegExp(`^${rl.releasesDir}/\\.download-v1_[^/]*\\.\\d+\\.tar\\.gz\\.part$`));
-        assert.deepStrictEqual(args.slice(7), ["-w", "%{http_code} %{redirect_url}", url]);
+        // --globoff: the URL is fetched literally, never expanded (test/unit/render/release-download.test.ts).
+        assert.deepStrictEqual(args.slice(0, 7), ["-sS", "--globoff", "--max-time", "600", "--proto", "=http,https", "-o"]);
+        assert.match(args[7] ?? "", new RegExp(`^${rl.releasesDir}/\\.download-v1_[^/]*\\.\\d+\\.tar\\.gz\\.part$`));
+        assert.deepStrictEqual(args.slice(8), ["-w", "%{http_code} %{redirect_url}", url]);
         assert.deepStrictEqual(fs.readdirSync(rl.releasesDir), [], "the trap removed the temp dir and the partial download");
     });
 
@@ -439,7 +440,7 @@ describe("secrets reach a host on stdin only, never in a script's text or a comm
     });
 
     it("the service apply: the env file's secret travels on stdin into the 0600 env file, in no script", async () => {
-        const state: ServiceUnitState = { ...files, host, privateKey: "", baseDir: "/opt/complinist", envText: `SECRET_KEY="${SECRET}"\n`, stack: "dev", allowServiceInterruption: false, agent };
+        const state: ServiceUnitState = { ...files, host, privateKey: "", baseDir: "/opt/complinist", envText: `SECRET_KEY="${SECRET}"\n`, stack: "dev", allowServiceInterruption: false, acknowledgeHostChange: [], agent };
         await serviceUnitProvider.create!(state);
         assert.ok(sent.length > 0);
         for (const { script } of sent) assert.ok(!script.includes(SECRET), "a script carries the secret");
@@ -455,7 +456,7 @@ describe("secrets reach a host on stdin only, never in a script's text or a comm
         const savedPath = process.env.PATH;
         process.env.PATH = `${stub.dir}:${savedPath}`;
         try {
-            const state: ReleaseDirState = { host, privateKey: "", baseDir: "/opt/complinist", service: "complinist", version: "1.0.0", sha256: "a".repeat(64), artifact: { url: "https://example.test/a.tar.gz" }, auth: `Deploy-Token: ${SECRET}` };
+            const state: ReleaseDirState = { host, privateKey: "", baseDir: "/opt/complinist", service: "complinist", version: "1.0.0", sha256: "a".repeat(64), artifact: { url: "https://example.test/a.tar.gz" }, auth: `Deploy-Token: ${SECRET}`, authOrigins: ["https://example.test"], stack: "dev", acknowledgeHostChange: [] };
             await assert.rejects(releaseDirProvider.create!(state), /release 1\.0\.0 was not installed/);
         } finally {
             process.env.PATH = savedPath;

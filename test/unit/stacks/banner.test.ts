@@ -114,6 +114,41 @@ describe("deployment banner", () => {
         assert.strictEqual(deployCommit({}, fakeGit({})), "unknown");
     });
 
+    describe("the hook row", () => {
+        const MIGRATE = "bin/migrate --dsn postgres://app:hunter2-db@db/app";
+        const withHook = (hooks: Record<string, unknown>, secretKeys: string[]) =>
+            parseStackConfig(
+                "staging",
+                {
+                    "complinist:version": "1.1.0",
+                    "complinist:releases": JSON.stringify({ "1.1.0": { url: "https://x.example/1.1.0.tar.gz", sha256: SHA } }),
+                    "complinist:hosts": JSON.stringify([{ name: "s-1", address: "10.0.0.3", hostKey: KEY }]),
+                    "complinist:sshPrivateKey": "k",
+                    "complinist:service": JSON.stringify({ command: "bin/start" }),
+                    "complinist:hooks": JSON.stringify(hooks),
+                },
+                secretKeys,
+            );
+        const hookRow = (text: string) => text.split("\n").filter((l) => l.startsWith("  hook "));
+
+        it("shows the hook command, where and how long it runs", () => {
+            const text = renderBanner(bannerData(withHook({ beforeActivate: "bin/migrate", once: true }, []), { commit: "c", branch: "b" }));
+            assert.deepStrictEqual(hookRow(text), ["  hook          bin/migrate (before the switch, on the first host only, at most 600s; not on a rollback)"]);
+        });
+
+        it("shows a hook set with --secret as [secret], never its text", () => {
+            const d = bannerData(withHook({ beforeActivate: MIGRATE, onRollback: true, timeoutSeconds: 60 }, ["complinist:hooks"]), { commit: "c", branch: "b" });
+            const text = renderBanner(d);
+            assert.deepStrictEqual(hookRow(text), ["  hook          [secret] (before the switch, on every host, at most 60s; on a rollback too)"]);
+            assert.ok(!JSON.stringify(d).includes("hunter2"), "the banner's data never holds the secret");
+        });
+
+        it("has no hook row without a hook", () => {
+            assert.deepStrictEqual(hookRow(renderBanner(bannerData(withHook({}, []), { commit: "c", branch: "b" }))), []);
+            assert.deepStrictEqual(hookRow(renderBanner(PROD)), []);
+        });
+    });
+
     it("is built from the validated config: hosts with their addresses, batch size after defaults", () => {
         const cfg = parseStackConfig("prod", {
             "complinist:version": "1.1.0",

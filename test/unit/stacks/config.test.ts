@@ -103,6 +103,20 @@ describe("stack configuration", () => {
             rejects("dev", valid({ baseDir: "/opt/$(id)" }), "complinist:baseDir", "may only contain");
         });
 
+        // Root creates baseDir with `install -d`, which keeps the owner of a directory that is already there.
+        it("a baseDir in or under a directory any user can create entries in, naming key, value and why", () => {
+            for (const bad of ["/tmp", "/tmp/complinist", "/var/tmp/x", "/var/tmp", "/dev/shm/complinist", "/run/user", "/run/user/1000/complinist", "/home", "/home/deploy/complinist", "/run/lock/x", "/var/lock/x"]) {
+                const parent = ["/tmp", "/var/tmp", "/dev/shm", "/run/user", "/home", "/run/lock", "/var/lock"].find((d) => bad === d || bad.startsWith(`${d}/`));
+                rejects("dev", valid({ baseDir: bad }), "complinist:baseDir:", `must not be ${parent} or below it`, "any user can create a directory there first", "root would write into", "/opt/complinist", `(got ${JSON.stringify(bad)})`);
+            }
+        });
+
+        it("a baseDir that only starts with the same letters as one of those is fine", () => {
+            for (const ok of ["/tmpfs/complinist", "/homes/complinist", "/var/tmpx", "/run/users", "/srv/home", "/opt/tmp/complinist"]) {
+                assert.strictEqual(parseStackConfig("dev", valid({ baseDir: ok })).baseDir, ok);
+            }
+        });
+
         it("service port 0", () => {
             rejects("dev", valid({ service: { command: "bin/start", port: 0 } }), "complinist:service.port", "a TCP port", "from 1 to 65533", "(got 0)");
         });
@@ -295,7 +309,7 @@ describe("stack configuration", () => {
                     assert.fail("expected an error");
                 } catch (e) {
                     const m = (e as Error).message;
-                    for (const f of ["complinist:releases.1.0.0.url", "must not carry credentials", "pulumi config set --secret complinist:releaseAuth 'Deploy-Token: <token>'", "https://deployer:***@gitlab.example.com/a.tar.gz"]) {
+                    for (const f of ["complinist:releases.1.0.0.url", "must not carry credentials", "pulumi config set --secret --path complinist:releaseAuth.header 'Deploy-Token: <token>'", "https://deployer:***@gitlab.example.com/a.tar.gz"]) {
                         assert.ok(m.includes(f), `message lacks ${JSON.stringify(f)}:\n${m}`);
                     }
                     assert.ok(!m.includes("s3cret-pw"), m);
@@ -307,19 +321,84 @@ describe("stack configuration", () => {
                 rejects("staging", withUrl("x/a.tar.gz"), "complinist:releases.1.0.0.url", "absolute http(s) URL");
             });
 
-            it("takes releaseAuth as one header line and never prints it", () => {
-                assert.strictEqual(parseStackConfig("staging", valid({ releaseAuth: "Deploy-Token: gldt-abc" })).releaseAuth, "Deploy-Token: gldt-abc");
-                assert.strictEqual(parseStackConfig("staging", valid({ releaseAuth: "PRIVATE-TOKEN: glpat-abc" })).releaseAuth, "PRIVATE-TOKEN: glpat-abc");
+            // Its origins and the old form: test/unit/stacks/release-auth.test.ts.
+            it("takes releaseAuth's header as one header line and never prints it", () => {
+                const origins = ["https://gitlab.example.com"];
+                assert.strictEqual(parseStackConfig("staging", valid({ releaseAuth: { header: "Deploy-Token: gldt-abc", origins } })).releaseAuth?.header, "Deploy-Token: gldt-abc");
+                assert.strictEqual(parseStackConfig("staging", valid({ releaseAuth: { header: "PRIVATE-TOKEN: glpat-abc", origins } })).releaseAuth?.header, "PRIVATE-TOKEN: glpat-abc");
                 for (const bad of ["gldt-abc", "Deploy-Token: a\nX-Evil: b", "Deploy Token: a"]) {
                     try {
-                        parseStackConfig("staging", valid({ releaseAuth: bad }));
+                        parseStackConfig("staging", valid({ releaseAuth: { header: bad, origins } }));
                         assert.fail(`accepted ${JSON.stringify(bad)}`);
                     } catch (e) {
                         const m = (e as Error).message;
-                        assert.ok(m.includes("complinist:releaseAuth: must be one HTTP header line such as 'Deploy-Token: <token>'") && m.includes("(got a secret value)"), m);
+                        assert.ok(m.includes("complinist:releaseAuth.header: must be one HTTP header line such as 'Deploy-Token: <token>'") && m.includes("(got a secret value)"), m);
                         assert.ok(!m.includes("gldt-abc") && !m.includes("X-Evil"), m);
                     }
                 }
+            });
+        });
+
+        describe("values set with --secret (pulumi.runtime.isConfigSecret decides, not a list of key names)", () => {
+            const secretValue = "s3cret-db-Passw0rd";
+
+            it("never quotes a secret service.environment value in an error", () => {
+                try {
+                    parseStackConfig("dev", valid({ service: { command: "bin/start", environment: { DB_PASSWORD: `${secretValue}\nX=1` } } }), ["complinist:service"]);
+                    assert.fail("expected an error");
+                } catch (e) {
+                    const m = (e as Error).message;
+                    assert.ok(m.includes("complinist:service.environment.DB_PASSWORD: values must be single-line (got a secret value)"), m);
+                    assert.ok(!m.includes(secretValue), m);
+                }
+            });
+
+            it("never quotes a secret hooks.beforeActivate in an error", () => {
+                const hook = `bin/migrate --password ${secretValue}\nreboot`;
+                try {
+                    parseStackConfig("dev", valid({ hooks: { beforeActivate: hook } }), ["complinist:hooks"]);
+                    assert.fail("expected an error");
+                } catch (e) {
+                    const m = (e as Error).message;
+                    assert.ok(m.includes("complinist:hooks.beforeActivate: must be a single line (got a secret value)"), m);
+                    assert.ok(!m.includes(secretValue), m);
+                }
+            });
+
+            it("redacts a secret key's values from a message that names one (a duplicate host name)", () => {
+                const hosts = [
+                    { name: "web-secret-1", address: "10.0.0.5", hostKey: KEY },
+                    { name: "web-secret-1", address: "10.0.0.6", hostKey: KEY },
+                ];
+                try {
+                    parseStackConfig("dev", valid({ hosts }), ["complinist:hosts"]);
+                    assert.fail("expected an error");
+                } catch (e) {
+                    const m = (e as Error).message;
+                    assert.ok(m.includes("complinist:hosts[1].name: duplicate host name '[secret]'"), m);
+                    assert.ok(!m.includes("web-secret-1"), m);
+                }
+            });
+
+            it("still quotes a value whose key is not secret, beside a secret one", () => {
+                try {
+                    parseStackConfig("dev", valid({ service: { command: "bin/start", environment: { DB_PASSWORD: `${secretValue}\n` } }, keepReleases: "1" }), ["complinist:service"]);
+                    assert.fail("expected an error");
+                } catch (e) {
+                    const m = (e as Error).message;
+                    assert.ok(m.includes('complinist:keepReleases: must be a count of releases kept per host: a whole number from 2 to 50 (got "1")'), m);
+                    assert.ok(m.includes("complinist:service.environment.DB_PASSWORD: values must be single-line (got a secret value)"), m);
+                }
+            });
+
+            it("keeps the three always-secret keys redacted even when set in plain text", () => {
+                rejects("staging", valid({ notify: { webhookUrl: "hooks/secret-part" } }), "(got a secret value)");
+            });
+
+            it("tells the program which keys are secret", () => {
+                const c = parseStackConfig("dev", valid({ hooks: { beforeActivate: "bin/migrate" } }), ["complinist:hooks", "complinist:sshPrivateKey"]);
+                assert.deepStrictEqual([...c.secretKeys].sort(), ["hooks", "sshPrivateKey"]);
+                assert.deepStrictEqual([...parseStackConfig("dev", valid()).secretKeys], [], "nothing is secret that was not set with --secret");
             });
         });
 

@@ -42,10 +42,11 @@ describe("committed project and stack files", () => {
             assert.ok(!/PRIVATE KEY|complinist:sshPrivateKey:|Deploy-Token|PRIVATE-TOKEN|hooks\.slack\.com/.test(text.replace(/^\s*#.*$/gm, "")), `Pulumi.${stack}.yaml`);
             // A committed secret is a `secure:` value: `pulumi config set --secret`.
             const config = (YAML.parse(text) as { config: Record<string, unknown> }).config;
-            for (const key of ["complinist:sshPrivateKey", "complinist:releaseAuth"]) {
-                const v = config[key];
-                assert.ok(v === undefined || (typeof v === "object" && v !== null && "secure" in v), `Pulumi.${stack}.yaml ${key} must be set with --secret`);
-            }
+            const v = config["complinist:sshPrivateKey"];
+            assert.ok(v === undefined || (typeof v === "object" && v !== null && "secure" in v), `Pulumi.${stack}.yaml complinist:sshPrivateKey must be set with --secret`);
+            // releaseAuth is { header, origins }: the header is the secret, its origins are plain.
+            const auth = config["complinist:releaseAuth"] as { header?: unknown } | undefined;
+            assert.ok(auth === undefined || (typeof auth.header === "object" && auth.header !== null && "secure" in auth.header), `Pulumi.${stack}.yaml complinist:releaseAuth.header must be set with --secret --path`);
             const hook = (config["complinist:notify"] as { webhookUrl?: unknown } | undefined)?.webhookUrl;
             assert.ok(hook === undefined || (typeof hook === "object" && hook !== null && "secure" in hook), `Pulumi.${stack}.yaml complinist:notify.webhookUrl must be set with --secret`);
         }
@@ -57,7 +58,7 @@ describe("committed project and stack files", () => {
             const hosts = c["complinist:hosts"] as Array<{ address: string }>;
             const loopback = hosts.some((h) => /^(127\.|localhost$|\[?::1\]?$)/.test(h.address));
             assert.strictEqual(loopback, stack === "local", `Pulumi.${stack}.yaml hosts: ${JSON.stringify(hosts)}`);
-            assert.strictEqual(c["complinist:sshPrivateKeyPath"] !== undefined, stack === "local", `only the demo reads its key from dev/keys (Pulumi.${stack}.yaml)`);
+            assert.strictEqual(c["complinist:sshPrivateKeyPath"] !== undefined, stack === "local", `only the demo reads its key from a file, its per-checkout .build/demo-ssh/ (Pulumi.${stack}.yaml)`);
             const kinds = new Set(Object.values(c["complinist:releases"] as Record<string, object>).map((r) => ("url" in r ? "url" : "path")));
             assert.deepStrictEqual([...kinds], [stack === "local" ? "path" : "url"], `Pulumi.${stack}.yaml releases`);
         }

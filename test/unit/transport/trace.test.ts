@@ -53,14 +53,16 @@ describe("trace lines", () => {
         }
     });
 
-    it("the test engine counts uploads and handshakes from the provider log", () => {
+    it("the test engine counts uploads (artifacts, or the agent) and handshakes from the provider log", () => {
         const log = [
             formatTraceLine("ssh-handshake", { host: "web-1" }),
             "some other provider output",
-            formatTraceLine("upload", { host: "web-1", bytes: 10 }),
+            formatTraceLine("upload", { host: "web-1", bytes: 10, kind: "artifact" }),
             formatTraceLine("activate", { host: "web-1", version: "1.3.0" }),
+            formatTraceLine("upload", { host: "web-1", bytes: 5000000, kind: "agent" }),
         ].map((line, at) => ({ stream: "stderr" as const, line, at }));
         assert.deepStrictEqual(uploads(log), [{ host: "web-1", bytes: 10 }]);
+        assert.deepStrictEqual(uploads(log, "agent"), [{ host: "web-1", bytes: 5000000 }]);
         assert.strictEqual(handshakes(log), 1);
         assert.ok(isTrace("activate", { host: "web-1", version: "1.3.0" })(log[3]!.line));
         assert.ok(!isTrace("activate", { host: "web-2" })(log[3]!.line));

@@ -69,6 +69,12 @@ export function activationOutcome(s: ActivationInputs, host: string, lockFile: s
     if (kv.reason === "release-incomplete") {
         throw fail(`host ${host}: release ${s.version} is not complete on the host (no manifest); run pulumi refresh then pulumi up --stack ${s.stack}`);
     }
+    if (kv.reason === "service-port") {
+        throw fail(
+            `host ${host}: version ${s.version} was not switched to: someone besides the proxy listens on the service port (${seen}). Nothing was switched (${serving}). ` +
+                `Stop that process (it answers users on IPv6 or another address), then run pulumi up --stack ${s.stack} again. Later batches were not touched.`,
+        );
+    }
     if (kv.reason === "beforeActivate-hook") {
         throw fail(`host ${host}: ${seen}; nothing was switched (${serving}).`);
     }

@@ -3,6 +3,7 @@ import { dynamicProps, InputsOf } from "./inputs";
 import { hostLayout, releaseDir } from "../render/layout";
 import { EXIT, parseKeyValues } from "../render/protocol";
 import { releaseAuthGoesTo, renderReleaseDelete, renderReleaseInstall, renderReleaseProbe } from "../render/release";
+import { renderBaseTrusted } from "../render/lock";
 import { q } from "../render/shell";
 import { deployCommit } from "../../stacks/source";
 import type { Transport } from "../transport/transport";
@@ -46,7 +47,8 @@ async function install(s: ReleaseDirState): Promise<ReleaseDirOutputs> {
         const local = path.resolve(s.artifact.path);
         // Per invocation: two deploys of one version to one host never share an upload.
         const remote = path.posix.join(l.releasesDir, `.upload-${s.version}-${process.pid}-${Date.now().toString(36)}.tar.gz`);
-        await run(t, "preparing the releases directory", `mkdir -p ${q(l.releasesDir)}`);
+        // Checked first: the upload writes under baseDir before the install takes the lock (which checks again).
+        await run(t, "preparing the releases directory", `${renderBaseTrusted(l)}mkdir -p ${q(l.releasesDir)}\n`);
         const up = await t.upload(local, remote).catch(async (e: unknown) => {
             throw (await diskFull(t, l.releasesDir, s.version, "uploading", e instanceof Error ? e.message : String(e))) ?? e;
         });

@@ -10,17 +10,8 @@ import { q } from "./shell";
  * command and these scripts exclude each other; the holder line and deploy.log lines are in the
  * agent's formats (agent/internal/lock, agent/internal/record).
  */
-const LOCK_SHELL = `LOCK_WAIT="\${LOCK_WAIT:-120}"
-
-lock_holder() {
-    local owner pid state
-    owner=$(cat "$LOCK_FILE.owner" 2>/dev/null || echo "unknown holder")
-    pid=$(printf '%s' "$owner" | sed -n 's/.* pid \\([0-9][0-9]*\\) .*/\\1/p')
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then state="still running"; else state="no longer running"; fi
-    printf '%s (%s)' "$owner" "$state"
-}
-
-# base_trusted: BASE_DIR (or the nearest part of it that exists) and every directory above it, up to
+/** base_trusted, the check every writing script makes before its first write (the lock file included). */
+const BASE_TRUSTED_SHELL = `# base_trusted: BASE_DIR (or the nearest part of it that exists) and every directory above it, up to
 # the layout's root, are the running uid's (root's, on a host), not links, and writable by it only:
 # otherwise someone else made it first or can write it, and root would write the lock file and
 # releases into their directory (the agent checks the same before its own writes).
@@ -42,6 +33,16 @@ base_trusted() {
         if [ "$p" = "$top" ] || [ "$p" = / ]; then return 0; fi
         p=$(dirname "$p")
     done
+}`;
+
+const LOCK_SHELL = `LOCK_WAIT="\${LOCK_WAIT:-120}"
+
+lock_holder() {
+    local owner pid state
+    owner=$(cat "$LOCK_FILE.owner" 2>/dev/null || echo "unknown holder")
+    pid=$(printf '%s' "$owner" | sed -n 's/.* pid \\([0-9][0-9]*\\) .*/\\1/p')
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then state="still running"; else state="no longer running"; fi
+    printf '%s (%s)' "$owner" "$state"
 }
 
 # Waits up to LOCK_WAIT seconds on fd 9, then fails naming the holder.
@@ -117,6 +118,7 @@ export function renderLocked(l: HostLayout, service: string, who: string, pauseP
     };
     return [
         ...Object.entries(vars).map(([k, v]) => `${k}=${q(v)}`),
+        BASE_TRUSTED_SHELL,
         LOCK_SHELL,
         "base_trusted || exit 1",
         `take_lock ${q(who)} || exit 75`,
@@ -125,4 +127,13 @@ export function renderLocked(l: HostLayout, service: string, who: string, pauseP
         ...(pausePoint === false ? [] : [`pause_point ${q(pausePoint)}`]),
         "",
     ].join("\n");
+}
+
+/**
+ * A script that ends unless baseDir (or the nearest part of it that exists) and every directory
+ * above it are root's, not links and writable by root only: for a step that writes under baseDir
+ * before the host lock is taken (the artifact's upload).
+ */
+export function renderBaseTrusted(l: HostLayout): string {
+    return [`LAYOUT_ROOT=${q(l.root === "" ? "/" : l.root)}`, `BASE_DIR=${q(l.baseDir)}`, BASE_TRUSTED_SHELL, "base_trusted || exit 1", ""].join("\n");
 }

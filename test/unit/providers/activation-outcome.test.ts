@@ -69,6 +69,11 @@ describe("activation outcome: what a host's result means for the operator", () =
         assert.strictEqual(describeWatchRollback(fullErrorOf(stuck)), undefined);
     });
 
+    it("a listener beside the proxy on the service port: not switched, naming it and what to do", () => {
+        const text = errorOf({ outcome: "failed", reason: "service-port", previous: "1.1.0", serving: "1.1.0", seen: "the service port 5000 is also held by pid 77 (node, uid 1000, cgroup /user.slice/x)" });
+        assert.match(text, /^host prod-1: version 1\.2\.0 was not switched to: someone besides the proxy listens on the service port \(the service port 5000 is also held by pid 77 .*\)\. Nothing was switched \(1\.1\.0 serves\)\. Stop that process/);
+    });
+
     it("the reasons the agent reports choose the message, not words in what a release answered", () => {
         assert.match(errorOf({ outcome: "failed", reason: "release-incomplete", seen: "release 1.2.0 is not complete on the host" }), /release 1\.2\.0 is not complete on the host \(no manifest\)/);
         assert.match(errorOf({ outcome: "failed", reason: "beforeActivate-hook", seen: "hooks.beforeActivate failed: migration 7 failed" }), /^host prod-1: hooks\.beforeActivate failed: migration 7 failed; nothing was switched/);

@@ -406,7 +406,11 @@ func (e *env) cmdState(args []string) error {
 	}
 	st.Proxy.Active = st.Units[v.l.ProxyUnit()] == "active"
 	st.Proxy.Live, st.Proxy.Canary, st.Proxy.Percent = v.route.live, v.route.canary, v.route.percent
-	st.Proxy.Foreign = host.Proxy{L: v.l, Port: port}.Foreign()
+	// Only beside a running proxy is a listener someone else's: without one (a host still on the
+	// single-unit layout, or the proxy stopped) the port's holder is whatever serves there.
+	if st.Proxy.Active {
+		st.Proxy.Foreign = host.Proxy{L: v.l, Port: port}.Foreign()
+	}
 	if st.Proxy.Foreign == nil {
 		st.Proxy.Foreign = []string{}
 	}

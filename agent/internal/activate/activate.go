@@ -454,7 +454,7 @@ func (a *Activation) Run(ctx context.Context) error {
 	a.step("switched to %s on %d", a.Req.Version, idle)
 	if live != 0 {
 		a.drain(ctx, live)
-		a.step("drained %s on %d", orDash(a.liveVersion), live)
+		a.step("drained %s on %d", orUnknown(a.liveVersion), live)
 	}
 
 	if a.S.SoakSeconds > 0 {
@@ -492,7 +492,8 @@ func (a *Activation) Run(ctx context.Context) error {
 	return nil
 }
 
-func orDash(s string) string {
+// orUnknown is "?" for an empty value: what the bash wrote for a field it did not have.
+func orUnknown(s string) string {
 	if s == "" {
 		return "?"
 	}
@@ -539,17 +540,10 @@ func (a *Activation) Interrupted(exit int) {
 		a.Inst.Stop(r.Canary)
 	}
 	a.Host.WatchNow(nil)
-	a.Host.Record(orQ(a.Req.Version), orQ(a.Req.Sha256), orQ(a.Req.Who), fmt.Sprintf("outcome=failed reason=interrupted exit=%d", exit))
+	a.Host.Record(orUnknown(a.Req.Version), orUnknown(a.Req.Sha256), orUnknown(a.Req.Who), fmt.Sprintf("outcome=failed reason=interrupted exit=%d", exit))
 	a.step("result failed: interrupted (exit %d)", exit)
 	a.res.Outcome, a.res.Reason, a.res.Exit = "failed", "interrupted", exit
 	a.res.Seen = fmt.Sprintf("the host-side activation stopped early (exit %d); see journalctl and the deploy log", exit)
 	a.res.Done = true
 	a.report()
-}
-
-func orQ(s string) string {
-	if s == "" {
-		return "?"
-	}
-	return s
 }

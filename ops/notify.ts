@@ -7,6 +7,7 @@
  * path is the secret.
  */
 import { type HostOutcome, OUTCOME_MARKER, parseOutcomes } from "../infra/agent/outcome";
+import { withoutBidi } from "./terminalText";
 
 export type DeployEvent =
     | { readonly kind: "started"; readonly stack: string; readonly version: string; readonly commit: string; readonly at: string }
@@ -47,10 +48,11 @@ export interface WatchRollbackReason {
  * One value as Slack text: `&`, `<` and `>` escaped the way Slack's message formatting asks
  * (`&amp;` `&lt;` `&gt;`), so a health body, a figure or a host name that says `<!channel>` or
  * `<https://…|click>` is shown, never acted on; a line break or other control character becomes a
- * space, so a value cannot start a line that reads as a notice of its own.
+ * space, so a value cannot start a line that reads as a notice of its own; bidi controls are
+ * dropped, so a value reads in the order it is written.
  */
 export function slackEscape(value: string): string {
-    return value
+    return withoutBidi(value)
         .replace(/&/g, "&amp;")
         .replace(/</g, "&lt;")
         .replace(/>/g, "&gt;")

@@ -8,6 +8,7 @@ import { hostLayout } from "../render/layout";
 import { trace } from "../transport/trace";
 import { activationOutcome, containerOf } from "./activationOutcome";
 import { configureCredentials, connect, deployer, HostChangeInputs, hostChangeRefusal, HostTarget, run } from "./host";
+import { guarded } from "./guard";
 
 /** The health contract an instance must pass before it takes a request. */
 export interface HealthGate {
@@ -275,6 +276,6 @@ export class ActivationResource extends pulumi.dynamic.Resource {
         const inputs = hookSecret ? { ...args, beforeActivate: pulumi.secret(args.beforeActivate) } : args;
         const secrets = ["privateKey", ...(hookSecret ? ["beforeActivate"] : [])];
         const [props, options] = dynamicProps(inputs, ["activeVersion", "active", "standbyVersion", "activatedAt", "activatedCommit", "liveContainer", "watchResult"], opts, secrets);
-        super(activationProvider, name, props, options, "complinist", "Activation");
+        super(guarded(activationProvider), name, props, options, "complinist", "Activation");
     }
 }

@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { dynamicProps, InputsOf } from "./inputs";
+import { guarded } from "./guard";
 
 /**
  * A secret made once, in `create`, from the operating system's random source: the app's
@@ -68,6 +69,6 @@ export class GeneratedSecret extends pulumi.dynamic.Resource {
 
     constructor(name: string, args: InputsOf<GeneratedSecretInputs>, opts?: pulumi.CustomResourceOptions) {
         const [props, options] = dynamicProps(args, ["value"], opts, ["value"]);
-        super(generatedSecretProvider, name, props, options, "complinist", "GeneratedSecret");
+        super(guarded(generatedSecretProvider), name, props, options, "complinist", "GeneratedSecret");
     }
 }

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { dynamicProps, InputsOf } from "./inputs";
 import { HostChangeInputs, hostChangeRefusal, HostTarget } from "./host";
+import { guarded } from "./guard";
 
 /**
  * Which machine a host name stands for (its address and host key) as the last apply used it: a
@@ -46,6 +47,6 @@ export const hostIdentityProvider: pulumi.dynamic.ResourceProvider = {
 export class HostIdentity extends pulumi.dynamic.Resource {
     constructor(name: string, args: InputsOf<HostIdentityState>, opts?: pulumi.CustomResourceOptions) {
         const [props, options] = dynamicProps(args, [], opts, []);
-        super(hostIdentityProvider, name, props, options, "complinist", "HostIdentity");
+        super(guarded(hostIdentityProvider), name, props, options, "complinist", "HostIdentity");
     }
 }

@@ -5,6 +5,7 @@ import { EXIT, parseKeyValues } from "../render/protocol";
 import { renderImageReleaseInstall, renderImageReleaseProbe } from "../render/release";
 import { deployCommit } from "../../stacks/source";
 import { configureCredentials, connect, deployer, HostChangeInputs, hostChangeRefusal, HostTarget, run } from "./host";
+import { guarded } from "./guard";
 import { deleteRelease, lockedInstall } from "./release";
 
 /** Container mode's release on one host: `releases/<version>` pinning an image by ID. */
@@ -97,6 +98,6 @@ export class ImageReleaseDir extends pulumi.dynamic.Resource {
 
     constructor(name: string, args: InputsOf<ImageReleaseState>, opts?: pulumi.CustomResourceOptions) {
         const [props, options] = dynamicProps(args, ["imageId", "sha256", "complete"], opts, ["privateKey"]);
-        super(imageReleaseProvider, name, props, options, "complinist", "ImageReleaseDir");
+        super(guarded(imageReleaseProvider), name, props, options, "complinist", "ImageReleaseDir");
     }
 }

@@ -8,6 +8,7 @@ import { q } from "../render/shell";
 import { deployCommit } from "../../stacks/source";
 import type { Transport } from "../transport/transport";
 import { configureCredentials, connect, deployer, HostChangeInputs, hostChangeRefusal, HostTarget, LOCKED_SCRIPT_TIMEOUT_MS, run } from "./host";
+import { guarded } from "./guard";
 
 /** A release directory `releases/<version>` on one host. */
 export interface ReleaseDirState extends HostChangeInputs {
@@ -185,6 +186,6 @@ export class ReleaseDir extends pulumi.dynamic.Resource {
 
     constructor(name: string, args: ReleaseDirArgs, opts?: pulumi.CustomResourceOptions) {
         const [props, options] = dynamicProps(args, ["complete", "uploadedBytes"], opts, ["privateKey", "auth"]);
-        super(releaseDirProvider, name, props, options, "complinist", "ReleaseDir");
+        super(guarded(releaseDirProvider), name, props, options, "complinist", "ReleaseDir");
     }
 }

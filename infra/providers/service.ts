@@ -6,6 +6,7 @@ import { q } from "../render/shell";
 import { AgentInstall, renderServiceApply, renderServiceDelete, renderServiceRead, ServiceFiles } from "../render/service";
 import { AGENT_ARCHES, agentBinaryBySha, type AgentBuild } from "../../toolchain/agent";
 import { configureCredentials, connect, deployer, HostChangeInputs, hostChangeRefusal, HostTarget, LOCKED_SCRIPT_TIMEOUT_MS, run, sha256Hex } from "./host";
+import { guarded } from "./guard";
 
 /** The systemd unit, its env file (0600) and its enablement on one host. */
 /** The files on one host (declared once, with the renderer: ServiceFiles) plus how to reach it and the env file. */
@@ -166,6 +167,6 @@ export class ServiceUnit extends pulumi.dynamic.Resource {
 
     constructor(name: string, args: ServiceUnitArgs, opts?: pulumi.CustomResourceOptions) {
         const [props, options] = dynamicProps(args, ["envSha256", "envMode", "enabled", "firewall", "arch", "agentSha256"], opts, ["privateKey", "envText"]);
-        super(serviceUnitProvider, name, props, options, "complinist", "ServiceUnit");
+        super(guarded(serviceUnitProvider), name, props, options, "complinist", "ServiceUnit");
     }
 }

@@ -13,7 +13,9 @@ export const HOSTILE = {
     c1Osc: "\u009d52;c;ZXZpbA==\u009c",
     reset: "\x1bc",
     controls: "\r\b\x07\x00\x7f\u0085",
+    /** Bidi overrides, isolates and marks: "1.2.0" shown as "0.2.1" and the like. */
+    bidi: "\u202e\u2066\u2069\u202a\u202c\u200f\u061c",
 } as const;
 
-/** True when `s` holds nothing a terminal would act on: no C0 control but tab, no DEL, no C1. */
-export const inert = (s: string) => !/[\x00-\x08\x0a-\x1f\x7f-\x9f]/.test(s);
+/** True when `s` holds nothing a terminal would act on: no C0 control but tab, no DEL, no C1, no bidi control. */
+export const inert = (s: string) => !/[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/.test(s);

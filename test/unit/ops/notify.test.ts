@@ -193,6 +193,11 @@ describe("notifications (ops/notify.ts)", () => {
             assert.ok(text.includes(`Status: prod-1 ${escaped}. Pulumi.prod.yaml must be committed`), text);
         });
 
+        it("a value reads in the order it is written: bidi controls are dropped", async () => {
+            const text = await posted({ kind: "completed", stack: "prod", version: "1.1.0", commit: "c", at: "t", hosts: "prod-1 \u202e0.1.1\u202c \u2066healthy\u2069" });
+            assert.ok(text.includes("Status: prod-1 0.1.1 healthy."), text);
+        });
+
         it("text without markup reads as before", () => {
             assert.strictEqual(notificationText(started), "Deployment started: CompliNist 1.1.0 to prod (commit 0123abc, 2025-01-01T10:00:00.000Z). Status: deploying.");
         });

@@ -1,5 +1,5 @@
 import * as assert from "assert";
-import { terminalSafe } from "../../../ops/terminalText";
+import { linesSafe, terminalSafe } from "../../../ops/terminalText";
 import { HOSTILE, inert } from "./hostileText";
 
 const ALL = Object.values(HOSTILE).join("");
@@ -19,5 +19,11 @@ describe("terminalSafe: release text made safe for the operator's terminal", () 
         const text = `2025-01-11T10:00:00Z\tversion=1.1.0 sha256=${"b".repeat(12)}… by=ci@runner [x] ~/ é ü 中文`;
         assert.strictEqual(terminalSafe(text), text);
         assert.ok(inert(terminalSafe(ALL)));
+    });
+});
+
+describe("linesSafe: host text of several lines (a provider's error)", () => {
+    it("makes each line inert and keeps the line breaks", () => {
+        assert.strictEqual(linesSafe(`one${HOSTILE.osc52}\r\ntwo\u202e1.0.2\nthree`), "one\ntwo1.0.2\nthree");
     });
 });

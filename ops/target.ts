@@ -31,11 +31,12 @@ export const NO_KEY_PLACEHOLDER = "[no key in the stack's config]";
  * parseStackConfig, except that a stack without any SSH key passes: the schema demands one
  * for `pulumi up`, but these tools can also log in with --key or an ssh-agent.
  */
-function readableConfig(stack: string, raw: Record<string, string>): StackConfig {
+function readableConfig(stack: string, raw: Record<string, string>, secretKeys: ReadonlyArray<string>): StackConfig {
     const named = raw["complinist:sshPrivateKey"] !== undefined || raw["complinist:sshPrivateKeyPath"] !== undefined;
     // Secrets these tools never use: encrypted, their placeholder would fail the schema's format checks.
     const usable = Object.fromEntries(Object.entries(raw).filter(([k, v]) => !(UNUSED_SECRETS.includes(k) && v.includes(SECRET_PLACEHOLDER))));
-    return parseStackConfig(stack, named ? usable : { ...usable, "complinist:sshPrivateKey": NO_KEY_PLACEHOLDER });
+    // Secret keys as `pulumi up` marks them, so a schema error quotes none of their values.
+    return parseStackConfig(stack, named ? usable : { ...usable, "complinist:sshPrivateKey": NO_KEY_PLACEHOLDER }, secretKeys);
 }
 
 /** The download header and the webhook: status and logs read hosts, they download and notify nothing. */
@@ -98,13 +99,15 @@ export function configFromStackFile(stack: string, text: string, file = `Pulumi.
         const plain = withoutSecrets(v, k, encrypted);
         raw[k] = typeof plain === "object" && plain !== null ? JSON.stringify(plain) : String(plain);
     }
-    return { config: readableConfig(stack, raw), encrypted };
+    const secretKeys = [...new Set(encrypted.map((at) => at.split(/[.[]/)[0] ?? at))];
+    return { config: readableConfig(stack, raw, secretKeys), encrypted };
 }
 
 /** The validated config through the Automation API, secrets decrypted. */
 export async function configFromPulumi(source: ConfigSource): Promise<StackConfig> {
     const all = await source.getAllConfig();
-    return readableConfig(source.name, Object.fromEntries(Object.entries(all).map(([k, v]) => [k, v.value])));
+    const secretKeys = Object.entries(all).filter(([, v]) => v.secret === true).map(([k]) => k);
+    return readableConfig(source.name, Object.fromEntries(Object.entries(all).map(([k, v]) => [k, v.value])), secretKeys);
 }
 
 /** Whether an executable `pulumi` is on PATH. */

@@ -111,6 +111,24 @@ describe("operator tools: finding the hosts and the key", () => {
         assert.throws(() => configFromStackFile("staging", "config: [1"), /Pulumi\.staging\.yaml is not valid YAML/);
     });
 
+    it("quotes no secret value in a schema error: secret keys from the CLI, encrypted ones from the stack file", async () => {
+        const secret = "hunter2-very-secret-db-password";
+        const bad = new FakeConfigStack({
+            "complinist:version": "1.1.0",
+            "complinist:releases": JSON.stringify({ "1.1.0": { url: "https://example.test/a.tgz", sha256: "a".repeat(64) } }),
+            "complinist:hosts": JSON.stringify([{ name: "web-1", address: "10.0.0.1", hostKey: KEY }]),
+            "complinist:sshPrivateKey": PRIVATE,
+            "complinist:service": JSON.stringify({ command: "bin/start", environment: { DB_PASSWORD: `${secret}\nX=1` } }),
+        });
+        const asSecret: ConfigSource = { name: bad.name, getAllConfig: async () => ({ ...(await bad.getAllConfig()), "complinist:service": { value: (await bad.getAllConfig())["complinist:service"]!.value, secret: true } }) };
+        await assert.rejects(configFromPulumi(asSecret), (e: Error) => {
+            assert.match(e.message, /complinist:service\.environment\.DB_PASSWORD: values must be single-line \(got a secret value\)/);
+            assert.ok(!e.message.includes(secret), e.message);
+            return true;
+        });
+        await assert.rejects(configFromPulumi(bad), new RegExp(secret), "a plain value is quoted as before");
+    });
+
     it("finds pulumi on PATH only as an executable", () => {
         assert.strictEqual(pulumiOnPath("/a:/b", (f) => f === "/b/pulumi"), true);
         assert.strictEqual(pulumiOnPath("/a:/b", () => false), false);

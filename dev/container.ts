@@ -70,6 +70,8 @@ export const SYSTEMD_HOST_FLAGS: readonly string[] = [
     "-e", "container=docker",
     // Root on a real host loads nftables rules (the instance firewall, infra/render/firewall.ts); here it needs NET_ADMIN.
     "--cap-add", "NET_ADMIN",
+    // IPv6 on, ::1 included, as on a real Debian host (Docker turns it off in a container): the proxy serves both families.
+    "--sysctl", "net.ipv6.conf.all.disable_ipv6=0",
     // systemd halts cleanly on SIGRTMIN+3; on docker's default SIGTERM it would just
     // re-execute itself and `docker stop` would wait out its 10 s before killing.
     "--stop-signal", "SIGRTMIN+3",

@@ -51,6 +51,27 @@ export function renderFirewallRules(spec: { readonly service: string; readonly p
     ].join("\n");
 }
 
+/**
+ * Only the proxy answers on the service port: packets sent from it by any socket not the
+ * `haproxy` user's (the proxy runs as haproxy from its start, so its listeners are haproxy's;
+ * preflight never lets the service user be haproxy) are dropped, on both families. A release or
+ * any local user that binds the service port — `[::]:port` with IPV6_V6ONLY beside the proxy, or
+ * both families while the proxy restarts or at boot — completes no handshake (the SYN-ACK is its
+ * listener's packet) and serves nobody. A table of its own, `inet <service>-proxy`, loaded by the
+ * proxy unit before it binds (one nft transaction: replaced whole, idempotent) and never unloaded
+ * while the stack is installed, so a host that has no proxy yet (its first activation frees the
+ * port from a restart-in-place unit) keeps serving until the proxy takes over. Matched by uid, not
+ * by cgroup: `socket cgroupv2` resolves the proxy's cgroup to an id when the rule loads, and that
+ * id dies with the proxy's next restart.
+ */
+export function servicePortRules(spec: { readonly service: string; readonly port: number }): string {
+    const table = `${firewallTable(spec.service)}-proxy`;
+    return (
+        `table ${table} {}; delete table ${table}; table ${table} { chain output { type filter hook output priority filter - 10; policy accept; ` +
+        `meta l4proto { tcp, udp } th sport ${spec.port} meta skuid != haproxy drop; }; }`
+    );
+}
+
 /** `inet <service>`: the table the rules live in (service names are `[a-z][a-z0-9_-]*`, valid nft identifiers). */
 export function firewallTable(service: string): string {
     if (!/^[a-z][a-z0-9_-]{0,31}$/.test(service)) throw new Error(`service name '${service}' must match [a-z][a-z0-9_-]{0,31} to name an nftables table`);

@@ -185,7 +185,9 @@ export function renderServiceDelete(l: HostLayout, service: string, systemd: boo
                   `systemctl disable --now ${q(`${service}.service`)} >/dev/null 2>&1 || true`,
                   // After the instances stopped with the umbrella: its ExecStop deletes the table.
                   `systemctl disable --now ${q(`${service}-firewall.service`)} >/dev/null 2>&1 || true`,
-                  `if command -v nft >/dev/null 2>&1 && nft list table ${firewallTable(service)} >/dev/null 2>&1; then nft delete table ${firewallTable(service)}; fi`,
+                  ...[firewallTable(service), `${firewallTable(service)}-proxy`].map(
+                      (table) => `if command -v nft >/dev/null 2>&1 && nft list table ${table} >/dev/null 2>&1; then nft delete table ${table}; fi`,
+                  ),
               ]
             : []),
         `rm -f ${q(l.unitFile)} ${q(l.instanceUnitFile)} ${q(l.proxyUnitFile)} ${q(l.firewallUnitFile)} ${q(l.firewallRules)} ${q(l.hostProgram)} ${q(l.logrotateFile)} ${q(l.envFile)} ${q(l.deployConfig)} ${q(l.deploySettings)} ${q(l.proxyState)} ${q(l.agentConfig)} ${q(l.proxyConfig)}`,

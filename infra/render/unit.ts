@@ -1,4 +1,4 @@
-import { firewallRequirement } from "./firewall";
+import { firewallRequirement, servicePortRules } from "./firewall";
 import type { ContainerLimits } from "../../stacks/containerSchema";
 import { hostLayout } from "./layout";
 import { systemdQuote } from "./shell";
@@ -216,6 +216,8 @@ export function renderProxyUnit(spec: Pick<UnitSpec, "service" | "baseDir"> & { 
         "RuntimeDirectoryMode=0750",
         "RuntimeDirectoryPreserve=restart",
         `ExecStartPre=/usr/sbin/haproxy -c -q -f ${l.proxyConfig}`,
+        // As root (+), before the bind: nobody but the proxy answers on the service port (firewall.ts).
+        `ExecStartPre=+/usr/sbin/nft "${servicePortRules(spec)}"`,
         `ExecStart=/usr/sbin/haproxy -Ws -f ${l.proxyConfig} -p ${l.proxyRunDir}/haproxy.pid`,
         `ExecReload=/usr/sbin/haproxy -c -q -f ${l.proxyConfig}`,
         "ExecReload=/bin/kill -USR2 $MAINPID",

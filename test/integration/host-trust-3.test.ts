@@ -106,4 +106,35 @@ describe("host trust, round 3, on a real host: baseDir, the service name and use
         );
         assert.match(late, /Address already in use/, "nobody can take the IPv6 side afterwards");
     });
+
+    it("finding 3: with the proxy down (a restart, a boot), a local user that takes both families of the service port serves nobody; the proxy takes the port back", async () => {
+        const deployed = await up(config());
+        assert.strictEqual(deployed.error, undefined, deployed.output);
+        const haproxy = await sh("id -u haproxy");
+        assert.match(await sh("nft list table inet complinist-proxy"), new RegExp(`th sport 5000 meta skuid != ${haproxy} drop`), "loaded by the proxy unit");
+        await sh("systemctl stop complinist-proxy");
+        // An HTTP answer on both families, as the service user's release or anyone could bind them.
+        const squat = [
+            "import socket, threading",
+            "def serve(s):",
+            "    s.listen()",
+            "    while True:",
+            "        c, _ = s.accept(); c.recv(4096); c.sendall(b'HTTP/1.0 200 OK\\r\\n\\r\\n{\"status\":\"healthy\",\"version\":\"squatted\"}'); c.close()",
+            "v4 = socket.socket(); v4.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); v4.bind(('0.0.0.0', 5000))",
+            "v6 = socket.socket(socket.AF_INET6); v6.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)",
+            "v6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1); v6.bind(('::', 5000))",
+            "threading.Thread(target=serve, args=(v6,), daemon=True).start(); serve(v4)",
+        ].join("\n");
+        await sh(`printf %s ${Buffer.from(squat).toString("base64")} | base64 -d > /tmp/squat.py && chmod 0644 /tmp/squat.py`);
+        await sh("runuser -u complinist -- python3 /tmp/squat.py >/tmp/squat.log 2>&1 & echo $! > /root/squatter.pid");
+        await sh("for i in $(seq 1 300); do [ $(ss -Htln 'sport = :5000' | wc -l) = 2 ] && exit 0; sleep 0.1; done; cat /tmp/squat.log; ss -Htlnp; exit 1");
+        for (const url of ["http://127.0.0.1:5000/health", "http://[::1]:5000/health"]) {
+            const got = await sh(`curl -g -s -m 2 ${url}; echo " exit=$?"`);
+            assert.match(got, /^\s*exit=28$/, `${url}: the squatter's answer never leaves the host's stack (got ${got})`);
+        }
+        await sh("kill $(cat /root/squatter.pid); for i in $(seq 1 50); do ss -Htln 'sport = :5000' | grep -q . || exit 0; sleep 0.1; done; exit 1");
+        await sh("systemctl start complinist-proxy");
+        assert.match(await sh("curl -s -m 5 http://127.0.0.1:5000/health"), /"version":\s*"1\.0\.0"/);
+        assert.match(await sh("curl -g -s -m 5 'http://[::1]:5000/health'"), /"version":\s*"1\.0\.0"/);
+    });
 });

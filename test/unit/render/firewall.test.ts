@@ -3,8 +3,8 @@ import * as cp from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { firewallTable, renderFirewallRules, renderFirewallUnit } from "../../../infra/render/firewall";
-import { renderContainerInstanceUnit, renderInstanceUnit } from "../../../infra/render/unit";
+import { firewallTable, renderFirewallRules, renderFirewallUnit, servicePortRules } from "../../../infra/render/firewall";
+import { renderContainerInstanceUnit, renderInstanceUnit, renderProxyUnit } from "../../../infra/render/unit";
 import { requireTool, runBash } from "./bash";
 import { CONTAINER_DEFAULTS } from "../../../stacks/containerSchema";
 
@@ -64,6 +64,45 @@ describe("renderFirewallRules (the instance firewall, nftables table inet <servi
         const r = await runBash(`unshare -n bash -euo pipefail -c 'ip link set lo up; ip addr add 10.9.9.9/32 dev lo; nft -f - <<<"$1"; python3 -c "$2"' _ "$RULES" "$PY"`, { env: { RULES: rules, PY: py } });
         assert.strictEqual(r.code, 0, r.stderr);
         assert.deepStrictEqual(r.stdout.trim().split("\n"), ["127.0.0.1 5001 answers", "10.9.9.9 5001 no answer TimeoutError", "10.9.9.9 5000 answers"]);
+    });
+});
+
+describe("servicePortRules (only the proxy answers on the service port: table inet <service>-proxy)", () => {
+    const proxyUnit = renderProxyUnit({ service: "complinist", baseDir: "/opt/complinist", port: 5000 });
+    /** The nft command line the proxy unit runs before it binds, as systemd hands it to nft (one argument). */
+    const fromUnit = /^ExecStartPre=\+\/usr\/sbin\/nft "([^"]+)"$/m.exec(proxyUnit)?.[1];
+
+    it("the proxy unit loads it as root before haproxy binds, replacing the table whole", () => {
+        assert.strictEqual(fromUnit, servicePortRules({ service: "complinist", port: 5000 }));
+        assert.ok(proxyUnit.indexOf("ExecStartPre=+/usr/sbin/nft") < proxyUnit.indexOf("ExecStart=/usr/sbin/haproxy"));
+        assert.match(fromUnit!, /^table inet complinist-proxy \{\}; delete table inet complinist-proxy; table inet complinist-proxy \{ chain output \{/);
+        assert.match(fromUnit!, /meta l4proto \{ tcp, udp \} th sport 5000 meta skuid != haproxy drop;/);
+    });
+
+    it("nobody but haproxy answers on the service port, on either family, whatever it binds (loaded twice: idempotent)", async function () {
+        needScratchNetns(this);
+        requireTool(this, "haproxy", ["-v"], "apt-get install haproxy (it brings the haproxy user)");
+        const py = [
+            "import socket, sys",
+            "v6 = sys.argv[1] == 'v6'",
+            "s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET)",
+            "if v6: s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)",
+            "s.bind(('::' if v6 else '0.0.0.0', 5000)); s.listen()",
+            "c = socket.socket(s.family); c.settimeout(1)",
+            "try:",
+            "    c.connect(('::1' if v6 else '127.0.0.1', 5000)); print(sys.argv[1], 'answers')",
+            "except OSError as e:",
+            "    print(sys.argv[1], 'no answer', type(e).__name__)",
+        ].join("\n");
+        const r = await runBash(
+            `unshare -n bash -euo pipefail -c 'ip link set lo up; nft "$1"; nft "$1"; [ "$(nft list tables)" = "table inet complinist-proxy" ]; for fam in v4 v6; do runuser -u nobody -- python3 -c "$2" $fam; python3 -c "$2" $fam; runuser -u haproxy -- python3 -c "$2" $fam; done' _ "$RULES" "$PY"`,
+            { env: { RULES: fromUnit!, PY: py } },
+        );
+        assert.strictEqual(r.code, 0, r.stderr);
+        assert.deepStrictEqual(r.stdout.trim().split("\n"), [
+            "v4 no answer TimeoutError", "v4 no answer TimeoutError", "v4 answers",
+            "v6 no answer TimeoutError", "v6 no answer TimeoutError", "v6 answers",
+        ]);
     });
 });
 

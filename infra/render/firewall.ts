@@ -72,6 +72,11 @@ export function servicePortRules(spec: { readonly service: string; readonly port
     );
 }
 
+/** The service-port rules a rendered proxy unit loads (servicePortRules), for the service apply to load them beside a proxy already running. */
+export function servicePortRulesOf(proxyUnitText: string): string | undefined {
+    return /^ExecStartPre=\+\/usr\/sbin\/nft "([^"]+)"$/m.exec(proxyUnitText)?.[1];
+}
+
 /** `inet <service>`: the table the rules live in (service names are `[a-z][a-z0-9_-]*`, valid nft identifiers). */
 export function firewallTable(service: string): string {
     if (!/^[a-z][a-z0-9_-]{0,31}$/.test(service)) throw new Error(`service name '${service}' must match [a-z][a-z0-9_-]{0,31} to name an nftables table`);

@@ -1,7 +1,7 @@
 import * as path from "path";
 import { HostLayout } from "./layout";
 import { renderLocked } from "./lock";
-import { firewallTable } from "./firewall";
+import { firewallTable, servicePortRulesOf } from "./firewall";
 import { q } from "./shell";
 
 const b64 = (text: string) => Buffer.from(text, "utf8").toString("base64");
@@ -130,12 +130,25 @@ export function renderServiceApply(l: HostLayout, s: ServiceFiles, systemd: bool
                   `  echo "loading the instance firewall ($fw) failed: $out $(journalctl -u "$fw" -n 3 --no-pager -o cat 2>/dev/null | tr '\\n' ' ')" >&2`,
                   `  exit 1`,
                   `fi`,
+                  // A proxy started before its unit loaded the service-port rules gets them now, not at its next restart.
+                  ...portRules(s),
               ]
             : []),
         `step ${q(`service ${s.service}: units, env file and host program applied`)}`,
         `echo "applied=true"`,
         "",
     ].join("\n");
+}
+
+function portRules(s: ServiceFiles): string[] {
+    const rules = servicePortRulesOf(s.proxyUnitText);
+    if (rules === undefined) return [];
+    return [
+        `if systemctl is-active --quiet ${q(`${s.service}-proxy.service`)} && ! out=$(nft ${q(rules)} 2>&1); then`,
+        `  echo "loading the service port's rules (only the proxy answers on it) failed: $(printf '%s' "$out" | tr '\\n' ' ' | cut -c1-300)" >&2`,
+        `  exit 1`,
+        `fi`,
+    ];
 }
 
 /**

@@ -110,6 +110,13 @@ describe("host trust, round 3, on a real host: baseDir, the service name and use
     it("finding 3: with the proxy down (a restart, a boot), a local user that takes both families of the service port serves nobody; the proxy takes the port back", async () => {
         const deployed = await up(config());
         assert.strictEqual(deployed.error, undefined, deployed.output);
+        // A host deployed before the rules: its proxy unit without them, its proxy running. The next up loads them beside the running proxy.
+        await sh("sed -i '/usr\\/sbin\\/nft/d' /etc/systemd/system/complinist-proxy.service && systemctl daemon-reload && nft delete table inet complinist-proxy");
+        const pid = await sh("systemctl show -p MainPID --value complinist-proxy");
+        await driver.refresh();
+        const upgraded = await up(config());
+        assert.strictEqual(upgraded.error, undefined, upgraded.output);
+        assert.strictEqual(await sh("systemctl show -p MainPID --value complinist-proxy"), pid, "the proxy was not restarted");
         const haproxy = await sh("id -u haproxy");
         assert.match(await sh("nft list table inet complinist-proxy"), new RegExp(`th sport 5000 meta skuid != ${haproxy} drop`), "loaded by the proxy unit");
         await sh("systemctl stop complinist-proxy");

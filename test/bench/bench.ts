@@ -38,6 +38,7 @@ import { handshakes, traced, uploads } from "../e2e/trace";
 import { markdownTable } from "./table";
 import { engineBench } from "./engine";
 import { canaryBench } from "./canary";
+import { scaleBench } from "./scale";
 import { BENCH_VERSIONS, containerControlSteps, controlSteps, stackSteps, trafficTable } from "./traffic";
 import { errorMessage } from "../../stacks/errors";
 
@@ -203,14 +204,15 @@ async function containerTraffic(): Promise<void> {
     }
 }
 
-const SECTIONS = ["engine", "apply", "traffic", "containers", "canary"] as const;
+const SECTIONS = ["engine", "apply", "scale", "traffic", "containers", "canary"] as const;
 
-/** `npm run bench` runs every section; `npm run bench -- engine|apply|traffic|containers|canary` runs one. */
+/** `npm run bench` runs every section; `npm run bench -- engine|apply|scale|traffic|containers|canary` runs one. */
 async function main(): Promise<void> {
     const only = process.argv[2];
     if (only !== undefined && !(SECTIONS as readonly string[]).includes(only)) throw new Error(`unknown bench section ${only}: use ${SECTIONS.join(", ")} (or nothing for all)`);
     if (only === undefined || only === "engine") await engineBench();
     if (only === undefined || only === "apply") await applyTimes();
+    if (only === undefined || only === "scale") await scaleBench();
     if (only === undefined || only === "traffic") await traffic();
     if (only === undefined || only === "containers") await containerTraffic();
     if (only === undefined || only === "canary") await canaryBench();

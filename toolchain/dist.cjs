@@ -6,7 +6,7 @@
  *   node -r ./toolchain/dist.cjs dist/scripts/X.js   the same check first, then the command (package.json)
  *
  * Stale dist/ never runs silently: dist/.sources-sha256 holds the sha256 of every source file tsc
- * compiles (tsconfig.build.json's `include`, and both tsconfig files) as of the last successful
+ * compiles (tsconfig.build.json's `include`, both tsconfig files, the compiler's version) as of the last successful
  * build. Each command hashes the sources again (a few ms) and, when they differ (an edit, a git
  * checkout, a pull), compiles first: `tsc -p tsconfig.build.json`, incremental (dist/.tsbuildinfo),
  * so only what changed is re-checked. A build that fails runs nothing. Concurrent commands build
@@ -52,9 +52,11 @@ function sourceFiles(root = CHECKOUT) {
     return [...files].sort();
 }
 
-/** sha256 over each source's path and content: what dist/ must have been built from. */
+/** sha256 over each source's path and content, and the compiler's version: what dist/ must have been built from. */
 function sourcesHash(root = CHECKOUT) {
     const h = crypto.createHash("sha256");
+    const compiler = path.join(root, "node_modules", "typescript", "package.json");
+    h.update(`typescript ${fs.existsSync(compiler) ? JSON.parse(fs.readFileSync(compiler, "utf8")).version : "(none)"}\0`);
     for (const f of sourceFiles(root)) {
         h.update(`${f}\0`);
         h.update(fs.existsSync(path.join(root, f)) ? fs.readFileSync(path.join(root, f)) : "(missing)");

@@ -62,7 +62,7 @@ describe("dist/: the operator commands run compiled JavaScript", function () {
         assert.strictEqual(dist.isFresh(root), false, "the next command tries again, never the old build");
     });
 
-    it("an added or deleted source, or a changed tsconfig, makes dist/ stale", () => {
+    it("an added or deleted source, a changed tsconfig or another compiler version makes dist/ stale", () => {
         ensure();
         const h0 = dist.sourcesHash(root);
         fs.writeFileSync(path.join(root, "src", "extra.ts"), "export {};\n");
@@ -70,7 +70,11 @@ describe("dist/: the operator commands run compiled JavaScript", function () {
         fs.rmSync(path.join(root, "src", "extra.ts"));
         assert.strictEqual(dist.sourcesHash(root), h0);
         fs.appendFileSync(path.join(root, "tsconfig.json"), "\n");
-        assert.deepStrictEqual(new Set([h0, h1, dist.sourcesHash(root)]).size, 3);
+        const h2 = dist.sourcesHash(root);
+        // Another compiler (an upgrade in package-lock.json) builds anew too.
+        fs.mkdirSync(path.join(root, "node_modules", "typescript"), { recursive: true });
+        fs.writeFileSync(path.join(root, "node_modules", "typescript", "package.json"), JSON.stringify({ version: "9.9.9" }));
+        assert.deepStrictEqual(new Set([h0, h1, h2, dist.sourcesHash(root)]).size, 4);
     });
 
     it("takes over the build lock of a process that is gone; waits for a live holder, then names it", () => {

@@ -3,7 +3,7 @@ import tseslint from "typescript-eslint";
 import pulumi from "@pulumi/eslint-plugin";
 
 export default tseslint.config(
-    { ignores: ["node_modules/**", ".build/**", ".pulumi-state/**", "app/**", "eslint.config.mjs", "**/*.tmp.ts"] },
+    { ignores: ["node_modules/**", ".build/**", "dist/**", ".pulumi-state/**", "app/**", "eslint.config.mjs", "**/*.tmp.ts"] },
     ...tseslint.configs.recommended,
     {
         files: ["**/*.ts"],
@@ -15,6 +15,11 @@ export default tseslint.config(
             "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_" }],
             "@typescript-eslint/no-require-imports": "off",
         },
+    },
+    {
+        // toolchain/dist.cjs runs before anything is compiled: plain CommonJS.
+        files: ["**/*.cjs"],
+        rules: { "@typescript-eslint/no-require-imports": "off" },
     },
     {
         // Layers import downwards only: scripts/ are CLI entry points built on these, never a library for them.

@@ -2,13 +2,14 @@
 import { execFileSync, spawn } from "child_process";
 import * as path from "path";
 import type { TestHost } from "./hosts";
+import { CHECKOUT_DIR } from "../toolchain/checkout";
 
 /**
  * The sample releases as images on this machine's engine (scripts/build-images.sh, cached by
  * content): version → image ID.
  */
 export function buildImages(versions: readonly string[]): Record<string, string> {
-    const out = execFileSync("bash", [path.join(__dirname, "..", "scripts", "build-images.sh"), ...versions], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], timeout: 600000 });
+    const out = execFileSync("bash", [path.join(CHECKOUT_DIR, "scripts", "build-images.sh"), ...versions], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], timeout: 600000 });
     const ids: Record<string, string> = {};
     for (const line of out.trim().split("\n")) {
         const [tag, id] = line.split("\t");

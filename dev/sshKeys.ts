@@ -9,8 +9,9 @@ import { execFileSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import { CHECKOUT_DIR } from "../toolchain/checkout";
 
-const REPO = path.resolve(__dirname, "..");
+const REPO = CHECKOUT_DIR;
 const TEST_KEY_DIR = path.join(REPO, ".build", "test-ssh");
 /** Where `npm run up` keeps the demo host's keys; Pulumi.local.yaml's sshPrivateKeyPath names the deploy key here. */
 export const DEMO_KEY_DIR = path.join(REPO, ".build", "demo-ssh");

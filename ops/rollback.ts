@@ -4,7 +4,7 @@ import { STACK_NAME_PATTERN, VERSION_PATTERN } from "../stacks/schema";
 import { DOTENV_OPTION, failedEvent, finishWithRecord, type Reporting } from "./deploy";
 import { CONVERGE, describeHosts, errorText, type OperatorIo, UsageError } from "./operator";
 import { recordFromOutputs } from "./record";
-import { planRollback, readRollbackState, ROLLBACK_KEY, type RollbackPlan, type RollbackStack, type RollbackState, VERSION_KEY } from "./rollbackPlan";
+import { changeWatcher, planRollback, readRollbackState, ROLLBACK_KEY, type RollbackPlan, type RollbackStack, type RollbackState, VERSION_KEY } from "./rollbackPlan";
 import { StackFile } from "./stackFile";
 import { unifiedDiff } from "./textDiff";
 
@@ -12,7 +12,8 @@ import { unifiedDiff } from "./textDiff";
  * `npm run rollback -- --stack <env> [--to <version>] [--yes]`: the runbook's
  * rollback as one command. It pins the target in the stack's config (the stack
  * file changes, so the rollback is reviewable and the next `pulumi up` keeps it),
- * shows the preview diff, confirms, and runs `pulumi up` — the Activation's health
+ * shows the preview diff and confirms (with --yes the update's own diff is the
+ * preview: one engine run), and runs `pulumi up` — the Activation's health
  * gate then switches each host, batch by batch, uploading nothing. It then prints the
  * stack-file change to commit (a diff), notifies, and ends with the deploy record.
  *
@@ -28,7 +29,7 @@ import { unifiedDiff } from "./textDiff";
 export const ROLLBACK_EXIT = {
     /** Rolled back; the new state is printed. */
     ok: 0,
-    /** Refused or aborted (usage, no target, version not kept, no TTY without --yes, preview refused, operator said no). Nothing changed. */
+    /** Refused or aborted (usage, no target, version not kept, no TTY without --yes, preview refused, operator said no, the update stopped before any change). Nothing changed. */
     refused: 1,
     /** `pulumi up` failed; the stack's config was restored. Hosts that failed their health gate switched back themselves. */
     upFailed: 2,
@@ -49,8 +50,9 @@ export const ROLLBACK_USAGE = `usage: npm run rollback -- --stack <env> [--to <v
 
 Rolls <env> back to its pinned complinist:rollbackVersion (or to --to <version>, which must
 be kept on the hosts), pins the version it leaves as the next rollback target, shows the
-preview diff, asks for confirmation (--yes skips it; required without a terminal) and runs
-pulumi up. Then it prints the change of Pulumi.<env>.yaml to commit, notifies the stack's webhook,
+preview diff, asks for confirmation and runs pulumi up (refresh first). --yes (required
+without a terminal) skips the separate preview and the question: the update prints each
+change as it makes it, after the plan. Then it prints the change of Pulumi.<env>.yaml to commit, notifies the stack's webhook,
 and prints DEPLOYED_VERSION, DEPLOYED_COMMIT and DEPLOYED_AT last (also written to FILE).
 Exit: 0 rolled back, 1 refused/aborted (nothing changed), 2 up failed (config
 restored), 3 up failed and the config could not be restored.`;
@@ -75,9 +77,10 @@ export function parseRollbackArgs(argv: string[]): RollbackArgs {
 
 /** Puts complinist:version / rollbackVersion back as they were (unset stays unset). */
 async function restore(stack: RollbackStack, version: string, rollback: string | undefined): Promise<void> {
-    await stack.setConfig(VERSION_KEY, { value: version });
-    if (rollback === undefined) await stack.removeConfig(ROLLBACK_KEY);
-    else await stack.setConfig(ROLLBACK_KEY, { value: rollback });
+    if (rollback === undefined) {
+        await stack.setConfig(VERSION_KEY, { value: version });
+        await stack.removeConfig(ROLLBACK_KEY);
+    } else await stack.setAllConfig({ [VERSION_KEY]: { value: version }, [ROLLBACK_KEY]: { value: rollback } });
 }
 
 function restoreCommands(stack: string, version: string, rollback: string | undefined): string {
@@ -158,28 +161,35 @@ export async function rollback(
     };
 
     try {
-        await stack.setConfig(VERSION_KEY, { value: p.to });
-        await stack.setConfig(ROLLBACK_KEY, { value: p.from });
+        await stack.setAllConfig({ [VERSION_KEY]: { value: p.to }, [ROLLBACK_KEY]: { value: p.from } });
     } catch (e) {
         return putBack(`rollback of stack '${stack.name}' refused: could not pin ${p.to} in the config: ${errorText(e)}.`, ROLLBACK_EXIT.refused);
     }
 
-    try {
-        await stack.preview({ diff: true, ...CONVERGE, onOutput: (o) => io.stream(o) });
-    } catch (e) {
-        return putBack(`rollback of stack '${stack.name}' refused: the preview failed (the promotion gate or the config refused ${p.to}): ${errorText(e)}.`, ROLLBACK_EXIT.refused);
-    }
-
+    // On a terminal the operator confirms what the preview showed. With --yes (CI, an emergency) the
+    // update's own --diff output is the preview: one engine run (one program run, one refresh)
+    // instead of two, each change printed as the engine makes it, after the plan printed above.
     if (!args.yes) {
+        try {
+            await stack.preview({ diff: true, ...CONVERGE, onOutput: (o) => io.stream(o) });
+        } catch (e) {
+            return putBack(`rollback of stack '${stack.name}' refused: the preview failed (the promotion gate or the config refused ${p.to}): ${errorText(e)}.`, ROLLBACK_EXIT.refused);
+        }
         const go = await io.confirm(`Roll back stack ${stack.name} from ${p.from} to ${p.to} as previewed above? Type "yes" to apply: `);
         if (!go) return putBack(`rollback of stack '${stack.name}' aborted by the operator; nothing was deployed.`, ROLLBACK_EXIT.refused);
+    } else {
+        io.out(`--yes: no separate preview; the update refreshes the hosts, then prints each change (--diff) as it makes it, every host through its health gate.`);
     }
 
     let result: Awaited<ReturnType<RollbackStack["up"]>>;
+    const changes = changeWatcher();
     try {
-        result = await stack.up({ diff: true, ...CONVERGE, onOutput: (o) => io.stream(o) });
+        result = await stack.up({ diff: true, ...CONVERGE, onOutput: (o) => io.stream(o), onEvent: changes.onEvent });
         if (result.summary.result !== "succeeded") throw new Error(`pulumi up ended with result '${result.summary.result}'`);
     } catch (e) {
+        if (changes.started() === 0) {
+            return putBack(`rollback of stack '${stack.name}' refused: the update stopped before changing any host (the promotion gate or the config refused ${p.to}, or a host could not be read): ${errorText(e)}. Nothing was changed on the hosts.`, ROLLBACK_EXIT.refused);
+        }
         const code = await putBack(
             `rollback of stack '${stack.name}' to ${p.to} FAILED: ${errorText(e)}. Hosts whose health gate failed switched back to their previous release; check: pulumi stack output hosts --stack ${stack.name}.`,
             ROLLBACK_EXIT.upFailed,

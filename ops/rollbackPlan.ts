@@ -1,7 +1,6 @@
-import type { ConfigValue, OpMap, OutputMap } from "@pulumi/pulumi/automation";
+import type { ConfigMap, ConfigValue, EngineEvent, OpMap, OutputMap } from "@pulumi/pulumi/automation";
 import { keptVersions } from "../stacks/config";
 import type { ParsedConfig } from "../stacks/schema";
-import { tryGetConfig } from "./operator";
 
 /**
  * The rollback's decision, apart from its execution (ops/rollback.ts): what the stack
@@ -17,12 +16,16 @@ export interface RollbackStack {
     readonly name: string;
     /** Rejects when the key is not set (the CLI exits non-zero). */
     getConfig(key: string, path?: boolean): Promise<ConfigValue>;
+    /** Every key of the stack's config in one CLI process (`pulumi config --json --show-secrets`). */
+    getAllConfig(): Promise<ConfigMap>;
     setConfig(key: string, value: ConfigValue): Promise<void>;
+    /** Several keys in one CLI process (`pulumi config set-all`). */
+    setAllConfig(config: ConfigMap): Promise<void>;
     removeConfig(key: string): Promise<void>;
     /** The outputs of the last successful deployment. */
     outputs(): Promise<OutputMap>;
     preview(opts?: { diff?: boolean; refresh?: boolean; runProgram?: boolean; onOutput?: (out: string) => void }): Promise<{ readonly changeSummary: OpMap }>;
-    up(opts?: { diff?: boolean; refresh?: boolean; runProgram?: boolean; onOutput?: (out: string) => void }): Promise<{ readonly summary: { readonly result: string }; readonly outputs: OutputMap }>;
+    up(opts?: { diff?: boolean; refresh?: boolean; runProgram?: boolean; onOutput?: (out: string) => void; onEvent?: (event: EngineEvent) => void }): Promise<{ readonly summary: { readonly result: string }; readonly outputs: OutputMap }>;
 }
 
 /** What the stack says about itself, read before anything changes. */
@@ -94,24 +97,26 @@ function stringList(v: unknown): string[] | undefined {
     return Array.isArray(v) && v.every((x) => typeof x === "string") ? (v as string[]) : undefined;
 }
 
-/** Reads what planRollback needs from the stack's config and outputs. */
+/** Reads what planRollback needs from the stack's config (one CLI process) and outputs. */
 export async function readRollbackState(stack: RollbackStack): Promise<RollbackState> {
-    const configVersion = await tryGetConfig(stack, VERSION_KEY);
+    const config = await stack.getAllConfig();
+    const get = (key: string): string | undefined => config[key]?.value;
+    const configVersion = get(VERSION_KEY);
     if (configVersion === undefined) throw new Error(`stack '${stack.name}' has no ${VERSION_KEY}: is this the CompliNist project?`);
-    const releasesText = await tryGetConfig(stack, "complinist:releases");
+    const releasesText = get("complinist:releases");
     let configReleases: string[] = [];
     try {
         configReleases = releasesText ? Object.keys(JSON.parse(releasesText) as Record<string, unknown>) : [];
     } catch {
         configReleases = [];
     }
-    const keep = Number(await tryGetConfig(stack, "complinist:keepReleases"));
+    const keep = Number(get("complinist:keepReleases"));
     const outputs = await stack.outputs();
     const deployed = outputs.deployedVersion?.value;
     return {
         stack: stack.name,
         configVersion,
-        configRollback: await tryGetConfig(stack, ROLLBACK_KEY),
+        configRollback: get(ROLLBACK_KEY),
         configReleases,
         keepReleases: Number.isInteger(keep) && keep >= 2 ? keep : 3,
         deployedVersion: typeof deployed === "string" && deployed !== "" ? deployed : undefined,
@@ -119,3 +124,17 @@ export async function readRollbackState(stack: RollbackStack): Promise<RollbackS
     };
 }
 
+/** Engine operations that only read (the refresh, unchanged resources): anything else may change a host. */
+const READ_ONLY_OPS: ReadonlySet<string> = new Set(["same", "read", "read-replacement", "refresh", "discard"]);
+
+/** Counts the steps of an update that may change a host, from its engine events (Stack.up's onEvent). */
+export function changeWatcher(): { readonly onEvent: (event: EngineEvent) => void; readonly started: () => number } {
+    let started = 0;
+    return {
+        onEvent: (event) => {
+            const op = event.resourcePreEvent?.metadata.op;
+            if (op !== undefined && !READ_ONLY_OPS.has(op)) started++;
+        },
+        started: () => started,
+    };
+}

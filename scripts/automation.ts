@@ -4,6 +4,7 @@ import * as path from "path";
 import * as readline from "readline";
 import type { Stack } from "@pulumi/pulumi/automation";
 import { openStack, PROJECT_DIR } from "./engine";
+import { withConfigSnapshot } from "../ops/configSnapshot";
 import { sourceInfo } from "../stacks/source";
 import type { Reporting } from "../ops/deploy";
 import { webhookNotifier, webhookUrlOf } from "../ops/notify";
@@ -12,10 +13,13 @@ import type { StackFileAccess } from "../ops/rollback";
 
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
-/** This project's stack, its program inline (scripts/engine.ts); the error says what an operator checks first. */
+/**
+ * This project's stack, its program inline (scripts/engine.ts), its config read in one CLI process
+ * however many keys a command reads (ops/configSnapshot.ts); the error says what an operator checks first.
+ */
 export async function selectProjectStack(stackName: string): Promise<Stack> {
     try {
-        return await openStack(stackName);
+        return withConfigSnapshot(await openStack(stackName));
     } catch (e) {
         throw new Error(`cannot select stack '${stackName}' (is PULUMI_BACKEND_URL set, or the CLI logged in to the backend? \`npm run toolchain\` shows the CLI in use): ${message(e)}`);
     }

@@ -15,6 +15,7 @@ import * as os from "os";
 import * as path from "path";
 import { artifactFileName } from "../ops/artifacts";
 import { errorMessage } from "../stacks/errors";
+import { CHECKOUT_DIR } from "../toolchain/checkout";
 
 export type ArtifactMode = "good" | "unhealthy" | "nostart" | "flaky";
 
@@ -68,7 +69,7 @@ const SLOW_START = [
     "",
 ].join("\n");
 
-const REPO_ROOT = path.resolve(__dirname, "..");
+const REPO_ROOT = CHECKOUT_DIR;
 const APP_DIR = path.join(REPO_ROOT, "app");
 
 function buildOne(spec: ArtifactSpec, outDir: string): BuiltArtifact {

@@ -10,14 +10,16 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
+import { LocalWorkspace, type PulumiCommand, Stack } from "@pulumi/pulumi/automation";
 import complinist = require("../index");
 import { ensureToolchain, Toolchain } from "../toolchain/toolchain";
 import { AgentBuild, agentBuild } from "../toolchain/agent";
 import { trace } from "../infra/transport/trace";
+import { cliCommand } from "./cliCommand";
+import { CHECKOUT_DIR } from "../toolchain/checkout";
 
 /** The project directory: Pulumi.yaml, Pulumi.<stack>.yaml, node_modules (the launcher runs from here). */
-export const PROJECT_DIR = path.resolve(__dirname, "..");
+export const PROJECT_DIR = CHECKOUT_DIR;
 export const PROJECT_NAME = "complinist";
 
 export interface EngineOptions {
@@ -52,7 +54,7 @@ export function engineAgent(log: (line: string) => void = (line) => console.erro
 }
 
 function pulumiCommand(t: Toolchain): Promise<PulumiCommand> {
-    command ??= t.source === "PATH" ? PulumiCommand.get() : PulumiCommand.get({ root: path.dirname(t.cliDir) });
+    command ??= cliCommand(path.join(t.cliDir, "pulumi"), t.version);
     return command;
 }
 

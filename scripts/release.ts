@@ -5,8 +5,9 @@ import { errorText } from "../ops/operator";
 import { fetchSums, parseReleaseArgs, parseSums, planRelease, RELEASE_USAGE } from "../ops/release";
 import { unifiedDiff } from "../ops/textDiff";
 import { exitWith } from "./automation";
+import { CHECKOUT_DIR } from "../toolchain/checkout";
 
-const REPO = path.join(__dirname, "..");
+const REPO = CHECKOUT_DIR;
 
 /** The registry credentials of whoever runs this: RELEASE_AUTH (a header line), else the CI job token. */
 function authHeader(): string | undefined {

@@ -4,6 +4,7 @@ import * as path from "path";
 import { closeAllConnections } from "../infra/transport";
 import { resolveTarget, type Target, type TargetArgs } from "../ops/target";
 import { findToolchain } from "../toolchain/toolchain";
+import { CHECKOUT_DIR } from "../toolchain/checkout";
 
 function withToolchainPath(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
     const t = findToolchain();
@@ -12,7 +13,7 @@ function withToolchainPath(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 
 export async function loadTarget(args: TargetArgs): Promise<Target> {
     return resolveTarget(args, {
-        projectDir: path.join(__dirname, ".."),
+        projectDir: CHECKOUT_DIR,
         // The CLI npm run toolchain built counts as installed: it is the one the engine runs.
         env: withToolchainPath(process.env),
         // Loaded only on this path: the stack-file path never needs the Automation API.

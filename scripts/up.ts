@@ -24,8 +24,9 @@ import { errorMessage } from "../stacks/errors";
 import { engineAgent, engineToolchain, openStack, privateStateDir } from "./engine";
 import { terminalIo } from "./automation";
 import { CONVERGE } from "../ops/operator";
+import { CHECKOUT_DIR } from "../toolchain/checkout";
 
-const REPO = path.resolve(__dirname, "..");
+const REPO = CHECKOUT_DIR;
 export const DEV_HOST = { container: "complinist-dev-1", port: 2222, image: "complinist-testhost:latest" };
 const DEV_PASSPHRASE = "complinist-dev-only";
 

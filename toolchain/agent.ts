@@ -16,8 +16,9 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { cacheRoot } from "./toolchain";
+import { CHECKOUT_DIR } from "./checkout";
 
-const AGENT_DIR = path.resolve(__dirname, "..", "agent");
+const AGENT_DIR = path.join(CHECKOUT_DIR, "agent");
 const VERSION_VAR = "complinist/agent/internal/cli.Version";
 const BASE_VERSION = "1.0.0";
 

@@ -18,8 +18,10 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { CHECKOUT_DIR } from "./checkout";
+import { trace } from "../infra/transport/trace";
 
-const HERE = __dirname;
+const HERE = path.join(CHECKOUT_DIR, "toolchain");
 const PKG = "github.com/pulumi/pulumi/pkg/v3";
 const VERSION_VAR = "github.com/pulumi/pulumi/sdk/v3/go/common/version.Version";
 
@@ -61,8 +63,11 @@ export function isSupported(version: string): boolean {
     return m !== null && Number(m[1]) === SUPPORTED.major && Number(m[2]) >= SUPPORTED.minMinor;
 }
 
+/** `pulumi version` (traced like every CLI run of the engine: scripts/cliCommand.ts); the one the commands then trust. */
 function versionOf(binary: string): string | undefined {
+    const t0 = Date.now();
     const r = spawnSync(binary, ["version"], { encoding: "utf8", timeout: 30000, env: { ...process.env, PULUMI_SKIP_UPDATE_CHECK: "true" } });
+    trace("pulumi", { command: "version", ms: Date.now() - t0, ok: r.status === 0 });
     return r.status === 0 ? r.stdout.trim() : undefined;
 }
 

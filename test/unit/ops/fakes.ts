@@ -1,6 +1,6 @@
 // Test doubles shared by the operator helpers' tests: a Stack with just the methods the helpers may
 // use, recording every call, and an operator terminal that records what it is told.
-import type { ConfigValue, OutputMap } from "@pulumi/pulumi/automation";
+import type { ConfigMap, ConfigValue, EngineEvent, OpType, OutputMap } from "@pulumi/pulumi/automation";
 import type { Reporting } from "../../../ops/deploy";
 import type { DeployEvent } from "../../../ops/notify";
 import type { OperatorIo } from "../../../ops/operator";
@@ -12,7 +12,10 @@ export interface FakeOptions {
     previewError?: string;
     upError?: string;
     upResult?: string;
+    /** Config writes (a set or a set-all each) that succeed before every later one fails. */
     setConfigFailsAfter?: number;
+    /** With upError: the update fails during its refresh, before any step that changes a host (default: after one). */
+    upFailsBeforeChanges?: boolean;
     /** The `hosts` output of a successful up (default: every host healthy on the version, with WATCH_FIGURES). */
     upHosts?: Record<string, unknown>;
 }
@@ -46,6 +49,16 @@ export class FakeStack implements RollbackStack {
         if (value === undefined) throw new Error(`code: 255\n stderr: error: configuration key '${key}' not found for stack '${this.name}'`);
         return { value, secret: false };
     }
+    async getAllConfig(): Promise<ConfigMap> {
+        this.calls.push("getAll");
+        return Object.fromEntries(Object.entries(this.config).map(([k, value]) => [k, { value, secret: false }]));
+    }
+    async setAllConfig(config: ConfigMap): Promise<void> {
+        this.calls.push(`setAll ${Object.entries(config).map(([k, v]) => `${k}=${v.value}`).join(" ")}`);
+        this.sets++;
+        if (this.o.setConfigFailsAfter !== undefined && this.sets > this.o.setConfigFailsAfter) throw new Error("Pulumi.prod.yaml is read-only");
+        for (const [k, v] of Object.entries(config)) this.config[k] = v.value;
+    }
     async setConfig(key: string, value: ConfigValue): Promise<void> {
         this.calls.push(`set ${key}=${value.value}`);
         this.sets++;
@@ -67,9 +80,13 @@ export class FakeStack implements RollbackStack {
         if (this.o.previewError) throw new Error(this.o.previewError);
         return { changeSummary: { update: 2, same: 10 } };
     }
-    async up(opts?: { onOutput?: (out: string) => void }) {
+    async up(opts?: { onOutput?: (out: string) => void; onEvent?: (event: EngineEvent) => void }) {
         this.calls.push(`up version=${this.config["complinist:version"]}`);
         opts?.onOutput?.("Updating (prod)\n");
+        const step = (op: OpType) => opts?.onEvent?.({ sequence: 0, timestamp: 0, resourcePreEvent: { metadata: { op, urn: "urn:pulumi:prod::complinist::x::prod-1-activation-switch", type: "x", provider: "" } } } as EngineEvent);
+        step("refresh");
+        if (this.o.upError && this.o.upFailsBeforeChanges) throw new Error(this.o.upError);
+        step("update");
         if (this.o.upError) throw new Error(this.o.upError);
         const v = this.config["complinist:version"];
         return {
@@ -84,7 +101,7 @@ export class FakeStack implements RollbackStack {
     }
     /** The calls that change something or run the engine. */
     get actions(): string[] {
-        return this.calls.filter((c) => !c.startsWith("get ") && c !== "outputs");
+        return this.calls.filter((c) => !c.startsWith("get ") && c !== "getAll" && c !== "outputs");
     }
 }
 

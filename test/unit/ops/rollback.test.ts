@@ -20,13 +20,11 @@ describe("rollback helper", () => {
         const io = new FakeIo(false);
         const code = await rollback(stack, { yes: true }, io);
         assert.strictEqual(code, ROLLBACK_EXIT.ok, io.text);
-        assert.deepStrictEqual(stack.actions, [
-            "set complinist:version=1.0.0",
-            "set complinist:rollbackVersion=1.1.0",
-            "preview diff=true version=1.0.0",
-            "up version=1.0.0",
-        ]);
-        assert.match(io.streamed, /\[diff: ~version\]/, "the preview diff is shown");
+        // --yes: one config write, no separate preview: the update's own --diff output is the preview.
+        assert.deepStrictEqual(stack.actions, ["setAll complinist:version=1.0.0 complinist:rollbackVersion=1.1.0", "up version=1.0.0"]);
+        assert.deepStrictEqual(stack.calls.slice(0, 2), ["getAll", "outputs"], "the config is read in one call, before anything changes");
+        assert.match(io.text, /--yes: no separate preview; the update refreshes the hosts, then prints each change/);
+        assert.match(io.streamed, /Updating \(prod\)/, "the update's output is shown");
         assert.match(io.text, /Rolled back stack prod to 1\.0\.0/);
         assert.match(io.text, /rollback target: 1\.1\.0 \(npm run rollback -- --stack prod returns to it\)/);
         assert.match(io.text, /prod-1 1\.0\.0 healthy, prod-2 1\.0\.0 healthy/);
@@ -84,17 +82,28 @@ describe("rollback helper", () => {
         const io = new FakeIo(true, true);
         assert.strictEqual(await rollback(stack, { yes: false }, io), ROLLBACK_EXIT.ok);
         const order = stack.actions.map((c) => c.split(" ")[0]);
-        assert.deepStrictEqual(order, ["set", "set", "preview", "up"]);
+        assert.deepStrictEqual(order, ["setAll", "preview", "up"]);
+        assert.match(io.streamed, /\[diff: ~version\]/, "the preview diff is shown before the question");
         assert.strictEqual(io.questions.length, 1);
     });
 
     it("restores the old config when the preview is refused (e.g. by the promotion gate)", async () => {
         const stack = new FakeStack({ previewError: "Promotion gate: stack 'prod' refuses version 1.2.0" });
-        const io = new FakeIo(false);
-        assert.strictEqual(await rollback(stack, { to: "1.2.0", yes: true }, io), ROLLBACK_EXIT.refused);
+        const io = new FakeIo(true, true);
+        assert.strictEqual(await rollback(stack, { to: "1.2.0", yes: false }, io), ROLLBACK_EXIT.refused);
         assert.ok(!stack.actions.some((c) => c.startsWith("up")));
         assert.deepStrictEqual([stack.config["complinist:version"], stack.config["complinist:rollbackVersion"]], ["1.1.0", "1.0.0"]);
         assert.match(io.text, /Promotion gate/);
+    });
+
+    it("--yes: an update refused before any step that changes a host (e.g. the promotion gate) is a refusal, exit 1, config restored", async () => {
+        const stack = new FakeStack({ upError: "Promotion gate: stack 'prod' refuses version 1.2.0", upFailsBeforeChanges: true });
+        const io = new FakeIo(false);
+        const reporting = new FakeReporting();
+        assert.strictEqual(await rollback(stack, { to: "1.2.0", yes: true }, io, { reporting }), ROLLBACK_EXIT.refused);
+        assert.deepStrictEqual([stack.config["complinist:version"], stack.config["complinist:rollbackVersion"]], ["1.1.0", "1.0.0"]);
+        assert.match(io.text, /refused: the update stopped before changing any host .*Promotion gate.*Nothing was changed on the hosts/);
+        assert.deepStrictEqual(reporting.events, [], "nothing was deployed, so nothing is notified");
     });
 
     it("restores the old config when pulumi up fails, exiting 2", async () => {
@@ -122,7 +131,7 @@ describe("rollback helper", () => {
     });
 
     it("prints the commands that restore the config when restoring fails too, exiting 3", async () => {
-        const stack = new FakeStack({ upError: "boom", setConfigFailsAfter: 2 });
+        const stack = new FakeStack({ upError: "boom", setConfigFailsAfter: 1 });
         const io = new FakeIo(false);
         assert.strictEqual(await rollback(stack, { yes: true }, io), ROLLBACK_EXIT.restoreFailed);
         assert.match(io.text, /pulumi config set complinist:version 1\.1\.0 --stack prod && pulumi config set complinist:rollbackVersion 1\.0\.0 --stack prod/);

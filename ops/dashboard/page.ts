@@ -17,7 +17,7 @@ h1 { font-size: 18px; margin: 0 0 4px; } .meta { color: #5b6475; margin-bottom: 
 table { border-collapse: collapse; margin: 8px 0; } td, th { padding: 2px 10px 2px 0; text-align: left; font-variant-numeric: tabular-nums; }
 .charts { display: flex; gap: 16px; flex-wrap: wrap; } .panel { flex: 1 1 420px; }
 .panel svg { width: 100%; height: 130px; background: #fbfbfd; border: 1px solid #e3e6ec; }
-polyline { fill: none; stroke-width: 2; } .live { stroke: #1f6feb; color: #1f6feb; } .canary { stroke: #e36209; color: #e36209; }
+polyline { fill: none; stroke-width: 2; vector-effect: non-scaling-stroke; } .live { stroke: #1f6feb; color: #1f6feb; } .canary { stroke: #e36209; color: #e36209; }
 .standby { stroke: #6e7781; color: #6e7781; } .idle, .gone { stroke: #b7bcc4; color: #8c939d; }
 .legend span { margin-right: 12px; font-size: 12px; } .revisions { font: 12px/1.4 ui-monospace, monospace; color: #3b4252; white-space: pre-wrap; }
 .problem { color: #b00020; }`;
@@ -31,7 +31,7 @@ const at = (r) => r ? r.version + " :" + r.port : "-";
 const shown = (v, unit) => v === null ? "-" : unit === "%" ? (100 * v).toFixed(2) + "%" : Math.round(v) + " ms";
 function panel(p, host) {
   const box = el("div", "panel");
-  box.appendChild(el("div", "", p.title + " (top " + shown(p.max, p.unit) + ", last " + (window.windowSeconds / 60) + " min)"));
+  box.appendChild(el("div", "", p.title + " (top " + shown(p.max, p.unit) + ", last " + (p.seconds >= 120 ? Math.round(p.seconds / 60) + " min" : p.seconds + " s") + ")"));
   const svg = document.createElementNS(SVG, "svg");
   svg.setAttribute("viewBox", "0 0 600 120"); svg.setAttribute("preserveAspectRatio", "none");
   svg.setAttribute("data-host", host); svg.setAttribute("data-chart", p.unit === "%" ? "error-ratio" : "response-time");
@@ -72,11 +72,10 @@ function hostBox(h) {
   for (const p of h.charts) charts.appendChild(panel(p, h.host));
   box.appendChild(charts);
   box.appendChild(el("div", "", "recent revisions"));
-  box.appendChild(el("div", "revisions", h.revisions.slice().reverse().join("\\n").replace(/\\t/g, "  ")));
+  box.appendChild(el("div", "revisions", h.revisions.slice().reverse().join("\\n").replace(/\\t/g, "  ").replace(/(sha256=[0-9a-f]{12})[0-9a-f]{52}/g, "$1…")));
   return box;
 }
 function draw(d) {
-  window.windowSeconds = d.windowSeconds;
   document.getElementById("title").textContent = "stack " + d.stack + ": declared " + d.declaredVersion;
   document.getElementById("meta").textContent = "updated " + d.at.replace("T", " ").replace(/\\.\\d+Z$/, " UTC") + " · read-only";
   const hosts = document.getElementById("hosts");

@@ -13,6 +13,8 @@ import { RATE_WINDOW_MS } from "../live/table";
 export const CHART = { width: 600, height: 120 } as const;
 /** The charts' time span: the last five minutes. */
 export const CHART_WINDOW_MS = 5 * 60 * 1000;
+/** The shortest span drawn: the first answers do not fill the whole width. */
+const MIN_SPAN_MS = 30 * 1000;
 
 export interface ChartLine {
     readonly version: string;
@@ -29,6 +31,8 @@ export interface ChartLine {
 export interface ChartPanel {
     readonly title: string;
     readonly unit: "%" | "ms";
+    /** Seconds the panel spans, up to CHART_WINDOW_MS: less while the dashboard has not seen that long yet. */
+    readonly seconds: number;
     /** The value at the top of the panel. */
     readonly max: number;
     readonly lines: readonly ChartLine[];
@@ -56,10 +60,10 @@ export function niceMax(n: number, floor: number): number {
     return ([1, 2, 5, 10].map((m) => m * p).find((m) => m >= v - 1e-12) ?? 10 * p);
 }
 
-function line(version: string, role: ChartLine["role"], values: ReadonlyArray<{ t: number; v: number | null }>, now: number, max: number): ChartLine {
-    const from = now - CHART_WINDOW_MS;
+function line(version: string, role: ChartLine["role"], values: ReadonlyArray<{ t: number; v: number | null }>, from: number, now: number, max: number): ChartLine {
+    const span = now - from;
     const drawn = values.filter((p): p is { t: number; v: number } => p.v !== null && p.t >= from);
-    const points = drawn.map((p) => `${round(((p.t - from) / CHART_WINDOW_MS) * CHART.width)},${round(CHART.height - (Math.min(p.v, max) / max) * CHART.height)}`).join(" ");
+    const points = drawn.map((p) => `${round(((p.t - from) / span) * CHART.width)},${round(CHART.height - (Math.min(p.v, max) / max) * CHART.height)}`).join(" ");
     return { version, role, points, count: drawn.length, last: drawn.length > 0 ? (drawn[drawn.length - 1] as { v: number }).v : null };
 }
 
@@ -67,14 +71,18 @@ function line(version: string, role: ChartLine["role"], values: ReadonlyArray<{ 
 export function hostCharts(h: LiveHost, history: History, now: number): [ChartPanel, ChartPanel] {
     const series = [...history.of(h.host)].map(([version, points]) => ({ version, rates: ratePoints(points, RATE_WINDOW_MS) }));
     const roleOf = (v: string): ChartLine["role"] => h.releases.find((r) => r.version === v)?.role ?? "gone";
-    const inWindow = (t: number) => t >= now - CHART_WINDOW_MS;
+    // From the first answer seen, up to the window: a dashboard started a minute ago fills its charts.
+    const first = Math.min(now, ...[...history.of(h.host).values()].flatMap((p) => p.map((x) => x.t)));
+    const from = Math.max(now - CHART_WINDOW_MS, Math.min(first, now - MIN_SPAN_MS));
+    const seconds = Math.round((now - from) / 1000);
+    const inWindow = (t: number) => t >= from;
     const ratios = series.flatMap((s) => s.rates.filter((r) => inWindow(r.t)).map((r) => r.errorRatio ?? 0));
     const times = series.flatMap((s) => s.rates.filter((r) => inWindow(r.t)).map((r) => r.rtimeMs ?? 0));
     const errorMax = niceMax(Math.max(0, ...ratios), 0.01);
     const rtMax = niceMax(Math.max(0, ...times), 10);
     return [
-        { title: "error ratio", unit: "%", max: errorMax, lines: series.map((s) => line(s.version, roleOf(s.version), s.rates.map((r) => ({ t: r.t, v: r.errorRatio })), now, errorMax)) },
-        { title: "response time", unit: "ms", max: rtMax, lines: series.map((s) => line(s.version, roleOf(s.version), s.rates.map((r) => ({ t: r.t, v: r.rtimeMs })), now, rtMax)) },
+        { title: "error ratio", unit: "%", seconds, max: errorMax, lines: series.map((s) => line(s.version, roleOf(s.version), s.rates.map((r) => ({ t: r.t, v: r.errorRatio })), from, now, errorMax)) },
+        { title: "response time", unit: "ms", seconds, max: rtMax, lines: series.map((s) => line(s.version, roleOf(s.version), s.rates.map((r) => ({ t: r.t, v: r.rtimeMs })), from, now, rtMax)) },
     ];
 }
 

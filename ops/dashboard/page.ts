@@ -76,7 +76,7 @@ function hostBox(h) {
   return box;
 }
 function draw(d) {
-  document.getElementById("title").textContent = "stack " + d.stack + ": declared " + d.declaredVersion;
+  document.getElementById("title").textContent = "stack " + d.stack + ": declared " + d.declaredVersion + " at start";
   document.getElementById("meta").textContent = "updated " + d.at.replace("T", " ").replace(/\\.\\d+Z$/, " UTC") + " · read-only";
   const hosts = document.getElementById("hosts");
   hosts.replaceChildren(...d.hosts.map(hostBox));

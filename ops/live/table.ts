@@ -54,7 +54,7 @@ function hostLines(h: LiveHost, history: History | undefined): string[] {
 export function renderLiveTable(v: LiveView, opts: { readonly width: number; readonly history?: History; readonly intervalMs: number }): string[] {
     const when = new Date(v.at).toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
     const lines = [
-        `stack ${v.stack} · declared ${v.declaredVersion} · ${when} · every ${opts.intervalMs / 1000} s · Ctrl-C to quit`,
+        `stack ${v.stack} · declared ${v.declaredVersion} at start · ${when} · every ${opts.intervalMs / 1000} s · Ctrl-C to quit`,
         "",
         cells(COLUMNS.map(([name]) => name)),
         ...v.hosts.flatMap((h) => hostLines(h, opts.history)),

@@ -94,7 +94,7 @@ describe("live view: npm run dashboard and npm run status -- --watch on real hos
         const frames = () => w.out().split(ANSI.home).slice(1).filter((f) => f.includes(ANSI.clearBelow));
         await until("two redraws naming both hosts", () => frames().filter((f) => /\nlive-1 +idle +1\.0\.0 :500[12] /.test(f) && /\nlive-2 +idle /.test(f)).length >= 2);
         const frame = frames().find((f) => /\nlive-1 +idle/.test(f)) ?? "";
-        assert.match(frame, /^stack e2e-live-\w+ · declared 1\.0\.0 · \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC · every 1 s · Ctrl-C to quit/);
+        assert.match(frame, /^stack e2e-live-\w+ · declared 1\.0\.0 at start · \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC · every 1 s · Ctrl-C to quit/);
         assert.match(frame, /\n {4}1\.0\.0 :500[12] +live +\d+ req +\d+ err /);
         assert.ok(w.out().startsWith(ANSI.hideCursor), JSON.stringify(w.out().slice(0, 40)));
         w.interrupt();

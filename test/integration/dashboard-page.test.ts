@@ -58,7 +58,7 @@ describe("dashboard page in headless Chromium", function () {
         page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
         await page.goto(dashboard.url);
         await page.waitForSelector('section.host[data-host="web-1"]');
-        assert.strictEqual(await page.textContent("#title"), "stack staging: declared 1.2.0");
+        assert.strictEqual(await page.textContent("#title"), "stack staging: declared 1.2.0 at start");
         // The canary's line grows while answers come: the chart moves.
         const canaryLine = 'svg[data-host="web-1"][data-chart="error-ratio"] polyline[data-version="1.2.0"][data-role="canary"]';
         // Functions, not strings: the page's CSP allows no eval.

@@ -85,7 +85,7 @@ describe("live view (npm run status -- --watch)", () => {
         history.add("web-1", T0, liveHost(poll(canaryState()), T0).releases);
         const view = { stack: "staging", declaredVersion: "1.2.0", at: T0, hosts: [liveHost(poll(canaryState()), T0), liveHost(poll(idleState(), T0 - 9000, { host: "web-2", error: "the host did not answer", errorAt: T0 - 1000 }), T0)] };
         const lines = renderLiveTable(view, { width: 200, history, intervalMs: 1000 });
-        assert.strictEqual(lines[0], "stack staging · declared 1.2.0 · 2025-01-12 10:00:12 UTC · every 1 s · Ctrl-C to quit");
+        assert.strictEqual(lines[0], "stack staging · declared 1.2.0 at start · 2025-01-12 10:00:12 UTC · every 1 s · Ctrl-C to quit");
         assert.match(lines[2] ?? "", /^HOST +PHASE +LIVE +STANDBY +CANARY +LOCK$/);
         assert.match(lines[3] ?? "", /^web-1 +canary 12s +1\.1\.0 :5001 +- +1\.2\.0 :5002 10% +ci@runner pid 42/);
         assert.match(lines[4] ?? "", /^ {4}1\.1\.0 :5001 +live +900 req +0 err +0\.00% +3 ms +20\.0 req\/s$/);

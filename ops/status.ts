@@ -30,30 +30,35 @@ export const SLOW_SECONDS = 2;
 
 export interface StatusArgs extends TargetArgs {
     readonly json: boolean;
+    /** Redraw a live table every second until Ctrl-C (ops/live/). */
+    readonly watch: boolean;
     readonly help: boolean;
 }
 
-export const STATUS_USAGE = `usage: npm run status -- --stack <env> [--json] [--no-pulumi] [--key FILE]
+export const STATUS_USAGE = `usage: npm run status -- --stack <env> [--json | --watch] [--no-pulumi] [--key FILE]
 
 Reads every host of <env> live over SSH (read-only): the live release and the standby, the
 health answer through the service port (status, version, uptime), response times of / and
 the health path, unit states, the deploy lock's holder, a canary in progress and the error-rate
 watch's figures so far (not a failure by themselves), the last revisions.
   --json          one JSON document instead of the table
+  --watch         a live table redrawn every second until Ctrl-C: each host's phase, live, standby,
+                  canary share, requests, errors and response time per release, lock holder
 ${TARGET_USAGE}
 Exit: 0 every host healthy on the declared version, 1 a host unhealthy or on another version,
 2 a host could not be reached (or bad arguments, stack or key).`;
 
 export function parseStatusArgs(argv: string[]): StatusArgs {
-    let values: { stack?: string | undefined; json?: boolean | undefined; "no-pulumi"?: boolean | undefined; key?: string | undefined; help?: boolean | undefined };
+    let values: { stack?: string | undefined; json?: boolean | undefined; watch?: boolean | undefined; "no-pulumi"?: boolean | undefined; key?: string | undefined; help?: boolean | undefined };
     try {
-        ({ values } = parseArgs({ args: argv, options: { ...TARGET_OPTIONS, json: { type: "boolean" } }, strict: true, allowPositionals: false }));
+        ({ values } = parseArgs({ args: argv, options: { ...TARGET_OPTIONS, json: { type: "boolean" }, watch: { type: "boolean" } }, strict: true, allowPositionals: false }));
     } catch (e) {
         throw new Error(`${e instanceof Error ? e.message : String(e)}\n${STATUS_USAGE}`);
     }
-    if (values.help) return { stack: "", json: false, noPulumi: false, help: true };
+    if (values.help) return { stack: "", json: false, watch: false, noPulumi: false, help: true };
     if (values.stack === undefined || !STACK_NAME_PATTERN.test(values.stack)) throw new Error(`--stack <env> is required (dev, staging or prod)\n${STATUS_USAGE}`);
-    return { stack: values.stack, json: values.json === true, noPulumi: values["no-pulumi"] === true, key: values.key, help: false };
+    if (values.json && values.watch) throw new Error(`--json and --watch: choose one (--json prints one document, --watch redraws a table)\n${STATUS_USAGE}`);
+    return { stack: values.stack, json: values.json === true, watch: values.watch === true, noPulumi: values["no-pulumi"] === true, key: values.key, help: false };
 }
 
 export interface Probe {

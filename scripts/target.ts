@@ -37,3 +37,16 @@ export async function thenCloseConnections(work: () => Promise<number>): Promise
         await closeAllConnections();
     }
 }
+
+/** Resolves at the first Ctrl-C (SIGINT) or SIGTERM: the live view and the dashboard end there, with 0. */
+export function untilInterrupted(): Promise<void> {
+    return new Promise((resolve) => {
+        const done = (): void => {
+            process.off("SIGINT", done);
+            process.off("SIGTERM", done);
+            resolve();
+        };
+        process.on("SIGINT", done);
+        process.on("SIGTERM", done);
+    });
+}

@@ -52,6 +52,17 @@ export interface AgentWatchNow {
     readonly figures: string;
 }
 
+/** The phase of the activation holding the lock (agent/internal/cli/live.go ActivationNow), for the live view. */
+export interface AgentActivationNow {
+    readonly id: string;
+    /** checking, hook, starting, gate, switching, canary, draining, settling, soak, standby, done, … */
+    readonly phase: string;
+    /** The deploy log's step that began it (one line). */
+    readonly step: string;
+    /** When that step was written, UTC to the second. */
+    readonly since: string;
+}
+
 /** The deploy lock: its holder (the owner file's first line) only while it is held. */
 export interface AgentLock {
     readonly held: "yes" | "no" | "unknown";
@@ -84,7 +95,10 @@ export interface AgentState {
         /** The instance port taking a canary share (0: none), and its share. */
         readonly canary: number;
         readonly percent: number;
-        /** Per instance port: requests and errors the proxy counted. */
+        /**
+         * Per instance port: requests and errors the proxy counted, and `rtimeMs`, its average response
+         * time of the instance's last 1024 requests, where the proxy reports one.
+         */
         readonly counts?: Readonly<Record<string, Readonly<Record<string, number>>>>;
         /** Listeners on the service port outside the proxy's unit, either family (one "pid N (command, uid U, cgroup C)" each). */
         readonly foreign: readonly string[];
@@ -109,6 +123,8 @@ export interface AgentState {
     readonly watch: AgentWatchNow | null;
     /** The last revisions.log lines, oldest first. */
     readonly revisions: readonly string[];
+    /** Only while the lock is held by an activation. */
+    readonly activation?: AgentActivationNow;
 }
 
 /** What the status script prints on a host without the agent (infra/render/status.ts). */
@@ -258,6 +274,10 @@ function checkState(o: Obj, host: string): AgentState {
         c.int(w, "port", "watch.");
     }
     c.strings(o, "revisions", "");
+    if (o.activation !== undefined) {
+        const a = c.obj(o, "activation", "");
+        for (const k of ["id", "phase", "step", "since"]) c.str(a, k, "activation.");
+    }
     return o as unknown as AgentState;
 }
 

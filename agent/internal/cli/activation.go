@@ -194,6 +194,8 @@ func runActivation(l layout.Layout, runtime string, req activate.Request, result
 		host.CleanLeftovers(l)
 	}
 	defer lk.Release()
+	// Runs before the release: a phase is never seen without the activation holding the lock.
+	defer clearPhase(l)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer stop()
 	defer func() {

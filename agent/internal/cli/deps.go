@@ -113,6 +113,10 @@ func (h hostOps) Record(version, sha, who, outcome string) {
 
 func (h hostOps) Step(text string) {
 	h.log.Step(text)
+	if h.result != "" {
+		// An activation (it reports a result): the live view reads its phase.
+		writePhase(h.l, h.log.ID, text, time.Now())
+	}
 	if h.onStep != nil {
 		h.onStep(text)
 	}

@@ -95,6 +95,8 @@ type State struct {
 	Lock           LockState          `json:"lock"`
 	Watch          *activate.WatchNow `json:"watch"`
 	Revisions      []string           `json:"revisions"`
+	// Activation is the phase of the activation holding the lock (live.go), only while it holds it.
+	Activation *ActivationNow `json:"activation,omitempty"`
 }
 
 // Agent names this agent.
@@ -414,10 +416,14 @@ func (e *env) cmdState(args []string) error {
 	if st.Proxy.Foreign == nil {
 		st.Proxy.Foreign = []string{}
 	}
-	if counts, err := v.proxy.Counts(); err == nil {
+	if counts, rtimes, err := v.proxy.Stats(); err == nil {
 		st.Proxy.Counts = map[string]map[string]int64{}
 		for p, c := range counts {
 			st.Proxy.Counts[strconv.Itoa(p)] = map[string]int64{"requests": c.Requests, "errors": c.Errors}
+			// The proxy's average response time of the instance's last 1024 requests (the live view's figure).
+			if ms, ok := rtimes[p]; ok {
+				st.Proxy.Counts[strconv.Itoa(p)]["rtimeMs"] = ms
+			}
 		}
 	}
 	if live := v.route.live; live != 0 {
@@ -441,6 +447,7 @@ func (e *env) cmdState(args []string) error {
 	st.Lock = lockState(v.l)
 	if st.Lock.Held == "yes" {
 		st.Watch = watchNow(v.l)
+		st.Activation = activationNow(v.l)
 	}
 	st.Revisions, _ = record.Tail(v.l.RevisionsLog, 5, 1<<20)
 	if st.Revisions == nil {

@@ -137,6 +137,11 @@ func (p Proxy) Foreign() []string {
 // Counts are the proxy's counters per instance port (runtime API `show stat`).
 func (p Proxy) Counts() (map[int]haproxy.Counter, error) { return p.client().Counts(p.L.Service) }
 
+// Stats is one `show stat`: the counters and, where the proxy reports them, the response times (ms).
+func (p Proxy) Stats() (map[int]haproxy.Counter, map[int]int64, error) {
+	return p.client().Stats(p.L.Service)
+}
+
 // Flip sends every new request to TO and none to FROM at once, through the runtime API.
 func (p Proxy) Flip(to, from int) error { return p.client().Flip(p.L.Service, to, from) }
 

@@ -73,8 +73,8 @@ const stateOf = (change?: (s: State) => void) => parseAgentState(hostOutput(chan
 describe("status helper", () => {
     describe("arguments", () => {
         it("requires --stack and accepts --json, --no-pulumi and --key", () => {
-            assert.deepStrictEqual(parseStatusArgs(["--stack", "prod", "--json", "--no-pulumi", "--key", "k"]), { stack: "prod", json: true, noPulumi: true, key: "k", help: false });
-            assert.deepStrictEqual(parseStatusArgs(["-s", "dev"]), { stack: "dev", json: false, noPulumi: false, key: undefined, help: false });
+            assert.deepStrictEqual(parseStatusArgs(["--stack", "prod", "--json", "--no-pulumi", "--key", "k"]), { stack: "prod", json: true, watch: false, noPulumi: true, key: "k", help: false });
+            assert.deepStrictEqual(parseStatusArgs(["-s", "dev"]), { stack: "dev", json: false, watch: false, noPulumi: false, key: undefined, help: false });
             assert.strictEqual(parseStatusArgs(["--help"]).help, true);
             assert.throws(() => parseStatusArgs([]), /--stack <env> is required/);
             assert.throws(() => parseStatusArgs(["--stack", "prod", "--follow"]), /Unknown option '--follow'[\s\S]*usage: npm run status/);

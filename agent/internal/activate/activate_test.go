@@ -378,7 +378,7 @@ func TestActivation(t *testing.T) {
 			req: func(r *Request) {
 				r.RollbackAll = &RollbackAll{From: "1.1.0", FromSha256: strings.Repeat("b", 64), FailedHost: "web-3"}
 			},
-			exit:    protocol.ExitRefused, outcome: "failed", reason: "rollback-all", previous: "1.1.0", liveHealthy: true, serving: "1.1.0",
+			exit: protocol.ExitRefused, outcome: "failed", reason: "rollback-all", previous: "1.1.0", liveHealthy: true, serving: "1.1.0",
 			seen:    `^no warm standby of 1\.0\.0 on 5001: a fleet's switch back starts no process$`,
 			record:  `^outcome=failed reason=rollback-all live=1\.1\.0 serving=1\.1\.0`,
 			routed:  haproxy.Route{Live: p2},

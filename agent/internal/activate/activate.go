@@ -500,7 +500,7 @@ func (a *Activation) Run(ctx context.Context) error {
 	if ra := a.Req.RollbackAll; ra != nil {
 		// The line names the release left, as the watch's switch back does: never counted as an activation of it.
 		a.Host.Record(ra.From, ra.FromSha256, a.Req.Who, fmt.Sprintf("outcome=rolled-back reason=rollback-all failed-host=%s to=%s mode=%s watch=%s", ra.FailedHost, a.Req.Version, mode, watch))
-		a.res.Outcome, a.res.Reason = "rolled-back", "rollback-all"
+		a.res.Outcome, a.res.Reason, a.res.Serving = "rolled-back", "rollback-all", a.Req.Version
 	} else {
 		a.Host.Record(a.Req.Version, a.Req.Sha256, a.Req.Who, fmt.Sprintf("outcome=activated previous=%s mode=%s watch=%s", orNone(a.liveVersion), mode, watch))
 	}

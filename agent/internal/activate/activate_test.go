@@ -359,7 +359,7 @@ func TestActivation(t *testing.T) {
 			req: func(r *Request) {
 				r.RollbackAll = &RollbackAll{From: "1.1.0", FromSha256: strings.Repeat("b", 64), FailedHost: "web-3"}
 			},
-			outcome: "rolled-back", reason: "rollback-all", previous: "1.1.0", liveHealthy: true, standby: "1.1.0", live: p1,
+			outcome: "rolled-back", reason: "rollback-all", previous: "1.1.0", liveHealthy: true, serving: "1.0.0", standby: "1.1.0", live: p1,
 			watch:   `^off \(no canary, no soak\)$`,
 			record:  `^outcome=rolled-back reason=rollback-all failed-host=web-3 to=1\.0\.0 mode=warm-switch watch=off`,
 			routed:  haproxy.Route{Live: p1},

@@ -152,6 +152,7 @@ describe("all hosts or none: three hosts in three batches, the third broken", fu
     it("the refresh reports the switched-back hosts as drift, and the next deploy (the marker gone) converges every host on 2.0.0", async () => {
         const drift = await driver.refresh({ previewOnly: true });
         assert.deepStrictEqual(drift.drift.map((d) => d.name).sort(), ["complinist-rb-1-activation-switch", "complinist-rb-2-activation-switch"]);
+        for (const d of drift.drift) assert.ok(d.diffs.includes("activeVersion"), `${d.name}: the read names what serves: ${JSON.stringify(d.diffs)}`);
         await h(2).run(`rm -f ${MARKER}`);
         const { code, io } = await deployHelper(config("2.0.0", "1.0.0"));
         assert.strictEqual(code, DEPLOY_EXIT.ok, io.text);

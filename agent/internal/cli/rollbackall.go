@@ -79,7 +79,7 @@ func (e *env) cmdRollbackAll(args []string) error {
 	}
 	standby := otherPort(s.Port, live)
 	target := d.Inst.Version(standby)
-	if !d.Inst.Active(standby) || target == "" || d.Inst.Rev(standby) != s.Revision || !releaseComplete(l, target) {
+	if !d.Inst.Active(standby) || target == "" || target == from || d.Inst.Rev(standby) != s.Revision || !releaseComplete(l, target) {
 		seen := fmt.Sprintf("no warm standby on %d (a switch back starts no process): %s keeps serving", standby, from)
 		log := record.Log{Revisions: l.RevisionsLog, Deploy: l.DeployLog, ID: "rollback-all"}
 		_ = log.Record(from, host.ManifestField(l, from, "sha256"), who, fmt.Sprintf("outcome=failed reason=rollback-all failed-host=%s seen=%s", failed, seen))

@@ -1,5 +1,6 @@
 import * as assert from "assert";
 import { outcomeLine, parseOutcomes } from "../../../infra/agent/outcome";
+import type { ActivationResult } from "../../../infra/agent/protocol";
 import { failedOutcome, type FleetOutcome, fleetReport, peerOutcome } from "../../../infra/providers/allOrNone";
 import { deploy, DEPLOY_EXIT } from "../../../ops/deploy";
 import { describeFleetRollback, notificationText } from "../../../ops/notify";
@@ -10,16 +11,18 @@ const GATE = new Error(
     `host web-3: version 2.0.0 failed its gate (GET /health on the new instance within 8s, wanted 200 {"status":"healthy","version":"2.0.0"}; saw: HTTP 503). It never took a request: 1.0.0 serves. Later batches were not touched.\n` +
         outcomeLine({ v: 1, host: "web-3", version: "2.0.0", outcome: "failed", reason: "health-gate", previous: "1.0.0", seen: "HTTP 503" }),
 );
-const back = (host: string) => peerOutcome(host, "2.0.0", { v: 1, done: true, outcome: "rolled-back", reason: "rollback-all", exit: 0, previous: "2.0.0", liveHealthy: true, serving: "1.0.0" } as never);
+/** A rollback-all answer as the agent prints it. */
+const answer = (r: Partial<ActivationResult>): ActivationResult => ({ v: 1, done: true, exit: 0, previous: "", liveHealthy: false, standby: "", ...r });
+const back = (host: string) => peerOutcome(host, "2.0.0", answer({ outcome: "rolled-back", reason: "rollback-all", previous: "2.0.0", liveHealthy: true, serving: "1.0.0", standby: "2.0.0" }));
 
 describe("all hosts or none: the fleet's outcome after a failed activation", () => {
     it("each answer of a peer's rollback-all becomes its outcome", () => {
         assert.deepStrictEqual(back("web-1"), { host: "web-1", outcome: "switched-back", serving: "1.0.0", detail: "switched back to 1.0.0, its warm standby (2.0.0 stays warm)" });
-        const unchanged = peerOutcome("web-1", "2.0.0", { v: 1, done: true, outcome: "unchanged", exit: 0, previous: "1.0.0", liveHealthy: false, serving: "1.0.0", seen: "2.0.0 is not live here (live: 1.0.0): left as it is" });
+        const unchanged = peerOutcome("web-1", "2.0.0", answer({ outcome: "unchanged", exit: 0, previous: "1.0.0", liveHealthy: false, serving: "1.0.0", seen: "2.0.0 is not live here (live: 1.0.0): left as it is" }));
         assert.deepStrictEqual([unchanged.outcome, unchanged.serving, unchanged.detail], ["unchanged", "1.0.0", "left as it was: 2.0.0 is not live here (live: 1.0.0): left as it is"]);
-        const noStandby = peerOutcome("web-1", "2.0.0", { v: 1, done: true, outcome: "failed", reason: "rollback-all", exit: 7, previous: "2.0.0", liveHealthy: true, serving: "2.0.0", seen: "no warm standby on 5001" });
+        const noStandby = peerOutcome("web-1", "2.0.0", answer({ outcome: "failed", reason: "rollback-all", exit: 7, previous: "2.0.0", liveHealthy: true, serving: "2.0.0", seen: "no warm standby on 5001" }));
         assert.deepStrictEqual([noStandby.outcome, noStandby.serving, noStandby.detail], ["not-switched", "2.0.0", "NOT switched back (rollback-all): no warm standby on 5001"]);
-        const locked = peerOutcome("web-1", "2.0.0", { v: 1, done: true, outcome: "locked", holder: "ci@runner pid 7", exit: 75, previous: "", liveHealthy: false });
+        const locked = peerOutcome("web-1", "2.0.0", answer({ outcome: "locked", holder: "ci@runner pid 7", exit: 75, previous: "", liveHealthy: false }));
         assert.deepStrictEqual([locked.outcome, locked.detail], ["not-switched", "NOT switched back: the deploy lock is held by ci@runner pid 7"]);
         const unreachable = peerOutcome("web-1", "2.0.0", new Error("host web-1: connection refused\nmore"));
         assert.deepStrictEqual([unreachable.outcome, unreachable.detail], ["not-switched", "could not be reached to switch back: host web-1: connection refused"]);
@@ -48,7 +51,7 @@ describe("all hosts or none: the fleet's outcome after a failed activation", () 
     });
 
     it("a peer that could not switch back: the report says the fleet is NOT on one release, and which host is stuck", () => {
-        const stuck = peerOutcome("web-2", "2.0.0", { v: 1, done: true, outcome: "failed", reason: "rollback-all", exit: 7, previous: "2.0.0", liveHealthy: true, serving: "2.0.0", seen: "no warm standby on 5001" });
+        const stuck = peerOutcome("web-2", "2.0.0", answer({ outcome: "failed", reason: "rollback-all", exit: 7, previous: "2.0.0", liveHealthy: true, serving: "2.0.0", seen: "no warm standby on 5001" }));
         const text = fleetReport(S, GATE, [back("web-1"), stuck, failedOutcome("web-3", GATE)]);
         assert.match(text, /\nThe fleet is NOT on one previous release \(web-1 1\.0\.0, web-2 2\.0\.0, web-3 1\.0\.0\): web-2 could not switch back\. Pulumi's state still records 2\.0\.0 on web-1 /);
         assert.deepStrictEqual(describeFleetRollback(text)?.fleet, "");

@@ -6,7 +6,7 @@ import type { InstanceRuntime } from "../infra/agent/protocol";
 import type { ArtifactRelease } from "../stacks/schema";
 import type { ContainerLimits, ImageRelease } from "../stacks/containerSchema";
 import type { WatchConfig } from "../stacks/watchSchema";
-import { Activation } from "./Activation";
+import { Activation, type ActivationArgs } from "./Activation";
 import type { HostStatus } from "./rollout";
 import { Release, ReleaseSource } from "./Release";
 import { SystemdService } from "./SystemdService";
@@ -64,6 +64,8 @@ export interface HostDeploymentArgs {
     readonly hookSecret: boolean;
     /** `complinist:allowServiceInterruption`: a new service name or baseDir may stop the service on this host. */
     readonly allowServiceInterruption: boolean;
+    /** rollout.onFailure and the other hosts: what a failed activation here does to the fleet (ActivationInputs.fleet). */
+    readonly fleet: ActivationArgs["fleet"];
     /** The previous batch's activations: nothing on this host changes until they are healthy. */
     readonly after?: ReadonlyArray<pulumi.Resource>;
 }
@@ -147,6 +149,7 @@ export class HostDeployment extends pulumi.ComponentResource {
                 canary: args.canary,
                 watch: args.watch,
                 acknowledged: args.acknowledged,
+                fleet: args.fleet,
             },
             { parent: this, dependsOn: [this.releases[args.version] as Release, this.service, ...after] },
         );

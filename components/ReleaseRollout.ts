@@ -3,7 +3,7 @@ import { keptVersions, StackConfig } from "../stacks/config";
 import type { ArtifactRelease } from "../stacks/schema";
 import { CONTAINER_DEFAULTS, type ImageRelease } from "../stacks/containerSchema";
 import { HostDeployment } from "./HostDeployment";
-import { deployInBatches, HostStatus, statusByHost } from "./rollout";
+import { deployInBatches, fleetAround, HostStatus, statusByHost } from "./rollout";
 
 export interface ReleaseRolloutArgs {
     /** The validated stack config, either mode. */
@@ -69,6 +69,7 @@ export class ReleaseRollout extends pulumi.ComponentResource {
                         hookHere: !c.hooks.once || h.name === c.hosts[0]?.name,
                         hookSecret: c.secretKeys.includes("hooks"),
                         allowServiceInterruption: c.allowServiceInterruption,
+                        fleet: fleetAround(c.hosts, c.batchSize, h.name, c.rollout.onFailure),
                         after,
                     },
                     { parent: this },

@@ -1,7 +1,7 @@
 import { parseArgs } from "util";
 import type { ConfigValue, OpMap, OutputMap } from "@pulumi/pulumi/automation";
 import { STACK_NAME_PATTERN } from "../stacks/schema";
-import { type DeployEvent, describeFailure, describeWatchRollback, type Notifier } from "./notify";
+import { type DeployEvent, describeFailure, describeFleetRollback, describeWatchRollback, type Notifier } from "./notify";
 import { CONVERGE, describeHosts, describeWatch, errorText, type OperatorIo, rollbackCommand, tryGetConfig, UsageError } from "./operator";
 import { type DeployRecord, dotenvText, recordFromOutputs, recordLines } from "./record";
 
@@ -116,6 +116,13 @@ export function watchRolledBackEvent(stackName: string, error: string, reporting
     return { kind: "rolledBack", stack: stackName, from: w.from, to: w.to, commit: reporting.commit, at: reporting.now(), hosts: w.hosts.join(", "), reason: { by: "watch", figures: w.figures } };
 }
 
+/** The rollback notification when rollout.onFailure: rollback-all switched the fleet back; undefined when it did not. */
+export function fleetRolledBackEvent(stackName: string, error: string, reporting: Pick<Reporting, "commit" | "now">): DeployEvent | undefined {
+    const f = describeFleetRollback(error);
+    if (f === undefined) return undefined;
+    return { kind: "rolledBack", stack: stackName, from: f.from, to: f.to, commit: reporting.commit, at: reporting.now(), hosts: f.hosts.join(", "), reason: { by: f.by, failedHost: f.failedHost, fleet: f.fleet } };
+}
+
 /** The whole deployment; returns the process exit code (DEPLOY_EXIT). */
 export async function deploy(stack: DeployStack, args: Pick<DeployArgs, "yes" | "dotenv">, io: OperatorIo, reporting: Reporting): Promise<number> {
     if (!args.yes && !io.interactive) {
@@ -152,13 +159,20 @@ export async function deploy(stack: DeployStack, args: Pick<DeployArgs, "yes" | 
         await reporting.notifier.send(await failedEvent(stack, version, error, reporting));
         const rolledBack = watchRolledBackEvent(stack.name, error, reporting);
         if (rolledBack !== undefined) await reporting.notifier.send(rolledBack);
+        const fleet = fleetRolledBackEvent(stack.name, error, reporting);
+        if (fleet !== undefined) await reporting.notifier.send(fleet);
+        const fleetOn = describeFleetRollback(error)?.fleet;
         let last: OutputMap = {};
         try {
             last = await stack.outputs();
         } catch (readError) {
             io.err(`warning: could not read the stack outputs: ${errorText(readError)}`);
         }
-        io.out(`The deploy record below is the last successful deployment of ${stack.name}, which still runs:`);
+        io.out(
+            fleetOn
+                ? `The fleet is on the previous release ${fleetOn} (rollout.onFailure: rollback-all switched every host back): the deploy record below is what every host runs:`
+                : `The deploy record below is the last successful deployment of ${stack.name}, which still runs:`,
+        );
         finishWithRecord(recordFromOutputs(last), args.dotenv, io, reporting);
         return DEPLOY_EXIT.upFailed;
     }

@@ -34,7 +34,7 @@ export type DeployEvent =
           /** Manual: the hosts' status after the rollback; automatic: the hosts that switched back. */
           readonly hosts: string;
           /** Absent: an operator's rollback (npm run rollback). Set: the hosts switched back by themselves. */
-          readonly reason?: WatchRollbackReason;
+          readonly reason?: WatchRollbackReason | FleetRollbackReason;
       };
 
 /** An automatic rollback: a host's error-rate watch tripped and switched back to the previous release. */
@@ -42,6 +42,14 @@ export interface WatchRollbackReason {
     readonly by: "watch";
     /** What the watch saw (requests and errors of the new and the previous release, the limit), per host when several. */
     readonly figures: string;
+}
+
+/** An automatic rollback of the fleet: a host failed, and every host the update had switched went back (rollout.onFailure: rollback-all). */
+export interface FleetRollbackReason {
+    readonly by: "rollback-all";
+    readonly failedHost: string;
+    /** The one release the whole fleet is on now ("" when it is not on one). */
+    readonly fleet: string;
 }
 
 /**
@@ -81,6 +89,10 @@ export function notificationText(e: DeployEvent): string {
                 slack`Saw: ${e.saw} Hosts whose health gate failed switched back by themselves. Roll back: ${e.rollback}`
             );
         case "rolledBack":
+            if (e.reason?.by === "rollback-all") {
+                const on = e.reason.fleet !== "" ? slack`the whole fleet is on ${e.reason.fleet}, the previous release.` : slack`the fleet is NOT on one release: see the job log.`;
+                return slack`Rolled back automatically: ${e.stack} from ${e.from} to ${e.to} on ${e.hosts} because ${e.reason.failedHost} failed (rollout.onFailure: rollback-all): ` + on + slack` (commit ${e.commit}, ${e.at})`;
+            }
             if (e.reason !== undefined) {
                 return (
                     slack`Rolled back automatically: ${e.stack} from ${e.from} to ${e.to} on ${e.hosts} by the error-rate watch: ${e.reason.figures} (commit ${e.commit}, ${e.at}). ` +
@@ -141,6 +153,21 @@ export function describeWatchRollback(errorText: string): WatchRollback | undefi
         to: [...new Set(found.map((o) => o.previous))].join(", "),
         hosts,
         figures: figures.length > MAX_SAW ? `${figures.slice(0, MAX_SAW)}…` : figures,
+    };
+}
+
+/** Pure: the hosts a failed update switched back under rollout.onFailure: rollback-all, from the outcome lines; undefined when none did. */
+export function describeFleetRollback(errorText: string): (Omit<WatchRollback, "figures"> & FleetRollbackReason) | undefined {
+    const found = parseOutcomes(errorText).filter((o) => o.outcome === "rolled-back" && o.reason === "rollback-all");
+    const first = found[0];
+    if (first === undefined) return undefined;
+    return {
+        by: "rollback-all",
+        from: [...new Set(found.map((o) => o.version))].join(", "),
+        to: [...new Set(found.map((o) => o.previous))].join(", "),
+        hosts: found.map((o) => o.host),
+        failedHost: first.failedHost ?? "unknown",
+        fleet: first.fleet ?? "",
     };
 }
 

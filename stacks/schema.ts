@@ -25,6 +25,9 @@ const ADDRESS_PATTERN = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?$|^\[?[0-
 
 const port = integer("a TCP port", 1, 65535);
 
+/** `rollout.onFailure`'s values; the first is the default. */
+export const ON_FAILURE = ["rollback-all", "halt"] as const;
+
 /** A top-level flag: `pulumi config set complinist:x true` hands over the string "true". */
 const flag = (what: string) =>
     z.preprocess((v) => (v === "true" ? true : v === "false" ? false : v), z.boolean({ error: `must be true or false (${what})` }));
@@ -160,7 +163,17 @@ export const configSchema = z
         baseDir: baseDir.default("/opt/complinist"),
         service,
         health: health.default({ path: "/health", timeoutSeconds: 60, intervalMs: 1000, soakSeconds: 0, drainSeconds: 30, checks: [] }),
-        rollout: z.strictObject({ batchSize: integer("a batch size", 1, 1000).optional() }).default({}),
+        rollout: z
+            .strictObject({
+                batchSize: integer("a batch size", 1, 1000).optional(),
+                /** When a host fails its gate, canary or soak: every host this update switched goes back (rollback-all), or the rest stays as it is (halt). */
+                onFailure: z
+                    .enum(ON_FAILURE, {
+                        error: "must be 'rollback-all' (every host this update already switched goes back to its warm standby) or 'halt' (the hosts already switched keep the new release)",
+                    })
+                    .default("rollback-all"),
+            })
+            .default({ onFailure: "rollback-all" }),
         canary: canary.optional(),
         watch: watch.default(WATCH_DEFAULTS),
         hooks: z

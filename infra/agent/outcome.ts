@@ -20,6 +20,10 @@ export interface HostOutcome {
     readonly seen: string;
     /** Milliseconds from the watch's trip to the switch back, when it switched back. */
     readonly switchBackMs?: number;
+    /** rollback-all: the host whose failure switched this one back. */
+    readonly failedHost?: string;
+    /** rollback-all: the one release the whole fleet is on after the switch back ("" when it is not on one). */
+    readonly fleet?: string;
 }
 
 /** The line to append to an error message. */
@@ -45,6 +49,8 @@ export function parseOutcomes(text: string): HostOutcome[] {
                     previous: typeof o.previous === "string" ? o.previous : "",
                     seen: typeof o.seen === "string" ? o.seen : "",
                     ...(typeof o.switchBackMs === "number" ? { switchBackMs: o.switchBackMs } : {}),
+                    ...(typeof o.failedHost === "string" ? { failedHost: o.failedHost } : {}),
+                    ...(typeof o.fleet === "string" ? { fleet: o.fleet } : {}),
                 });
             }
         } catch {

@@ -9,6 +9,7 @@ import { trace } from "../transport/trace";
 import { activationOutcome, containerOf } from "./activationOutcome";
 import { configureCredentials, connect, deployer, HostChangeInputs, hostChangeRefusal, HostTarget, run } from "./host";
 import { guarded } from "./guard";
+import { allOrNone } from "./allOrNone";
 
 /** The health contract an instance must pass before it takes a request. */
 export interface HealthGate {
@@ -18,6 +19,15 @@ export interface HealthGate {
     readonly soakSeconds: number;
     readonly drainSeconds: number;
     readonly checks: ReadonlyArray<{ readonly path: string; readonly status: number; readonly maxMs: number }>;
+}
+
+/** rollout.onFailure around one host: `peers` go back to their warm standby when its activation fails; `later` were never touched. */
+export interface FleetPlan {
+    readonly onFailure: "rollback-all" | "halt";
+    /** The other hosts this update may already have switched (earlier batches, this batch); none with `halt`. */
+    readonly peers: ReadonlyArray<HostTarget>;
+    /** The later batches' host names. */
+    readonly later: ReadonlyArray<string>;
 }
 
 /** The inputs of one host's Activation: which release is live behind the proxy, and how it gets there. */
@@ -58,6 +68,8 @@ export interface ActivationInputs extends HostChangeInputs {
     readonly watch: { readonly errorRateFactor: number; readonly minRequests: number; readonly maxErrorRatio: number };
     /** `version` is in acknowledgeRolledBack: deployed even if this host's watch rolled back from it. */
     readonly acknowledged: boolean;
+    /** What a failed activation here does to the other hosts (used only then: never a diff of its own). */
+    readonly fleet: FleetPlan;
 }
 
 export interface ActivationOutputs extends ActivationInputs {
@@ -216,8 +228,8 @@ export const activationProvider: pulumi.dynamic.ResourceProvider = {
         if (moved !== undefined) throw new Error(moved);
         const changed: string[] = [];
         for (const k of Object.keys(news) as Array<keyof ActivationInputs>) {
-            // An acknowledgement alone changes nothing on the host.
-            if (k === "acknowledgeHostChange") continue;
+            // An acknowledgement, or the plan for a failure, alone changes nothing on the host.
+            if (k === "acknowledgeHostChange" || k === "fleet") continue;
             if (JSON.stringify(olds[k]) !== JSON.stringify(news[k])) changed.push(k);
         }
         // Present only when true, so the loop above misses its removal: the state must stop saying [secret] too.
@@ -230,7 +242,7 @@ export const activationProvider: pulumi.dynamic.ResourceProvider = {
     },
 
     async create(inputs: ActivationInputs) {
-        return { id: `${inputs.host.name}:${inputs.service}:current`, outs: await activate(inputs, false) };
+        return { id: `${inputs.host.name}:${inputs.service}:current`, outs: await allOrNone(inputs, () => activate(inputs, false)) };
     },
 
     async update(_id: string, olds: ActivationOutputs, news: ActivationInputs) {
@@ -243,7 +255,7 @@ export const activationProvider: pulumi.dynamic.ResourceProvider = {
             delete kept.hookSecret;
             return { outs: { ...kept, ...news, activeVersion: olds.activeVersion, active: olds.active } };
         }
-        const outs = await activate(news, news.version === olds.rollbackVersion);
+        const outs = await allOrNone(news, () => activate(news, news.version === olds.rollbackVersion));
         // A converge (standby only) is not a new activation of the live release.
         return { outs: restart ? outs : { ...outs, activatedAt: olds.activatedAt, activatedCommit: olds.activatedCommit } };
     },

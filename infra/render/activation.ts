@@ -42,3 +42,12 @@ export function renderAgentState(l: HostLayout, port: number, healthPath: string
         `if ! ${p} version >/dev/null 2>&1; then echo ${q(LEGACY_HOST_PROGRAM)}; exec ${p} status; fi\nexec ${p} state`,
     );
 }
+
+/**
+ * A fleet's switch back on one host (rollout.onFailure: rollback-all): the agent's `rollback-all`
+ * takes the warm standby back when `from` is live, under the host lock, and prints its outcome as
+ * one JSON line.
+ */
+export function renderRollbackAll(l: HostLayout, from: string, failedHost: string, who: string): string {
+    return agent(l, `rollback-all --from ${q(from)} --failed-host ${q(failedHost)} --who ${q(who)}`);
+}

@@ -58,3 +58,14 @@ export function healthPathArtifact(outDir: string, version: string, healthPath: 
         "code = 404 if self.path == '/health' else 200",
     ]);
 }
+
+/**
+ * A release that is healthy on every host but one: where MARKER exists (a file root made on that
+ * host), its /health answers 503 "broken", so it fails the gate there and only there.
+ */
+export function brokenWhereArtifact(outDir: string, version: string, marker: string): Artifact {
+    return pythonArtifact(outDir, version, [`BROKEN = os.path.exists(${JSON.stringify(marker)})`], [
+        `body = json.dumps({"status": "broken" if BROKEN else "healthy", "version": "${version}"}) if self.path == "/health" else "<p>page</p>"`,
+        "code = 503 if (BROKEN and self.path == '/health') else 200",
+    ]);
+}

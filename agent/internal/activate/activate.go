@@ -28,6 +28,18 @@ type Request struct {
 	Service string
 	// Docker: container mode (the result names the live container).
 	Docker bool
+	// RollbackAll makes this activation the switch back of a fleet whose update failed on another
+	// host (rollout.onFailure: rollback-all): Version is the warm standby to take back, and only a
+	// warm one is taken (no process start); the record names From as rolled back, and why.
+	RollbackAll *RollbackAll
+}
+
+// RollbackAll is why a host goes back to its warm standby: the update that made From live here
+// failed on FailedHost.
+type RollbackAll struct {
+	From       string
+	FromSha256 string
+	FailedHost string
 }
 
 // Activation runs one Request against Deps.
@@ -373,6 +385,10 @@ func (a *Activation) Run(ctx context.Context) error {
 	}
 
 	warm := a.Inst.Active(idle) && a.Inst.Version(idle) == a.Req.Version && a.Inst.Rev(idle) == a.S.Revision
+	if a.Req.RollbackAll != nil && !warm {
+		a.failedSeen = fmt.Sprintf("no warm standby of %s on %d: a fleet's switch back starts no process", a.Req.Version, idle)
+		return a.fail(ctx, protocol.ExitRefused, "failed", "rollback-all")
+	}
 	var startErr error
 	if warm {
 		a.step("warm standby %s on %d: re-checking its health", a.Req.Version, idle)
@@ -480,9 +496,15 @@ func (a *Activation) Run(ctx context.Context) error {
 	if watch == "" {
 		watch = "off (no canary, no soak)"
 	}
-	a.Host.Record(a.Req.Version, a.Req.Sha256, a.Req.Who, fmt.Sprintf("outcome=activated previous=%s mode=%s watch=%s", orNone(a.liveVersion), mode, watch))
-	a.step("result activated")
 	a.res.Outcome, a.res.Watch, a.res.Live = "activated", record.OneLine(watch, 0), idle
+	if ra := a.Req.RollbackAll; ra != nil {
+		// The line names the release left, as the watch's switch back does: never counted as an activation of it.
+		a.Host.Record(ra.From, ra.FromSha256, a.Req.Who, fmt.Sprintf("outcome=rolled-back reason=rollback-all failed-host=%s to=%s mode=%s watch=%s", ra.FailedHost, a.Req.Version, mode, watch))
+		a.res.Outcome, a.res.Reason, a.res.Serving = "rolled-back", "rollback-all", a.Req.Version
+	} else {
+		a.Host.Record(a.Req.Version, a.Req.Sha256, a.Req.Who, fmt.Sprintf("outcome=activated previous=%s mode=%s watch=%s", orNone(a.liveVersion), mode, watch))
+	}
+	a.step("result %s", a.res.Outcome)
 	a.res.Commit = a.Host.Commit(a.Req.Version)
 	if a.Req.Docker {
 		a.res.Container = a.Inst.Container(idle)

@@ -349,6 +349,42 @@ func TestActivation(t *testing.T) {
 			},
 		},
 		{
+			name: "rollback-all: the fleet's switch back to the warm standby names the release left and the host that failed; the release left stays warm",
+			world: func(w *world) {
+				w.deployed("1.1.0", "r2", p2)
+				w.run(p1, "1.0.0", "r2")
+			},
+			version:  "1.0.0",
+			settings: func(s *protocol.Settings) { s.RollbackVersion = "1.1.0" },
+			req: func(r *Request) {
+				r.RollbackAll = &RollbackAll{From: "1.1.0", FromSha256: strings.Repeat("b", 64), FailedHost: "web-3"}
+			},
+			outcome: "rolled-back", reason: "rollback-all", previous: "1.1.0", liveHealthy: true, serving: "1.0.0", standby: "1.1.0", live: p1,
+			watch:   `^off \(no canary, no soak\)$`,
+			record:  `^outcome=rolled-back reason=rollback-all failed-host=web-3 to=1\.0\.0 mode=warm-switch watch=off`,
+			routed:  haproxy.Route{Live: p1},
+			noSteps: []string{`^instance start`},
+			then: func(t *testing.T, w *world, a *Activation) {
+				eq(t, "current", w.current, "1.0.0")
+			},
+		},
+		{
+			name: "rollback-all without a warm standby: refused, nothing started, the live release untouched",
+			world: func(w *world) {
+				w.deployed("1.1.0", "r2", p2)
+			},
+			version:  "1.0.0",
+			settings: func(s *protocol.Settings) { s.RollbackVersion = "1.1.0" },
+			req: func(r *Request) {
+				r.RollbackAll = &RollbackAll{From: "1.1.0", FromSha256: strings.Repeat("b", 64), FailedHost: "web-3"}
+			},
+			exit: protocol.ExitRefused, outcome: "failed", reason: "rollback-all", previous: "1.1.0", liveHealthy: true, serving: "1.1.0",
+			seen:    `^no warm standby of 1\.0\.0 on 5001: a fleet's switch back starts no process$`,
+			record:  `^outcome=failed reason=rollback-all live=1\.1\.0 serving=1\.1\.0`,
+			routed:  haproxy.Route{Live: p2},
+			noSteps: []string{`^instance start`},
+		},
+		{
 			name: "the warm standby fails its gate: exit 6, left running as it was, the live one untouched",
 			world: func(w *world) {
 				w.deployed("1.1.0", "r2", p2)
@@ -1131,7 +1167,12 @@ func (c arc) run(t *testing.T) {
 		t.Fatalf("records %v", w.records)
 	}
 	rec := w.records[0]
-	eq(t, "record fields", [3]string{rec.Version, rec.Sha, rec.Who}, [3]string{version, sha, "ci@runner"})
+	recVersion, recSha := version, sha
+	if ra := a.Req.RollbackAll; ra != nil && r.Outcome == "rolled-back" {
+		// A fleet's switch back names the release it left.
+		recVersion, recSha = ra.From, ra.FromSha256
+	}
+	eq(t, "record fields", [3]string{rec.Version, rec.Sha, rec.Who}, [3]string{recVersion, recSha, "ci@runner"})
 	match(t, "record", rec.Outcome, c.record)
 
 	// Instances and the proxy.

@@ -118,6 +118,8 @@ func (e *env) dispatch(args []string) error {
 		return e.cmdReleases(rest)
 	case "rollback":
 		return e.cmdRollback(rest)
+	case "rollback-all":
+		return e.cmdRollbackAll(rest)
 	case "check-current":
 		return e.cmdCheckCurrent(rest)
 	case "container-run":

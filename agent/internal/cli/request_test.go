@@ -65,3 +65,27 @@ func TestUnknownCommandsAndHelp(t *testing.T) {
 		t.Fatal("a program name that is no service name is refused")
 	}
 }
+
+func TestRollbackAllRefusesBadArgumentsBeforeTouchingTheHost(t *testing.T) {
+	var out, errb bytes.Buffer
+	e := &env{prog: "/usr/local/sbin/complinist", service: "complinist", stdout: &out, stderr: &errb}
+	for name, c := range map[string]struct {
+		args []string
+		want string
+	}{
+		"missing flags": {[]string{"rollback-all", "--from", "2.0.0"}, "usage: /usr/local/sbin/complinist rollback-all --from VERSION --failed-host NAME --who WHO"},
+		"unknown flag":  {[]string{"rollback-all", "--from", "2.0.0", "--failed-host", "web-3", "--to", "1.0.0"}, "usage: "},
+		"bad version":   {[]string{"rollback-all", "--from", "../shared/x", "--failed-host", "web-3", "--who", "ci@runner"}, "refused: --from ../shared/x is not a release version; nothing was changed"},
+		"bad host":      {[]string{"rollback-all", "--from", "2.0.0", "--failed-host", "web 3\nversion=9", "--who", "ci@runner"}, "refused: --failed-host web 3 version=9 is not a host name"},
+		"two-line who":  {[]string{"rollback-all", "--from", "2.0.0", "--failed-host", "web-3", "--who", "ci\noutcome=activated"}, "refused: --who must be one printable line"},
+		"empty who":     {[]string{"rollback-all", "--from", "2.0.0", "--failed-host", "web-3", "--who", ""}, "refused: --who must be one printable line"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := e.dispatch(c.args)
+			ue, ok := err.(usageError)
+			if !ok || !strings.Contains(ue.Error(), c.want) {
+				t.Fatalf("want a usage error with %q, got %v", c.want, err)
+			}
+		})
+	}
+}

@@ -109,6 +109,8 @@ export interface AgentState {
     readonly watch: AgentWatchNow | null;
     /** The last revisions.log lines, oldest first. */
     readonly revisions: readonly string[];
+    /** The service port and health path the probes used (absent from an agent built before it). */
+    readonly probe?: { readonly port: number; readonly healthPath: string };
 }
 
 /** What the status script prints on a host without the agent (infra/render/status.ts). */
@@ -258,6 +260,11 @@ function checkState(o: Obj, host: string): AgentState {
         c.int(w, "port", "watch.");
     }
     c.strings(o, "revisions", "");
+    if (o.probe !== undefined) {
+        const p = c.obj(o, "probe", "");
+        c.int(p, "port", "probe.");
+        c.str(p, "healthPath", "probe.");
+    }
     return o as unknown as AgentState;
 }
 

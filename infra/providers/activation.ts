@@ -154,7 +154,8 @@ async function activate(s: ActivationInputs, rollback: boolean): Promise<Activat
         await sleep(Math.min(1000, Math.max(200, h.intervalMs)));
     }
     if (kv === undefined) throw new Error(`host ${t.host}: the activation of ${s.version} reported nothing`);
-    trace("activated", { host: s.host.name, version: s.version, outcome: kv.outcome ?? "" });
+    const phases = (kv.phasesMs ?? []).map((p) => `${p.phase}:${p.ms}`).join(",");
+    trace("activated", { host: s.host.name, version: s.version, outcome: kv.outcome ?? "", ...(phases ? { phasesMs: phases } : {}) });
     return activationOutcome(s, t.host, l.lockFile, kv);
 }
 

@@ -95,6 +95,12 @@ type State struct {
 	Lock           LockState          `json:"lock"`
 	Watch          *activate.WatchNow `json:"watch"`
 	Revisions      []string           `json:"revisions"`
+	// Probe is the service port and health path the probes above used (the flags, else the
+	// last deploy's settings): a reader asking for others knows to ask again.
+	Probe struct {
+		Port       int    `json:"port"`
+		HealthPath string `json:"healthPath"`
+	} `json:"probe"`
 }
 
 // Agent names this agent.
@@ -430,6 +436,7 @@ func (e *env) cmdState(args []string) error {
 		st.Live.Active = "inactive"
 	}
 	st.StandbyVersion, st.CanaryVersion = v.stbyVer, v.canaryV
+	st.Probe.Port, st.Probe.HealthPath = port, path
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	st.Health = timedGet(base+path, 8192)
 	st.Root = timedGet(base+"/", 0)

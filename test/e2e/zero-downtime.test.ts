@@ -207,8 +207,10 @@ describe("zero-downtime activation on a real host, under load", function () {
     });
 
     it("the on-host emergency rollback switches to the warm standby, locked and recorded", async () => {
-        const out = await sh(host(), "/usr/local/sbin/complinist rollback");
+        const out = await sh(host(), "s=$(date +%s%N); /usr/local/sbin/complinist rollback; echo \"tookMs=$(( ($(date +%s%N) - s) / 1000000 ))\"");
         assert.match(out, /rolling back to 1\.0\.0/);
+        // The host's part, for the report (never asserted): the command's time and the agent's phases.
+        console.log(`      complinist rollback: ${out.split("\n").filter((l) => /^(tookMs|phasesMs)=/.test(l)).join(" ")}`);
         assert.match(await served(), /"version": ?"1\.0\.0"/);
         assert.match(await lastRecord(), /version=1\.0\.0\tsha256=[0-9a-f]{64}\tby=\S+-emergency\toutcome=activated previous=1\.1\.0 mode=warm-switch/);
         const drift = await driver.refresh({ previewOnly: true });

@@ -89,6 +89,8 @@ export interface ActivationResult {
     readonly watchPhases?: readonly WatchPhase[];
     readonly trippedAt?: number;
     readonly switchedBackAt?: number;
+    /** Milliseconds each phase took on the host (recheck or gate, switch, config, drain, soak, standby, total), in order. */
+    readonly phasesMs?: ReadonlyArray<{ readonly phase: string; readonly ms: number }>;
     /** The transient activation unit's state, from the poll. */
     readonly unit?: string;
 }

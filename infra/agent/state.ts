@@ -125,6 +125,8 @@ export interface AgentState {
     readonly revisions: readonly string[];
     /** Only while the lock is held by an activation. */
     readonly activation?: AgentActivationNow;
+    /** The service port and health path the probes used (absent from an agent built before it). */
+    readonly probe?: { readonly port: number; readonly healthPath: string };
 }
 
 /** What the status script prints on a host without the agent (infra/render/status.ts). */
@@ -277,6 +279,11 @@ function checkState(o: Obj, host: string): AgentState {
     if (o.activation !== undefined) {
         const a = c.obj(o, "activation", "");
         for (const k of ["id", "phase", "step", "since"]) c.str(a, k, "activation.");
+    }
+    if (o.probe !== undefined) {
+        const p = c.obj(o, "probe", "");
+        c.int(p, "port", "probe.");
+        c.str(p, "healthPath", "probe.");
     }
     return o as unknown as AgentState;
 }

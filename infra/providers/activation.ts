@@ -7,9 +7,10 @@ import { type AgentState, parseAgentState } from "../agent/state";
 import { hostLayout } from "../render/layout";
 import { trace } from "../transport/trace";
 import { activationOutcome, containerOf } from "./activationOutcome";
-import { configureCredentials, connect, deployer, HostChangeInputs, hostChangeRefusal, HostTarget, run } from "./host";
+import { configureCredentials, connect, connectForRead, deployer, HostChangeInputs, hostChangeRefusal, HostTarget, run } from "./host";
 import { guarded } from "./guard";
 import { allOrNone } from "./allOrNone";
+import { readHostOnce } from "./hostRead";
 
 /** The health contract an instance must pass before it takes a request. */
 export interface HealthGate {
@@ -166,15 +167,31 @@ async function activate(s: ActivationInputs, rollback: boolean): Promise<Activat
         await sleep(Math.min(1000, Math.max(200, h.intervalMs)));
     }
     if (kv === undefined) throw new Error(`host ${t.host}: the activation of ${s.version} reported nothing`);
-    trace("activated", { host: s.host.name, version: s.version, outcome: kv.outcome ?? "" });
+    const phases = (kv.phasesMs ?? []).map((p) => `${p.phase}:${p.ms}`).join(",");
+    trace("activated", { host: s.host.name, version: s.version, outcome: kv.outcome ?? "", ...(phases ? { phasesMs: phases } : {}) });
     return activationOutcome(s, t.host, l.lockFile, kv);
 }
 
-async function readHost(props: ActivationOutputs): Promise<Pick<ActivationOutputs, "activeVersion" | "active" | "standbyVersion">> {
-    const t = await connect(props.host, props.privateKey);
+/**
+ * The agent's state as the host's one read has it (shared with the host's other resources), or
+ * its own read when that one probed another port or health path than this activation's (or the
+ * agent does not say which).
+ */
+async function stateOf(props: ActivationOutputs): Promise<{ host: string; out: string }> {
+    const shared = await readHostOnce(props);
+    if (shared.state.code !== 0) throw new Error(`host ${shared.host}: reading the live release failed (exit ${shared.state.code}): ${(shared.state.stderr || shared.state.stdout).trim().slice(-800)}`);
+    const out = shared.state.stdout;
+    if (out.startsWith(`${LEGACY_HOST_PROGRAM}\n`)) return { host: shared.host, out };
+    const probe = parseAgentState(out, shared.host).probe;
+    if (probe?.port === props.port && probe.healthPath === props.health.path) return { host: shared.host, out };
+    const t = await connectForRead(props.host, props.privateKey);
     const l = hostLayout(props.baseDir, props.service, t.root);
-    const out = (await run(t, "reading the live release", renderAgentState(l, props.port, props.health.path))).stdout;
-    const st = out.startsWith(`${LEGACY_HOST_PROGRAM}\n`) ? legacyState(parseKeyValues(out)) : parseAgentState(out, t.host);
+    return { host: t.host, out: (await run(t, "reading the live release", renderAgentState(l, props.port, props.health.path))).stdout };
+}
+
+async function readHost(props: ActivationOutputs): Promise<Pick<ActivationOutputs, "activeVersion" | "active" | "standbyVersion">> {
+    const { host, out } = await stateOf(props);
+    const st = out.startsWith(`${LEGACY_HOST_PROGRAM}\n`) ? legacyState(parseKeyValues(out)) : parseAgentState(out, host);
     if (st.agent === null) return { activeVersion: "", active: "the host agent is not installed", standbyVersion: "" };
     const served = st.served;
     const live = st.live;

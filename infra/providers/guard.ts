@@ -1,6 +1,8 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { linesSafe } from "../../ops/terminalText";
 
+const wrappers = new WeakMap<pulumi.dynamic.ResourceProvider, pulumi.dynamic.ResourceProvider>();
+
 /**
  * A dynamic provider whose errors are safe to print: Pulumi prints a provider's error message
  * (and its stack, which repeats it) to the operator's terminal and the CI log, and those messages
@@ -10,7 +12,13 @@ import { linesSafe } from "../../ops/terminalText";
  * no throw site can forget it.
  */
 export function guarded<P extends pulumi.dynamic.ResourceProvider>(provider: P): P {
+    // One wrapper per provider: @pulumi/pulumi caches a provider's serialized closure by the
+    // object (dynamic/index.js, a WeakMap), so a new wrapper per resource serialized the whole
+    // closure (~85,000 characters, about 1 s on a loaded machine) again for every resource.
+    const known = wrappers.get(provider);
+    if (known !== undefined) return known as P;
     const wrapped: P = { ...provider };
+    wrappers.set(provider, wrapped);
     for (const name of Object.keys(provider) as Array<keyof P>) {
         const method = provider[name];
         if (typeof method !== "function") continue;

@@ -45,18 +45,72 @@ export async function configureCredentials(req: pulumi.dynamic.ConfigureRequest)
     };
 }
 
-export async function connect(target: HostTarget, privateKey: string): Promise<Transport> {
+/** The target as the current config names it (address, port, user, host key), else as the state has it. */
+function currentTarget(target: HostTarget): HostTarget {
     const configured = (globalThis as { __complinistCredentials?: ConfiguredCredentials }).__complinistCredentials;
     const h = configured?.hosts[target.name];
-    const current: HostTarget = {
+    return {
         ...target,
         ...(h?.address !== undefined ? { address: h.address } : {}),
         ...(h?.port !== undefined ? { port: Number(h.port) } : {}),
         ...(h?.user !== undefined ? { user: h.user } : {}),
         ...(h?.hostKey !== undefined ? { hostKey: h.hostKey } : {}),
     };
-    const conn = connectionOf(current, configured?.privateKey ?? privateKey);
+}
+
+/** user@address:port of the machine a target reaches now: the key of its reads shared in this process (infra/providers/hostRead.ts). */
+export function machineKey(target: HostTarget): string {
+    const t = currentTarget(target);
+    return `${t.user}@${t.address}:${t.port}`;
+}
+
+/**
+ * The reads of one operation shared per machine (infra/providers/hostRead.ts), by machineKey and
+ * layout. On globalThis: every dynamic provider of the stack runs in the one `pulumi-nodejs`
+ * provider process, but each is deserialized with its own copy of this module.
+ */
+export function sharedReads(): Map<string, { readonly machine: string; readonly read: Promise<unknown> }> {
+    const g = globalThis as { __complinistHostReads?: Map<string, { readonly machine: string; readonly read: Promise<unknown> }> };
+    if (g.__complinistHostReads === undefined) g.__complinistHostReads = new Map();
+    return g.__complinistHostReads;
+}
+
+/** Drops every shared read of the machine: what this process writes there makes them stale. */
+export function forgetReads(machine: string): void {
+    const reads = sharedReads();
+    for (const [k, v] of reads) if (v.machine === machine) reads.delete(k);
+}
+
+/** The transport as the current config reaches the host, without touching the shared reads (a read). */
+export async function connectForRead(target: HostTarget, privateKey: string): Promise<Transport> {
+    const configured = (globalThis as { __complinistCredentials?: ConfiguredCredentials }).__complinistCredentials;
+    const conn = connectionOf(currentTarget(target), configured?.privateKey ?? privateKey);
     return openTransport(configured?.timeoutMs !== undefined ? { ...conn, timeoutMs: configured.timeoutMs } : conn);
+}
+
+/**
+ * The transport for a provider's own scripts and uploads. Each may change the host, so the
+ * machine's shared reads are dropped before it starts and again when it ends (a read that
+ * started meanwhile may have seen it half done).
+ */
+export async function connect(target: HostTarget, privateKey: string): Promise<Transport> {
+    const t = await connectForRead(target, privateKey);
+    const machine = machineKey(target);
+    const writing = async <R>(work: () => Promise<R>): Promise<R> => {
+        forgetReads(machine);
+        try {
+            return await work();
+        } finally {
+            forgetReads(machine);
+        }
+    };
+    return {
+        host: t.host,
+        root: t.root,
+        systemd: t.systemd,
+        exec: (script, options) => writing(() => t.exec(script, options)),
+        upload: (local, remote, kind) => writing(() => t.upload(local, remote, kind)),
+    };
 }
 
 /**

@@ -4,7 +4,7 @@ import { hostLayout } from "../render/layout";
 import { EXIT, parseKeyValues } from "../render/protocol";
 import { renderImageReleaseInstall, renderImageReleaseProbe } from "../render/release";
 import { deployCommit } from "../../stacks/source";
-import { configureCredentials, connect, deployer, HostChangeInputs, hostChangeRefusal, HostTarget, run } from "./host";
+import { configureCredentials, connect, connectForRead, deployer, HostChangeInputs, hostChangeRefusal, HostTarget, run } from "./host";
 import { guarded } from "./guard";
 import { deleteRelease, lockedInstall } from "./release";
 
@@ -76,7 +76,8 @@ export const imageReleaseProvider: pulumi.dynamic.ResourceProvider = {
     },
 
     async read(id: string, props: ImageReleaseOutputs) {
-        const t = await connect(props.host, props.privateKey);
+        // Read-only: the host's shared read stays (connect would drop it).
+        const t = await connectForRead(props.host, props.privateKey);
         const l = hostLayout(props.baseDir, props.service, t.root);
         const probe = parseKeyValues((await run(t, `reading release ${props.version}`, renderImageReleaseProbe(l, props.version))).stdout);
         const complete = probe.present === "true" && probe.image === props.imageId && probe.ref === props.image;

@@ -9,6 +9,7 @@ import { deployCommit } from "../../stacks/source";
 import type { Transport } from "../transport/transport";
 import { configureCredentials, connect, deployer, HostChangeInputs, hostChangeRefusal, HostTarget, LOCKED_SCRIPT_TIMEOUT_MS, run } from "./host";
 import { guarded } from "./guard";
+import { readHostOnce } from "./hostRead";
 
 /** A release directory `releases/<version>` on one host. */
 export interface ReleaseDirState extends HostChangeInputs {
@@ -162,11 +163,9 @@ export const releaseDirProvider: pulumi.dynamic.ResourceProvider = {
         return { outs: { ...news, complete: true, uploadedBytes: 0 } };
     },
 
+    // From the host's one read (shared with its other resources): its manifest, never through a link.
     async read(id: string, props: ReleaseDirOutputs) {
-        const t = await connect(props.host, props.privateKey);
-        const l = hostLayout(props.baseDir, props.service, t.root);
-        const probe = parseKeyValues((await run(t, `reading release ${props.version}`, renderReleaseProbe(l, props.version))).stdout);
-        const complete = probe.complete === "true" && probe.sha256 === props.sha256;
+        const complete = (await readHostOnce(props)).releases.get(props.version) === props.sha256;
         return { id, props: { ...props, complete } };
     },
 

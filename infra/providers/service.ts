@@ -3,7 +3,8 @@ import { dynamicProps, InputsOf } from "./inputs";
 import { hostLayout } from "../render/layout";
 import { parseKeyValues } from "../render/protocol";
 import { q } from "../render/shell";
-import { AgentInstall, renderServiceApply, renderServiceDelete, renderServiceRead, ServiceFiles } from "../render/service";
+import { AgentInstall, renderServiceApply, renderServiceDelete, ServiceFiles } from "../render/service";
+import { readHostOnce } from "./hostRead";
 import { AGENT_ARCHES, agentBinaryBySha, type AgentBuild } from "../../toolchain/agent";
 import { configureCredentials, connect, deployer, HostChangeInputs, hostChangeRefusal, HostTarget, LOCKED_SCRIPT_TIMEOUT_MS, run, sha256Hex } from "./host";
 import { guarded } from "./guard";
@@ -104,10 +105,9 @@ export const serviceUnitProvider: pulumi.dynamic.ResourceProvider = {
         return { outs: await apply(news) };
     },
 
+    // From the host's one read (shared with its other resources); the firewall is compared with the host's rules file.
     async read(id: string, props: ServiceUnitOutputs) {
-        const t = await connect(props.host, props.privateKey);
-        const l = hostLayout(props.baseDir, props.service, t.root);
-        const kv = parseKeyValues((await run(t, `reading unit ${props.service}.service`, renderServiceRead(l, props.service, t.systemd, props.firewallRules ?? ""))).stdout);
+        const kv = parseKeyValues((await readHostOnce(props)).service);
         const text = (k: string) => Buffer.from(kv[k] ?? "", "base64").toString("utf8");
         return {
             id,

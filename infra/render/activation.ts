@@ -31,16 +31,16 @@ export function renderActivationPoll(l: HostLayout, id: string): string {
 export const LEGACY_HOST_PROGRAM = "legacy-host-program=1";
 
 /**
- * The Read of an Activation: the host's whole state, one exec (`agent state`). A host the bash
- * host program deployed answers its own `status` (key=value lines) after LEGACY_HOST_PROGRAM,
- * so the refresh before the upgrade reads it as it is instead of failing.
+ * The Read of an Activation: the host's whole state, one exec (`agent state`), probing `port` and
+ * `healthPath` — without them, what the host's last deploy settings name (the host read's, which
+ * reports the ones it used). A host the bash host program deployed answers its own `status`
+ * (key=value lines) after LEGACY_HOST_PROGRAM, so the refresh before the upgrade reads it as it is
+ * instead of failing.
  */
-export function renderAgentState(l: HostLayout, port: number, healthPath: string): string {
+export function renderAgentState(l: HostLayout, port?: number, healthPath?: string): string {
     const p = q(l.hostProgram);
-    return agent(l, [`state --port ${q(port)} --health-path ${q(healthPath)}`].join("")).replace(
-        `exec ${p} state`,
-        `if ! ${p} version >/dev/null 2>&1; then echo ${q(LEGACY_HOST_PROGRAM)}; exec ${p} status; fi\nexec ${p} state`,
-    );
+    const flags = port !== undefined && healthPath !== undefined ? ` --port ${q(port)} --health-path ${q(healthPath)}` : "";
+    return agent(l, `state${flags}`).replace(`exec ${p} state`, `if ! ${p} version >/dev/null 2>&1; then echo ${q(LEGACY_HOST_PROGRAM)}; exec ${p} status; fi\nexec ${p} state`);
 }
 
 /**

@@ -153,11 +153,11 @@ function portRules(s: ServiceFiles): string[] {
 
 /**
  * The Read of a ServiceUnit: every file it owns (base64), the env file hash and mode, enablement,
- * and `firewall`: `loaded` when the live table is exactly what `rules` (the rules last applied)
- * loads to — compared in a scratch network namespace, so reading changes nothing — and its unit
+ * and `firewall`: `loaded` when the live table is exactly what `rules` (the rules last applied;
+ * without them the host's rules file, whose text the read compares whole beside) loads to — compared in a scratch network namespace, so reading changes nothing — and its unit
  * is enabled for boot; otherwise what is wrong.
  */
-export function renderServiceRead(l: HostLayout, service: string, systemd: boolean, rules: string): string {
+export function renderServiceRead(l: HostLayout, service: string, systemd: boolean, rules?: string): string {
     const read = (key: string, file: string) => `if [ -f ${q(file)} ]; then echo "${key}=$(base64 -w0 < ${q(file)})"; else echo "${key}="; fi`;
     const table = firewallTable(service);
     return [
@@ -175,7 +175,9 @@ export function renderServiceRead(l: HostLayout, service: string, systemd: boole
         ...(systemd
             ? [
                   `live=$(nft -s list table ${table} 2>/dev/null || true)`,
-                  `want=$(printf %s ${q(b64(rules))} | base64 -d | unshare --net sh -c 'nft -f - && nft -s list table ${table}' 2>/dev/null || true)`,
+                  rules === undefined
+                      ? `want=$(unshare --net sh -c 'nft -f - && nft -s list table ${table}' 2>/dev/null < ${q(l.firewallRules)} || true)`
+                      : `want=$(printf %s ${q(b64(rules))} | base64 -d | unshare --net sh -c 'nft -f - && nft -s list table ${table}' 2>/dev/null || true)`,
                   `if [ -z "$live" ]; then echo "firewall=missing: no table ${table}"`,
                   `elif [ "$live" != "$want" ]; then echo "firewall=changed: table ${table} is not the rules the stack applied"`,
                   `elif [ "$(systemctl is-enabled ${q(`${service}-firewall.service`)} 2>/dev/null || true)" != enabled ]; then echo "firewall=not loaded at boot: ${service}-firewall.service is not enabled"`,

@@ -2,7 +2,7 @@ import * as assert from "assert";
 import * as path from "path";
 import { buildArtifacts, BuiltArtifact } from "../../scripts/build-artifacts";
 import { ProgramConfig, RealEngine, Step } from "./engine";
-import { isTrace, uploads } from "./trace";
+import { isTrace, traced, uploads } from "./trace";
 import { TestHost, useHosts, hostEntry } from "../../dev/hosts";
 import { ProgramUnderMocks } from "../program/mocks/evaluate";
 
@@ -153,6 +153,8 @@ describe("release mode on real hosts", function () {
         const [w1, w2] = hosts as [TestHost, TestHost];
         const clean = await driver.refresh({ previewOnly: true });
         assert.deepStrictEqual(clean.drift.map((d) => d.name), [], "no drift before hand edits");
+        // Every resource of a host reads from one read of the host: one ssh exec per host.
+        assert.deepStrictEqual(traced(clean.providerLog, "ssh-exec").map((t) => t.fields.host).sort(), ["web-1", "web-2"], JSON.stringify(traced(clean.providerLog)));
 
         await sh(w1, `cd ${BASE} && ln -sfn releases/1.0.0 current`);
         await sh(w1, "echo 'Environment=DEBUG=1' >> /etc/systemd/system/complinist.service");

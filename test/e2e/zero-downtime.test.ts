@@ -5,7 +5,7 @@ import { TestHost, useHosts, hostEntry } from "../../dev/hosts";
 import { degradingArtifact, healthPathArtifact } from "../integration/artifacts";
 import { buildArtifacts, BuiltArtifact } from "../../scripts/build-artifacts";
 import { ProgramConfig, RealEngine } from "./engine";
-import { isTrace, uploads } from "./trace";
+import { isTrace, traced, uploads } from "./trace";
 import { installLoadgen, underLoad as runUnderLoad } from "./load";
 
 /**
@@ -100,6 +100,17 @@ describe("zero-downtime activation on a real host, under load", function () {
         assert.strictEqual(await instancePids(), pids, "a rollback to the standby starts nothing");
         assert.match(await served(), /"version": ?"1\.0\.0"/);
         assert.match(await lastRecord(), /version=1\.0\.0.*outcome=activated previous=1\.1\.0 mode=warm-switch/);
+        // The host's part, as the agent timed it (a figure for the report, never asserted).
+        for (const t of traced(result.providerLog, "activated")) console.log(`      host activation phases (ms): ${t.fields.phasesMs ?? "none reported"}`);
+    });
+
+    it("a refresh reads the host once: one ssh exec serves every resource of the host", async () => {
+        const r = await driver.refresh({ previewOnly: true });
+        assert.strictEqual(r.error, undefined, r.error);
+        assert.deepStrictEqual(r.drift.map((d) => d.name), []);
+        // ServiceUnit, both ReleaseDirs and the Activation read from the one host read.
+        assert.deepStrictEqual(traced(r.providerLog, "ssh-exec").map((t) => t.fields.host), ["zd-1"], JSON.stringify(traced(r.providerLog)));
+        assert.deepStrictEqual(traced(r.providerLog, "host-read").map((t) => t.fields.host), ["zd-1"]);
     });
 
     it("a broken 1.2.0 under load: the update fails and 1.2.0 never answers a request", async () => {
@@ -196,8 +207,10 @@ describe("zero-downtime activation on a real host, under load", function () {
     });
 
     it("the on-host emergency rollback switches to the warm standby, locked and recorded", async () => {
-        const out = await sh(host(), "/usr/local/sbin/complinist rollback");
+        const out = await sh(host(), "s=$(date +%s%N); /usr/local/sbin/complinist rollback; echo \"tookMs=$(( ($(date +%s%N) - s) / 1000000 ))\"");
         assert.match(out, /rolling back to 1\.0\.0/);
+        // The host's part, for the report (never asserted): the command's time and the agent's phases.
+        console.log(`      complinist rollback: ${out.split("\n").filter((l) => /^(tookMs|phasesMs)=/.test(l)).join(" ")}`);
         assert.match(await served(), /"version": ?"1\.0\.0"/);
         assert.match(await lastRecord(), /version=1\.0\.0\tsha256=[0-9a-f]{64}\tby=\S+-emergency\toutcome=activated previous=1\.1\.0 mode=warm-switch/);
         const drift = await driver.refresh({ previewOnly: true });

@@ -51,19 +51,21 @@ type Activation struct {
 	ports       [2]int
 	res         protocol.Result
 	liveVersion string
-	liveHealthy bool
-	livePath    string
-	failedSeen  string
-	canaryRan   bool
-	watchPort   int
-	watchLive   int
-	liveOKAt    time.Time
-	shareAt     time.Time
-	trippedAt   time.Time
-	prevReq     int64
-	prevErr     int64
-	own         int64
-	summary     string
+	// startAt and phaseAt: when Run began and when the last phase ended (the result's phasesMs).
+	startAt, phaseAt time.Time
+	liveHealthy      bool
+	livePath         string
+	failedSeen       string
+	canaryRan        bool
+	watchPort        int
+	watchLive        int
+	liveOKAt         time.Time
+	shareAt          time.Time
+	trippedAt        time.Time
+	prevReq          int64
+	prevErr          int64
+	own              int64
+	summary          string
 }
 
 // Failed ends an activation with an exit code; the outcome is already recorded and reported.
@@ -206,6 +208,11 @@ func (a *Activation) route(ctx context.Context, port int, want, path string) (bo
 	if err := a.Proxy.Install(haproxy.Route{Live: port}); err != nil {
 		return false, err.Error()
 	}
+	return a.answers(ctx, want, path)
+}
+
+// answers waits until want answers path through the proxy three times in a row (15 s at most).
+func (a *Activation) answers(ctx context.Context, want, path string) (bool, string) {
 	deadline := a.Clock.Now().Add(15 * time.Second)
 	okRun, seen := 0, ""
 	for a.Clock.Now().Before(deadline) {
@@ -226,17 +233,59 @@ func (a *Activation) route(ctx context.Context, port int, want, path string) (bo
 	return false, "the proxy did not answer with " + want + " within 15 s: " + seen
 }
 
-// drain waits until nothing can still reach port — the old proxy worker, which may hold
-// accepted requests not yet forwarded, has exited — and its in-flight requests are done, bounded
-// by drainSeconds. Only then may the instance on port stop.
-func (a *Activation) drain(ctx context.Context, port int) {
+// drain waits until the old instance on port holds no in-flight request, bounded by
+// drainSeconds: after a reload, first until the old proxy worker (which may hold accepted
+// requests not yet forwarded) has exited, then until the proxy's sessions on the server
+// (scur, runtime API) are 0 — or, without the API's answer, the established connections to
+// the port. Only then may the instance on port stop.
+func (a *Activation) drain(ctx context.Context, port int, reloaded bool) {
 	deadline := a.Clock.Now().Add(time.Duration(a.S.DrainSeconds) * time.Second)
-	for a.Proxy.Workers() > 1 && a.Clock.Now().Before(deadline) && ctx.Err() == nil {
+	for reloaded && a.Proxy.Workers() > 1 && a.Clock.Now().Before(deadline) && ctx.Err() == nil {
 		a.Clock.Sleep(ctx, 50*time.Millisecond)
 	}
-	for a.Inst.OpenConnections(port) > 0 && a.Clock.Now().Before(deadline) && ctx.Err() == nil {
-		a.Clock.Sleep(ctx, 50*time.Millisecond)
+	for a.inFlight(port, reloaded) > 0 && a.Clock.Now().Before(deadline) && ctx.Err() == nil {
+		a.Clock.Sleep(ctx, 20*time.Millisecond)
 	}
+}
+
+// inFlight is what port still serves: the proxy's sessions on it and, after a reload (the old
+// worker's sessions are not in the new one's counters) or without the API, its connections.
+func (a *Activation) inFlight(port int, reloaded bool) int64 {
+	counts, err := a.Proxy.Counts()
+	n := counts[port].Sessions
+	if err != nil || reloaded {
+		n = max(n, int64(a.Inst.OpenConnections(port)))
+	}
+	return n
+}
+
+// phase records how long the phase since the last one took (the result's phasesMs).
+func (a *Activation) phase(name string) {
+	now := a.Clock.Now()
+	a.res.PhasesMs = append(a.res.PhasesMs, protocol.PhaseMs{Phase: name, Ms: now.Sub(a.phaseAt).Milliseconds()})
+	a.phaseAt = now
+}
+
+// switchWarm moves every new request from live to the warm standby on idle: through the runtime
+// API at once, checked through the proxy, then in the config without a reload (no new worker,
+// so the drain waits only for live's in-flight requests). False when the API refused: the
+// caller routes with a reload instead.
+func (a *Activation) switchWarm(ctx context.Context, live, idle int) (ok, reloaded bool, seen string) {
+	if err := a.Proxy.Flip(idle, live); err != nil {
+		a.step("switch through the runtime API failed (%v): reloading the proxy instead", err)
+		ok, seen = a.route(ctx, idle, a.Req.Version, a.S.HealthPath)
+		return ok, true, seen
+	}
+	if ok, seen = a.answers(ctx, a.Req.Version, a.S.HealthPath); !ok {
+		return false, false, seen
+	}
+	a.phase("switch")
+	if err := a.Proxy.Persist(haproxy.Route{Live: idle}); err != nil {
+		a.step("writing the proxy config failed (%v): reloading the proxy instead", err)
+		ok, seen = a.route(ctx, idle, a.Req.Version, a.S.HealthPath)
+		return ok, true, seen
+	}
+	return true, false, ""
 }
 
 func (a *Activation) switchCurrent(version string) {
@@ -325,7 +374,7 @@ func (a *Activation) abandon(ctx context.Context, live, idle int, reason string,
 	} else if unroute {
 		_ = a.Proxy.Install(haproxy.Route{})
 	}
-	a.drain(ctx, idle)
+	a.drain(ctx, idle, true)
 	a.Inst.Stop(idle)
 	return a.fail(ctx, protocol.ExitHealth, "failed", reason)
 }
@@ -336,6 +385,8 @@ func (a *Activation) Run(ctx context.Context) error {
 	if err := a.refuseRolledBack(); err != nil {
 		return err
 	}
+	a.startAt = a.Clock.Now()
+	a.phaseAt = a.startAt
 	a.step("start version=%s by=%s", a.Req.Version, a.Req.Who)
 	live := a.Proxy.Route().Live
 	if live != 0 {
@@ -413,6 +464,11 @@ func (a *Activation) Run(ctx context.Context) error {
 		return a.fail(ctx, protocol.ExitHealth, "failed", "health-gate")
 	}
 	a.step("gate passed on %d", idle)
+	if warm {
+		a.phase("recheck")
+	} else {
+		a.phase("gate")
+	}
 	a.summary, a.prevReq, a.prevErr = "", 0, 0
 	if a.S.Canary.Percent > 0 {
 		switch {
@@ -448,7 +504,16 @@ func (a *Activation) Run(ctx context.Context) error {
 		return a.fail(ctx, protocol.ExitHealth, "failed", "service-port")
 	}
 	a.shareAt = a.Clock.Now()
-	if ok, seen := a.route(ctx, idle, a.Req.Version, a.S.HealthPath); !ok {
+	// A rollback to the warm standby (no canary shared requests with it) switches through the
+	// runtime API; anything else loads a new config.
+	reloaded := true
+	var switched bool
+	if warm && live != 0 && !a.canaryRan {
+		switched, reloaded, seen = a.switchWarm(ctx, live, idle)
+	} else if switched, seen = a.route(ctx, idle, a.Req.Version, a.S.HealthPath); switched {
+		a.phase("switch")
+	}
+	if !switched {
 		a.failedSeen = seen
 		a.step("switch failed: %s", seen)
 		return a.abandon(ctx, live, idle, "switch", false)
@@ -468,8 +533,10 @@ func (a *Activation) Run(ctx context.Context) error {
 	a.Inst.SetWanted(idle, true)
 	a.Host.StartUmbrella()
 	a.step("switched to %s on %d", a.Req.Version, idle)
+	a.phase("config")
 	if live != 0 {
-		a.drain(ctx, live)
+		a.drain(ctx, live, reloaded)
+		a.phase("drain")
 		a.step("drained %s on %d", orUnknown(a.liveVersion), live)
 	}
 
@@ -484,10 +551,13 @@ func (a *Activation) Run(ctx context.Context) error {
 		}
 		a.summary += figures
 		a.step("soak passed")
+		a.phase("soak")
 	}
 	a.Host.WatchNow(nil)
 
 	a.settleStandby(ctx, a.other(idle))
+	a.phase("standby")
+	a.res.PhasesMs = append(a.res.PhasesMs, protocol.PhaseMs{Phase: "total", Ms: a.Clock.Now().Sub(a.startAt).Milliseconds()})
 	mode := "started"
 	if warm {
 		mode = "warm-switch"

@@ -344,8 +344,123 @@ func TestActivation(t *testing.T) {
 			steps:   []string{`^warm standby 1\.0\.0 on 5001: re-checking its health$`, `^no canary: 1\.0\.0 was the warm standby`, `^standby ready 1\.1\.0 on 5002$`},
 			noSteps: []string{`^instance start`, `^canary: `},
 			then: func(t *testing.T, w *world, a *Activation) {
-				eq(t, "installs", w.installs, []haproxy.Route{{Live: p1}})
+				// Through the runtime API, then the config without a reload: no new proxy worker.
+				eq(t, "installs", w.installs, []haproxy.Route(nil))
+				eq(t, "switch events", w.events[:2], []string{"flip 5001 5002", "persist live=5001 canary=0 percent=0"})
 				eq(t, "current", w.current, "1.0.0")
+				eq(t, "phases", phaseNames(a), []string{"recheck", "switch", "config", "drain", "standby", "total"})
+			},
+		},
+		{
+			name: "warm rollback: the drain ends when the old server's last in-flight request does (scur 0), not at drainSeconds",
+			world: func(w *world) {
+				w.deployed("1.1.0", "r2", p2)
+				w.run(p1, "1.0.0", "r2")
+				w.busy[p2] = 130 * time.Millisecond
+			},
+			version:  "1.0.0",
+			settings: func(s *protocol.Settings) { s.RollbackVersion = "1.1.0"; s.DrainSeconds = 30 },
+			outcome:  "activated", previous: "1.1.0", liveHealthy: true, standby: "1.1.0", live: p1,
+			watch:  `^off \(no canary, no soak\)$`,
+			record: `^outcome=activated previous=1\.1\.0 mode=warm-switch`,
+			routed: haproxy.Route{Live: p1},
+			steps:  []string{`^switched to 1\.0\.0 on 5001$`, `^drained 1\.1\.0 on 5002$`},
+			then: func(t *testing.T, w *world, a *Activation) {
+				// Polled every 20 ms: done at the first look after 130 ms.
+				eq(t, "drain ms", phaseMs(a, "drain"), int64(140))
+				eq(t, "installs", w.installs, []haproxy.Route(nil))
+			},
+		},
+		{
+			name: "warm rollback: a request that never ends holds the drain only until drainSeconds",
+			world: func(w *world) {
+				w.deployed("1.1.0", "r2", p2)
+				w.run(p1, "1.0.0", "r2")
+				w.busy[p2] = time.Hour
+			},
+			version:  "1.0.0",
+			settings: func(s *protocol.Settings) { s.RollbackVersion = "1.1.0"; s.DrainSeconds = 2 },
+			outcome:  "activated", previous: "1.1.0", liveHealthy: true, standby: "1.1.0", live: p1,
+			watch:  `^off \(no canary, no soak\)$`,
+			record: `^outcome=activated previous=1\.1\.0 mode=warm-switch`,
+			routed: haproxy.Route{Live: p1},
+			then: func(t *testing.T, w *world, a *Activation) {
+				eq(t, "drain ms", phaseMs(a, "drain"), int64(2000))
+			},
+		},
+		{
+			name: "warm rollback without the runtime API's counters: the drain waits out the old port's connections",
+			world: func(w *world) {
+				w.deployed("1.1.0", "r2", p2)
+				w.run(p1, "1.0.0", "r2")
+				w.noCounts = true
+				w.busy[p2] = 300 * time.Millisecond
+			},
+			version:  "1.0.0",
+			settings: func(s *protocol.Settings) { s.RollbackVersion = "1.1.0"; s.DrainSeconds = 30 },
+			outcome:  "activated", previous: "1.1.0", liveHealthy: true, standby: "1.1.0", live: p1,
+			watch:  `^off \(no canary, no soak\)$`,
+			record: `^outcome=activated previous=1\.1\.0 mode=warm-switch`,
+			routed: haproxy.Route{Live: p1},
+			then: func(t *testing.T, w *world, a *Activation) {
+				eq(t, "drain ms", phaseMs(a, "drain"), int64(300))
+			},
+		},
+		{
+			name: "warm rollback with the runtime API refusing the flip: the proxy is reloaded instead, and the drain waits for the old port",
+			world: func(w *world) {
+				w.deployed("1.1.0", "r2", p2)
+				w.run(p1, "1.0.0", "r2")
+				w.flipErr = errors.New("Unknown command")
+				w.busy[p2] = 100 * time.Millisecond
+			},
+			version:  "1.0.0",
+			settings: func(s *protocol.Settings) { s.RollbackVersion = "1.1.0"; s.DrainSeconds = 30 },
+			outcome:  "activated", previous: "1.1.0", liveHealthy: true, standby: "1.1.0", live: p1,
+			watch:  `^off \(no canary, no soak\)$`,
+			record: `^outcome=activated previous=1\.1\.0 mode=warm-switch`,
+			routed: haproxy.Route{Live: p1},
+			steps:  []string{`^switch through the runtime API failed \(Unknown command\): reloading the proxy instead$`},
+			then: func(t *testing.T, w *world, a *Activation) {
+				eq(t, "installs", w.installs, []haproxy.Route{{Live: p1}})
+				eq(t, "drain ms", phaseMs(a, "drain"), int64(100))
+			},
+		},
+		{
+			name: "warm rollback with the config refused after the flip: the proxy is reloaded with the route, still activated",
+			world: func(w *world) {
+				w.deployed("1.1.0", "r2", p2)
+				w.run(p1, "1.0.0", "r2")
+				w.persistErr = errors.New("disk full")
+			},
+			version:  "1.0.0",
+			settings: func(s *protocol.Settings) { s.RollbackVersion = "1.1.0" },
+			outcome:  "activated", previous: "1.1.0", liveHealthy: true, standby: "1.1.0", live: p1,
+			watch:  `^off \(no canary, no soak\)$`,
+			record: `^outcome=activated previous=1\.1\.0 mode=warm-switch`,
+			routed: haproxy.Route{Live: p1},
+			steps:  []string{`^writing the proxy config failed \(disk full\): reloading the proxy instead$`},
+			then: func(t *testing.T, w *world, a *Activation) {
+				eq(t, "installs", w.installs, []haproxy.Route{{Live: p1}})
+			},
+		},
+		{
+			name: "an upgrade (a new instance) reloads the proxy and drains the old port's last request",
+			world: func(w *world) {
+				w.deployed("1.0.0", "r1", p1)
+				w.busy[p1] = 240 * time.Millisecond
+			},
+			version:  "1.1.0",
+			settings: func(s *protocol.Settings) { s.DrainSeconds = 30 },
+			outcome:  "activated", previous: "1.0.0", liveHealthy: true, standby: "1.0.0", live: p2,
+			watch:   `^off \(no canary, no soak\)$`,
+			record:  `^outcome=activated previous=1\.0\.0 mode=started`,
+			started: []string{"5002 1.1.0 r2", "5001 1.0.0 r2"},
+			routed:  haproxy.Route{Live: p2},
+			then: func(t *testing.T, w *world, a *Activation) {
+				eq(t, "installs", w.installs[:1], []haproxy.Route{{Live: p2}})
+				eq(t, "drain ms", phaseMs(a, "drain"), int64(240))
+				eq(t, "phases", phaseNames(a), []string{"gate", "switch", "config", "drain", "standby", "total"})
 			},
 		},
 		{
@@ -1246,6 +1361,23 @@ func wantExit(t *testing.T, err error, exit int) {
 			t.Fatalf("Run: %v, want exit %d", err, exit)
 		}
 	}
+}
+
+func phaseNames(a *Activation) []string {
+	var names []string
+	for _, p := range a.Result().PhasesMs {
+		names = append(names, p.Phase)
+	}
+	return names
+}
+
+func phaseMs(a *Activation, name string) int64 {
+	for _, p := range a.Result().PhasesMs {
+		if p.Phase == name {
+			return p.Ms
+		}
+	}
+	return -1
 }
 
 func eq[T any](t *testing.T, what string, got, want T) {

@@ -38,6 +38,8 @@ type Proxy interface {
 	ConfigExists() bool
 	Active() bool
 	Install(r haproxy.Route) error
+	// Persist writes the config for r without loading it (the runtime API already routes so).
+	Persist(r haproxy.Route) error
 	Workers() int
 	Counts() (map[int]haproxy.Counter, error)
 	Flip(to, from int) error

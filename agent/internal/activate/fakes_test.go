@@ -79,6 +79,9 @@ type world struct {
 	noWeight                  bool
 	noCounts                  bool
 	flipErr                   error
+	persistErr                error
+	busy                      map[int]time.Duration // a port keeps an in-flight request this long after traffic leaves it
+	busyUntil                 map[int]time.Time
 	traffic                   map[int]rate
 	took                      map[int]time.Duration // how long each port took user requests
 	initial                   map[int]haproxy.Counter
@@ -127,6 +130,8 @@ func newWorld(t *testing.T) *world {
 		extra:          map[int]haproxy.Counter{},
 		foreign:        map[int][]string{},
 		foreignOnRoute: map[int]string{},
+		busy:           map[int]time.Duration{},
+		busyUntil:      map[int]time.Time{},
 	}
 }
 
@@ -221,7 +226,22 @@ func (f fakeInst) SetWanted(port int, wanted bool) {
 
 func (f fakeInst) Foreign(port int) []string { return slices.Clone(f.w.foreign[port]) }
 
-func (f fakeInst) OpenConnections(int) int { return 0 }
+func (f fakeInst) OpenConnections(port int) int { return f.w.inFlight(port) }
+
+// inFlight: the request a port with a busy time still serves after traffic left it.
+func (w *world) inFlight(port int) int {
+	if w.now.Before(w.busyUntil[port]) {
+		return 1
+	}
+	return 0
+}
+
+// leaves: new requests stop going to port now; its busy time starts.
+func (w *world) leaves(port int) {
+	if d, ok := w.busy[port]; ok && port != 0 {
+		w.busyUntil[port] = w.now.Add(d)
+	}
+}
 
 func (f fakeInst) Container(port int) *protocol.Container {
 	s := f.w.slots[port]
@@ -249,6 +269,9 @@ func (f fakeProxy) Install(r haproxy.Route) error {
 	}
 	w.event("install live=%d canary=%d percent=%d", r.Live, r.Canary, r.Percent)
 	w.installs = append(w.installs, r)
+	if old := w.effectiveRoute().Live; old != r.Live && old != r.Canary {
+		w.leaves(old)
+	}
 	w.route, w.flipTo, w.maint = r, 0, map[int]bool{}
 	w.configExists, w.proxyActive = true, true
 	for _, p := range []int{r.Live, r.Canary} {
@@ -257,6 +280,18 @@ func (f fakeProxy) Install(r haproxy.Route) error {
 			delete(w.foreignOnRoute, p)
 		}
 	}
+	return nil
+}
+
+func (f fakeProxy) Persist(r haproxy.Route) error {
+	w := f.w
+	if w.persistErr != nil {
+		w.event("persist refused live=%d", r.Live)
+		return w.persistErr
+	}
+	// The running proxy already routes so (a flip): only the config and the state file change.
+	w.event("persist live=%d canary=%d percent=%d", r.Live, r.Canary, r.Percent)
+	w.route, w.flipTo, w.maint = r, 0, map[int]bool{}
 	return nil
 }
 
@@ -284,6 +319,7 @@ func (f fakeProxy) Counts() (map[int]haproxy.Counter, error) {
 		c.Errors += tr.err * int64(took) / int64(time.Second)
 		c.Requests += w.extra[p].Requests
 		c.Errors += w.extra[p].Errors
+		c.Sessions = int64(w.inFlight(p))
 		out[p] = c
 	}
 	return out, nil
@@ -297,6 +333,7 @@ func (f fakeProxy) Flip(to, from int) error {
 		return w.flipErr
 	}
 	w.flipTo = to
+	w.leaves(from)
 	w.maint[from] = true
 	delete(w.maint, to)
 	return nil

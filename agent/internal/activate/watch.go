@@ -209,7 +209,7 @@ func (a *Activation) switchBack(ctx context.Context, live, idle int, outcome, re
 		a.Host.WatchNow(nil)
 		a.route(ctx, live, a.liveVersion, a.livePath)
 		a.switchCurrent(a.liveVersion)
-		a.drain(ctx, idle)
+		a.drain(ctx, idle, true)
 		a.Inst.Stop(idle)
 		return a.fail(ctx, protocol.ExitHealth, outcome, reason)
 	}

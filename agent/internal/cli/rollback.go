@@ -150,6 +150,13 @@ func printResult(e *env, r protocol.Result) {
 			fmt.Fprintf(e.stdout, "%s=%s\n", kv[0], kv[1])
 		}
 	}
+	var phases []string
+	for _, p := range r.PhasesMs {
+		phases = append(phases, fmt.Sprintf("%s:%d", p.Phase, p.Ms))
+	}
+	if len(phases) > 0 {
+		fmt.Fprintf(e.stdout, "phasesMs=%s\n", strings.Join(phases, ","))
+	}
 }
 
 func orNoneS(s string) string {

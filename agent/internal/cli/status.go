@@ -97,6 +97,12 @@ type State struct {
 	Revisions      []string           `json:"revisions"`
 	// Activation is the phase of the activation holding the lock (live.go), only while it holds it.
 	Activation *ActivationNow `json:"activation,omitempty"`
+	// Probe is the service port and health path the probes above used (the flags, else the
+	// last deploy's settings): a reader asking for others knows to ask again.
+	Probe struct {
+		Port       int    `json:"port"`
+		HealthPath string `json:"healthPath"`
+	} `json:"probe"`
 }
 
 // Agent names this agent.
@@ -436,6 +442,7 @@ func (e *env) cmdState(args []string) error {
 		st.Live.Active = "inactive"
 	}
 	st.StandbyVersion, st.CanaryVersion = v.stbyVer, v.canaryV
+	st.Probe.Port, st.Probe.HealthPath = port, path
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	st.Health = timedGet(base+path, 8192)
 	st.Root = timedGet(base+"/", 0)

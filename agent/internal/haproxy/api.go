@@ -80,6 +80,8 @@ type Counter struct {
 	// Errors is hrsp_5xx + econ + eresp: 5xx answers, refused connections, and servers that
 	// hung up mid-answer.
 	Errors int64
+	// Sessions is scur: the sessions the server holds now (its in-flight requests), what a drain waits out.
+	Sessions int64
 }
 
 var instanceRe = regexp.MustCompile(`^i[0-9]+$`)
@@ -207,6 +209,7 @@ func ParseStats(csv, backend string) (map[int]Counter, error) {
 		counts[port] = Counter{
 			Requests: num(t.field(row, "req_tot")) + econ,
 			Errors:   num(t.field(row, "hrsp_5xx")) + econ + num(t.field(row, "eresp")),
+			Sessions: num(t.field(row, "scur")),
 		}
 	})
 	return counts, nil

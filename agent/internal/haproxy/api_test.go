@@ -77,7 +77,7 @@ func TestParseStats(t *testing.T) {
 		}
 	}
 	// A header without "# " is read the same (awk's sub() had no effect either).
-	if got, err := ParseStats("pxname,svname,req_tot,econ,eresp,hrsp_5xx\ncomplinist,i7,5,1,2,3\r\n", "complinist"); err != nil || got[7] != (Counter{6, 6}) {
+	if got, err := ParseStats("pxname,svname,req_tot,econ,eresp,hrsp_5xx\ncomplinist,i7,5,1,2,3\r\n", "complinist"); err != nil || got[7] != (Counter{Requests: 6, Errors: 6}) {
 		t.Errorf("plain header: %v %v", got, err)
 	}
 	if got, err := ParseStats(realistic(cols), "nothing"); err != nil || len(got) != 0 {
@@ -85,7 +85,7 @@ func TestParseStats(t *testing.T) {
 	}
 	// A short row and svnames that are not instance servers.
 	short := "# pxname,svname,req_tot,econ,eresp,hrsp_5xx\ncomplinist,i1\ncomplinist,i,1,1,1,1\ncomplinist,x1,1,1,1,1\ncomplinist,i2x,1,1,1,1\ncomplinist,i3,4,0,0,1\ncomplinist,i3,8,0,0,2\n"
-	if got, err := ParseStats(short, "complinist"); err != nil || !reflect.DeepEqual(got, map[int]Counter{1: {}, 3: {8, 2}}) {
+	if got, err := ParseStats(short, "complinist"); err != nil || !reflect.DeepEqual(got, map[int]Counter{1: {}, 3: {Requests: 8, Errors: 2}}) {
 		t.Errorf("short rows: %v %v", got, err)
 	}
 }
@@ -252,7 +252,7 @@ func TestCountsAndServers(t *testing.T) {
 	})
 	c := Client{Socket: a.path}
 	counts, err := c.Counts("complinist")
-	if err != nil || counts[5001] != (Counter{902, 13}) || counts[5002] != (Counter{100, 30}) {
+	if err != nil || counts[5001] != (Counter{Requests: 902, Errors: 13}) || counts[5002] != (Counter{Requests: 100, Errors: 30}) {
 		t.Fatalf("counts %v %v", counts, err)
 	}
 	servers, err := c.Servers("complinist")

@@ -92,6 +92,23 @@ func (p Proxy) Route() haproxy.Route {
 // then loads it (a reload, or the proxy's start). An error says what haproxy refused: the old
 // config stays.
 func (p Proxy) Install(r haproxy.Route) error {
+	if err := p.Persist(r); err != nil {
+		return err
+	}
+	verb := "start"
+	if p.Active() {
+		verb = "reload"
+	}
+	if _, err := Systemctl(verb, p.L.ProxyUnit()); err != nil {
+		return fmt.Errorf("systemctl %s %s: %s", verb, p.L.ProxyUnit(), record.OneLine(err.Error(), 300))
+	}
+	return nil
+}
+
+// Persist writes the config and the route's state file for r, checked by haproxy -c, without
+// reloading: after a switch through the runtime API the running proxy already routes so, and
+// its next start or reload reads the same route.
+func (p Proxy) Persist(r haproxy.Route) error {
 	text := haproxy.Config(haproxy.ConfigParams{
 		Service:      p.L.Service,
 		Port:         p.Port,
@@ -117,13 +134,6 @@ func (p Proxy) Install(r haproxy.Route) error {
 	state, _ := json.Marshal(proxyState{V: 1, Live: r.Live, Canary: r.Canary, Percent: r.Percent})
 	if err := fsafe.WriteFileAtomic(dir, filepath.Base(p.L.ProxyState), state, 0o600); err != nil {
 		return err
-	}
-	verb := "start"
-	if p.Active() {
-		verb = "reload"
-	}
-	if _, err := Systemctl(verb, p.L.ProxyUnit()); err != nil {
-		return fmt.Errorf("systemctl %s %s: %s", verb, p.L.ProxyUnit(), record.OneLine(err.Error(), 300))
 	}
 	return nil
 }

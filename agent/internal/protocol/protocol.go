@@ -122,8 +122,17 @@ type Result struct {
 	WatchPhases    []WatchPhase `json:"watchPhases,omitempty"`
 	TrippedAt      int64        `json:"trippedAt,omitempty"`
 	SwitchedBackAt int64        `json:"switchedBackAt,omitempty"`
+	// PhasesMs are the milliseconds each phase of the activation took on the host (recheck or
+	// gate, switch, config, drain, standby, total), in the order they ran.
+	PhasesMs []PhaseMs `json:"phasesMs,omitempty"`
 	// Unit is the transient activation unit's state, added by the poll (`agent activation-result`).
 	Unit string `json:"unit,omitempty"`
+}
+
+// PhaseMs is one phase of an activation and the milliseconds it took on the host.
+type PhaseMs struct {
+	Phase string `json:"phase"`
+	Ms    int64  `json:"ms"`
 }
 
 // Container is a slot's container as Docker sees it (container mode).

@@ -1,5 +1,6 @@
 import * as assert from "assert";
 import type * as pulumi from "@pulumi/pulumi";
+import type { ResourceProvider } from "@pulumi/pulumi/dynamic";
 import { guarded, safeError } from "../../../infra/providers/guard";
 import { HOSTILE, inert } from "../ops/hostileText";
 
@@ -34,5 +35,11 @@ describe("guarded: a dynamic provider's errors are safe for the terminal Pulumi 
         const clean = new Error("host web-1: the lock is held");
         assert.strictEqual(safeError(clean), clean);
         assert.strictEqual(safeError(`plain ${HOSTILE.csiClear}text`).message, "plain text");
+    });
+
+    it("one provider gets one wrapper, so Pulumi serializes its closure once per program, not once per resource", async () => {
+        const provider: ResourceProvider = { async create() { return { id: "x", outs: {} }; } };
+        assert.strictEqual(guarded(provider), guarded(provider));
+        assert.notStrictEqual(guarded(provider), guarded({ ...provider }));
     });
 });

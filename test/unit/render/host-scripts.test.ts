@@ -8,7 +8,7 @@ import { renderActivationPoll, renderActivationStart, renderAgentState } from ".
 import { renderFirewallRules, renderFirewallUnit } from "../../../infra/render/firewall";
 import { hostLayout } from "../../../infra/render/layout";
 import { renderLocked } from "../../../infra/render/lock";
-import { parseKeyValues } from "../../../infra/render/protocol";
+import { MANIFEST, parseKeyValues } from "../../../infra/render/protocol";
 import { renderImageReleaseInstall, renderImageReleaseProbe, renderReleaseDelete, renderReleaseInstall, renderReleaseProbe } from "../../../infra/render/release";
 import { AgentInstall, renderAgentConfig, renderServiceApply, renderServiceDelete, renderServiceRead, ServiceFiles } from "../../../infra/render/service";
 import { q } from "../../../infra/render/shell";
@@ -19,6 +19,7 @@ import { useTransportFactory } from "../../../infra/transport";
 import { localTransport } from "../../../infra/transport/local";
 import { MAX_SCRIPT_BYTES } from "../../../infra/transport/ssh/exec";
 import type { AgentBuild } from "../../../toolchain/agent";
+import { HOST_READ_MARK, parseHostRead, renderHostRead } from "../../../infra/render/hostRead";
 import { runBash, Sandbox, sandbox, stubBin, tree } from "./bash";
 
 const l = hostLayout("/opt/complinist", "complinist");
@@ -57,6 +58,9 @@ const scripts: Record<string, string> = {
     activationStart: renderActivationStart(l),
     activationPoll: renderActivationPoll(l, activationId),
     agentState: renderAgentState(l, 5000, "/health"),
+    agentStateOwnProbe: renderAgentState(l),
+    hostRead: renderHostRead(l, "complinist", true),
+    hostReadTempRoot: renderHostRead(l, "complinist", false),
     locked: renderLocked(l, "complinist", "ci@runner"),
     imageReleaseInstall: renderImageReleaseInstall(l, { version: "1.0.0", image: `registry.example.com/complinist:1.0.0@sha256:${"b".repeat(64)}`, who: "ci@runner", service: "complinist", commit: "abc123" }),
     imageReleaseProbe: renderImageReleaseProbe(l, "1.0.0"),
@@ -231,6 +235,27 @@ describe("host scripts: every value is quoted (hostile values stay one literal w
             assert.strictEqual(r.code, 1);
             assert.ok(r.stderr.includes(`the host agent ${rl.hostProgram} is missing: the service was not installed`), r.stderr);
         }
+    });
+
+    it("the host read lists the complete releases by version (never a linked manifest or a name that is no version) and keeps the state's failure as its own section", async () => {
+        const rl = hostLayout("/opt/complinist", "complinist", path.join(box.dir, "root"));
+        const release = (name: string, manifest?: string) => {
+            fs.mkdirSync(path.join(rl.releasesDir, name), { recursive: true });
+            if (manifest !== undefined) fs.writeFileSync(path.join(rl.releasesDir, name, MANIFEST), manifest);
+        };
+        release("1.0.0", `version=1.0.0\nsha256=${"a".repeat(64)}\ninstalledAt=x\n`);
+        release("2.0.0");
+        release(hostile.replace(/\n/g, " ").replace(/\//g, "_"), `sha256=${"b".repeat(64)}\n`);
+        release("1.1.0");
+        fs.symlinkSync(path.join(rl.releasesDir, "1.0.0", MANIFEST), path.join(rl.releasesDir, "1.1.0", MANIFEST));
+        const r = await box.run(`set -euo pipefail\n${renderHostRead(rl, "complinist", false)}`, { writes: [] });
+        assert.strictEqual(r.code, 0, r.stderr);
+        const read = parseHostRead(r.stdout, "local-1");
+        assert.deepStrictEqual([...read.releases], [["1.0.0", "a".repeat(64)]]);
+        assert.strictEqual(read.state.code, 1);
+        assert.ok(read.state.stderr.includes(`the host agent ${rl.hostProgram} is missing`), read.state.stderr);
+        assert.deepStrictEqual(Object.keys(parseKeyValues(read.service)).slice(0, 3), ["unit", "serviceUnit", "proxyUnit"]);
+        assert.throws(() => parseHostRead(r.stdout.split(HOST_READ_MARK + " state ")[0] ?? "", "local-1"), /host local-1: the read of the host's state ended early \(no state\)/);
     });
 
     it("renderLocked writes the hostile owner literally into the owner file", async () => {

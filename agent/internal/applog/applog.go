@@ -124,8 +124,12 @@ func Start(bound string, cred *syscall.Credential) error {
 		return err
 	}
 	defer func() { _ = w.Close() }()
-	// /proc/self/exe: this very binary, even if the apply replaced the file meanwhile.
-	p, err := os.StartProcess("/proc/self/exe", []string{os.Args[0], "log-writer", bound}, &os.ProcAttr{
+	// By its path, so ps names it; an apply may have replaced the file meanwhile: the new agent's writer is the same command.
+	self, err := os.Executable()
+	if err != nil {
+		self = "/proc/self/exe"
+	}
+	p, err := os.StartProcess(self, []string{os.Args[0], "log-writer", bound}, &os.ProcAttr{
 		Files: []*os.File{r, os.Stdout, os.Stderr},
 		Sys:   &syscall.SysProcAttr{Credential: cred},
 	})

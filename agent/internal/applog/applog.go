@@ -54,8 +54,9 @@ func ParseSize(s string) (int64, error) {
 // same file (the other instance's) is seen through fstat before every write, so the file stays
 // within bound plus one chunk per writer.
 func Copy(r io.Reader, f *os.File, bound int64, now func() time.Time) error {
-	keep := min(int64(maxKept), bound/4)
-	recent := make([]byte, 0, keep+chunk)
+	keep := int(min(int64(maxKept), bound/4))
+	// The newest output, up to keep bytes at its end: compacted only when it reaches twice that, so each byte moves about once.
+	recent := make([]byte, 0, 2*keep+chunk)
 	buf := make([]byte, chunk)
 	for {
 		n, rerr := r.Read(buf)
@@ -65,7 +66,7 @@ func Copy(r io.Reader, f *os.File, bound int64, now func() time.Time) error {
 				return err
 			}
 			if st.Size()+int64(n) > bound {
-				if err := trim(f, recent, bound, now()); err != nil {
+				if err := trim(f, recent[max(0, len(recent)-keep):], bound, now()); err != nil {
 					return err
 				}
 			}
@@ -73,8 +74,8 @@ func Copy(r io.Reader, f *os.File, bound int64, now func() time.Time) error {
 				return err
 			}
 			recent = append(recent, buf[:n]...)
-			if over := int64(len(recent)) - keep; over > 0 {
-				recent = append(recent[:0], recent[over:]...)
+			if len(recent) > 2*keep {
+				recent = append(recent[:0], recent[len(recent)-keep:]...)
 			}
 		}
 		if rerr == io.EOF {

@@ -117,8 +117,8 @@ export function renderInstanceUnit(spec: UnitSpec): string {
  * service revision, hence a new container through the gate (and a text diff in preview). The CLI
  * stays attached, so systemd sees the container's life; its output reaches app.log only through
  * the bounded log writer, which container-run starts as the service user (root's docker CLI never
- * writes app.log: it could take root's reserved blocks). A stop by hand (`docker stop`: SIGINT/SIGTERM exit) stays stopped, as
- * Docker's `unless-stopped` would; a crash restarts it.
+ * writes app.log: it could take root's reserved blocks). A stop by hand (`docker stop`:
+ * SIGINT/SIGTERM exit) stays stopped, as Docker's `unless-stopped` would; a crash restarts it.
  */
 export function renderContainerInstanceUnit(spec: Pick<UnitSpec, "service" | "baseDir" | "user"> & { readonly limits: ContainerLimits }): string {
     const l = hostLayout(spec.baseDir, spec.service);

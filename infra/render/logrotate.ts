@@ -6,7 +6,9 @@ import type { HostLayout } from "./layout";
  * - app.log is copied and truncated, never renamed: systemd opened it once with `append:`
  *   for the app's lifetime, so a renamed file would keep receiving every line. The writer's
  *   O_APPEND makes it continue at the new end after the truncate (a few lines written during
- *   the copy can be lost: the documented cost of copytruncate).
+ *   the copy can be lost: the documented cost of copytruncate). Daily is no bound on size: the
+ *   writer (`<host program> log-writer`, the service user's) keeps app.log within APP_LOG_BOUND
+ *   between two runs (infra/render/unit.ts), so each rotated copy is within it too.
  * - deploy.log is renamed and re-created root:root 0640, as every host operation leaves it.
  * - No `su`: the log directory is root's (root:root 0750, the privilege rule), so logrotate
  *   rotates there as root without following anything another user could have placed.

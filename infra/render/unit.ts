@@ -47,6 +47,13 @@ function hardening(readWritePaths: string, addressFamilies: string): string[] {
     ];
 }
 
+/**
+ * app.log's bound (issue 29, finding 8): the writer (`<host program> log-writer`, the service
+ * user's process, never root's) empties the file in place when it would pass this, so a flood
+ * between two of logrotate's daily runs cannot fill the disk, nor root's reserved blocks.
+ */
+export const APP_LOG_BOUND = "64m";
+
 const MANAGED = "# Managed by the CompliNist Pulumi stack. Hand edits are reported by `pulumi refresh` and overwritten by `pulumi up`.";
 
 /**
@@ -81,12 +88,16 @@ export function renderInstanceUnit(spec: UnitSpec): string {
         "Environment=BIND=127.0.0.1",
         ...fw.service,
         `EnvironmentFile=${l.envDir}/instance-%i.env`,
-        `ExecStart=/bin/sh -c ${systemdQuote(`exec ${spec.command}`)}`,
+        // The host program (as the service user: User=) starts the bounded log writer on a pipe, then
+        // execs the command: the app is still the main process, and its output reaches app.log
+        // only through the writer.
+        `ExecStart=${l.hostProgram.replace(/%/g, "%%")} log-pipe ${APP_LOG_BOUND} /bin/sh -c ${systemdQuote(`exec ${spec.command}`)}`,
         "Restart=on-failure",
         "RestartSec=2",
         "TimeoutStopSec=20",
-        // systemd (root) opens app.log for the app; the app itself may write only in shared/, never
-        // in the log directory, so it cannot plant a link there for root to follow (privilege rule).
+        // systemd (root) opens app.log and hands it to the writer; the app itself may write only in
+        // shared/, never in the log directory, so it cannot plant a link there for root to follow
+        // (privilege rule).
         `StandardOutput=append:${l.logFile}`,
         `StandardError=append:${l.logFile}`,
         "",
@@ -104,9 +115,10 @@ export function renderInstanceUnit(spec: UnitSpec): string {
  * at each start, never the image's USER), with no capabilities, a read-only root and `limits`.
  * User and limits are arguments of ExecStart, so a change of either changes this text: the
  * service revision, hence a new container through the gate (and a text diff in preview). The CLI
- * stays attached, so systemd sees the container's life and the app's output reaches app.log
- * as in release mode. A stop by hand (`docker stop`: SIGINT/SIGTERM exit) stays stopped, as
- * Docker's `unless-stopped` would; a crash restarts it.
+ * stays attached, so systemd sees the container's life; its output reaches app.log only through
+ * the bounded log writer, which container-run starts as the service user (root's docker CLI never
+ * writes app.log: it could take root's reserved blocks). A stop by hand (`docker stop`:
+ * SIGINT/SIGTERM exit) stays stopped, as Docker's `unless-stopped` would; a crash restarts it.
  */
 export function renderContainerInstanceUnit(spec: Pick<UnitSpec, "service" | "baseDir" | "user"> & { readonly limits: ContainerLimits }): string {
     const l = hostLayout(spec.baseDir, spec.service);
@@ -114,7 +126,7 @@ export function renderContainerInstanceUnit(spec: Pick<UnitSpec, "service" | "ba
     const fw = firewallRequirement(spec.service);
     const m = spec.limits;
     // Every value is schema-checked (a user name, digits and one unit letter): nothing systemd would expand.
-    const run = [`--user ${spec.user}`, `--memory ${m.memory}`, `--pids ${m.pids}`, `--tmp-size ${m.tmpSize}`, `--log-max-size ${m.logMaxSize}`, `--log-max-files ${m.logMaxFiles}`];
+    const run = [`--user ${spec.user}`, `--memory ${m.memory}`, `--pids ${m.pids}`, `--tmp-size ${m.tmpSize}`, `--log-max-size ${m.logMaxSize}`, `--log-max-files ${m.logMaxFiles}`, `--app-log-bound ${APP_LOG_BOUND}`];
     return [
         MANAGED,
         "[Unit]",

@@ -75,7 +75,7 @@ describe("container mode (program under mocks)", function () {
     it("runs each instance slot as a container of the release's pinned image, published on loopback, under the proxy", () => {
         const unit = named(r, "complinist-app-1-service-unit");
         const instance = String(plain(unit.inputs.unitText));
-        assert.match(instance, /^ExecStart=\/usr\/local\/sbin\/complinist container-run %i --user complinist --memory 512m --pids 256 --tmp-size 64m --log-max-size 10m --log-max-files 3$/m);
+        assert.match(instance, /^ExecStart=\/usr\/local\/sbin\/complinist container-run %i --user complinist --memory 512m --pids 256 --tmp-size 64m --log-max-size 10m --log-max-files 3 --app-log-bound 64m$/m);
         assert.match(instance, /^Requires=docker\.service$/m);
         assert.match(instance, /^PartOf=complinist\.service$/m);
         // The host agent runs the slots as containers (its docker run flags: agent/internal/host/docker_test.go).

@@ -62,6 +62,8 @@ func (e *env) usage() string {
                                             proxy routes to (run by `+"`systemctl start %[2]s`"+`)
        %[1]s container-run PORT     container mode: run the slot's pinned image in the
                                             foreground (the ExecStart of %[2]s@PORT.service)
+       %[1]s log-pipe BOUND CMD...  release mode: run CMD with its output through the
+                                            writer that keeps app.log within BOUND (e.g. 64m)
        %[1]s version [--json]       this agent's version and sha256
        %[1]s state                  everything the deploy reads of this host, as one JSON object
 `, p, e.service)
@@ -107,6 +109,10 @@ func (e *env) dispatch(args []string) error {
 		return e.cmdTrustCheck(rest)
 	case "preflight":
 		return e.cmdPreflight(rest)
+	case "log-writer":
+		return e.cmdLogWriter(rest)
+	case "log-pipe":
+		return e.cmdLogPipe(rest)
 	}
 	if !layout.ValidService(e.service) {
 		return usageError{fmt.Sprintf("this program's name %q is not a service name: it runs as /usr/local/sbin/<service>", e.service)}

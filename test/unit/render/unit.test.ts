@@ -3,7 +3,7 @@ import * as cp from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { renderContainerInstanceUnit, renderEnvFile, renderInstanceUnit, renderProxyUnit, renderServiceUnit } from "../../../infra/render/unit";
+import { APP_LOG_BOUND, renderContainerInstanceUnit, renderEnvFile, renderInstanceUnit, renderProxyUnit, renderServiceUnit } from "../../../infra/render/unit";
 import { CONTAINER_DEFAULTS } from "../../../stacks/containerSchema";
 import { requireTool } from "./bash";
 
@@ -58,9 +58,38 @@ const units: ReadonlyArray<[string, string, string]> = [
 describe("renderContainerInstanceUnit (container mode's complinist@.service)", () => {
     it("hands container-run the service user and every limit, so a change of either is a change of the unit (a new container through the gate)", () => {
         const u = renderContainerInstanceUnit({ ...spec, limits: CONTAINER_DEFAULTS });
-        assert.ok(lines(u).includes("ExecStart=/usr/local/sbin/complinist container-run %i --user complinist --memory 512m --pids 256 --tmp-size 64m --log-max-size 10m --log-max-files 3"), u);
+        assert.ok(lines(u).includes("ExecStart=/usr/local/sbin/complinist container-run %i --user complinist --memory 512m --pids 256 --tmp-size 64m --log-max-size 10m --log-max-files 3 --app-log-bound 64m"), u);
         assert.notStrictEqual(renderContainerInstanceUnit({ ...spec, user: "appsvc", limits: CONTAINER_DEFAULTS }), u);
         assert.notStrictEqual(renderContainerInstanceUnit({ ...spec, limits: { ...CONTAINER_DEFAULTS, pids: 512 } }), u);
+    });
+});
+
+describe("app.log's writer in both modes (issue 29, finding 8)", () => {
+    const release = renderInstanceUnit(spec);
+    const container = renderContainerInstanceUnit({ ...spec, limits: CONTAINER_DEFAULTS });
+
+    it("release mode: the command runs under the host program's log-pipe, as the service user, with app.log's bound", () => {
+        const exec = lines(release).filter((x) => x.startsWith("ExecStart="));
+        assert.deepStrictEqual(exec, [`ExecStart=/usr/local/sbin/complinist log-pipe ${APP_LOG_BOUND} /bin/sh -c "exec bin/start"`]);
+        assert.ok(lines(release).includes("User=complinist"), "log-pipe and the writer it starts run as the service user");
+    });
+
+    it("container mode: container-run gets app.log's bound (it starts the writer as --user, never root)", () => {
+        assert.match(container, new RegExp(`^ExecStart=/usr/local/sbin/complinist container-run %i --user complinist .* --app-log-bound ${APP_LOG_BOUND}$`, "m"));
+        assert.ok(!/^User=/m.test(container), "the unit itself is root's (the docker CLI needs the engine's socket): the writer drops to --user");
+    });
+
+    it("the bound is a size the host program takes (digits and one unit), at least 1m and well under a day of disk", () => {
+        assert.match(APP_LOG_BOUND, /^[1-9][0-9]*m$/);
+        const mib = Number(APP_LOG_BOUND.slice(0, -1));
+        assert.ok(mib >= 1 && mib <= 256, `${APP_LOG_BOUND}`);
+    });
+
+    it("systemd still opens app.log (root's file in root's directory) and hands it over: no path the app could have planted", () => {
+        for (const u of [release, container]) {
+            assert.ok(lines(u).includes("StandardOutput=append:/var/log/complinist/app.log"));
+            assert.ok(lines(u).includes("StandardError=append:/var/log/complinist/app.log"));
+        }
     });
 });
 
@@ -73,7 +102,7 @@ describe("renderInstanceUnit (complinist@.service)", () => {
         assert.ok(lines(u).includes("EnvironmentFile=/etc/complinist/instance-%i.env"));
         assert.ok(lines(u).indexOf("Environment=PORT=%i") < lines(u).indexOf("EnvironmentFile=/etc/complinist/instance-%i.env"), "PORT first");
         assert.ok(lines(u).includes("PartOf=complinist.service"), "systemctl stop complinist stops the instances");
-        assert.match(u, /^ExecStart=\/bin\/sh -c "exec bin\/start"$/m);
+        assert.match(u, /^ExecStart=\/usr\/local\/sbin\/complinist log-pipe 64m \/bin\/sh -c "exec bin\/start"$/m);
         assert.match(u, /^User=complinist$/m);
         assert.match(u, /^Group=complinist$/m);
         assert.match(u, /^StandardOutput=append:\/var\/log\/complinist\/app\.log$/m);
@@ -97,7 +126,7 @@ describe("renderInstanceUnit (complinist@.service)", () => {
 
     it("quotes the command for systemd: %, $, quotes and backslashes cannot escape", () => {
         const q = renderInstanceUnit({ ...spec, command: `bin/start --x '100%' "$HOME" \\n` });
-        assert.match(q, /^ExecStart=\/bin\/sh -c "exec bin\/start --x '100%%' \\"\$\$HOME\\" \\\\n"$/m);
+        assert.match(q, /^ExecStart=\/usr\/local\/sbin\/complinist log-pipe 64m \/bin\/sh -c "exec bin\/start --x '100%%' \\"\$\$HOME\\" \\\\n"$/m);
     });
 
     it("changes only when its inputs change (no timestamps or random ids)", () => {

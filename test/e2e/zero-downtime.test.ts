@@ -213,6 +213,10 @@ describe("zero-downtime activation on a real host, under load", function () {
         console.log(`      complinist rollback: ${out.split("\n").filter((l) => /^(tookMs|phasesMs)=/.test(l)).join(" ")}`);
         assert.match(await served(), /"version": ?"1\.0\.0"/);
         assert.match(await lastRecord(), /version=1\.0\.0\tsha256=[0-9a-f]{64}\tby=\S+-emergency\toutcome=activated previous=1\.1\.0 mode=warm-switch/);
+        // The release left stays warm beside it (no second instance of 1.0.0 on the other port).
+        const versions = await sh(host(), `for p in 5001 5002; do curl -s -m 2 http://127.0.0.1:$p/health; echo; done`);
+        assert.match(versions, /"version": ?"1\.1\.0"/, versions);
+        assert.match(versions, /"version": ?"1\.0\.0"/, versions);
         const drift = await driver.refresh({ previewOnly: true });
         assert.deepStrictEqual(drift.drift.map((d) => d.name), ["complinist-zd-1-activation-switch"], "the stack now differs from the host");
     });

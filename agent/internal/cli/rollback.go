@@ -125,6 +125,13 @@ func (e *env) cmdRollback(args []string) error {
 	s.Canary = protocol.Canary{}
 	// The operator named the target by hand: never refused for a watch verdict.
 	s.Acknowledged = true
+	// The release left stays warm beside the target (a switch forward again is a proxy switch
+	// too), rather than a second instance of the target started on the freed port: the command
+	// ends when the target serves, not after another boot and gate.
+	if liveVersion != "" && liveVersion != target {
+		s.RollbackVersion = liveVersion
+		s.Standby = true
+	}
 	resultFile := id + ".result.json"
 	code := runActivation(l, c.Runtime, activate.Request{
 		ID: id, Version: target, Sha256: host.ManifestField(l, target, "sha256"), Who: who,

@@ -50,7 +50,7 @@ type Activation struct {
 	trippedAt   time.Time
 	prevReq     int64
 	prevErr     int64
-	own         int64
+	prevRtime   int64
 	summary     string
 }
 
@@ -397,7 +397,7 @@ func (a *Activation) Run(ctx context.Context) error {
 		return a.fail(ctx, protocol.ExitHealth, "failed", "health-gate")
 	}
 	a.step("gate passed on %d", idle)
-	a.summary, a.prevReq, a.prevErr = "", 0, 0
+	a.summary, a.prevReq, a.prevErr, a.prevRtime = "", 0, 0, 0
 	if a.S.Canary.Percent > 0 {
 		switch {
 		case warm:
@@ -417,7 +417,7 @@ func (a *Activation) Run(ctx context.Context) error {
 	// Without a canary, the soak compares with what the previous release counted before the switch.
 	if !a.canaryRan && live != 0 {
 		if counts, err := a.Proxy.Counts(); err == nil {
-			a.prevReq, a.prevErr = counts[live].Requests, counts[live].Errors
+			a.prevReq, a.prevErr, a.prevRtime = counts[live].Requests, counts[live].Errors, counts[live].RtimeMs
 		}
 	}
 	a.Host.PausePoint("switch")

@@ -877,6 +877,46 @@ func TestActivation(t *testing.T) {
 			},
 		},
 		{
+			// Issue 29 finding 9: before, a hung request counted only when HAProxy's 60 s server
+			// timeout ended it, so this canary passed ("too few requests to judge").
+			name: "a canary whose release hangs on every user request (its /health answers): the requests in flight past 4 s count as failed, the watch trips",
+			world: func(w *world) {
+				w.deployed("1.0.0", "r2", p1)
+				w.traffic[p1] = rate{45, 0}
+				w.traffic[p2] = rate{5, 0}
+				w.onWatch = func(w *world, n *WatchNow) {
+					if _, ok := w.hungFrom[p2]; !ok && n != nil && n.Phase == "canary" {
+						w.hungFrom[p2] = w.now
+					}
+				}
+			},
+			settings: canary(30),
+			exit:     protocol.ExitHealth, outcome: "rolled-back", reason: "watch", previous: "1.0.0", liveHealthy: true, serving: "1.0.0",
+			seen: `^canary 5s of 30s: new 5 requests 5 errors \(100\.00%\), previous 225 requests 0 errors \(0\.00%\); limit 1\.00% \(10 x previous, maxErrorRatio\); minRequests 5` +
+				`; 5 of the new requests unanswered after 4s, counted as errors; exposed from its first request to the switch back \(5s\): `,
+			record:  `^outcome=rolled-back reason=watch live=1\.0\.0 serving=1\.0\.0 seen=canary 5s of 30s: new 5 requests 5 errors .*unanswered after 4s`,
+			started: []string{"5002 1.1.0 r2"}, stopped: []int{p2},
+			routed:  haproxy.Route{Live: p1},
+			tripped: true,
+			steps:   []string{`^watch tripped: canary 5s of 30s: new 5 requests 5 errors`},
+		},
+		{
+			name: "a canary whose release answers, but 30 times slower than the live one in the same window: slow, the watch trips",
+			world: func(w *world) {
+				w.deployed("1.0.0", "r2", p1)
+				w.traffic[p1] = rate{45, 0}
+				w.traffic[p2] = rate{5, 0}
+				w.rtime[p1], w.rtime[p2] = 100, 3000
+			},
+			settings: canary(30),
+			exit:     protocol.ExitHealth, outcome: "rolled-back", reason: "watch", previous: "1.0.0", liveHealthy: true, serving: "1.0.0",
+			seen:     `^canary 1s of 30s: new 5 requests 0 errors \(0\.00%\), .*; slow: mean response 3000 ms, previous 100 ms, limit 1000 ms \(10 x previous, at least 1000 ms\); exposed`,
+			record:   `^outcome=rolled-back reason=watch live=1\.0\.0 serving=1\.0\.0 seen=canary 1s of 30s: .*slow: mean response 3000 ms`,
+			started:  []string{"5002 1.1.0 r2"}, stopped: []int{p2},
+			routed:   haproxy.Route{Live: p1},
+			tripped:  true,
+		},
+		{
 			name: "without a canary, the soak's watch compares with the previous release's figures from before the switch, trips and switches back",
 			world: func(w *world) {
 				w.deployed("1.0.0", "r2", p1)

@@ -40,6 +40,8 @@ type Proxy interface {
 	Install(r haproxy.Route) error
 	Workers() int
 	Counts() (map[int]haproxy.Counter, error)
+	// InFlight are the ages of the requests in flight now per instance port (users' requests only).
+	InFlight() (map[int][]time.Duration, error)
 	Flip(to, from int) error
 	WaitWeight(ctx context.Context, port, weight int, deadline time.Time) bool
 	APIError() string

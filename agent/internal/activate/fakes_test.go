@@ -78,11 +78,13 @@ type world struct {
 	installErr                func(haproxy.Route) error
 	noWeight                  bool
 	noCounts                  bool
+	rtime                     map[int]int64 // each port's mean response time, ms
 	flipErr                   error
 	traffic                   map[int]rate
 	took                      map[int]time.Duration // how long each port took user requests
 	initial                   map[int]haproxy.Counter
-	extra                     map[int]haproxy.Counter // probes through the proxy
+	extra                     map[int]haproxy.Counter // probes through the proxy: the host backend's, never judged
+	hungFrom                  map[int]time.Time       // PORT hangs every user request from this time on
 	foreign                   map[int][]string
 	foreignOnRoute            map[int]string // a listener joins PORT when the proxy first routes to it
 
@@ -125,6 +127,8 @@ func newWorld(t *testing.T) *world {
 		took:           map[int]time.Duration{},
 		initial:        map[int]haproxy.Counter{},
 		extra:          map[int]haproxy.Counter{},
+		hungFrom:       map[int]time.Time{},
+		rtime:          map[int]int64{},
 		foreign:        map[int][]string{},
 		foreignOnRoute: map[int]string{},
 	}
@@ -282,9 +286,34 @@ func (f fakeProxy) Counts() (map[int]haproxy.Counter, error) {
 		c := w.initial[p]
 		c.Requests += tr.req * int64(took) / int64(time.Second)
 		c.Errors += tr.err * int64(took) / int64(time.Second)
-		c.Requests += w.extra[p].Requests
-		c.Errors += w.extra[p].Errors
+		if from, ok := w.hungFrom[p]; ok {
+			// Requests that hang are not answered: not in the counters.
+			c.Requests -= tr.req * int64(w.now.Sub(from)) / int64(time.Second)
+			c.Requests = max(c.Requests, w.initial[p].Requests)
+		}
+		c.RtimeMs = w.rtime[p]
 		out[p] = c
+	}
+	return out, nil
+}
+
+// InFlight: a port that hangs holds every user request it took since hungFrom, at its rate,
+// each as old as it is (one per 1/rate seconds); the oldest ones are aged past HungAfter.
+func (f fakeProxy) InFlight() (map[int][]time.Duration, error) {
+	w := f.w
+	if w.noCounts || !w.proxyActive {
+		return nil, errors.New("no answer")
+	}
+	out := map[int][]time.Duration{}
+	for p, from := range w.hungFrom {
+		tr := w.traffic[p]
+		if tr.req == 0 || w.took[p] == 0 {
+			continue
+		}
+		n := tr.req * int64(w.now.Sub(from)) / int64(time.Second)
+		for i := int64(0); i < n; i++ {
+			out[p] = append(out[p], time.Duration(i)*time.Second/time.Duration(tr.req))
+		}
 	}
 	return out, nil
 }

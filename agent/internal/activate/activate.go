@@ -363,6 +363,17 @@ func (a *Activation) Run(ctx context.Context) error {
 			a.Host.FreeServicePort()
 		}
 	}
+	// The idle port must be free for the new instance (issue 29 finding 10): a squatter there would
+	// block this deploy and every later one, the fix included. Before the hook: a refusal changes nothing.
+	done, refused := a.Inst.Reclaim(idle, a.other(idle))
+	for _, d := range done {
+		a.step("idle port %d reclaimed: %s", idle, d)
+	}
+	if refused != "" {
+		a.failedSeen = fmt.Sprintf("the idle instance port %d is held by %s - not by this service's own units, so not ended here: stop it, then deploy again", idle, refused)
+		a.step("refused: %s", a.failedSeen)
+		return a.fail(ctx, protocol.ExitHealth, "failed", "idle-port")
+	}
 	if a.Req.RunHook {
 		if err := a.runHook(ctx); err != nil {
 			return err

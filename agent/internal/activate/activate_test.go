@@ -499,6 +499,43 @@ func TestActivation(t *testing.T) {
 			then:   func(t *testing.T, w *world, a *Activation) { eq(t, "installs", len(w.installs), 0) },
 		},
 		{
+			// Issue 29 finding 10: the live instance gone bad squats the idle port; before, every
+			// later deploy failed its gate, the fix included.
+			name: "a process of the live instance's own unit listening on the idle port: ended before the start, named in the steps, and the deploy goes on",
+			world: func(w *world) {
+				w.deployed("1.0.0", "r2", p1)
+				w.squat[p2] = []squat{{Pid: 90, Ours: true}}
+			},
+			outcome: "activated", previous: "1.0.0", liveHealthy: true, standby: "1.0.0", live: p2,
+			watch:   `^off`,
+			record:  `^outcome=activated previous=1\.0\.0 mode=started`,
+			started: []string{"5002 1.1.0 r2"},
+			routed:  haproxy.Route{Live: p2},
+			steps:   []string{`^idle port 5002 reclaimed: killed pid 90 \(python3\) of complinist@5001\.service, which listened on the idle port 5002$`, `^instance start 1\.1\.0 on 5002$`},
+			then: func(t *testing.T, w *world, a *Activation) {
+				if i, j := slices.Index(w.events, "reclaim 5002"), slices.Index(w.events, "start 5002 1.1.0 r2"); i < 0 || j < i {
+					t.Errorf("the idle port is reclaimed before the start: %v", w.events)
+				}
+			},
+		},
+		{
+			name: "anyone else's listener on the idle port: refused before the hook or any start, naming its pid, command, uid and cgroup",
+			world: func(w *world) {
+				w.deployed("1.0.0", "r2", p1)
+				w.squat[p2] = []squat{{Pid: 91}}
+			},
+			settings: func(s *protocol.Settings) { s.BeforeActivate = "bin/migrate" },
+			req:      func(r *Request) { r.RunHook = true },
+			exit:     protocol.ExitHealth, outcome: "failed", reason: "idle-port", previous: "1.0.0", liveHealthy: true, serving: "1.0.0",
+			seen:   `^the idle instance port 5002 is held by pid 91 \(nc, uid 1000, cgroup /user\.slice/user-1000\.slice/session-3\.scope\) - not by this service's own units, so not ended here: stop it, then deploy again$`,
+			record: `^outcome=failed reason=idle-port live=1\.0\.0 serving=1\.0\.0 seen=the idle instance port 5002 is held by pid 91`,
+			routed: haproxy.Route{Live: p1},
+			then: func(t *testing.T, w *world, a *Activation) {
+				eq(t, "hook runs", w.hookRuns, 0)
+				eq(t, "installs", len(w.installs), 0)
+			},
+		},
+		{
 			name: "the live instance does not answer and the gate fails: what serves is checked (1.0.0 answers 503)",
 			world: func(w *world) {
 				w.deployed("1.0.0", "r2", p1)

@@ -27,6 +27,9 @@ type Instances interface {
 	SetWanted(port int, wanted bool)
 	// Foreign are the listeners on port its own unit did not open, one line each.
 	Foreign(port int) []string
+	// Reclaim frees the idle port before its instance starts: a listener of this service's other
+	// instance unit there is ended (done says how); anyone else's is refused (refused names it).
+	Reclaim(port, other int) (done []string, refused string)
 	OpenConnections(port int) int
 	// Container is the slot's container (nil in release mode).
 	Container(port int) *protocol.Container

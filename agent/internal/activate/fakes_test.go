@@ -78,7 +78,8 @@ type world struct {
 	installErr                func(haproxy.Route) error
 	noWeight                  bool
 	noCounts                  bool
-	rtime                     map[int]int64 // each port's mean response time, ms
+	rtime                     map[int]int64   // each port's mean response time, ms
+	squat                     map[int][]squat // listeners on a port before the activation starts anything
 	flipErr                   error
 	traffic                   map[int]rate
 	took                      map[int]time.Duration // how long each port took user requests
@@ -129,6 +130,7 @@ func newWorld(t *testing.T) *world {
 		extra:          map[int]haproxy.Counter{},
 		hungFrom:       map[int]time.Time{},
 		rtime:          map[int]int64{},
+		squat:          map[int][]squat{},
 		foreign:        map[int][]string{},
 		foreignOnRoute: map[int]string{},
 	}
@@ -224,6 +226,29 @@ func (f fakeInst) SetWanted(port int, wanted bool) {
 }
 
 func (f fakeInst) Foreign(port int) []string { return slices.Clone(f.w.foreign[port]) }
+
+// squat is a listener on an idle port: Ours when in the service's other instance unit.
+type squat struct {
+	Pid  int
+	Ours bool
+}
+
+func (f fakeInst) Reclaim(port, other int) (done []string, refused string) {
+	w := f.w
+	var left []string
+	for _, s := range w.squat[port] {
+		if s.Ours {
+			done = append(done, fmt.Sprintf("killed pid %d (python3) of complinist@%d.service, which listened on the idle port %d", s.Pid, other, port))
+			continue
+		}
+		left = append(left, fmt.Sprintf("pid %d (nc, uid 1000, cgroup /user.slice/user-1000.slice/session-3.scope)", s.Pid))
+	}
+	if len(w.squat[port]) > 0 {
+		w.event("reclaim %d", port)
+	}
+	delete(w.squat, port)
+	return done, strings.Join(left, "; ")
+}
 
 func (f fakeInst) OpenConnections(int) int { return 0 }
 

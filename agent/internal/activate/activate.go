@@ -370,7 +370,7 @@ func (a *Activation) Run(ctx context.Context) error {
 		a.step("idle port %d reclaimed: %s", idle, d)
 	}
 	if refused != "" {
-		a.failedSeen = fmt.Sprintf("the idle instance port %d is held by %s - not by this service's own units, so not ended here: stop it, then deploy again", idle, refused)
+		a.failedSeen = fmt.Sprintf("the idle instance port %d is held by %s: stop it, then deploy again", idle, refused)
 		a.step("refused: %s", a.failedSeen)
 		return a.fail(ctx, protocol.ExitHealth, "failed", "idle-port")
 	}

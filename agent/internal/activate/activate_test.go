@@ -527,7 +527,7 @@ func TestActivation(t *testing.T) {
 			settings: func(s *protocol.Settings) { s.BeforeActivate = "bin/migrate" },
 			req:      func(r *Request) { r.RunHook = true },
 			exit:     protocol.ExitHealth, outcome: "failed", reason: "idle-port", previous: "1.0.0", liveHealthy: true, serving: "1.0.0",
-			seen:   `^the idle instance port 5002 is held by pid 91 \(nc, uid 1000, cgroup /user\.slice/user-1000\.slice/session-3\.scope\) - not by this service's own units, so not ended here: stop it, then deploy again$`,
+			seen:   `^the idle instance port 5002 is held by pid 91 \(nc, uid 1000, cgroup /user\.slice/user-1000\.slice/session-3\.scope\) - not this service's own units, so not ended here: stop it, then deploy again$`,
 			record: `^outcome=failed reason=idle-port live=1\.0\.0 serving=1\.0\.0 seen=the idle instance port 5002 is held by pid 91`,
 			routed: haproxy.Route{Live: p1},
 			then: func(t *testing.T, w *world, a *Activation) {

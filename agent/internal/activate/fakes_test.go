@@ -247,7 +247,10 @@ func (f fakeInst) Reclaim(port, other int) (done []string, refused string) {
 		w.event("reclaim %d", port)
 	}
 	delete(w.squat, port)
-	return done, strings.Join(left, "; ")
+	if len(left) > 0 {
+		return done, strings.Join(left, "; ") + " - not this service's own units, so not ended here"
+	}
+	return done, ""
 }
 
 func (f fakeInst) OpenConnections(int) int { return 0 }

@@ -11,51 +11,71 @@ import (
 // Reclaim frees PORT, an idle instance port, before its instance starts (issue 29 finding 10): a
 // listener there that is not PORT's own unit's (which the start stops anyway) would take the new
 // release's requests or keep it from binding, and every later deploy, the fix included, would fail
-// its gate. A listener in one of this service's own instance units (the live instance, say, gone
-// bad) is ours to end: its processes other than the unit's main one are killed; a socket the main
-// process itself holds is closed by the kernel (ss -K: SOCK_DESTROY), the instance left running.
-// Anyone else's is refused, naming the pid, its command, uid and cgroup: it is not the stack's to
-// kill. done says what was ended; refused, when not empty, why PORT could not be freed.
-// Container mode: a host port is docker-proxy's; nothing there is killed, anyone else's is refused.
+// its gate. A listener in this service's other instance unit (the live instance gone bad) is ours
+// to end: its processes other than the unit's main one are killed when /proc shows them; a socket
+// the main process holds, or whose process /proc hides (root without CAP_SYS_PTRACE), is closed by
+// the kernel (ss -K: SOCK_DESTROY), the live instance left running. Anyone else's is refused and
+// nothing is touched: it is not the stack's to end. done says what was ended; refused, when not
+// empty, names what holds PORT and why it was not ended.
+// Container mode: a host port is docker-proxy's; nothing there is ended, anyone else's is refused.
 func (in Instances) Reclaim(port, other int, ownsListener func(pid, port int) bool) (done []string, refused string) {
 	if in.Runtime == "docker" {
 		if holders := in.Foreign(port, ownsListener); len(holders) > 0 {
-			return nil, strings.Join(holders, "; ")
+			return nil, strings.Join(holders, "; ") + " - not this service's container"
 		}
 		return nil, ""
 	}
 	own := in.cgroup(port)
-	units := map[string]string{} // cgroup -> our other instance unit
-	if unit := in.L.InstanceUnit(other); other != port {
-		if cg := UnitProperty(unit, "ControlGroup"); cg != "" {
-			units[cg] = unit
-		}
+	live := in.L.InstanceUnit(other)
+	liveCg := ""
+	if other != port {
+		liveCg = UnitProperty(live, "ControlGroup")
 	}
 	ls, err := Listeners(port)
 	if err != nil {
 		return nil, "an unknown process (ss --cgroup failed: iproute2's ss must be installed)"
 	}
-	destroy := false
+	var squat []Listener
+	ownListens := false
 	for _, l := range ls {
-		unit, ours := units[l.Cgroup]
-		if !ours || (own != "" && l.Cgroup == own) {
-			continue
+		switch {
+		case own != "" && l.Cgroup == own:
+			ownListens = true
+		case liveCg != "" && l.Cgroup == liveCg:
+			squat = append(squat, l)
+		default:
+			// Anyone else's: refused before anything is ended.
+			return nil, strings.Join(ForeignListeners(port, own, nil), "; ") + " - not this service's own units, so not ended here"
 		}
-		main, _ := strconv.Atoi(UnitProperty(unit, "MainPID"))
-		for _, pid := range socketPIDs(l.Inode) {
+	}
+	if len(squat) == 0 {
+		return nil, ""
+	}
+	main, _ := strconv.Atoi(UnitProperty(live, "MainPID"))
+	destroy := false
+	for _, l := range squat {
+		pids := socketPIDs(l.Inode)
+		if len(pids) == 0 {
+			destroy = true
+		}
+		for _, pid := range pids {
 			if pid == main {
 				destroy = true
 				continue
 			}
 			c := comm(pid)
 			if err := syscall.Kill(pid, syscall.SIGKILL); err == nil {
-				done = append(done, fmt.Sprintf("killed pid %d (%s) of %s, which listened on the idle port %d", pid, c, unit, port))
+				done = append(done, fmt.Sprintf("killed pid %d (%s) of %s, which listened on the idle port %d", pid, c, live, port))
 			}
 		}
 	}
 	if destroy {
+		// ss -K closes every listener the filter matches: never while PORT's own unit listens too.
+		if ownListens {
+			return done, fmt.Sprintf("a socket of %s (this service's other instance), beside %s's own, which could not be closed apart from it", live, in.L.InstanceUnit(port))
+		}
 		if _, err := run(10*time.Second, "ss", "-K", "-tln", fmt.Sprintf("sport = :%d", port)); err == nil {
-			done = append(done, fmt.Sprintf("closed the listening socket on the idle port %d held by the main process of this service's own instance (ss -K)", port))
+			done = append(done, fmt.Sprintf("closed the listening socket of %s (this service's other instance) on the idle port %d (ss -K), the instance left running", live, port))
 		}
 	}
 	// Killed processes' sockets close as the kernel reaps them: wait on that, bounded.
@@ -66,7 +86,7 @@ func (in Instances) Reclaim(port, other int, ownsListener func(pid, port int) bo
 			return done, ""
 		}
 		if time.Now().After(deadline) {
-			return done, strings.Join(left, "; ")
+			return done, strings.Join(left, "; ") + " - this service's " + live + ", but it could not be ended"
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

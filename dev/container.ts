@@ -70,6 +70,9 @@ export const SYSTEMD_HOST_FLAGS: readonly string[] = [
     "-e", "container=docker",
     // Root on a real host loads nftables rules (the instance firewall, infra/render/firewall.ts); here it needs NET_ADMIN.
     "--cap-add", "NET_ADMIN",
+    // As on a real host, root sees every process's sockets in /proc (the agent names and, when it is
+    // the service's own, ends a listener on the idle port: issue 29 finding 10); Docker drops it by default.
+    "--cap-add", "SYS_PTRACE",
     // systemd halts cleanly on SIGRTMIN+3; on docker's default SIGTERM it would just
     // re-execute itself and `docker stop` would wait out its 10 s before killing.
     "--stop-signal", "SIGRTMIN+3",

@@ -2,10 +2,6 @@ package host
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
-	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -56,9 +52,10 @@ func (in Instances) Reclaim(port, other int, ownsListener func(pid, port int) bo
 	}
 	main, _ := strconv.Atoi(UnitProperty(live, "MainPID"))
 	for _, l := range squat {
-		pids := socketPIDsAs(l.Inode)
+		pids := socketPIDs(l.Inode)
 		if len(pids) == 0 {
-			return done, fmt.Sprintf("a socket of %s (this service's other instance) whose process could not be found", live)
+			// /proc hides it: root without CAP_SYS_PTRACE (a container's root, say) sees no other user's fds.
+			return done, fmt.Sprintf("a socket of %s (this service's other instance) whose process /proc does not show (root lacks CAP_SYS_PTRACE?), so it could not be ended", live)
 		}
 		for _, pid := range pids {
 			if pid == main {
@@ -83,83 +80,4 @@ func (in Instances) Reclaim(port, other int, ownsListener func(pid, port int) bo
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// socketPIDsAs are the processes holding socket INODE, as socketPIDs finds them, and also where
-// /proc refuses root a process's fds (root without CAP_SYS_PTRACE, as in a container): read again
-// with the file-system ids of the process's owner, which the kernel lets see its own processes.
-func socketPIDsAs(inode string) []int {
-	if inode == "" {
-		return nil
-	}
-	want := "socket:[" + inode + "]"
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	defer setfsids(0, 0)
-	var pids []int
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, dir := range dirs {
-		fds, err := os.ReadDir(dir + "/fd")
-		if err != nil {
-			uid, gid, ok := procIDs(dir)
-			if !ok {
-				continue
-			}
-			setfsids(uid, gid)
-			fds, err = os.ReadDir(dir + "/fd")
-			setfsids(0, 0)
-			if err != nil {
-				continue
-			}
-			for _, fd := range fds {
-				setfsids(uid, gid)
-				t, err := os.Readlink(dir + "/fd/" + fd.Name())
-				setfsids(0, 0)
-				if err == nil && t == want {
-					pid, _ := strconv.Atoi(filepath.Base(dir))
-					pids = append(pids, pid)
-					break
-				}
-			}
-			continue
-		}
-		for _, fd := range fds {
-			if t, err := os.Readlink(dir + "/fd/" + fd.Name()); err == nil && t == want {
-				pid, _ := strconv.Atoi(filepath.Base(dir))
-				pids = append(pids, pid)
-				break
-			}
-		}
-	}
-	sort.Ints(pids)
-	return pids
-}
-
-// setfsids sets this thread's file-system uid and gid (the caller holds the OS thread).
-func setfsids(uid, gid int) {
-	syscall.Syscall(syscall.SYS_SETFSGID, uintptr(gid), 0, 0)
-	syscall.Syscall(syscall.SYS_SETFSUID, uintptr(uid), 0, 0)
-}
-
-// procIDs are a process's real uid and gid, from its status (readable by anyone).
-func procIDs(dir string) (uid, gid int, ok bool) {
-	b, err := os.ReadFile(dir + "/status")
-	if err != nil {
-		return 0, 0, false
-	}
-	var gotU, gotG bool
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, found := strings.CutPrefix(line, "Uid:"); found {
-			if f := strings.Fields(v); len(f) > 0 {
-				uid, err = strconv.Atoi(f[0])
-				gotU = err == nil
-			}
-		} else if v, found := strings.CutPrefix(line, "Gid:"); found {
-			if f := strings.Fields(v); len(f) > 0 {
-				gid, err = strconv.Atoi(f[0])
-				gotG = err == nil
-			}
-		}
-	}
-	return uid, gid, gotU && gotG
 }

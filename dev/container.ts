@@ -72,6 +72,9 @@ export const SYSTEMD_HOST_FLAGS: readonly string[] = [
     "--cap-add", "NET_ADMIN",
     // IPv6 on, ::1 included, as on a real Debian host (Docker turns it off in a container): the proxy serves both families.
     "--sysctl", "net.ipv6.conf.all.disable_ipv6=0",
+    // As on a real host, root sees every process's sockets in /proc (the agent names and, when it is
+    // the service's own, ends a listener on the idle port: issue 29 finding 10); Docker drops it by default.
+    "--cap-add", "SYS_PTRACE",
     // systemd halts cleanly on SIGRTMIN+3; on docker's default SIGTERM it would just
     // re-execute itself and `docker stop` would wait out its 10 s before killing.
     "--stop-signal", "SIGRTMIN+3",

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Load generator run inside a test host, on loopback: N workers, a new TCP connection per
-request, GET http://127.0.0.1:PORT/PATH until the stop file appears. Prints one JSON line:
+request, GET http://127.0.0.1:PORT/PATH until the stop file appears (or, with a fifth argument
+ADDRESS, from outside the host: GET http://ADDRESS:PORT/PATH, as users' requests arrive). Prints one JSON line:
 requests ok / failed by kind, the versions that answered (any status), the longest gap
 without a successful answer (the run's first and last stretch included), when each version
 first answered and first answered 200 (seconds from start), and the start as Unix time so a
@@ -16,6 +17,7 @@ request's completion, as startedAt plus the monotonic clock's offset from the st
 import http.client, json, os, re, sys, threading, time
 
 port = int(sys.argv[1]); path = sys.argv[2]; workers = int(sys.argv[3]); stop_file = sys.argv[4]
+target = sys.argv[5] if len(sys.argv) > 5 else "127.0.0.1"
 lock = threading.Lock()
 ok = 0; failed = {}; versions = {}; first = {}; first_ok = {}; last_ok = None; gap = 0.0
 served = {}; first_failed_at = None; per_second = []
@@ -28,7 +30,7 @@ def worker():
         t = time.monotonic()
         kind = None; version = None; server_version = None
         try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            c = http.client.HTTPConnection(target, port, timeout=5)
             c.request("GET", path, headers={"Connection": "close"})
             r = c.getresponse(); body = r.read(); c.close()
             if r.status != 200:

@@ -7,10 +7,17 @@ import { decimal, integer } from "./fields";
  * ratio with the previous release's, during the canary and the soak (infra/render/host/watch.sh).
  */
 
+/**
+ * The shortest canary the watch can judge (the agent's watch.MinCanarySeconds): the host counts a
+ * request the new release leaves unanswered for 4 s as failed (watch.HungAfter), so a shorter
+ * canary would end before a hanging release shows.
+ */
+export const CANARY_MIN_SECONDS = 5;
+
 /** `{ percent, seconds }`: absent, the gate is followed by the full switch at once. */
 export const canary = z.strictObject({
     percent: integer("the share of new requests the new release takes during the canary, in percent", 1, 50),
-    seconds: integer("how long the canary lasts, in seconds", 1, 3600),
+    seconds: integer(`how long the canary lasts, in seconds (at least ${CANARY_MIN_SECONDS}: a request unanswered after 4 s counts as failed)`, CANARY_MIN_SECONDS, 3600),
 });
 
 export const WATCH_DEFAULTS = { errorRateFactor: 10, minRequests: 20, maxErrorRatio: 0.01 } as const;

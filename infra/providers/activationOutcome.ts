@@ -75,6 +75,9 @@ export function activationOutcome(s: ActivationInputs, host: string, lockFile: s
                 `Stop that process (it answers users on IPv6 or another address), then run pulumi up --stack ${s.stack} again. Later batches were not touched.`,
         );
     }
+    if (kv.reason === "idle-port") {
+        throw fail(`host ${host}: version ${s.version} was not started: ${seen}. Nothing was changed (${serving}); later batches were not touched.`);
+    }
     if (kv.reason === "beforeActivate-hook") {
         throw fail(`host ${host}: ${seen}; nothing was switched (${serving}).`);
     }

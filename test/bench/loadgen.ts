@@ -3,6 +3,9 @@
  * switch and not Docker's port forwarding: start it, let the caller do a step, stop it and
  * read its one JSON line.
  */
+import * as cp from "child_process";
+import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { dockerOk } from "../../dev/container";
 import type { TestHost } from "../../dev/hosts";
@@ -58,19 +61,39 @@ function sleep(ms: number): Promise<void> {
 export class LoadGenerator {
     private running = false;
 
+    private local: { dir: string; child: cp.ChildProcess; exited: Promise<void> } | undefined;
+
+    /**
+     * With `outside` (the host's address on Docker's bridge), the generator runs on this machine
+     * instead, its requests arriving as users' do: the host's own requests (loopback) go to the
+     * proxy's host backend, which the error-rate watch does not judge.
+     */
     constructor(
         private readonly host: TestHost,
         private readonly port = 5000,
         private readonly urlPath = "/health",
         private readonly workers = 8,
+        private readonly outside?: string,
     ) {}
 
     async install(): Promise<void> {
+        if (this.outside !== undefined) return;
         await dockerOk(["cp", path.resolve(__dirname, "..", "..", "dev", "loadgen.py"), `${this.host.container}:${SCRIPT}`]);
     }
 
     /** Starts the workers, detached from the docker exec session, and lets them run for a second. */
     async start(): Promise<void> {
+        if (this.outside !== undefined) {
+            const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-loadgen-"));
+            const out = fs.openSync(path.join(dir, "out"), "w");
+            const child = cp.spawn("python3", [path.resolve(__dirname, "..", "..", "dev", "loadgen.py"), String(this.port), this.urlPath, String(this.workers), path.join(dir, "stop"), this.outside], { stdio: ["ignore", out, "inherit"] });
+            fs.closeSync(out);
+            this.local = { dir, child, exited: new Promise((r) => child.on("close", () => r())) };
+            this.running = true;
+            await sleep(1000);
+            if (child.exitCode !== null) throw new Error(`the outside load generator exited at start (${child.exitCode})`);
+            return;
+        }
         const r = await this.host.exec(
             `rm -f ${STOP} ${OUT} ${ERR}; setsid nohup python3 ${SCRIPT} ${this.port} ${this.urlPath} ${this.workers} ${STOP} >${OUT} 2>${ERR} </dev/null & echo $!`,
         );
@@ -89,6 +112,15 @@ export class LoadGenerator {
     async stop(): Promise<LoadResult> {
         if (!this.running) throw new Error("the load generator is not running");
         this.running = false;
+        if (this.local !== undefined) {
+            const { dir, exited } = this.local;
+            fs.writeFileSync(path.join(dir, "stop"), "");
+            await exited;
+            const out = fs.readFileSync(path.join(dir, "out"), "utf8").trim();
+            fs.rmSync(dir, { recursive: true, force: true });
+            this.local = undefined;
+            return JSON.parse(out) as LoadResult;
+        }
         await this.host.exec(`touch ${STOP}`);
         const deadline = Date.now() + 30000;
         for (;;) {

@@ -1,4 +1,6 @@
 import * as cp from "child_process";
+import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import type { TestHost } from "../../dev/hosts";
 
@@ -31,4 +33,37 @@ export async function underLoad<T>(h: TestHost, pathOnHost: string, step: () => 
     const result = await step();
     await sh(h, "touch /tmp/loadgen.stop; for i in $(seq 1 200); do [ -s /tmp/loadgen.out ] && break; sleep 0.1; done");
     return { result, load: JSON.parse(await sh(h, "cat /tmp/loadgen.out")) as Load };
+}
+
+/** The host's address on Docker's network, where a client outside it reaches the service port. */
+export function hostAddress(h: TestHost): string {
+    const ip = cp.execFileSync("docker", ["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", h.container], { encoding: "utf8" }).trim().split(/\s+/)[0];
+    if (!ip) throw new Error(`${h.container} has no address on a Docker network`);
+    return ip;
+}
+
+/**
+ * underLoad with the generator outside the host (on the test runner, through Docker's bridge to
+ * the host's address): its requests' source is the bridge's gateway, not one of the host's own
+ * addresses, so the proxy routes them as users' (the watch judges them) — unlike underLoad's,
+ * which come from loopback and go to the proxy's host backend.
+ */
+export async function underOutsideLoad<T>(h: TestHost, pathOnHost: string, step: () => Promise<T>): Promise<{ result: T; load: Load }> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "loadgen-"));
+    const stop = path.join(dir, "stop");
+    const gen = cp.spawn("python3", [path.resolve(__dirname, "..", "..", "dev", "loadgen.py"), "5000", pathOnHost, "8", stop, hostAddress(h)], { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    gen.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => gen.on("close", resolve));
+    try {
+        const result = await step();
+        fs.writeFileSync(stop, "");
+        const code = await exited;
+        if (code !== 0) throw new Error(`the outside load generator exited ${String(code)}: ${out}`);
+        return { result, load: JSON.parse(out) as Load };
+    } finally {
+        fs.writeFileSync(stop, "");
+        await exited;
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
 }

@@ -69,3 +69,37 @@ export function brokenWhereArtifact(outDir: string, version: string, marker: str
         "code = 503 if (BROKEN and self.path == '/health') else 200",
     ]);
 }
+
+/**
+ * A release whose /health is healthy (it passes the gate) but which never answers anything else:
+ * every other request hangs for an hour (issue 29 finding 9: HAProxy's 60 s server timeout would
+ * count one only at its end, after a short canary had passed the release).
+ */
+export function hangingArtifact(outDir: string, version: string): Artifact {
+    return pythonArtifact(outDir, version, [], [
+        "if self.path != '/health': time.sleep(3600)",
+        `body = json.dumps({"status": "healthy", "version": "${version}"})`,
+        "code = 200",
+    ]);
+}
+
+/**
+ * A healthy release that, once live, squats the other instance port from a child process (issue 29
+ * finding 10: a compromised live instance blocking every later deploy): the child binds
+ * 127.0.0.1:<the other port> as soon as it is free and holds it.
+ */
+export function squattingArtifact(outDir: string, version: string, ports: [number, number]): Artifact {
+    return pythonArtifact(outDir, version, [
+        "import socket",
+        `OTHER = ${ports[0] + ports[1]} - int(os.environ['PORT'])`,
+        "if os.fork() == 0:",
+        "    while True:",
+        "        try:",
+        "            s = socket.socket(); s.bind(('127.0.0.1', OTHER)); s.listen(); break",
+        "        except OSError: time.sleep(0.2)",
+        "    while True: time.sleep(3600)",
+    ], [
+        `body = json.dumps({"status": "healthy", "version": "${version}"}) if self.path == "/health" else "<p>page</p>"`,
+        "code = 200",
+    ]);
+}

@@ -64,7 +64,7 @@ type Activation struct {
 	trippedAt        time.Time
 	prevReq          int64
 	prevErr          int64
-	own              int64
+	prevRtime        int64
 	summary          string
 }
 
@@ -426,6 +426,17 @@ func (a *Activation) Run(ctx context.Context) error {
 			a.Host.FreeServicePort()
 		}
 	}
+	// The idle port must be free for the new instance (issue 29 finding 10): a squatter there would
+	// block this deploy and every later one, the fix included. Before the hook: a refusal changes nothing.
+	done, refused := a.Inst.Reclaim(idle, a.other(idle))
+	for _, d := range done {
+		a.step("idle port %d reclaimed: %s", idle, d)
+	}
+	if refused != "" {
+		a.failedSeen = fmt.Sprintf("the idle instance port %d is held by %s: stop it, then deploy again", idle, refused)
+		a.step("refused: %s", a.failedSeen)
+		return a.fail(ctx, protocol.ExitHealth, "failed", "idle-port")
+	}
 	if a.Req.RunHook {
 		if err := a.runHook(ctx); err != nil {
 			return err
@@ -469,7 +480,7 @@ func (a *Activation) Run(ctx context.Context) error {
 	} else {
 		a.phase("gate")
 	}
-	a.summary, a.prevReq, a.prevErr = "", 0, 0
+	a.summary, a.prevReq, a.prevErr, a.prevRtime = "", 0, 0, 0
 	if a.S.Canary.Percent > 0 {
 		switch {
 		case warm:
@@ -489,7 +500,7 @@ func (a *Activation) Run(ctx context.Context) error {
 	// Without a canary, the soak compares with what the previous release counted before the switch.
 	if !a.canaryRan && live != 0 {
 		if counts, err := a.Proxy.Counts(); err == nil {
-			a.prevReq, a.prevErr = counts[live].Requests, counts[live].Errors
+			a.prevReq, a.prevErr, a.prevRtime = counts[live].Requests, counts[live].Errors, counts[live].RtimeMs
 		}
 	}
 	a.Host.PausePoint("switch")

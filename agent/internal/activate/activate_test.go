@@ -650,6 +650,43 @@ func TestActivation(t *testing.T) {
 			then:   func(t *testing.T, w *world, a *Activation) { eq(t, "installs", len(w.installs), 0) },
 		},
 		{
+			// Issue 29 finding 10: the live instance gone bad squats the idle port; before, every
+			// later deploy failed its gate, the fix included.
+			name: "a process of the live instance's own unit listening on the idle port: ended before the start, named in the steps, and the deploy goes on",
+			world: func(w *world) {
+				w.deployed("1.0.0", "r2", p1)
+				w.squat[p2] = []squat{{Pid: 90, Ours: true}}
+			},
+			outcome: "activated", previous: "1.0.0", liveHealthy: true, standby: "1.0.0", live: p2,
+			watch:   `^off`,
+			record:  `^outcome=activated previous=1\.0\.0 mode=started`,
+			started: []string{"5002 1.1.0 r2"},
+			routed:  haproxy.Route{Live: p2},
+			steps:   []string{`^idle port 5002 reclaimed: killed pid 90 \(python3\) of complinist@5001\.service, which listened on the idle port 5002$`, `^instance start 1\.1\.0 on 5002$`},
+			then: func(t *testing.T, w *world, a *Activation) {
+				if i, j := slices.Index(w.events, "reclaim 5002"), slices.Index(w.events, "start 5002 1.1.0 r2"); i < 0 || j < i {
+					t.Errorf("the idle port is reclaimed before the start: %v", w.events)
+				}
+			},
+		},
+		{
+			name: "anyone else's listener on the idle port: refused before the hook or any start, naming its pid, command, uid and cgroup",
+			world: func(w *world) {
+				w.deployed("1.0.0", "r2", p1)
+				w.squat[p2] = []squat{{Pid: 91}}
+			},
+			settings: func(s *protocol.Settings) { s.BeforeActivate = "bin/migrate" },
+			req:      func(r *Request) { r.RunHook = true },
+			exit:     protocol.ExitHealth, outcome: "failed", reason: "idle-port", previous: "1.0.0", liveHealthy: true, serving: "1.0.0",
+			seen:   `^the idle instance port 5002 is held by pid 91 \(nc, uid 1000, cgroup /user\.slice/user-1000\.slice/session-3\.scope\) - not this service's own units, so not ended here: stop it, then deploy again$`,
+			record: `^outcome=failed reason=idle-port live=1\.0\.0 serving=1\.0\.0 seen=the idle instance port 5002 is held by pid 91`,
+			routed: haproxy.Route{Live: p1},
+			then: func(t *testing.T, w *world, a *Activation) {
+				eq(t, "hook runs", w.hookRuns, 0)
+				eq(t, "installs", len(w.installs), 0)
+			},
+		},
+		{
 			name: "the live instance does not answer and the gate fails: what serves is checked (1.0.0 answers 503)",
 			world: func(w *world) {
 				w.deployed("1.0.0", "r2", p1)
@@ -1026,6 +1063,46 @@ func TestActivation(t *testing.T) {
 				eq(t, "flips", w.flips, [][2]int{{p1, p2}})
 				eq(t, "current", w.current, "1.0.0")
 			},
+		},
+		{
+			// Issue 29 finding 9: before, a hung request counted only when HAProxy's 60 s server
+			// timeout ended it, so this canary passed ("too few requests to judge").
+			name: "a canary whose release hangs on every user request (its /health answers): the requests in flight past 4 s count as failed, the watch trips",
+			world: func(w *world) {
+				w.deployed("1.0.0", "r2", p1)
+				w.traffic[p1] = rate{45, 0}
+				w.traffic[p2] = rate{5, 0}
+				w.onWatch = func(w *world, n *WatchNow) {
+					if _, ok := w.hungFrom[p2]; !ok && n != nil && n.Phase == "canary" {
+						w.hungFrom[p2] = w.now
+					}
+				}
+			},
+			settings: canary(30),
+			exit:     protocol.ExitHealth, outcome: "rolled-back", reason: "watch", previous: "1.0.0", liveHealthy: true, serving: "1.0.0",
+			seen: `^canary 5s of 30s: new 5 requests 5 errors \(100\.00%\), previous 225 requests 0 errors \(0\.00%\); limit 1\.00% \(10 x previous, maxErrorRatio\); minRequests 5` +
+				`; 5 of the new requests unanswered after 4s, counted as errors; exposed from its first request to the switch back \(5s\): `,
+			record:  `^outcome=rolled-back reason=watch live=1\.0\.0 serving=1\.0\.0 seen=canary 5s of 30s: new 5 requests 5 errors .*unanswered after 4s`,
+			started: []string{"5002 1.1.0 r2"}, stopped: []int{p2},
+			routed:  haproxy.Route{Live: p1},
+			tripped: true,
+			steps:   []string{`^watch tripped: canary 5s of 30s: new 5 requests 5 errors`},
+		},
+		{
+			name: "a canary whose release answers, but 30 times slower than the live one in the same window: slow, the watch trips",
+			world: func(w *world) {
+				w.deployed("1.0.0", "r2", p1)
+				w.traffic[p1] = rate{45, 0}
+				w.traffic[p2] = rate{5, 0}
+				w.rtime[p1], w.rtime[p2] = 100, 3000
+			},
+			settings: canary(30),
+			exit:     protocol.ExitHealth, outcome: "rolled-back", reason: "watch", previous: "1.0.0", liveHealthy: true, serving: "1.0.0",
+			seen:    `^canary 1s of 30s: new 5 requests 0 errors \(0\.00%\), .*; slow: mean response 3000 ms, previous 100 ms, limit 1000 ms \(10 x previous, at least 1000 ms\); exposed`,
+			record:  `^outcome=rolled-back reason=watch live=1\.0\.0 serving=1\.0\.0 seen=canary 1s of 30s: .*slow: mean response 3000 ms`,
+			started: []string{"5002 1.1.0 r2"}, stopped: []int{p2},
+			routed:  haproxy.Route{Live: p1},
+			tripped: true,
 		},
 		{
 			name: "without a canary, the soak's watch compares with the previous release's figures from before the switch, trips and switches back",

@@ -27,6 +27,9 @@ type Instances interface {
 	SetWanted(port int, wanted bool)
 	// Foreign are the listeners on port its own unit did not open, one line each.
 	Foreign(port int) []string
+	// Reclaim frees the idle port before its instance starts: a listener of this service's other
+	// instance unit there is ended (done says how); anyone else's is refused (refused names it).
+	Reclaim(port, other int) (done []string, refused string)
 	OpenConnections(port int) int
 	// Container is the slot's container (nil in release mode).
 	Container(port int) *protocol.Container
@@ -42,6 +45,8 @@ type Proxy interface {
 	Persist(r haproxy.Route) error
 	Workers() int
 	Counts() (map[int]haproxy.Counter, error)
+	// InFlight are the ages of the requests in flight now per instance port (users' requests only).
+	InFlight() (map[int][]time.Duration, error)
 	Flip(to, from int) error
 	WaitWeight(ctx context.Context, port, weight int, deadline time.Time) bool
 	APIError() string

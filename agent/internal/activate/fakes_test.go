@@ -78,6 +78,8 @@ type world struct {
 	installErr                func(haproxy.Route) error
 	noWeight                  bool
 	noCounts                  bool
+	rtime                     map[int]int64   // each port's mean response time, ms
+	squat                     map[int][]squat // listeners on a port before the activation starts anything
 	flipErr                   error
 	persistErr                error
 	busy                      map[int]time.Duration // a port keeps an in-flight request this long after traffic leaves it
@@ -85,7 +87,8 @@ type world struct {
 	traffic                   map[int]rate
 	took                      map[int]time.Duration // how long each port took user requests
 	initial                   map[int]haproxy.Counter
-	extra                     map[int]haproxy.Counter // probes through the proxy
+	extra                     map[int]haproxy.Counter // probes through the proxy: the host backend's, never judged
+	hungFrom                  map[int]time.Time       // PORT hangs every user request from this time on
 	foreign                   map[int][]string
 	foreignOnRoute            map[int]string // a listener joins PORT when the proxy first routes to it
 
@@ -128,6 +131,9 @@ func newWorld(t *testing.T) *world {
 		took:           map[int]time.Duration{},
 		initial:        map[int]haproxy.Counter{},
 		extra:          map[int]haproxy.Counter{},
+		hungFrom:       map[int]time.Time{},
+		rtime:          map[int]int64{},
+		squat:          map[int][]squat{},
 		foreign:        map[int][]string{},
 		foreignOnRoute: map[int]string{},
 		busy:           map[int]time.Duration{},
@@ -243,6 +249,32 @@ func (w *world) leaves(port int) {
 	}
 }
 
+// squat is a listener on an idle port: Ours when in the service's other instance unit.
+type squat struct {
+	Pid  int
+	Ours bool
+}
+
+func (f fakeInst) Reclaim(port, other int) (done []string, refused string) {
+	w := f.w
+	var left []string
+	for _, s := range w.squat[port] {
+		if s.Ours {
+			done = append(done, fmt.Sprintf("killed pid %d (python3) of complinist@%d.service, which listened on the idle port %d", s.Pid, other, port))
+			continue
+		}
+		left = append(left, fmt.Sprintf("pid %d (nc, uid 1000, cgroup /user.slice/user-1000.slice/session-3.scope)", s.Pid))
+	}
+	if len(w.squat[port]) > 0 {
+		w.event("reclaim %d", port)
+	}
+	delete(w.squat, port)
+	if len(left) > 0 {
+		return done, strings.Join(left, "; ") + " - not this service's own units, so not ended here"
+	}
+	return done, ""
+}
+
 func (f fakeInst) Container(port int) *protocol.Container {
 	s := f.w.slots[port]
 	if !s.active {
@@ -317,10 +349,35 @@ func (f fakeProxy) Counts() (map[int]haproxy.Counter, error) {
 		c := w.initial[p]
 		c.Requests += tr.req * int64(took) / int64(time.Second)
 		c.Errors += tr.err * int64(took) / int64(time.Second)
-		c.Requests += w.extra[p].Requests
-		c.Errors += w.extra[p].Errors
 		c.Sessions = int64(w.inFlight(p))
+		if from, ok := w.hungFrom[p]; ok {
+			// Requests that hang are not answered: not in the counters.
+			c.Requests -= tr.req * int64(w.now.Sub(from)) / int64(time.Second)
+			c.Requests = max(c.Requests, w.initial[p].Requests)
+		}
+		c.RtimeMs = w.rtime[p]
 		out[p] = c
+	}
+	return out, nil
+}
+
+// InFlight: a port that hangs holds every user request it took since hungFrom, at its rate,
+// each as old as it is (one per 1/rate seconds); the oldest ones are aged past HungAfter.
+func (f fakeProxy) InFlight() (map[int][]time.Duration, error) {
+	w := f.w
+	if w.noCounts || !w.proxyActive {
+		return nil, errors.New("no answer")
+	}
+	out := map[int][]time.Duration{}
+	for p, from := range w.hungFrom {
+		tr := w.traffic[p]
+		if tr.req == 0 || w.took[p] == 0 {
+			continue
+		}
+		n := tr.req * int64(w.now.Sub(from)) / int64(time.Second)
+		for i := int64(0); i < n; i++ {
+			out[p] = append(out[p], time.Duration(i)*time.Second/time.Duration(tr.req))
+		}
 	}
 	return out, nil
 }

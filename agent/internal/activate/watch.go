@@ -80,9 +80,8 @@ func (a *Activation) window(ctx context.Context, phase string, seconds, newPort,
 	start := a.Clock.Now()
 	end := start.Add(time.Duration(seconds) * time.Second)
 	base, _ := a.Proxy.Counts()
-	a.own = 0
 	verdict, figures := "few", "no counters read"
-	var nr, ne int64
+	var nr, ne, hung int64
 	noCounters := false
 	for {
 		counts, err := a.Proxy.Counts()
@@ -96,23 +95,25 @@ func (a *Activation) window(ctx context.Context, phase string, seconds, newPort,
 			if nr >= b.Requests {
 				nr, ne = nr-b.Requests, ne-b.Errors
 			}
-			// The soak's own probes through the proxy are no user's requests: they never make up minRequests.
-			nr = max(nr-a.own, 0)
+			// The soak's own probes, like every request from the host itself, go to the proxy's
+			// host backend (haproxy.HostBackend): they are not in these counters.
 			ne = max(ne, 0)
 			if prevPort != 0 {
 				p, pb := counts[prevPort], base[prevPort]
-				a.prevReq, a.prevErr = p.Requests, p.Errors
+				a.prevReq, a.prevErr, a.prevRtime = p.Requests, p.Errors, p.RtimeMs
 				if a.prevReq >= pb.Requests {
 					a.prevReq, a.prevErr = a.prevReq-pb.Requests, a.prevErr-pb.Errors
 				}
 			}
-			verdict, figures = watch.Judge(a.S.Watch, nr, ne, a.prevReq, a.prevErr)
+			hung = a.hung(newPort)
+			verdict, figures = watch.JudgeAll(a.S.Watch, watch.Figures{NewReq: nr, NewErr: ne, NewHung: hung,
+				NewRtimeMs: c.RtimeMs, PrevRtimeMs: a.prevRtime, PrevReq: a.prevReq, PrevErr: a.prevErr})
 		}
 		now := a.Clock.Now()
 		elapsed := int(now.Sub(start) / time.Second)
 		text := fmt.Sprintf("%s %ds of %ds: %s", phase, elapsed, seconds, figures)
 		a.Host.WatchNow(&WatchNow{Phase: phase, Version: a.Req.Version, Port: newPort, Verdict: verdict, Figures: record.OneLine(text, 0)})
-		ph := protocol.WatchPhase{Phase: phase, Seconds: seconds, Elapsed: elapsed, Verdict: verdict, NewRequests: nr, NewErrors: ne, PrevRequests: a.prevReq, PrevErrors: a.prevErr, Text: text}
+		ph := protocol.WatchPhase{Phase: phase, Seconds: seconds, Elapsed: elapsed, Verdict: verdict, NewRequests: nr + hung, NewErrors: ne + hung, PrevRequests: a.prevReq, PrevErrors: a.prevErr, Text: text}
 		if noCounters {
 			ph.Verdict = "undecided"
 		}
@@ -150,12 +151,27 @@ func (a *Activation) window(ctx context.Context, phase string, seconds, newPort,
 	}
 }
 
+// hung counts the requests the release on port has left unanswered for watch.HungAfter or
+// longer, in flight now (the proxy's `show sess`); 0 when the proxy does not say.
+func (a *Activation) hung(port int) int64 {
+	ages, err := a.Proxy.InFlight()
+	if err != nil {
+		return 0
+	}
+	n := int64(0)
+	for _, age := range ages[port] {
+		if age >= watch.HungAfter {
+			n++
+		}
+	}
+	return n
+}
+
 // check is what the canary and the soak look at each tick besides the error rate. Each also
 // looks at the previous release, the switch back's target: when it answered healthy within the
 // last two seconds, a trip switches back without probing it first.
 func (a *Activation) check(ctx context.Context, phase string) (bool, string) {
 	if phase == "soak" {
-		a.own++
 		if ok, seen := a.HTTP.Probe(ctx, a.url(a.S.Port, a.S.HealthPath), a.Req.Version); !ok {
 			return false, seen
 		}

@@ -17,6 +17,7 @@ import (
 	"complinist/agent/internal/lock"
 	"complinist/agent/internal/protocol"
 	"complinist/agent/internal/record"
+	"complinist/agent/internal/watch"
 )
 
 var (
@@ -69,6 +70,9 @@ func checkRequest(r protocol.ActivateRequest) error {
 		return bad("settings.canary.percent", "0 to 50", s.Canary.Percent)
 	case s.Canary.Seconds < 0 || s.Canary.Seconds > 3600:
 		return bad("settings.canary.seconds", "0 to 3600", s.Canary.Seconds)
+	case s.Canary.Percent > 0 && s.Canary.Seconds < watch.MinCanarySeconds:
+		// A shorter canary ends before a request it took can count as hung (watch.HungAfter).
+		return bad("settings.canary.seconds", fmt.Sprintf("%d to 3600 with a canary (the watch counts a request unanswered after %ds as failed)", watch.MinCanarySeconds, int(watch.HungAfter/time.Second)), s.Canary.Seconds)
 	case s.Watch.ErrorRateFactor < 1 || s.Watch.ErrorRateFactor > 1000:
 		return bad("settings.watch.errorRateFactor", "1 to 1000", s.Watch.ErrorRateFactor)
 	case s.Watch.MinRequests < 1 || s.Watch.MinRequests > 1000000:

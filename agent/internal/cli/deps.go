@@ -49,6 +49,10 @@ func (i instances) Foreign(port int) []string {
 	return i.Instances.Foreign(port, func(pid, port int) bool { return host.ContainerOwnsListener(i.L, pid, port) })
 }
 
+func (i instances) Reclaim(port, other int) ([]string, string) {
+	return i.Instances.Reclaim(port, other, func(pid, port int) bool { return host.ContainerOwnsListener(i.L, pid, port) })
+}
+
 func (i instances) OpenConnections(port int) int { return host.OpenConnections(port) }
 
 func (i instances) Container(port int) *protocol.Container { return host.ContainerState(i.L, port) }

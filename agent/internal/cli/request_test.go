@@ -34,6 +34,7 @@ func TestCheckRequestNamesTheFieldAndWhatIsAccepted(t *testing.T) {
 		"settings.rollbackVersion":   func(r *protocol.ActivateRequest) { r.Settings.RollbackVersion = "a/b" },
 		"settings.beforeActivate":    func(r *protocol.ActivateRequest) { r.RunHook = true },
 		"settings.canary.percent":    func(r *protocol.ActivateRequest) { r.Settings.Canary.Percent = 60 },
+		"settings.canary.seconds":    func(r *protocol.ActivateRequest) { r.Settings.Canary = protocol.Canary{Percent: 10, Seconds: 4} },
 		"settings.watch.minRequests": func(r *protocol.ActivateRequest) { r.Settings.Watch.MinRequests = 0 },
 		"settings.revision":          func(r *protocol.ActivateRequest) { r.Settings.Revision = "xyz" },
 		"settings.checks[0]":         func(r *protocol.ActivateRequest) { r.Settings.Checks[0].Status = 99 },

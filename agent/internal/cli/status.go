@@ -422,14 +422,11 @@ func (e *env) cmdState(args []string) error {
 	if st.Proxy.Foreign == nil {
 		st.Proxy.Foreign = []string{}
 	}
-	if counts, rtimes, err := v.proxy.Stats(); err == nil {
+	if counts, err := v.proxy.Counts(); err == nil {
 		st.Proxy.Counts = map[string]map[string]int64{}
 		for p, c := range counts {
-			st.Proxy.Counts[strconv.Itoa(p)] = map[string]int64{"requests": c.Requests, "errors": c.Errors}
-			// The proxy's average response time of the instance's last 1024 requests (the live view's figure).
-			if ms, ok := rtimes[p]; ok {
-				st.Proxy.Counts[strconv.Itoa(p)]["rtimeMs"] = ms
-			}
+			// rtimeMs: the proxy's average response time of the instance's last 1024 requests (the live view's figure).
+			st.Proxy.Counts[strconv.Itoa(p)] = map[string]int64{"requests": c.Requests, "errors": c.Errors, "rtimeMs": c.RtimeMs}
 		}
 	}
 	if live := v.route.live; live != 0 {

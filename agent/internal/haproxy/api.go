@@ -82,6 +82,9 @@ type Counter struct {
 	Errors int64
 	// Sessions is scur: the sessions the server holds now (its in-flight requests), what a drain waits out.
 	Sessions int64
+	// RtimeMs is HAProxy's mean response time over the server's last 1024 answered requests
+	// since the config loaded (rtime), in milliseconds: a request still unanswered is not in it.
+	RtimeMs int64
 }
 
 var instanceRe = regexp.MustCompile(`^i[0-9]+$`)
@@ -210,6 +213,7 @@ func ParseStats(csv, backend string) (map[int]Counter, error) {
 			Requests: num(t.field(row, "req_tot")) + econ,
 			Errors:   num(t.field(row, "hrsp_5xx")) + econ + num(t.field(row, "eresp")),
 			Sessions: num(t.field(row, "scur")),
+			RtimeMs:  num(t.field(row, "rtime")),
 		}
 	})
 	return counts, nil
@@ -256,17 +260,20 @@ func (c Client) Servers(backend string) ([]Server, error) {
 }
 
 // Flip sends every new request to port to and none to port from at once (proxy_flip): one
-// connection, to made ready first so the backend is never without a server. The config still
-// says otherwise until the caller rewrites it. HAProxy answers each accepted command with an
-// empty line, so only a whitespace-only answer confirms both; any other answer is the error.
+// connection, to made ready first so the backend is never without a server, in backend and in
+// its HostBackend alike. The config still says otherwise until the caller rewrites it. HAProxy
+// answers each accepted command with an empty line, so only a whitespace-only answer confirms
+// all; any other answer is the error.
 func (c Client) Flip(backend string, to, from int) error {
-	cmd := fmt.Sprintf("set server %s/i%d state ready; set server %s/i%d state maint", backend, to, backend, from)
+	host := HostBackend(backend)
+	cmd := fmt.Sprintf("set server %s/i%d state ready; set server %s/i%d state maint; set server %s/i%d state ready; set server %s/i%d state maint",
+		backend, to, backend, from, host, to, host, from)
 	out, err := c.Command(cmd)
 	if err != nil {
 		return err
 	}
 	if strings.Trim(out, " \t\n\v\f\r") != "" {
-		return fmt.Errorf("the proxy did not confirm the switch to i%d (%s): %s", to, cmd, oneLine(out, 200))
+		return fmt.Errorf("the proxy did not confirm the switch to i%d from i%d in %s and %s: %s", to, from, backend, host, oneLine(out, 200))
 	}
 	return nil
 }
@@ -306,4 +313,75 @@ func (c Client) WaitWeight(ctx context.Context, backend string, port, weight int
 		}
 	}
 	return false
+}
+
+// InFlight are the ages of backend's requests in flight now, per instance port, from the
+// runtime API's `show sess`: one line per stream, "be=<backend> srv=iPORT ... age=<time>". A
+// request the server never answers is only here, never in the counters until a timeout ends it.
+func (c Client) InFlight(backend string) (map[int][]time.Duration, error) {
+	out, err := c.Command("show sess")
+	if err != nil {
+		return nil, err
+	}
+	return ParseSessions(out, backend), nil
+}
+
+// ParseSessions reads `show sess`: the age of every stream of backend on an instance server.
+func ParseSessions(text, backend string) map[int][]time.Duration {
+	ages := map[int][]time.Duration{}
+	for _, l := range strings.Split(text, "\n") {
+		var be, srv, age string
+		for _, f := range strings.Fields(l) {
+			if v, ok := strings.CutPrefix(f, "be="); ok {
+				be = v
+			} else if v, ok := strings.CutPrefix(f, "srv="); ok {
+				srv = v
+			} else if v, ok := strings.CutPrefix(f, "age="); ok {
+				age = v
+			}
+		}
+		if be != backend || !instanceRe.MatchString(srv) {
+			continue
+		}
+		port, err1 := strconv.Atoi(srv[1:])
+		d, err2 := parseAge(age)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		ages[port] = append(ages[port], d)
+	}
+	return ages
+}
+
+// parseAge reads HAProxy's human_time: "7s", "5m6s", "3h4m", "1d2h" (at most two units).
+func parseAge(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, fmt.Errorf("no age")
+	}
+	units := map[byte]time.Duration{'d': 24 * time.Hour, 'h': time.Hour, 'm': time.Minute, 's': time.Second}
+	var d time.Duration
+	n := -1
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= '0' && c <= '9' {
+			if n < 0 {
+				n = 0
+			}
+			n = n*10 + int(c-'0')
+			if n > 1<<20 {
+				return 0, fmt.Errorf("age %q out of range", s)
+			}
+			continue
+		}
+		u, ok := units[c]
+		if !ok || n < 0 {
+			return 0, fmt.Errorf("age %q: not HAProxy's form", s)
+		}
+		d += time.Duration(n) * u
+		n = -1
+	}
+	if n >= 0 {
+		return 0, fmt.Errorf("age %q: a number without a unit", s)
+	}
+	return d, nil
 }

@@ -44,7 +44,7 @@ func showStat(cols []string, rows ...map[string]string) string {
 func realistic(cols []string) string {
 	return showStat(cols,
 		map[string]string{"pxname": "complinist", "svname": "FRONTEND", "status": "OPEN", "req_tot": "1000", "hrsp_5xx": "40", "type": "0", "mode": "http"},
-		map[string]string{"pxname": "complinist", "svname": "i5001", "status": "no check", "weight": "90", "act": "1", "req_tot": "900", "hrsp_2xx": "890", "hrsp_5xx": "10", "econ": "2", "eresp": "1", "type": "2", "addr": "127.0.0.1:5001", "cookie": "i5001", "mode": "http", "check_desc": `"Layer7 check passed, with a comma"`},
+		map[string]string{"pxname": "complinist", "svname": "i5001", "status": "no check", "weight": "90", "act": "1", "req_tot": "900", "rtime": "12", "hrsp_2xx": "890", "hrsp_5xx": "10", "econ": "2", "eresp": "1", "type": "2", "addr": "127.0.0.1:5001", "cookie": "i5001", "mode": "http", "check_desc": `"Layer7 check passed, with a comma"`},
 		map[string]string{"pxname": "complinist", "svname": "i5002", "status": "MAINT", "weight": "10", "req_tot": "100", "hrsp_5xx": "30", "econ": "", "eresp": "junk", "type": "2", "addr": "127.0.0.1:5002", "cookie": "i5002", "mode": "http"},
 		map[string]string{"pxname": "complinist", "svname": "BACKEND", "status": "UP", "weight": "100", "req_tot": "1000", "hrsp_5xx": "40", "econ": "2", "type": "1"},
 		map[string]string{"pxname": "other", "svname": "i5001", "status": "UP", "weight": "1", "req_tot": "7", "type": "2"},
@@ -54,7 +54,7 @@ func realistic(cols []string) string {
 }
 
 func TestParseStats(t *testing.T) {
-	want := map[int]Counter{5001: {Requests: 902, Errors: 13}, 5002: {Requests: 100, Errors: 30}}
+	want := map[int]Counter{5001: {Requests: 902, Errors: 13, RtimeMs: 12}, 5002: {Requests: 100, Errors: 30}}
 	cols := headerCols()
 	reversed := slices.Clone(cols)
 	slices.Reverse(reversed)
@@ -225,7 +225,7 @@ func TestFlip(t *testing.T) {
 	if err := c.Flip("complinist", 5002, 5001); err != nil {
 		t.Fatal(err)
 	}
-	if got := a.commands(); !reflect.DeepEqual(got, []string{"set server complinist/i5002 state ready; set server complinist/i5001 state maint"}) {
+	if got := a.commands(); !reflect.DeepEqual(got, []string{"set server complinist/i5002 state ready; set server complinist/i5001 state maint; set server complinist_host/i5002 state ready; set server complinist_host/i5001 state maint"}) {
 		t.Fatalf("commands %q", got)
 	}
 	answer = "No such server.\n\n"
@@ -252,7 +252,7 @@ func TestCountsAndServers(t *testing.T) {
 	})
 	c := Client{Socket: a.path}
 	counts, err := c.Counts("complinist")
-	if err != nil || counts[5001] != (Counter{Requests: 902, Errors: 13}) || counts[5002] != (Counter{Requests: 100, Errors: 30}) {
+	if err != nil || counts[5001] != (Counter{Requests: 902, Errors: 13, RtimeMs: 12}) || counts[5002] != (Counter{Requests: 100, Errors: 30}) {
 		t.Fatalf("counts %v %v", counts, err)
 	}
 	servers, err := c.Servers("complinist")
@@ -299,5 +299,36 @@ func TestWaitWeight(t *testing.T) {
 	cancel()
 	if c.WaitWeight(cancelled, "complinist", 5002, 99, time.Now().Add(5*time.Second)) {
 		t.Fatal("cancelled")
+	}
+}
+
+// HAProxy 2.6's `show sess`, one request hung on the canary, one on the host's backend, the CLI's own.
+const showSess = `0x56250c064760: proto=tcpv4 src=172.17.0.1:47234 fe=complinist be=complinist srv=i5002 ts=00 epoch=0 age=12s calls=2 rate=0 cpu=0 lat=0 rq[f=49c40080h,i=0,an=8000h,rx=,wx=,ax=] rp[f=80400000h,i=0,an=1400000h,rx=57s,wx=,ax=] scf=[8,80h,fd=12] scb=[8,11h,fd=13] exp=2s rc=0 c_exp=
+0x56250c064761: proto=tcpv4 src=172.17.0.1:47235 fe=complinist be=complinist srv=i5002 ts=00 epoch=0 age=1m5s calls=2 rate=0 cpu=0 lat=0
+0x56250c064762: proto=tcpv4 src=172.17.0.1:47236 fe=complinist be=complinist srv=i5001 ts=00 epoch=0 age=0s calls=2 rate=0 cpu=0 lat=0
+0x56250c064763: proto=tcpv4 src=127.0.0.1:47237 fe=complinist be=complinist_host srv=i5002 ts=00 epoch=0 age=30s calls=2
+0x56250c064764: proto=tcpv4 src=172.17.0.1:47238 fe=complinist be=complinist srv=<none> ts=00 epoch=0 age=9s calls=1
+0x56250c064765: proto=tcpv4 src=172.17.0.1:47239 fe=complinist be=complinist srv=i5002 ts=00 epoch=0 age=<1s calls=1
+0x56250c17b0d0: proto=unix_stream src=unix:1 fe=GLOBAL be=<NONE> srv=<none> ts=00 epoch=0 age=0s calls=1 rate=1
+`
+
+func TestParseSessions(t *testing.T) {
+	got := ParseSessions(showSess, "complinist")
+	want := map[int][]time.Duration{5002: {12 * time.Second, 65 * time.Second}, 5001: {0}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	if got := ParseSessions(showSess, "complinist_host"); !reflect.DeepEqual(got, map[int][]time.Duration{5002: {30 * time.Second}}) {
+		t.Fatalf("host backend: got %v", got)
+	}
+	for in, want := range map[string]time.Duration{"7s": 7 * time.Second, "5m6s": 306 * time.Second, "3h4m": 3*time.Hour + 4*time.Minute, "1d2h": 26 * time.Hour} {
+		if d, err := parseAge(in); err != nil || d != want {
+			t.Errorf("parseAge(%q) = %v %v, want %v", in, d, err, want)
+		}
+	}
+	for _, bad := range []string{"", "7", "s", "7x", "<1s", "99999999999s"} {
+		if _, err := parseAge(bad); err == nil {
+			t.Errorf("parseAge(%q) accepted", bad)
+		}
 	}
 }

@@ -36,14 +36,39 @@ type ConfigParams struct {
 	StatsSocket string
 	// HostProgram is named in the header comment: who writes the file.
 	HostProgram string
+	// HostAddrs are the host's own addresses (besides loopback, always included): a request from
+	// one of them is the host's own — the release's, the agent's probes — and is served by the
+	// <service>_host backend, whose counters the watch never judges.
+	HostAddrs []string
+	// CookieToken makes the canary's persistence cookie values unguessable (i5002-<token>): a
+	// client is on the canary only when the proxy put it there, it cannot pin itself by naming a
+	// port. Empty: the bash program's plain iPORT values.
+	CookieToken string
 }
 
-// Config is the proxy's whole config for route r, byte-identical to what the bash program's
-// proxy_config wrote, so that a host switched by either reads the same and the old program's
-// config parses back (ParseConfigRoute). Without a canary both slots' server lines are
-// written, every one but Live's disabled; with one, Live and Canary are weighted (Live first,
-// which is what makes it the live one when read back) and each client is kept on the release
-// it first got by a cookie the proxy inserts (<service>_release).
+// Limits of the config: each instance server takes at most ServerMaxconn concurrent requests
+// from users (HostMaxconn from the host itself); more wait in the queue at most QueueSeconds,
+// then get a 503. A canary whose requests hang fills only its own slots: the live release's
+// stay free, and a request not pinned to the full server goes to the other one.
+const (
+	ServerMaxconn = 1000
+	HostMaxconn   = 100
+	QueueSeconds  = 5
+)
+
+// HostBackend is the backend serving the host's own requests: routed like the service's
+// backend but never to a canary, and never judged by the watch.
+func HostBackend(service string) string { return service + "_host" }
+
+// Config is the proxy's whole config for route r. It is the bash program's proxy_config's text
+// plus what the agent adds (both families bound, per-server maxconn, the queue timeout, the
+// host's own requests on their own backend, the cookie token), and a config of either parses
+// back (ParseConfigRoute). Without a canary both slots' server lines are written, every one but
+// Live's disabled; with one, Live and Canary are weighted (Live first, which is what makes it the
+// live one when read back) and each client is kept on the release it first got by a cookie the
+// proxy inserts (<service>_release). Requests from the host itself (loopback, HostAddrs) go to
+// HostBackend, which never routes to a canary: the release cannot dilute its own error ratio, and
+// the agent's probes through the proxy are not users' requests.
 func Config(p ConfigParams, r Route) string {
 	var b strings.Builder
 	line := func(format string, args ...any) {
@@ -61,26 +86,26 @@ func Config(p ConfigParams, r Route) string {
 	line("    timeout client 60s")
 	line("    timeout server 60s")
 	line("    timeout http-request 15s")
+	line("    timeout queue %ds", QueueSeconds)
 	line("frontend %s", p.Service)
 	// Both families: a listener of anyone else's on [::]:PORT (IPV6_V6ONLY) would answer every
 	// IPv6 client, and after a proxy restart or at boot could take IPv4 too.
 	line("    bind :%d", p.Port)
 	line("    bind :::%d v6only", p.Port)
+	line("    acl from_host src %s", strings.Join(append([]string{"127.0.0.0/8", "::1"}, p.HostAddrs...), " "))
+	line("    use_backend %s if from_host", HostBackend(p.Service))
 	line("    default_backend %s", p.Service)
 	line("backend %s", p.Service)
 	if r.Canary != 0 {
 		line("    cookie %s_release insert indirect nocache httponly", p.Service)
-		line("    server i%d 127.0.0.1:%d weight %d cookie i%d", r.Live, r.Live, 100-r.Percent, r.Live)
-		line("    server i%d 127.0.0.1:%d weight %d cookie i%d", r.Canary, r.Canary, r.Percent, r.Canary)
+		line("    server i%d 127.0.0.1:%d weight %d cookie %s maxconn %d", r.Live, r.Live, 100-r.Percent, p.cookie(r.Live), ServerMaxconn)
+		line("    server i%d 127.0.0.1:%d weight %d cookie %s maxconn %d", r.Canary, r.Canary, r.Percent, p.cookie(r.Canary), ServerMaxconn)
 	} else {
-		for _, port := range p.Ports {
-			state := ""
-			if port != r.Live {
-				state = " disabled"
-			}
-			line("    server i%d 127.0.0.1:%d%s", port, port, state)
-		}
+		servers(line, p.Ports, r.Live, ServerMaxconn)
 	}
+	// Both slots' lines here too, the canary's disabled, so that a flip works on both backends alike.
+	line("backend %s", HostBackend(p.Service))
+	servers(line, p.Ports, r.Live, HostMaxconn)
 	line("listen stats")
 	line("    bind %s mode 600", p.StatsSocket)
 	line("    stats enable")
@@ -88,9 +113,28 @@ func Config(p ConfigParams, r Route) string {
 	return b.String()
 }
 
+// servers writes both slots' server lines, every one but live's disabled.
+func servers(line func(string, ...any), ports [2]int, live, maxconn int) {
+	for _, port := range ports {
+		state := ""
+		if port != live {
+			state = " disabled"
+		}
+		line("    server i%d 127.0.0.1:%d%s maxconn %d", port, port, state, maxconn)
+	}
+}
+
+func (p ConfigParams) cookie(port int) string {
+	if p.CookieToken == "" {
+		return fmt.Sprintf("i%d", port)
+	}
+	return fmt.Sprintf("i%d-%s", port, p.CookieToken)
+}
+
 var (
 	// An enabled server line, either form (proxy_live_port's sed).
-	enabledServerRe = regexp.MustCompile(`^    server i([0-9]+) 127\.0\.0\.1:[0-9]+( weight ([0-9]+) cookie i[0-9]+)?$`)
+	// The agent's lines end in " maxconn N" and may carry a cookie token; the bash program's did not.
+	enabledServerRe = regexp.MustCompile(`^    server i([0-9]+) 127\.0\.0\.1:[0-9]+( weight ([0-9]+) cookie i[0-9]+(-[0-9a-f]+)?)?( maxconn [0-9]+)?$`)
 )
 
 // ParseConfigRoute reads the route back out of a config Config (or the bash program, same
@@ -100,8 +144,14 @@ var (
 // lines exactly in the generated forms count (a hand-edited line does not); ok is false when no
 // server line matched at all. A second weighted line for port 0 is no canary (Route's Canary 0).
 func ParseConfigRoute(text string) (r Route, ok bool) {
-	weighted := 0
+	weighted, backends := 0, 0
 	for _, l := range strings.Split(text, "\n") {
+		// Only the first backend routes users: the host's own (the agent's second) does not count.
+		if strings.HasPrefix(l, "backend ") {
+			if backends++; backends > 1 {
+				break
+			}
+		}
 		m := enabledServerRe.FindStringSubmatch(l)
 		if m == nil {
 			continue

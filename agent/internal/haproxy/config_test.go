@@ -40,46 +40,61 @@ func golden(t *testing.T, file string) string {
 	return string(b)
 }
 
+// agentParams are params with the host's own addresses and a cookie token, as the agent writes them.
+var agentParams = func() ConfigParams {
+	p := params
+	p.HostAddrs = []string{"172.17.0.3", "fe80::42:acff:fe11:3"}
+	p.CookieToken = "0123456789abcdef"
+	return p
+}()
+
+// The agent's configs, one per route, in testdata/agent; the bash program's (testdata/golden) still parse back.
 func TestConfigGolden(t *testing.T) {
 	for _, g := range goldens {
 		t.Run(g.file, func(t *testing.T) {
-			if got, want := Config(params, g.route), golden(t, g.file); got != want {
-				t.Fatalf("Config(%+v) =\n%s\nwant (bash proxy_config)\n%s", g.route, got, want)
+			b, err := os.ReadFile(filepath.Join("testdata", "agent", g.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := Config(agentParams, g.route), string(b); got != want {
+				t.Fatalf("Config(%+v) =\n%s\nwant\n%s", g.route, got, want)
+			}
+			if r, ok := ParseConfigRoute(string(b)); r != g.route || ok != (g.route.Live != 0) {
+				t.Fatalf("parsed back %+v %v, want %+v", r, ok, g.route)
 			}
 		})
 	}
 }
 
-// The text inline as well: the golden files are what the bash program printed.
-func TestConfigCanaryText(t *testing.T) {
-	want := `# Managed by the CompliNist Pulumi stack: written by /usr/local/sbin/complinist on every switch.
-global
-    maxconn 4096
-    hard-stop-after 30s
-    stats socket /run/complinist-proxy/admin.sock mode 600 level admin expose-fd listeners
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 60s
-    timeout server 60s
-    timeout http-request 15s
-frontend complinist
-    bind :5000
-    bind :::5000 v6only
-    default_backend complinist
-backend complinist
-    cookie complinist_release insert indirect nocache httponly
-    server i5001 127.0.0.1:5001 weight 90 cookie i5001
-    server i5002 127.0.0.1:5002 weight 10 cookie i5002
-listen stats
-    bind /run/complinist-proxy/stats.sock mode 600
-    stats enable
-    stats uri /
-`
-	if got := Config(params, Route{Live: 5001, Canary: 5002, Percent: 10}); got != want {
-		t.Fatalf("got\n%s", got)
+// Finding 9 of issue 29: the host's own requests never reach a canary or the judged backend;
+// every server has its own maxconn and a queue timeout, so a hanging canary cannot take the
+// live release's slots; the canary cookie names no guessable value.
+func TestConfigHostBackendAndLimits(t *testing.T) {
+	got := Config(agentParams, Route{Live: 5001, Canary: 5002, Percent: 10})
+	for _, want := range []string{
+		"    timeout queue 5s\n",
+		"    acl from_host src 127.0.0.0/8 ::1 172.17.0.3 fe80::42:acff:fe11:3\n    use_backend complinist_host if from_host\n    default_backend complinist\n",
+		"    server i5001 127.0.0.1:5001 weight 90 cookie i5001-0123456789abcdef maxconn 1000\n    server i5002 127.0.0.1:5002 weight 10 cookie i5002-0123456789abcdef maxconn 1000\n",
+		"backend complinist_host\n    server i5001 127.0.0.1:5001 maxconn 100\n    server i5002 127.0.0.1:5002 disabled maxconn 100\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("config lacks %q:\n%s", want, got)
+		}
 	}
-	unrouted := golden(t, "unrouted.cfg")
+	if strings.Contains(got, "cookie i5002 ") {
+		t.Errorf("a guessable canary cookie value:\n%s", got)
+	}
+}
+
+// The bash program's unrouted config (testdata/golden) had both lines disabled; the agent's too.
+func TestConfigUnrouted(t *testing.T) {
+	unrouted := Config(agentParams, Route{})
+	for _, l := range []string{"    server i5001 127.0.0.1:5001 disabled maxconn 1000\n", "    server i5002 127.0.0.1:5002 disabled maxconn 1000\n"} {
+		if !strings.Contains(unrouted, l) {
+			t.Errorf("unrouted lacks %q", l)
+		}
+	}
+	unrouted = golden(t, "unrouted.cfg")
 	for _, l := range []string{"    server i5001 127.0.0.1:5001 disabled\n", "    server i5002 127.0.0.1:5002 disabled\n"} {
 		if !strings.Contains(unrouted, l) {
 			t.Errorf("unrouted lacks %q", l)
@@ -94,7 +109,7 @@ func TestConfigPassesHaproxyCheck(t *testing.T) {
 	}
 	for _, g := range goldens {
 		f := filepath.Join(t.TempDir(), "haproxy.cfg")
-		if err := os.WriteFile(f, []byte(Config(params, g.route)), 0o644); err != nil {
+		if err := os.WriteFile(f, []byte(Config(agentParams, g.route)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		if out, err := exec.Command(bin, "-c", "-f", f).CombinedOutput(); err != nil {

@@ -2,10 +2,14 @@ package host
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"sort"
 	"time"
 
 	"complinist/agent/internal/fsafe"
@@ -117,6 +121,8 @@ func (p Proxy) Persist(r haproxy.Route) error {
 		RunDir:       p.L.ProxyRunDir,
 		StatsSocket:  p.L.ProxyStats,
 		HostProgram:  p.L.HostProgram,
+		HostAddrs:    HostAddrs(),
+		CookieToken:  cookieToken(),
 	}, r)
 	dir, name := p.L.EnvDir, filepath.Base(p.L.ProxyConfig)
 	check := fmt.Sprintf(".%s.check.%d", name, os.Getpid())
@@ -147,10 +153,8 @@ func (p Proxy) Foreign() []string {
 // Counts are the proxy's counters per instance port (runtime API `show stat`).
 func (p Proxy) Counts() (map[int]haproxy.Counter, error) { return p.client().Counts(p.L.Service) }
 
-// Stats is one `show stat`: the counters and, where the proxy reports them, the response times (ms).
-func (p Proxy) Stats() (map[int]haproxy.Counter, map[int]int64, error) {
-	return p.client().Stats(p.L.Service)
-}
+// InFlight are the ages of users' requests in flight per instance port (runtime API `show sess`).
+func (p Proxy) InFlight() (map[int][]time.Duration, error) { return p.client().InFlight(p.L.Service) }
 
 // Flip sends every new request to TO and none to FROM at once, through the runtime API.
 func (p Proxy) Flip(to, from int) error { return p.client().Flip(p.L.Service, to, from) }
@@ -166,4 +170,38 @@ func (p Proxy) Workers() int { return ProxyWorkers(p.L.ProxyUnit()) }
 // APIError explains why the runtime API gave no counters.
 func (p Proxy) APIError() string {
 	return fmt.Sprintf("the proxy's runtime API (%s) gave no counters", p.L.ProxySocket)
+}
+
+// HostAddrs are the host's own addresses but loopback's (the config always lists those), as the
+// kernel has them when the config is written: a request from one of them comes from the host
+// itself. An address the host gains later counts as the host's from the next config written.
+func HostAddrs() []string {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok || ipn.IP.IsLoopback() {
+			continue
+		}
+		s := ipn.IP.String()
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// cookieToken is a new random token for the canary cookie's values, every config written.
+func cookieToken() string {
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		return ""
+	}
+	return hex.EncodeToString(b)
 }

@@ -109,3 +109,47 @@ func TestJudgeNeverTripsBelowMinRequests(t *testing.T) {
 		}
 	}
 }
+
+// Finding 9 of issue 29: a release that hangs counts while it hangs, and a slow one trips.
+func TestJudgeAllHungAndSlow(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		f       Figures
+		verdict string
+		figures string
+	}{
+		{"hangs on everything but what answers: today's figures pass it", Figures{NewReq: 25, NewErr: 0, PrevReq: 400}, "ok",
+			"new 25 requests 0 errors (0.00%), previous 400 requests 0 errors (0.00%); limit 1.00% (10 x previous, maxErrorRatio); minRequests 20"},
+		{"the hung requests count as failed", Figures{NewReq: 25, NewHung: 6, PrevReq: 400}, "trip",
+			"new 31 requests 6 errors (19.35%), previous 400 requests 0 errors (0.00%); limit 1.00% (10 x previous, maxErrorRatio); minRequests 20; 6 of the new requests unanswered after 4s, counted as errors"},
+		{"hung requests alone make up minRequests", Figures{NewReq: 0, NewHung: 20, PrevReq: 400}, "trip",
+			"new 20 requests 20 errors (100.00%), previous 400 requests 0 errors (0.00%); limit 1.00% (10 x previous, maxErrorRatio); minRequests 20; 20 of the new requests unanswered after 4s, counted as errors"},
+		{"few hung, few requests: nothing decided", Figures{NewReq: 3, NewHung: 2, PrevReq: 400}, "few",
+			"new 5 requests 2 errors (40.00%), previous 400 requests 0 errors (0.00%); limit 1.00% (10 x previous, maxErrorRatio); minRequests 20; 2 of the new requests unanswered after 4s, counted as errors"},
+		{"slow: 30 times the live release's mean, over the floor", Figures{NewReq: 100, NewRtimeMs: 3000, PrevReq: 1000, PrevRtimeMs: 100}, "trip",
+			"new 100 requests 0 errors (0.00%), previous 1000 requests 0 errors (0.00%); limit 1.00% (10 x previous, maxErrorRatio); minRequests 20; slow: mean response 3000 ms, previous 100 ms, limit 1000 ms (10 x previous, at least 1000 ms)"},
+		{"exactly at the slow limit is not a trip", Figures{NewReq: 100, NewRtimeMs: 2000, PrevReq: 1000, PrevRtimeMs: 200}, "ok",
+			"new 100 requests 0 errors (0.00%), previous 1000 requests 0 errors (0.00%); limit 1.00% (10 x previous, maxErrorRatio); minRequests 20"},
+		{"many times slower but under the floor", Figures{NewReq: 100, NewRtimeMs: 900, PrevReq: 1000, PrevRtimeMs: 5}, "ok",
+			"new 100 requests 0 errors (0.00%), previous 1000 requests 0 errors (0.00%); limit 1.00% (10 x previous, maxErrorRatio); minRequests 20"},
+		{"slow but the previous too few to compare", Figures{NewReq: 100, NewRtimeMs: 9000, PrevReq: 10, PrevRtimeMs: 5}, "ok",
+			"new 100 requests 0 errors (0.00%), previous 10 requests 0 errors (too few to compare); limit 1.00% (previous not comparable, maxErrorRatio); minRequests 20"},
+		{"slow over too few answered requests", Figures{NewReq: 19, NewRtimeMs: 9000, PrevReq: 1000, PrevRtimeMs: 5}, "few",
+			"new 19 requests 0 errors (0.00%), previous 1000 requests 0 errors (0.00%); limit 1.00% (10 x previous, maxErrorRatio); minRequests 20"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v, f := JudgeAll(rule, tc.f)
+			if v != tc.verdict || f != tc.figures {
+				t.Errorf("got %q\n   %q\nwant %q\n   %q", v, f, tc.verdict, tc.figures)
+			}
+		})
+	}
+	// Without hung or slow requests JudgeAll is Judge.
+	for _, f := range []Figures{{NewReq: 40, NewErr: 12, PrevReq: 400}, {NewReq: 200, NewErr: 2, PrevReq: 1800}} {
+		v1, f1 := JudgeAll(rule, f)
+		v2, f2 := Judge(rule, f.NewReq, f.NewErr, f.PrevReq, f.PrevErr)
+		if v1 != v2 || f1 != f2 {
+			t.Errorf("%+v: %s %s != %s %s", f, v1, f1, v2, f2)
+		}
+	}
+}

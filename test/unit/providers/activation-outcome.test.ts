@@ -74,6 +74,13 @@ describe("activation outcome: what a host's result means for the operator", () =
         assert.match(text, /^host prod-1: version 1\.2\.0 was not switched to: someone besides the proxy listens on the service port \(the service port 5000 is also held by pid 77 .*\)\. Nothing was switched \(1\.1\.0 serves\)\. Stop that process/);
     });
 
+    it("a listener on the idle instance port that is not the service's own (issue 29 finding 10): not started, naming it", () => {
+        const seen = "the idle instance port 5002 is held by pid 91 (nc, uid 1000, cgroup /user.slice/x) - not by this service's own units, so not ended here: stop it, then deploy again";
+        const text = errorOf({ outcome: "failed", reason: "idle-port", previous: "1.1.0", serving: "1.1.0", seen });
+        assert.match(text, /^host prod-1: version 1\.2\.0 was not started: the idle instance port 5002 is held by pid 91 \(nc, uid 1000, cgroup \/user\.slice\/x\) .*stop it, then deploy again\. Nothing was changed \(1\.1\.0 serves\)/);
+        assert.doesNotMatch(text, /failed its gate/);
+    });
+
     it("the reasons the agent reports choose the message, not words in what a release answered", () => {
         assert.match(errorOf({ outcome: "failed", reason: "release-incomplete", seen: "release 1.2.0 is not complete on the host" }), /release 1\.2\.0 is not complete on the host \(no manifest\)/);
         assert.match(errorOf({ outcome: "failed", reason: "beforeActivate-hook", seen: "hooks.beforeActivate failed: migration 7 failed" }), /^host prod-1: hooks\.beforeActivate failed: migration 7 failed; nothing was switched/);

@@ -1,6 +1,9 @@
 import * as assert from "assert";
 import { batches, compareVersions, ConfigError, keptVersions, parseStackConfig } from "../../../stacks/config";
 import { CONTAINER_DEFAULTS } from "../../../stacks/containerSchema";
+import { CANARY_MIN_SECONDS } from "../../../stacks/watchSchema";
+import * as fs from "fs";
+import * as path from "path";
 
 const SHA = "a".repeat(64);
 const PINNED = (v: string) => `registry.example.com/complinist@sha256:${(v.replace(/\D/g, "") + "0".repeat(64)).slice(0, 64)}`;
@@ -416,7 +419,14 @@ describe("stack configuration", () => {
             assert.deepStrictEqual(parseStackConfig("staging", valid()).watch, { errorRateFactor: 10, minRequests: 20, maxErrorRatio: 0.01 });
             rejects("staging", valid({ canary: { percent: 60, seconds: 60 } }), "complinist:canary.percent", "a whole number from 1 to 50", "(got 60)");
             rejects("staging", valid({ canary: { percent: 0, seconds: 60 } }), "complinist:canary.percent", "a whole number from 1 to 50");
-            rejects("staging", valid({ canary: { percent: 10 } }), "complinist:canary.seconds", "a whole number from 1 to 3600", "(got missing)");
+            rejects("staging", valid({ canary: { percent: 10 } }), "complinist:canary.seconds", "a whole number from 5 to 3600", "(got missing)");
+            // Issue 29 finding 9: a canary shorter than what the watch can judge (a request hung for 4 s) is refused.
+            rejects("staging", valid({ canary: { percent: 10, seconds: 4 } }), "complinist:canary.seconds", "at least 5: a request unanswered after 4 s counts as failed", "a whole number from 5 to 3600", "(got 4)");
+            assert.deepStrictEqual(parseStackConfig("staging", valid({ canary: { percent: 10, seconds: 5 } })).canary, { percent: 10, seconds: 5 });
+            // The host refuses the same minimum (agent/internal/watch): one number, two places.
+            const goWatch = fs.readFileSync(path.join(__dirname, "..", "..", "..", "agent", "internal", "watch", "watch.go"), "utf8");
+            assert.match(goWatch, new RegExp(`const MinCanarySeconds = ${CANARY_MIN_SECONDS}\\n`));
+            assert.match(goWatch, /const HungAfter = 4 \* time\.Second\n/);
             rejects("staging", valid({ canary: { percent: 10, seconds: 60, weight: 3 } }), "complinist:canary.weight: unknown key");
             rejects("staging", valid({ watch: { maxErrorRatio: 5 } }), "complinist:watch.maxErrorRatio", "an error ratio (errors per request) such as 0.01 for 1%: a number from 0 to 1", "(got 5)");
             rejects("staging", valid({ watch: { errorRateFactor: "ten" } }), "complinist:watch.errorRateFactor", "a number from 1 to 1000", '(got "ten")');

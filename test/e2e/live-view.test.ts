@@ -9,7 +9,7 @@ import { buildArtifacts, BuiltArtifact } from "../../scripts/build-artifacts";
 import { PROJECT_DIR } from "../../scripts/engine";
 import { ANSI } from "../../ops/live/watch";
 import { ProgramConfig, RealEngine } from "./engine";
-import { installLoadgen, underLoad } from "./load";
+import { underOutsideLoad } from "./load";
 
 /**
  * The live view on real hosts through the real engine: `npm run dashboard` serves a stack of two
@@ -77,7 +77,6 @@ describe("live view: npm run dashboard and npm run status -- --watch on real hos
         const built = await buildArtifacts(path.join(PROJECT_DIR, ".build", "e2e-artifacts"));
         arts = Object.fromEntries(built.map((a) => [a.version, a]));
         engine = new RealEngine({ stack, inProject: true, env: { COMPLINIST_DEPLOYER: "live-view" } });
-        installLoadgen(hosts[0] as TestHost);
         const r = await engine.up(config("1.0.0"), ["complinist:sshPrivateKey"]);
         assert.strictEqual(r.error, undefined, r.output);
         // Host text the page must show as text: a revision line naming a hostile deployer.
@@ -123,7 +122,7 @@ describe("live view: npm run dashboard and npm run status -- --watch on real hos
         const canaryLine = 'svg[data-host="live-1"][data-chart="error-ratio"] polyline[data-version="1.1.0"][data-role="canary"]';
         const count = (sel: string) => page.evaluate((s) => Number((globalThis as unknown as PageDocument).document.querySelector(s)?.getAttribute("data-count") ?? -1), sel);
         let shot = "";
-        const { result, load } = await underLoad(hosts[0] as TestHost, "/", async () => {
+        const { result, load } = await underOutsideLoad(hosts[0] as TestHost, "/", async () => {
             const up = engine.up(config("1.1.0", { "complinist:rollbackVersion": "1.0.0", "complinist:canary": { percent: 20, seconds: 25 } }), ["complinist:sshPrivateKey"]);
             // The canary's line appears, then grows by two more answers: the chart moves (waited on in the page, not on time).
             await page.waitForSelector(canaryLine, { state: "attached", timeout: 300000 });

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"complinist/agent/internal/failover"
 	"complinist/agent/internal/haproxy"
 	"complinist/agent/internal/layout"
 	"complinist/agent/internal/protocol"
@@ -28,6 +29,9 @@ type Request struct {
 	Service string
 	// Docker: container mode (the result names the live container).
 	Docker bool
+	// FailedOver is the failover watch's switch: recorded as outcome=failed-over with these
+	// fields (reason and figures) instead of outcome=activated.
+	FailedOver string
 }
 
 // Activation runs one Request against Deps.
@@ -117,6 +121,7 @@ func (a *Activation) fail(ctx context.Context, code int, outcome, reason string)
 	a.step("result %s: %s; serving %s", outcome, reason, serving)
 	a.res.Outcome, a.res.Reason, a.res.Serving, a.res.Seen = outcome, reason, serving, record.OneLine(a.failedSeen, 0)
 	a.res.Exit, a.res.Done = code, true
+	a.res.FailedOver = failover.Latch(a.Host.Revisions())
 	a.report()
 	return &Failed{Exit: code}
 }
@@ -328,7 +333,11 @@ func (a *Activation) Run(ctx context.Context) error {
 	live := a.Proxy.Route().Live
 	if live != 0 {
 		a.liveVersion = a.Inst.Version(live)
-		ok, seen := a.liveAnswers(ctx, live)
+		ok, seen := false, "failed its health for failover.afterSeconds (the failover watch)"
+		if a.Req.FailedOver == "" {
+			// The failover watch already saw it fail, for seconds: no more probes delay the switch.
+			ok, seen = a.liveAnswers(ctx, live)
+		}
 		a.liveHealthy = ok
 		if !ok {
 			a.step("live %s on %d does not answer (%s): left as it is; the new release starts on the other port", a.liveVersion, live, seen)
@@ -480,7 +489,11 @@ func (a *Activation) Run(ctx context.Context) error {
 	if watch == "" {
 		watch = "off (no canary, no soak)"
 	}
-	a.Host.Record(a.Req.Version, a.Req.Sha256, a.Req.Who, fmt.Sprintf("outcome=activated previous=%s mode=%s watch=%s", orNone(a.liveVersion), mode, watch))
+	outcome := fmt.Sprintf("outcome=activated previous=%s mode=%s watch=%s", orNone(a.liveVersion), mode, watch)
+	if a.Req.FailedOver != "" {
+		outcome = fmt.Sprintf("%s %s previous=%s mode=%s", failover.OutcomeFailedOver, a.Req.FailedOver, orNone(a.liveVersion), mode)
+	}
+	a.Host.Record(a.Req.Version, a.Req.Sha256, a.Req.Who, outcome)
 	a.step("result activated")
 	a.res.Outcome, a.res.Watch, a.res.Live = "activated", record.OneLine(watch, 0), idle
 	a.res.Commit = a.Host.Commit(a.Req.Version)

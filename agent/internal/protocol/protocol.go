@@ -68,6 +68,9 @@ type Settings struct {
 	Watch              Watch  `json:"watch"`
 	Acknowledged       bool   `json:"acknowledged"`
 	Revision           string `json:"revision"`
+	// FailoverAfterSeconds: the failover watch switches to the warm standby when the live
+	// instance fails its health this long (0: off).
+	FailoverAfterSeconds int `json:"failoverAfterSeconds"`
 }
 
 // ActivateRequest starts one host-side activation (`agent start-activation`, JSON on stdin).
@@ -118,6 +121,9 @@ type Result struct {
 	Commit         string       `json:"commit,omitempty"`
 	Container      *Container   `json:"container,omitempty"`
 	Holder         string       `json:"holder,omitempty"`
+	// FailedOver: the host failed over to its standby since its last deploy (the failover's
+	// time, target and outcome line), said when a deploy fails there.
+	FailedOver string `json:"failedOver,omitempty"`
 	Watch          string       `json:"watch,omitempty"`
 	WatchPhases    []WatchPhase `json:"watchPhases,omitempty"`
 	TrippedAt      int64        `json:"trippedAt,omitempty"`

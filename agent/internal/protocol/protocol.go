@@ -68,6 +68,7 @@ type Settings struct {
 	Watch              Watch  `json:"watch"`
 	Acknowledged       bool   `json:"acknowledged"`
 	Revision           string `json:"revision"`
+
 	// FailoverAfterSeconds: the failover watch switches to the warm standby when the live
 	// instance fails its health this long (0: off).
 	FailoverAfterSeconds int `json:"failoverAfterSeconds"`
@@ -121,6 +122,7 @@ type Result struct {
 	Commit         string       `json:"commit,omitempty"`
 	Container      *Container   `json:"container,omitempty"`
 	Holder         string       `json:"holder,omitempty"`
+
 	// FailedOver: the host failed over to its standby since its last deploy (the failover's
 	// time, target and outcome line), said when a deploy fails there.
 	FailedOver string `json:"failedOver,omitempty"`

@@ -122,16 +122,15 @@ type Result struct {
 	Commit         string       `json:"commit,omitempty"`
 	Container      *Container   `json:"container,omitempty"`
 	Holder         string       `json:"holder,omitempty"`
-
-	// FailedOver: the host failed over to its standby since its last deploy (the failover's
-	// time, target and outcome line), said when a deploy fails there.
-	FailedOver string `json:"failedOver,omitempty"`
 	Watch          string       `json:"watch,omitempty"`
 	WatchPhases    []WatchPhase `json:"watchPhases,omitempty"`
 	TrippedAt      int64        `json:"trippedAt,omitempty"`
 	SwitchedBackAt int64        `json:"switchedBackAt,omitempty"`
 	// Unit is the transient activation unit's state, added by the poll (`agent activation-result`).
 	Unit string `json:"unit,omitempty"`
+	// FailedOver: the host failed over to its standby since its last deploy (the failover's
+	// time, target and outcome line), said when a deploy fails there.
+	FailedOver string `json:"failedOver,omitempty"`
 }
 
 // Container is a slot's container as Docker sees it (container mode).

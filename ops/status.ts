@@ -1,3 +1,4 @@
+import { failoverProblem } from "../infra/agent/failover";
 import * as path from "path";
 import { parseArgs } from "util";
 import { compareVersions, type StackConfig } from "../stacks/config";
@@ -195,6 +196,7 @@ export function hostStatusFrom(host: string, address: string, s: AgentState | nu
     else if (live === undefined) problems.push(`${l.current} points to ${link}, which is not a release directory that exists`);
     else if (live !== c.version && canaryVersion === c.version) warnings.push(`a canary of ${c.version} is in progress: it takes a share of new requests; ${live} stays live until the full switch`);
     else if (live !== c.version) problems.push(`live release is ${live}, declared version is ${c.version}`);
+    if (s.failedOver) problems.push(failoverProblem(s.failedOver, c.version));
     const answeredDuringCanary = (v: string) => canaryVersion !== undefined && (v === canaryVersion || v === live);
 
     const healthUrl = `http://127.0.0.1:${c.service.port}${c.health.path}`;

@@ -109,6 +109,8 @@ export interface AgentState {
     readonly watch: AgentWatchNow | null;
     /** The last revisions.log lines, oldest first. */
     readonly revisions: readonly string[];
+    /** The failover the host stays on since its last deploy (time, target, outcome line); "" or absent (an older agent) when none. */
+    readonly failedOver?: string;
 }
 
 /** What the status script prints on a host without the agent (infra/render/status.ts). */
@@ -258,6 +260,7 @@ function checkState(o: Obj, host: string): AgentState {
         c.int(w, "port", "watch.");
     }
     c.strings(o, "revisions", "");
+    c.optStr(o, "failedOver", "");
     return o as unknown as AgentState;
 }
 

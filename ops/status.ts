@@ -161,7 +161,7 @@ function healthProbe(p: AgentProbe): HealthProbe {
 
 /** The units in the order an operator reads them: the umbrella, the proxy, the instances, then anything else the agent named. */
 function orderedUnits(service: string, port: number, units: Readonly<Record<string, string>>): Record<string, string> {
-    const known = [`${service}.service`, `${service}-proxy.service`, ...instancePorts(port).map((p) => `${service}@${p}.service`)];
+    const known = [`${service}.service`, `${service}-proxy.service`, `${service}-failover.service`, ...instancePorts(port).map((p) => `${service}@${p}.service`)];
     const names = [...known.filter((u) => u in units), ...Object.keys(units).filter((u) => !known.includes(u)).sort()];
     return Object.fromEntries(names.map((u) => [u, units[u] || "unknown"]));
 }

@@ -37,10 +37,12 @@ export async function breakLive(h: TestHost, fault: Fault, port: number, version
 }
 
 /** Waits (bounded) until the service port answers healthy with version; returns the host's time of that first answer. */
-export async function waitServed(h: TestHost, version: string, timeoutSeconds = 180): Promise<number> {
+export async function waitServed(h: TestHost, version: string, timeoutSeconds = 90): Promise<number> {
     const want = `"version": ?"${version.replace(/\./g, "\\.")}"`;
+    // Within docker exec's own bound (120 s); on a timeout, what the failover watch said and recorded.
     const out = await h.run(
-        `end=$(( $(date +%s) + ${timeoutSeconds} )); while [ "$(date +%s)" -lt "$end" ]; do if curl -sS -m 1 http://127.0.0.1:5000/health 2>/dev/null | grep -Eq '${want}'; then date +%s.%N; exit 0; fi; sleep 0.05; done; echo "port 5000 did not answer ${version} within ${timeoutSeconds} s" >&2; exit 1`,
+        `end=$(( $(date +%s) + ${timeoutSeconds} )); while [ "$(date +%s)" -lt "$end" ]; do if curl -sS -m 1 http://127.0.0.1:5000/health 2>/dev/null | grep -Eq '${want}'; then date +%s.%N; exit 0; fi; sleep 0.05; done; ` +
+            `{ echo "port 5000 did not answer ${version} within ${timeoutSeconds} s; the failover watch:"; journalctl -u complinist-failover -n 15 -o cat; tail -n 4 ${BASE}/revisions.log; } >&2; exit 1`,
     );
     return Number(out);
 }

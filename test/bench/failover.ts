@@ -15,7 +15,7 @@ import * as path from "path";
 import { startHosts, stopHosts, TestHost, hostEntry } from "../../dev/hosts";
 import { Artifact, flagUnhealthyArtifact } from "../integration/artifacts";
 import { ProgramConfig, RealEngine } from "../e2e/engine";
-import { BASE, breakLive, FAULTS, Fault, liveInstance, unhealthyFlag, waitServed } from "../e2e/failover";
+import { breakLive, failedOverLines, FAULTS, Fault, liveInstance, unhealthyFlag, waitRecorded, waitServed } from "../e2e/failover";
 import { installLoadgen, underLoad } from "../e2e/load";
 import { count, markdownTable } from "./table";
 
@@ -51,13 +51,14 @@ export async function failoverBench(): Promise<void> {
         await up(DECLARED, STANDBY, `the deploy of ${DECLARED} with ${STANDBY} as the standby`);
         for (const fault of ["stopped", "hung", "unhealthy"] as Fault[]) {
             const live = await liveInstance(h);
+            const recorded = (await failedOverLines(h)).length;
             let brokeAt = 0;
             let answeredAt = 0;
             const { load } = await underLoad(h, "/health", async () => {
                 brokeAt = await breakLive(h, fault, live.port, DECLARED);
                 answeredAt = await waitServed(h, STANDBY);
             });
-            const failing = /\toutcome=failed-over .*failing=([0-9.]+)s/.exec(await h.run(`tail -n 1 ${BASE}/revisions.log`))?.[1] ?? "?";
+            const failing = /\toutcome=failed-over .*failing=([0-9.]+)s/.exec(await waitRecorded(h, recorded))?.[1] ?? "?";
             rows.push([fault, count(load.ok + load.failed), count(load.failed), JSON.stringify(load.failedByKind), (answeredAt - brokeAt).toFixed(1), failing]);
             await h.run(`rm -f ${unhealthyFlag(DECLARED)}`);
             await engine.refresh();

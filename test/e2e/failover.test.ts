@@ -6,7 +6,7 @@ import { TestHost, useHosts, hostEntry } from "../../dev/hosts";
 import { Artifact, flagUnhealthyArtifact } from "../integration/artifacts";
 import { ProgramConfig, RealEngine } from "./engine";
 import { installLoadgen, underLoad as runUnderLoad } from "./load";
-import { BASE, breakLive, FAULTS, Fault, liveInstance, unhealthyFlag, waitServed } from "./failover";
+import { BASE, breakLive, failedOverLines, FAULTS, Fault, liveInstance, unhealthyFlag, waitRecorded, waitServed } from "./failover";
 
 /**
  * Failover to the warm standby on a real host, without the deployer, under load (dev/loadgen.py
@@ -80,10 +80,10 @@ describe("failover to the warm standby on a real host, under load", function () 
      * instance are gone by then), then the port answers the standby five times in a row.
      */
     async function failOver(fault: Fault, port: number): Promise<void> {
-        const recorded = countOf(await revisions(), /\toutcome=failed-over /);
+        const recorded = (await failedOverLines(host())).length;
         await breakLive(host(), fault, port, DECLARED);
         await waitServed(host(), STANDBY);
-        await sh(`for i in $(seq 1 600); do [ "$(grep -cP '\\toutcome=failed-over ' ${BASE}/revisions.log)" -gt ${recorded} ] && exit 0; sleep 0.2; done; echo "no outcome=failed-over recorded" >&2; exit 1`);
+        await waitRecorded(host(), recorded);
         for (let i = 0; i < 5; i++) assert.match(await served(), new RegExp(`"status": ?"healthy".*"version": ?"${STANDBY.replace(/\./g, "\\.")}"`));
     }
 

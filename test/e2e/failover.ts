@@ -46,3 +46,14 @@ export async function waitServed(h: TestHost, version: string, timeoutSeconds = 
     );
     return Number(out);
 }
+
+/** The failed-over lines of the host's revisions.log, oldest first. */
+export async function failedOverLines(h: TestHost): Promise<string[]> {
+    return (await h.run(`grep -P '\\toutcome=failed-over ' ${BASE}/revisions.log || true`)).split("\n").filter((l) => l !== "");
+}
+
+/** Waits (bounded) until revisions.log has more than `before` failed-over lines; returns the newest. */
+export async function waitRecorded(h: TestHost, before: number): Promise<string> {
+    await h.run(`for i in $(seq 1 450); do [ "$(grep -cP '\\toutcome=failed-over ' ${BASE}/revisions.log)" -gt ${before} ] && exit 0; sleep 0.2; done; echo "no new outcome=failed-over in ${BASE}/revisions.log" >&2; exit 1`);
+    return (await failedOverLines(h)).pop() as string;
+}

@@ -56,6 +56,8 @@ export interface HostDeploymentArgs {
     readonly watch: WatchConfig;
     /** `version` is acknowledged (acknowledgeRolledBack): deployed even where the watch rolled back from it. */
     readonly acknowledged: boolean;
+    /** `failover` as the agent's setting: seconds the live instance may fail before the host switches to the standby (0: off). */
+    readonly failoverAfterSeconds: number;
     /** hooks.beforeActivate and when it runs, defaults applied. */
     readonly hooks: { readonly beforeActivate?: string | undefined; readonly timeoutSeconds: number; readonly onRollback: boolean };
     /** Whether this host runs the hook (false on later hosts with hooks.once). */
@@ -150,6 +152,7 @@ export class HostDeployment extends pulumi.ComponentResource {
                 watch: args.watch,
                 acknowledged: args.acknowledged,
                 fleet: args.fleet,
+                failoverAfterSeconds: args.failoverAfterSeconds,
             },
             { parent: this, dependsOn: [this.releases[args.version] as Release, this.service, ...after] },
         );

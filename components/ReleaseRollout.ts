@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { keptVersions, StackConfig } from "../stacks/config";
 import type { ArtifactRelease } from "../stacks/schema";
 import { CONTAINER_DEFAULTS, type ImageRelease } from "../stacks/containerSchema";
+import { failoverAfterSeconds } from "../stacks/failoverSchema";
 import { HostDeployment } from "./HostDeployment";
 import { deployInBatches, fleetAround, HostStatus, statusByHost } from "./rollout";
 
@@ -64,6 +65,7 @@ export class ReleaseRollout extends pulumi.ComponentResource {
                         canary: c.canary ?? { percent: 0, seconds: 0 },
                         watch: c.watch,
                         acknowledged: c.acknowledgeRolledBack.includes(c.version),
+                        failoverAfterSeconds: failoverAfterSeconds(c.failover, c.service.standby && (c.rollbackVersion ?? "") !== ""),
                         hooks: c.hooks,
                         // hooks.once: a migration or backup runs on the first host of the first batch only.
                         hookHere: !c.hooks.once || h.name === c.hosts[0]?.name,

@@ -8,7 +8,7 @@ import { renderLogrotate } from "../infra/render/logrotate";
 import { renderAgentConfig } from "../infra/render/service";
 import { agentBuild } from "../toolchain/agent";
 import type { ContainerLimits } from "../stacks/containerSchema";
-import { renderContainerInstanceUnit, renderDockerEnvFile, renderEnvFile, renderInstanceUnit, renderProxyUnit, renderServiceUnit } from "../infra/render/unit";
+import { renderContainerInstanceUnit, renderDockerEnvFile, renderEnvFile, renderInstanceUnit, renderFailoverUnit, renderProxyUnit, renderServiceUnit } from "../infra/render/unit";
 
 export interface SystemdServiceArgs {
     /** The host the unit is installed on. */
@@ -78,6 +78,7 @@ export class SystemdService extends pulumi.ComponentResource {
                 unitText: this.unitText,
                 serviceUnitText,
                 proxyUnitText,
+                failoverUnitText: renderFailoverUnit(spec),
                 firewallUnitText,
                 firewallRules,
                 agentConfigText,

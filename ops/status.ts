@@ -1,3 +1,4 @@
+import { failoverProblem } from "../infra/agent/failover";
 import * as path from "path";
 import { parseArgs } from "util";
 import { compareVersions, type StackConfig } from "../stacks/config";
@@ -165,7 +166,7 @@ function healthProbe(p: AgentProbe): HealthProbe {
 
 /** The units in the order an operator reads them: the umbrella, the proxy, the instances, then anything else the agent named. */
 function orderedUnits(service: string, port: number, units: Readonly<Record<string, string>>): Record<string, string> {
-    const known = [`${service}.service`, `${service}-proxy.service`, ...instancePorts(port).map((p) => `${service}@${p}.service`)];
+    const known = [`${service}.service`, `${service}-proxy.service`, `${service}-failover.service`, ...instancePorts(port).map((p) => `${service}@${p}.service`)];
     const names = [...known.filter((u) => u in units), ...Object.keys(units).filter((u) => !known.includes(u)).sort()];
     return Object.fromEntries(names.map((u) => [u, units[u] || "unknown"]));
 }
@@ -200,6 +201,7 @@ export function hostStatusFrom(host: string, address: string, s: AgentState | nu
     else if (live === undefined) problems.push(`${l.current} points to ${link}, which is not a release directory that exists`);
     else if (live !== c.version && canaryVersion === c.version) warnings.push(`a canary of ${c.version} is in progress: it takes a share of new requests; ${live} stays live until the full switch`);
     else if (live !== c.version) problems.push(`live release is ${live}, declared version is ${c.version}`);
+    if (s.failedOver) problems.push(failoverProblem(s.failedOver, c.version));
     const answeredDuringCanary = (v: string) => canaryVersion !== undefined && (v === canaryVersion || v === live);
 
     const healthUrl = `http://127.0.0.1:${c.service.port}${c.health.path}`;

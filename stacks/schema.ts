@@ -3,6 +3,7 @@ import { z } from "zod";
 import { containerLimits, DIGEST_EXAMPLE, imagePinProblem, imageRelease } from "./containerSchema";
 import { integer } from "./fields";
 import { canary, watch, WATCH_DEFAULTS } from "./watchSchema";
+import { failover, FAILOVER_DEFAULTS } from "./failoverSchema";
 import { releaseAuth, releaseUrl, urlOrigin } from "./releaseSchema";
 
 export { RELEASE_AUTH_PATTERN, releaseAuthOriginProblem, releaseUrlProblem, urlOrigin } from "./releaseSchema";
@@ -176,6 +177,7 @@ export const configSchema = z
             .default({ onFailure: "rollback-all" }),
         canary: canary.optional(),
         watch: watch.default(WATCH_DEFAULTS),
+        failover: failover.default(FAILOVER_DEFAULTS),
         hooks: z
             .strictObject({
                 beforeActivate: z.string().min(1).refine((c) => !/[\n\r\0]/.test(c), "must be a single line").optional(),

@@ -30,6 +30,8 @@ export interface AgentSettings {
     readonly acknowledged: boolean;
     /** Identity of the unit, env and gate: an instance started with another one is not reused. */
     readonly revision: string;
+    /** The failover watch switches to the warm standby when the live instance fails its health this long (0: off). */
+    readonly failoverAfterSeconds: number;
 }
 
 /** `agent start-activation`'s stdin. */
@@ -93,6 +95,8 @@ export interface ActivationResult {
     readonly phasesMs?: ReadonlyArray<{ readonly phase: string; readonly ms: number }>;
     /** The transient activation unit's state, from the poll. */
     readonly unit?: string;
+    /** The host failed over to its standby since its last deploy: the failover's time, target and revisions.log outcome. */
+    readonly failedOver?: string;
 }
 
 /** An agent answer parsed as JSON, its protocol version checked: the message names the host and the command. */

@@ -127,6 +127,8 @@ export interface AgentState {
     readonly activation?: AgentActivationNow;
     /** The service port and health path the probes used (absent from an agent built before it). */
     readonly probe?: { readonly port: number; readonly healthPath: string };
+    /** The failover the host stays on since its last deploy (time, target, outcome line); "" or absent (an older agent) when none. */
+    readonly failedOver?: string;
 }
 
 /** What the status script prints on a host without the agent (infra/render/status.ts). */
@@ -285,6 +287,7 @@ function checkState(o: Obj, host: string): AgentState {
         c.int(p, "port", "probe.");
         c.str(p, "healthPath", "probe.");
     }
+    c.optStr(o, "failedOver", "");
     return o as unknown as AgentState;
 }
 

@@ -1,3 +1,4 @@
+import { failoverProblem } from "../agent/failover";
 import * as pulumi from "@pulumi/pulumi";
 import { dynamicProps, InputsOf } from "./inputs";
 import { activationUnit, LEGACY_HOST_PROGRAM, renderActivationPoll, renderActivationStart, renderAgentState } from "../render/activation";
@@ -71,6 +72,8 @@ export interface ActivationInputs extends HostChangeInputs {
     readonly acknowledged: boolean;
     /** What a failed activation here does to the other hosts (used only then: never a diff of its own). */
     readonly fleet: FleetPlan;
+    /** The host fails over to the warm standby after the live instance fails its health this long (0: off; `failover`). */
+    readonly failoverAfterSeconds: number;
 }
 
 export interface ActivationOutputs extends ActivationInputs {
@@ -92,7 +95,7 @@ export interface ActivationOutputs extends ActivationInputs {
 
 /** Inputs whose change needs a new instance through the gate; the others converge in place. */
 const RESTART_KEYS = ["version", "sha256", "serviceRevision", "baseDir", "service", "port", "health", "user"] as const;
-const CONVERGE_KEYS = ["rollbackVersion", "standby"] as const;
+const CONVERGE_KEYS = ["rollbackVersion", "standby", "failoverAfterSeconds"] as const;
 
 /** The host's settings for one activation; a rollback (to the pinned previous release) takes every request at once: no canary. */
 function settingsOf(s: ActivationInputs, rollback: boolean): AgentSettings {
@@ -116,6 +119,7 @@ function settingsOf(s: ActivationInputs, rollback: boolean): AgentSettings {
         watch: s.watch,
         acknowledged: s.acknowledged,
         revision,
+        failoverAfterSeconds: s.failoverAfterSeconds ?? 0,
     };
 }
 
@@ -196,6 +200,7 @@ async function readHost(props: ActivationOutputs): Promise<Pick<ActivationOutput
     const served = st.served;
     const live = st.live;
     const problems: string[] = [];
+    if ("failedOver" in st && st.failedOver) problems.push(failoverProblem(st.failedOver, props.version));
     if (!st.proxy.active) problems.push(`proxy ${st.units[`${props.service}-proxy.service`] || "inactive"}`);
     if (live.active !== "active") problems.push(`live instance ${live.active || "missing"}`);
     if (live.version !== props.version) problems.push(`live instance runs ${live.version || "nothing"}`);

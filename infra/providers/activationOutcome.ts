@@ -1,3 +1,4 @@
+import { failoverProblem } from "../agent/failover";
 import { deployCommit } from "../../stacks/source";
 import type { ActivationResult, AgentContainer } from "../agent/protocol";
 import { outcomeLine } from "../agent/outcome";
@@ -16,7 +17,7 @@ export function activationOutcome(s: ActivationInputs, host: string, lockFile: s
     const fail = (message: string): Error => {
         const ms = kv.trippedAt && kv.switchedBackAt ? kv.switchedBackAt - kv.trippedAt : undefined;
         return new Error(
-            `${message}\n${outcomeLine({ v: 1, host, version: s.version, outcome: kv.outcome ?? "failed", reason: kv.reason ?? "", previous, seen: kv.seen ?? "", ...(ms !== undefined && ms >= 0 ? { switchBackMs: ms } : {}) })}`,
+            `${message}${kv.failedOver ? ` ${failoverProblem(kv.failedOver, s.version)}: ${s.version} did not come back healthy, so the host stays on the release it failed over to.` : ""}\n${outcomeLine({ v: 1, host, version: s.version, outcome: kv.outcome ?? "failed", reason: kv.reason ?? "", previous, seen: kv.seen ?? "", ...(ms !== undefined && ms >= 0 ? { switchBackMs: ms } : {}) })}`,
         );
     };
     const rollback =

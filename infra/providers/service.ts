@@ -41,7 +41,7 @@ export interface ServiceUnitOutputs extends ServiceUnitState {
 }
 
 /** Files on the host compared whole: a hand edit of any of them is drift. */
-const FILE_KEYS = ["unitText", "serviceUnitText", "proxyUnitText", "firewallUnitText", "firewallRules", "agentConfigText", "logrotateText"] as const;
+const FILE_KEYS = ["unitText", "serviceUnitText", "proxyUnitText", "failoverUnitText", "firewallUnitText", "firewallRules", "agentConfigText", "logrotateText"] as const;
 
 /** The build's sha256 for a host of this `uname -m`, or the error naming what is supported. */
 function agentShaFor(host: string, agent: AgentBuild, arch: string): string {
@@ -116,6 +116,7 @@ export const serviceUnitProvider: pulumi.dynamic.ResourceProvider = {
                 unitText: text("unit"),
                 serviceUnitText: text("serviceUnit"),
                 proxyUnitText: text("proxyUnit"),
+                failoverUnitText: text("failoverUnit"),
                 firewallUnitText: text("firewallUnit"),
                 firewallRules: text("firewallRules"),
                 agentConfigText: text("agentConfig"),

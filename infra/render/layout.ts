@@ -52,6 +52,8 @@ export interface HostLayout {
     readonly activationsDir: string;
     readonly instanceUnitFile: string;
     readonly proxyUnitFile: string;
+    /** `<service>-failover.service`: the agent's failover watch. */
+    readonly failoverUnitFile: string;
     readonly proxyConfig: string;
     /** The instance firewall's unit and its nftables rules (infra/render/firewall.ts). */
     readonly firewallUnitFile: string;
@@ -95,6 +97,7 @@ export function hostLayout(baseDir: string, service: string, root = ""): HostLay
         activationsDir: r(path.posix.join(baseDir, ".activations")),
         instanceUnitFile: r(`/etc/systemd/system/${service}@.service`),
         proxyUnitFile: r(`/etc/systemd/system/${service}-proxy.service`),
+        failoverUnitFile: r(`/etc/systemd/system/${service}-failover.service`),
         proxyConfig: r(`/etc/${service}/haproxy.cfg`),
         firewallUnitFile: r(`/etc/systemd/system/${service}-firewall.service`),
         firewallRules: r(`/etc/${service}/firewall.nft`),

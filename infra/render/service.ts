@@ -20,6 +20,8 @@ export interface ServiceFiles {
     readonly serviceUnitText: string;
     /** `<service>-proxy.service`. */
     readonly proxyUnitText: string;
+    /** `<service>-failover.service`: the agent's failover watch (infra/render/unit.ts renderFailoverUnit). */
+    readonly failoverUnitText: string;
     /** `<service>-firewall.service`: loads the instance firewall (infra/render/firewall.ts). */
     readonly firewallUnitText: string;
     /** `/etc/<service>/firewall.nft`: the instance ports answer on loopback only. */
@@ -38,6 +40,7 @@ function files(l: HostLayout, s: ServiceFiles): Array<[string, string, string]> 
         [l.instanceUnitFile, s.unitText, "0644"],
         [l.unitFile, s.serviceUnitText, "0644"],
         [l.proxyUnitFile, s.proxyUnitText, "0644"],
+        [l.failoverUnitFile, s.failoverUnitText, "0644"],
         [l.firewallUnitFile, s.firewallUnitText, "0644"],
         [l.firewallRules, s.firewallRules, "0644"],
         [l.agentConfig, s.agentConfigText, "0600"],
@@ -124,6 +127,8 @@ export function renderServiceApply(l: HostLayout, s: ServiceFiles, systemd: bool
             ? [
                   `systemctl daemon-reload`,
                   `if ! out=$(systemctl enable ${q(`${s.service}.service`)} 2>&1); then echo "systemctl enable ${s.service}.service failed: $out" >&2; exit 1; fi`,
+                  // The failover watch runs the agent just installed, with the service; the next activation starts it with the umbrella otherwise.
+                  `if systemctl is-active --quiet ${q(`${s.service}.service`)}; then systemctl restart ${q(`${s.service}-failover.service`)} || { echo "starting ${s.service}-failover.service failed: $(journalctl -u ${q(`${s.service}-failover.service`)} -n 3 --no-pager -o cat 2>/dev/null | tr '\\n' ' ')" >&2; exit 1; }; fi`,
                   // A start, never a restart, when inactive: the instances keep running either way.
                   `fw=${q(`${s.service}-firewall.service`)}`,
                   `if ! out=$(systemctl enable "$fw" 2>&1 && if systemctl is-active --quiet "$fw"; then systemctl reload "$fw" 2>&1; else systemctl start "$fw" 2>&1; fi); then`,
@@ -164,6 +169,7 @@ export function renderServiceRead(l: HostLayout, service: string, systemd: boole
         read("unit", l.instanceUnitFile),
         read("serviceUnit", l.unitFile),
         read("proxyUnit", l.proxyUnitFile),
+        read("failoverUnit", l.failoverUnitFile),
         read("firewallUnit", l.firewallUnitFile),
         read("firewallRules", l.firewallRules),
         read("agentConfig", l.agentConfig),
@@ -205,7 +211,7 @@ export function renderServiceDelete(l: HostLayout, service: string, systemd: boo
                   ),
               ]
             : []),
-        `rm -f ${q(l.unitFile)} ${q(l.instanceUnitFile)} ${q(l.proxyUnitFile)} ${q(l.firewallUnitFile)} ${q(l.firewallRules)} ${q(l.hostProgram)} ${q(l.logrotateFile)} ${q(l.envFile)} ${q(l.deployConfig)} ${q(l.deploySettings)} ${q(l.proxyState)} ${q(l.agentConfig)} ${q(l.proxyConfig)}`,
+        `rm -f ${q(l.unitFile)} ${q(l.instanceUnitFile)} ${q(l.proxyUnitFile)} ${q(l.failoverUnitFile)} ${q(l.firewallUnitFile)} ${q(l.firewallRules)} ${q(l.hostProgram)} ${q(l.logrotateFile)} ${q(l.envFile)} ${q(l.deployConfig)} ${q(l.deploySettings)} ${q(l.proxyState)} ${q(l.agentConfig)} ${q(l.proxyConfig)}`,
         `rm -rf ${q(`${path.posix.dirname(l.unitFile)}/${service}.service.wants`)}`,
         // Each instance's copy of the env file (instances.sh), then the directory if nothing else is in it.
         `rm -f -- ${q(l.envDir)}/instance-*.env`,

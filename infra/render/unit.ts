@@ -183,7 +183,7 @@ export function renderServiceUnit(spec: Pick<UnitSpec, "service">): string {
         MANAGED,
         "[Unit]",
         `Description=CompliNist (${spec.service}): the proxy on the service port and the app instances behind it`,
-        `Wants=${spec.service}-proxy.service`,
+        `Wants=${spec.service}-proxy.service ${spec.service}-failover.service`,
         `After=${spec.service}-proxy.service`,
         "",
         "[Service]",
@@ -240,6 +240,31 @@ export function renderProxyUnit(spec: Pick<UnitSpec, "service" | "baseDir"> & { 
         ...hardening("", "AF_INET AF_INET6 AF_UNIX").map((line) =>
             lowPort && line === "CapabilityBoundingSet=" ? "CapabilityBoundingSet=CAP_NET_BIND_SERVICE" : lowPort && line === "AmbientCapabilities=" ? "AmbientCapabilities=CAP_NET_BIND_SERVICE" : line,
         ),
+        "",
+    ].join("\n");
+}
+
+/**
+ * `<service>-failover.service`: the host agent's failover watch (`<host program> failover-watch`),
+ * started with the service (the umbrella Wants= it) and stopped with it. Every second it probes
+ * the live instance; when it fails its health for the last deploy's `failover.afterSeconds`, it
+ * switches to the warm standby under the host lock, as the emergency rollback does. Root, like
+ * the activation's transient unit: it takes the lock, writes the proxy config and revisions.log,
+ * and starts and stops instance units.
+ */
+export function renderFailoverUnit(spec: Pick<UnitSpec, "service">): string {
+    const hostProgram = hostLayout("/", spec.service).hostProgram;
+    return [
+        MANAGED,
+        "[Unit]",
+        `Description=CompliNist (${spec.service}) failover to the warm standby when the live instance fails its health`,
+        `After=${spec.service}-proxy.service`,
+        `PartOf=${spec.service}.service`,
+        "",
+        "[Service]",
+        `ExecStart=${hostProgram} failover-watch`,
+        "Restart=always",
+        "RestartSec=2",
         "",
     ].join("\n");
 }

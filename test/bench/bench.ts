@@ -24,6 +24,9 @@
  * The canary section (./canary.ts): a release that fails 3 page requests in 10, under load,
  * with a 10% canary and the error-rate watch and without them (the gate only): how many
  * requests it answered, for how long, and how fast the watch switched back.
+ *
+ * The failover section (./failover.ts): the live instance stopped, hung and unhealthy under load:
+ * the requests users saw fail and the seconds until the warm standby answered.
  */
 import { execFileSync } from "child_process";
 import * as fs from "fs";
@@ -39,6 +42,7 @@ import { markdownTable } from "./table";
 import { engineBench } from "./engine";
 import { canaryBench } from "./canary";
 import { scaleBench } from "./scale";
+import { failoverBench } from "./failover";
 import { BENCH_VERSIONS, containerControlSteps, controlSteps, stackSteps, trafficTable } from "./traffic";
 import { errorMessage } from "../../stacks/errors";
 
@@ -204,9 +208,9 @@ async function containerTraffic(): Promise<void> {
     }
 }
 
-const SECTIONS = ["engine", "apply", "scale", "traffic", "containers", "canary"] as const;
+const SECTIONS = ["engine", "apply", "scale", "traffic", "containers", "canary", "failover"] as const;
 
-/** `npm run bench` runs every section; `npm run bench -- engine|apply|scale|traffic|containers|canary` runs one. */
+/** `npm run bench` runs every section; `npm run bench -- engine|apply|scale|traffic|containers|canary|failover` runs one. */
 async function main(): Promise<void> {
     const only = process.argv[2];
     if (only !== undefined && !(SECTIONS as readonly string[]).includes(only)) throw new Error(`unknown bench section ${only}: use ${SECTIONS.join(", ")} (or nothing for all)`);
@@ -216,6 +220,7 @@ async function main(): Promise<void> {
     if (only === undefined || only === "traffic") await traffic();
     if (only === undefined || only === "containers") await containerTraffic();
     if (only === undefined || only === "canary") await canaryBench();
+    if (only === undefined || only === "failover") await failoverBench();
 }
 
 main().catch((e: unknown) => {

@@ -103,3 +103,16 @@ export function squattingArtifact(outDir: string, version: string, ports: [numbe
         "code = 200",
     ]);
 }
+
+/**
+ * A healthy release that turns unhealthy at run time (the failover tests): while FLAG exists on
+ * the host (a root-only path, e.g. under /run/complinist-faults), /health answers 503
+ * {"status": "unhealthy"} with its version; every other path keeps answering 200.
+ */
+export function flagUnhealthyArtifact(outDir: string, version: string, flag: string): Artifact {
+    return pythonArtifact(outDir, version, [], [
+        `ok = not os.path.exists(${JSON.stringify(flag)})`,
+        `body = json.dumps({"status": "healthy" if ok else "unhealthy", "version": "${version}"}) if self.path == "/health" else "<p>page ${version}</p>"`,
+        "code = 200 if (ok or self.path != '/health') else 503",
+    ]);
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"complinist/agent/internal/failover"
 	"complinist/agent/internal/haproxy"
 	"complinist/agent/internal/layout"
 	"complinist/agent/internal/protocol"
@@ -32,6 +33,9 @@ type Request struct {
 	// host (rollout.onFailure: rollback-all): Version is the warm standby to take back, and only a
 	// warm one is taken (no process start); the record names From as rolled back, and why.
 	RollbackAll *RollbackAll
+	// FailedOver is the failover watch's switch: recorded as outcome=failed-over with these
+	// fields (reason and figures) instead of outcome=activated.
+	FailedOver string
 }
 
 // RollbackAll is why a host goes back to its warm standby: the update that made From live here
@@ -131,6 +135,7 @@ func (a *Activation) fail(ctx context.Context, code int, outcome, reason string)
 	a.step("result %s: %s; serving %s", outcome, reason, serving)
 	a.res.Outcome, a.res.Reason, a.res.Serving, a.res.Seen = outcome, reason, serving, record.OneLine(a.failedSeen, 0)
 	a.res.Exit, a.res.Done = code, true
+	a.res.FailedOver = failover.Latch(a.Host.Revisions())
 	a.report()
 	return &Failed{Exit: code}
 }
@@ -391,7 +396,11 @@ func (a *Activation) Run(ctx context.Context) error {
 	live := a.Proxy.Route().Live
 	if live != 0 {
 		a.liveVersion = a.Inst.Version(live)
-		ok, seen := a.liveAnswers(ctx, live)
+		ok, seen := false, "failed its health for failover.afterSeconds (the failover watch)"
+		if a.Req.FailedOver == "" {
+			// The failover watch already saw it fail, for seconds: no more probes delay the switch.
+			ok, seen = a.liveAnswers(ctx, live)
+		}
 		a.liveHealthy = ok
 		if !ok {
 			a.step("live %s on %d does not answer (%s): left as it is; the new release starts on the other port", a.liveVersion, live, seen)
@@ -583,7 +592,11 @@ func (a *Activation) Run(ctx context.Context) error {
 		a.Host.Record(ra.From, ra.FromSha256, a.Req.Who, fmt.Sprintf("outcome=rolled-back reason=rollback-all failed-host=%s to=%s mode=%s watch=%s", ra.FailedHost, a.Req.Version, mode, watch))
 		a.res.Outcome, a.res.Reason, a.res.Serving = "rolled-back", "rollback-all", a.Req.Version
 	} else {
-		a.Host.Record(a.Req.Version, a.Req.Sha256, a.Req.Who, fmt.Sprintf("outcome=activated previous=%s mode=%s watch=%s", orNone(a.liveVersion), mode, watch))
+		outcome := fmt.Sprintf("outcome=activated previous=%s mode=%s watch=%s", orNone(a.liveVersion), mode, watch)
+		if a.Req.FailedOver != "" {
+			outcome = fmt.Sprintf("%s %s previous=%s mode=%s", failover.OutcomeFailedOver, a.Req.FailedOver, orNone(a.liveVersion), mode)
+		}
+		a.Host.Record(a.Req.Version, a.Req.Sha256, a.Req.Who, outcome)
 	}
 	a.step("result %s", a.res.Outcome)
 	a.res.Commit = a.Host.Commit(a.Req.Version)

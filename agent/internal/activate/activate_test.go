@@ -328,6 +328,68 @@ func TestActivation(t *testing.T) {
 			},
 		},
 
+		// --- the failover watch's switch (agent/internal/cli/failover.go) ---
+		{
+			name: "the failover watch's switch to the warm standby: the failed live one is not probed again, stopped once drained, recorded as outcome=failed-over",
+			world: func(w *world) {
+				w.deployed("1.1.0", "r2", p2)
+				w.run(p1, "1.0.0", "r2")
+				w.b("1.1.0").Down = true
+			},
+			version: "1.0.0",
+			// What the watch hands the activation: the last deploy's settings, no canary, no soak, no standby kept.
+			settings: func(s *protocol.Settings) { s.Standby, s.Acknowledged = false, true },
+			req: func(r *Request) {
+				r.FailedOver = "reason=live-down live=1.1.0@5002 standby=1.0.0@5001 failing=10.0s after=10s seen=connection refused"
+			},
+			outcome: "activated", previous: "1.1.0", liveHealthy: false, live: p1,
+			watch:   `^off \(no canary, no soak\)$`,
+			record:  `^outcome=failed-over reason=live-down live=1\.1\.0@5002 standby=1\.0\.0@5001 failing=10\.0s after=10s seen=connection refused previous=1\.1\.0 mode=warm-switch$`,
+			routed:  haproxy.Route{Live: p1},
+			stopped: []int{p2},
+			steps:   []string{`failed its health for failover\.afterSeconds \(the failover watch\)`, `^warm standby 1\.0\.0 on 5001: re-checking its health$`},
+			noSteps: []string{`^instance start`},
+			then: func(t *testing.T, w *world, a *Activation) {
+				eq(t, "probes of the failed live instance", w.slots[p2].probes, 0)
+				eq(t, "current", w.current, "1.0.0")
+			},
+		},
+		{
+			name: "the failover watch's switch to a standby that fails its gate: nothing switches, the failed live one is left as it is",
+			world: func(w *world) {
+				w.deployed("1.1.0", "r2", p2)
+				w.run(p1, "1.0.0", "r2")
+				w.b("1.1.0").Down = true
+				w.b("1.0.0").Unhealthy = true
+			},
+			version:  "1.0.0",
+			settings: func(s *protocol.Settings) { s.Standby, s.Acknowledged = false, true },
+			req:      func(r *Request) { r.FailedOver = "reason=live-down" },
+			exit:     protocol.ExitHealth, outcome: "failed", reason: "health-gate", previous: "1.1.0", liveHealthy: false, serving: "none",
+			seen:    `status=starting`,
+			record:  `^outcome=failed reason=health-gate live=1\.1\.0 serving=none seen=`,
+			routed:  haproxy.Route{Live: p2},
+			noSteps: []string{`^instance start`, `^switched`},
+		},
+		{
+			name: "a deploy failing on a host that failed over names the failover in its result",
+			world: func(w *world) {
+				w.deployed("1.0.0", "r2", p1)
+				w.b("1.1.0").Unhealthy = true
+				w.revisions.WriteString("2026-01-02T03:00:00Z\tversion=1.1.0\tsha256=x\tby=ci@runner\toutcome=activated previous=1.0.0 mode=started watch=off\n")
+				w.revisions.WriteString("2026-01-02T03:04:00Z\tversion=1.0.0\tsha256=x\tby=failover@h\toutcome=failed-over reason=live-unhealthy live=1.1.0@5002\n")
+			},
+			exit: protocol.ExitHealth, outcome: "failed", reason: "health-gate", previous: "1.0.0", liveHealthy: true, serving: "1.0.0", standby: "",
+			seen:    `status=starting`,
+			record:  `^outcome=failed reason=health-gate live=1\.0\.0 serving=1\.0\.0`,
+			routed:  haproxy.Route{Live: p1},
+			started: []string{"5002 1.1.0 r2"},
+			stopped: []int{p2},
+			then: func(t *testing.T, w *world, a *Activation) {
+				eq(t, "failedOver", a.Result().FailedOver, "2026-01-02T03:04:00Z to 1.0.0: outcome=failed-over reason=live-unhealthy live=1.1.0@5002")
+			},
+		},
+
 		// --- the warm standby, converge ---
 		{
 			name: "a pinned rollback to the warm standby: no instance start, mode=warm-switch, no canary",
@@ -1403,7 +1465,8 @@ func untouchedWhileLive(t *testing.T, w *world, live int) {
 	}
 	for _, e := range w.events {
 		var l, c, p int
-		if n, _ := fmt.Sscanf(e, "install live=%d canary=%d percent=%d", &l, &c, &p); n == 3 && l != live {
+		// A reload (install) or a flip made permanent (persist) routes elsewhere: no longer live.
+		if n, _ := fmt.Sscanf(strings.Replace(e, "persist ", "install ", 1), "install live=%d canary=%d percent=%d", &l, &c, &p); n == 3 && l != live {
 			return
 		}
 		if e == fmt.Sprintf("stop %d", live) || strings.HasPrefix(e, fmt.Sprintf("start %d ", live)) {

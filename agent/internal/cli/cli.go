@@ -66,6 +66,8 @@ func (e *env) usage() string {
                                             writer that keeps app.log within BOUND (e.g. 64m)
        %[1]s version [--json]       this agent's version and sha256
        %[1]s state                  everything the deploy reads of this host, as one JSON object
+       %[1]s failover-watch         run by %[2]s-failover.service: switch to the warm standby when
+                                            the live instance fails its health (failover.afterSeconds)
 `, p, e.service)
 }
 
@@ -132,6 +134,8 @@ func (e *env) dispatch(args []string) error {
 		return e.cmdContainerRun(rest)
 	case "state":
 		return e.cmdState(rest)
+	case "failover-watch":
+		return e.cmdFailoverWatch(rest)
 	case "start-activation":
 		return e.cmdStartActivation(rest)
 	case "activate":

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"complinist/agent/internal/activate"
+	"complinist/agent/internal/failover"
 	"complinist/agent/internal/fsafe"
 	"complinist/agent/internal/health"
 	"complinist/agent/internal/host"
@@ -103,6 +104,8 @@ type State struct {
 		Port       int    `json:"port"`
 		HealthPath string `json:"healthPath"`
 	} `json:"probe"`
+	// FailedOver: the failover the host stays on since its last deploy ("" when none).
+	FailedOver string `json:"failedOver"`
 }
 
 // Agent names this agent.
@@ -408,7 +411,7 @@ func (e *env) cmdState(args []string) error {
 		}
 		st.Instances = append(st.Instances, in)
 	}
-	units := []string{v.l.ServiceUnit(), v.l.ProxyUnit(), v.l.InstanceUnit(ports[0]), v.l.InstanceUnit(ports[1])}
+	units := []string{v.l.ServiceUnit(), v.l.ProxyUnit(), v.l.FailoverUnit(), v.l.InstanceUnit(ports[0]), v.l.InstanceUnit(ports[1])}
 	for _, u := range units {
 		st.Units[u] = host.UnitState(u)
 	}
@@ -454,6 +457,9 @@ func (e *env) cmdState(args []string) error {
 		st.Activation = activationNow(v.l)
 	}
 	st.Revisions, _ = record.Tail(v.l.RevisionsLog, 5, 1<<20)
+	if lines, err := record.Tail(v.l.RevisionsLog, 2000, 0); err == nil {
+		st.FailedOver = failover.Latch(strings.Join(lines, "\n"))
+	}
 	if st.Revisions == nil {
 		st.Revisions = []string{}
 	}

@@ -97,6 +97,9 @@ func (l Layout) InstanceUnit(port int) string { return fmt.Sprintf("%s@%d.servic
 // ProxyUnit is <service>-proxy.service.
 func (l Layout) ProxyUnit() string { return l.Service + "-proxy.service" }
 
+// FailoverUnit is <service>-failover.service (the failover watch).
+func (l Layout) FailoverUnit() string { return l.Service + "-failover.service" }
+
 // ServiceUnit is the umbrella <service>.service.
 func (l Layout) ServiceUnit() string { return l.Service + ".service" }
 

@@ -68,6 +68,10 @@ type Settings struct {
 	Watch              Watch  `json:"watch"`
 	Acknowledged       bool   `json:"acknowledged"`
 	Revision           string `json:"revision"`
+
+	// FailoverAfterSeconds: the failover watch switches to the warm standby when the live
+	// instance fails its health this long (0: off).
+	FailoverAfterSeconds int `json:"failoverAfterSeconds"`
 }
 
 // ActivateRequest starts one host-side activation (`agent start-activation`, JSON on stdin).
@@ -127,6 +131,9 @@ type Result struct {
 	PhasesMs []PhaseMs `json:"phasesMs,omitempty"`
 	// Unit is the transient activation unit's state, added by the poll (`agent activation-result`).
 	Unit string `json:"unit,omitempty"`
+	// FailedOver: the host failed over to its standby since its last deploy (the failover's
+	// time, target and outcome line), said when a deploy fails there.
+	FailedOver string `json:"failedOver,omitempty"`
 }
 
 // PhaseMs is one phase of an activation and the milliseconds it took on the host.

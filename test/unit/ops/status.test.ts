@@ -126,6 +126,13 @@ describe("status helper", () => {
             assert.deepStrictEqual(Object.keys(h.units), ["complinist.service", "complinist-proxy.service", "complinist@5001.service", "complinist@5002.service"], "the umbrella, the proxy, the instances: not the agent's sorted order");
         });
 
+        it("a host that failed over to its standby by itself is a problem naming the failover and the declared version", () => {
+            const h = hostStatusFrom("web-1", "a", stateOf((s) => (s.failedOver = "2025-01-12T09:59:00Z to 1.1.0: outcome=failed-over reason=live-down")), config());
+            assert.strictEqual(h.state, "unhealthy");
+            assert.deepStrictEqual(h.problems, ["the host failed over to its warm standby by itself (2025-01-12T09:59:00Z to 1.1.0: outcome=failed-over reason=live-down), away from the declared 1.1.0"]);
+            assert.strictEqual(hostStatusFrom("web-1", "a", stateOf((s) => (s.failedOver = "")), config()).state, "ok", "an agent with no failover to report");
+        });
+
         it("another live version, or a health answer with another version, is a problem naming both versions", () => {
             const h = hostStatusFrom("web-1", "a", stateOf(), config("1.0.0"));
             assert.strictEqual(h.state, "unhealthy");

@@ -41,6 +41,14 @@ function errorOf(r: Partial<ActivationResult>): string {
 describe("activation outcome: what a host's result means for the operator", () => {
     const figures = "canary 3s of 60s: new 93 requests 28 errors (30.11%), previous 841 requests 0 errors (0.00%); limit 1.00% (10 x previous, maxErrorRatio); minRequests 20";
 
+    it("a failed deploy on a host that failed over names the failover: the standby keeps serving", () => {
+        const failedOver = "2026-12-08T04:00:00Z to 1.1.0: outcome=failed-over reason=live-unhealthy";
+        const text = errorOf({ outcome: "failed", reason: "health-gate", previous: "1.1.0", serving: "1.1.0", seen: "HTTP 503 status=unhealthy", failedOver });
+        assert.match(text, /failed its gate/);
+        assert.ok(text.includes(`the host failed over to its warm standby by itself (${failedOver}), away from the declared 1.2.0: 1.2.0 did not come back healthy, so the host stays on the release it failed over to.`), text);
+        assert.doesNotMatch(errorOf({ outcome: "failed", reason: "health-gate", previous: "1.1.0", serving: "1.1.0", seen: "x" }), /failed over/);
+    });
+
     it("a watch rollback names the figures, the switch back's time and the refusal to come, and the deploy's notification reads it back", () => {
         const r = { outcome: "rolled-back", reason: "watch", previous: "1.1.0", serving: "1.1.0", seen: figures, trippedAt: 1000, switchedBackAt: 1045 };
         const text = errorOf(r);

@@ -11,7 +11,7 @@ import { renderFirewallRules, renderFirewallUnit } from "../../../infra/render/f
 import { renderLogrotate } from "../../../infra/render/logrotate";
 import { hostLayout } from "../../../infra/render/layout";
 import { renderAgentConfig } from "../../../infra/render/service";
-import { renderInstanceUnit, renderProxyUnit, renderServiceUnit } from "../../../infra/render/unit";
+import { renderInstanceUnit, renderFailoverUnit, renderProxyUnit, renderServiceUnit } from "../../../infra/render/unit";
 import { useTransportFactory } from "../../../infra/transport";
 import { localTransport } from "../../../infra/transport/local";
 import { AGENT_ARCHES, agentBinaryBySha, agentBuild, AgentBuild } from "../../../toolchain/agent";
@@ -230,6 +230,7 @@ describe("host operations under a temp root (local transport)", () => {
         const unitText = renderInstanceUnit(spec);
         const serviceUnitText = renderServiceUnit(spec);
         const proxyUnitText = renderProxyUnit({ ...spec, port: 5000 });
+        const failoverUnitText = renderFailoverUnit(spec);
         const firewallUnitText = renderFirewallUnit(spec);
         const firewallRules = renderFirewallRules({ service: "complinist", port: 5000 });
         const agentConfigText = renderAgentConfig(base, "process");
@@ -243,6 +244,7 @@ describe("host operations under a temp root (local transport)", () => {
             unitText,
             serviceUnitText,
             proxyUnitText,
+            failoverUnitText,
             firewallUnitText,
             firewallRules,
             agentConfigText,
@@ -257,6 +259,7 @@ describe("host operations under a temp root (local transport)", () => {
             ["unitText", "/etc/systemd/system/complinist@.service", 0o644],
             ["serviceUnitText", "/etc/systemd/system/complinist.service", 0o644],
             ["proxyUnitText", "/etc/systemd/system/complinist-proxy.service", 0o644],
+            ["failoverUnitText", "/etc/systemd/system/complinist-failover.service", 0o644],
             ["firewallUnitText", "/etc/systemd/system/complinist-firewall.service", 0o644],
             ["firewallRules", "/etc/complinist/firewall.nft", 0o644],
             ["agentConfigText", "/etc/complinist/agent.json", 0o600],
@@ -435,6 +438,7 @@ describe("host operations under a temp root (local transport)", () => {
             ["unitText", "/etc/systemd/system/complinist@.service"],
             ["serviceUnitText", "/etc/systemd/system/complinist.service"],
             ["proxyUnitText", "/etc/systemd/system/complinist-proxy.service"],
+            ["failoverUnitText", "/etc/systemd/system/complinist-failover.service"],
             ["firewallUnitText", "/etc/systemd/system/complinist-firewall.service"],
             ["firewallRules", "/etc/complinist/firewall.nft"],
             ["agentConfigText", "/etc/complinist/agent.json"],

@@ -30,6 +30,7 @@ const files: ServiceFiles = {
     logrotateText: "/var/log/complinist/app.log {\n    daily\n}\n",
     serviceUnitText: "[Unit]\nDescription=umbrella\n",
     proxyUnitText: "[Unit]\nDescription=proxy\n",
+    failoverUnitText: "[Unit]\nDescription=failover\n",
     firewallUnitText: renderFirewallUnit({ service: "complinist" }),
     firewallRules: renderFirewallRules({ service: "complinist", port: 5000 }),
     agentConfigText: renderAgentConfig("/opt/complinist", "process"),
@@ -302,7 +303,7 @@ describe("host scripts: every value is quoted (hostile values stay one literal w
 
     it("the service apply writes hostile names and texts literally, only where the layout says", async () => {
         const rl = hostLayout("/opt/complinist", "complinist", path.join(box.dir, "root"));
-        const texts: ServiceFiles = { ...files, who: hostile, unitText: hostile, serviceUnitText: hostile, proxyUnitText: hostile, firewallUnitText: hostile, firewallRules: hostile, agentConfigText: hostile, logrotateText: hostile };
+        const texts: ServiceFiles = { ...files, who: hostile, unitText: hostile, serviceUnitText: hostile, proxyUnitText: hostile, failoverUnitText: hostile, firewallUnitText: hostile, firewallRules: hostile, agentConfigText: hostile, logrotateText: hostile };
         // The uploaded agent's bytes are hostile too: they are data to install, never run by the apply under a temp root.
         fs.mkdirSync(path.dirname(rl.agentUpload), { recursive: true });
         fs.writeFileSync(rl.agentUpload, hostile);
@@ -314,7 +315,7 @@ describe("host scripts: every value is quoted (hostile values stay one literal w
                 /^root\/etc\/$/,
                 /^root\/etc\/(complinist|systemd|logrotate\.d)\/$/,
                 /^root\/etc\/systemd\/system\/$/,
-                /^root\/etc\/systemd\/system\/complinist(@|-proxy|-firewall)?\.service$/,
+                /^root\/etc\/systemd\/system\/complinist(@|-proxy|-failover|-firewall)?\.service$/,
                 /^root\/etc\/systemd\/system\/complinist\.service\.wants\/$/,
                 /^root\/etc\/complinist\/(complinist\.env|firewall\.nft|agent\.json)$/,
                 /^root\/etc\/logrotate\.d\/complinist$/,

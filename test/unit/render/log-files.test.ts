@@ -22,6 +22,7 @@ const files: ServiceFiles = {
     unitText: "[Unit]\n",
     serviceUnitText: "[Unit]\n",
     proxyUnitText: "[Unit]\n",
+    failoverUnitText: "[Unit]\nDescription=failover\n",
     firewallUnitText: "[Unit]\n",
     firewallRules: "# none\n",
     agentConfigText: renderAgentConfig("/opt/complinist", "process"),

@@ -3,7 +3,7 @@ import * as cp from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { APP_LOG_BOUND, renderContainerInstanceUnit, renderEnvFile, renderInstanceUnit, renderProxyUnit, renderServiceUnit } from "../../../infra/render/unit";
+import { APP_LOG_BOUND, renderContainerInstanceUnit, renderEnvFile, renderInstanceUnit, renderFailoverUnit, renderProxyUnit, renderServiceUnit } from "../../../infra/render/unit";
 import { CONTAINER_DEFAULTS } from "../../../stacks/containerSchema";
 import { requireTool } from "./bash";
 
@@ -52,6 +52,7 @@ const units: ReadonlyArray<[string, string, string]> = [
     ["the umbrella unit", "complinist.service", renderServiceUnit(spec)],
     ["the proxy unit", "complinist-proxy.service", renderProxyUnit({ ...spec, port: 5000 })],
     ["the proxy unit on a port below 1024", "complinist-proxy.service", renderProxyUnit({ ...spec, port: 80 })],
+    ["the failover watch", "complinist-failover.service", renderFailoverUnit(spec)],
     ["the container instance template", "complinist@5001.service", renderContainerInstanceUnit({ ...spec, limits: CONTAINER_DEFAULTS })],
 ];
 
@@ -138,8 +139,8 @@ describe("renderInstanceUnit (complinist@.service)", () => {
 describe("renderServiceUnit (complinist.service)", () => {
     const u = renderServiceUnit(spec);
 
-    it("is what systemctl start|stop complinist acts on: it pulls in the proxy and is enabled at boot", () => {
-        assert.ok(lines(u).includes("Wants=complinist-proxy.service"));
+    it("is what systemctl start|stop complinist acts on: it pulls in the proxy and the failover watch and is enabled at boot", () => {
+        assert.ok(lines(u).includes("Wants=complinist-proxy.service complinist-failover.service"));
         assert.ok(lines(u).includes("After=complinist-proxy.service"));
         assert.ok(lines(u).includes("Type=oneshot"));
         assert.ok(lines(u).includes("RemainAfterExit=yes"));
@@ -187,6 +188,17 @@ describe("renderProxyUnit (complinist-proxy.service)", () => {
         assert.ok(lines(low).includes("CapabilityBoundingSet=CAP_NET_BIND_SERVICE"));
         assert.ok(lines(low).includes("AmbientCapabilities=CAP_NET_BIND_SERVICE"));
         assert.ok(!lines(low).includes("CapabilityBoundingSet="));
+    });
+});
+
+describe("renderFailoverUnit (complinist-failover.service)", () => {
+    it("runs the agent's failover watch with the service, restarted if it ever exits", () => {
+        const u = renderFailoverUnit(spec);
+        assert.ok(lines(u).includes("ExecStart=/usr/local/sbin/complinist failover-watch"), u);
+        assert.ok(lines(u).includes("PartOf=complinist.service"), "stopping the service stops the watch: it never switches a stopped service");
+        assert.ok(lines(u).includes("After=complinist-proxy.service"));
+        assert.ok(lines(u).includes("Restart=always"));
+        assert.ok(!/^\[Install\]/m.test(u), "started by the umbrella's Wants=, not enabled on its own");
     });
 });
 

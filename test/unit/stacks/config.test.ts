@@ -4,6 +4,7 @@ import { CONTAINER_DEFAULTS } from "../../../stacks/containerSchema";
 import { CANARY_MIN_SECONDS } from "../../../stacks/watchSchema";
 import * as fs from "fs";
 import * as path from "path";
+import { failoverAfterSeconds } from "../../../stacks/failoverSchema";
 
 const SHA = "a".repeat(64);
 const PINNED = (v: string) => `registry.example.com/complinist@sha256:${(v.replace(/\D/g, "") + "0".repeat(64)).slice(0, 64)}`;
@@ -54,6 +55,17 @@ describe("stack configuration", () => {
             assert.deepStrictEqual(c.hooks, { once: false, onRollback: false, timeoutSeconds: 600 });
             assert.strictEqual(c.hosts[0]?.port, 22);
             assert.strictEqual(c.hosts[0]?.user, "root");
+        });
+
+        it("fails over after 10 s by default, where a standby is kept; false turns it off", () => {
+            assert.deepStrictEqual(parseStackConfig("dev", valid()).failover, { afterSeconds: 10 });
+            assert.deepStrictEqual(parseStackConfig("dev", valid({ failover: { afterSeconds: "30" } })).failover, { afterSeconds: 30 });
+            assert.deepStrictEqual(parseStackConfig("dev", valid({ failover: {} })).failover, { afterSeconds: 10 });
+            assert.strictEqual(parseStackConfig("dev", valid({ failover: "false" })).failover, false);
+            assert.strictEqual(parseStackConfig("dev", valid({ failover: false })).failover, false);
+            assert.strictEqual(failoverAfterSeconds({ afterSeconds: 10 }, true), 10);
+            assert.strictEqual(failoverAfterSeconds({ afterSeconds: 10 }, false), 0, "no standby: nothing to fail over to");
+            assert.strictEqual(failoverAfterSeconds(false, true), 0);
         });
 
         it("container mode's limits: the given ones, defaults for the rest", () => {
@@ -146,6 +158,17 @@ describe("stack configuration", () => {
         it("hooks.timeoutSeconds out of range and a non-boolean hooks.once", () => {
             rejects("dev", valid({ hooks: { beforeActivate: "bin/migrate", timeoutSeconds: 0 } }), "complinist:hooks.timeoutSeconds", "from 1 to 7200");
             rejects("dev", valid({ hooks: { beforeActivate: "bin/migrate", once: "yes" } }), "complinist:hooks.once", "true or false");
+        });
+
+        it("a failover that is neither false nor { afterSeconds } from 3 to 3600", () => {
+            for (const bad of ["true", "10", "off", ["false"]]) {
+                rejects("dev", valid({ failover: bad }), "complinist:failover: must be false (no failover) or { afterSeconds }", "from 3 to 3600", `(got ${JSON.stringify(bad)})`);
+            }
+            for (const bad of [0, 2, 3601]) {
+                rejects("dev", valid({ failover: { afterSeconds: bad } }), "complinist:failover.afterSeconds", "a whole number from 3 to 3600", `(got ${JSON.stringify(bad)})`);
+            }
+            for (const bad of ["soon", 1.5]) rejects("dev", valid({ failover: { afterSeconds: bad } }), "complinist:failover", "from 3 to 3600", JSON.stringify(bad));
+            rejects("dev", valid({ failover: { after: 5 } }), "complinist:failover.after", "unknown key");
         });
 
         it("an allowServiceInterruption that is not true or false", () => {

@@ -13,8 +13,7 @@ import { TARGET_OPTIONS, TARGET_USAGE, type TargetArgs } from "./target";
  * `npm run status -- --stack <env> [--json]`: the runbook's verification, live from every host
  * over its pinned SSH connection — what runs, whether it answers healthy with the declared
  * version and how fast, the units, who holds the deploy lock, a canary in progress and its
- * error-rate watch's figures so far, the last revisions. Decisions
- * (what counts as a problem, the exit code) live here; the table is ./statusView.ts.
+ * watch's figures so far, the last revisions. Decisions (problems, the exit code) live here; the table is ./statusView.ts.
  */
 
 export const STATUS_EXIT = {

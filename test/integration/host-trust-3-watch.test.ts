@@ -107,7 +107,8 @@ describe("host trust, round 3, on a real host: the watch's judgement and the idl
         await until(`the squatter's child listens on ${idle}`, async () => new RegExp(`:${idle}\\b`).test(await listenersOn(idle)));
         assert.match(await sh(`ss -Htln --cgroup 'sport = :${idle}'`), new RegExp(`cgroup:\\S*/complinist@${squatPort}\\.service`), "held by the live instance's unit");
         const main = (await sh(`systemctl show -p MainPID --value complinist@${squatPort}.service`)).trim();
-        const pid = (await sh(`ps -o pid= --ppid ${main}`)).trim();
+        // The app's forked child (beside it in the unit: the log writer, the agent's log-writer).
+        const pid = (await sh(`ps -o pid=,comm= --ppid ${main} | awk '$2 == "python3" { print $1 }'`)).trim();
         assert.match(pid, /^\d+$/);
         const r = await up(config("1.3.0"));
         // Before, the gate failed: "port N is also held by … complinist@M.service", on this deploy and every later one.

@@ -139,7 +139,7 @@ describe("container mode on a real host with a Docker engine, under load", funct
         ["routed elsewhere by hand (proxy)", "sed -i \"s/^\\(    server i$LIVE 127.0.0.1:$LIVE\\)$/\\1 disabled/; s/^\\(    server i$OTHER 127.0.0.1:$OTHER\\) disabled$/\\1/\" /etc/complinist/haproxy.cfg && systemctl reload complinist-proxy", /port 5000 answers 1\.1\.0/],
     ] as const) {
         it(`drift: the live container ${what} shows in refresh, and pulumi up brings 1.0.0 back`, async () => {
-            const live = await sh(`sed -n 's/^    server i\\([0-9]*\\) 127.0.0.1:[0-9]*$/\\1/p' /etc/complinist/haproxy.cfg`);
+            const live = await sh(`sed -n 's/^    server i\\([0-9]*\\) 127.0.0.1:[0-9]*$/\\1/p' /etc/complinist/haproxy.cfg | head -n 1`);
             const other = live === "5001" ? "5002" : "5001";
             await sh(`LIVE=${live}; OTHER=${other}; ${edit}`);
             const r = await driver.refresh();

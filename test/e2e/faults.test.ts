@@ -159,7 +159,7 @@ describe("faults on real hosts: every write step killed or cut, then a healthy h
     }
 
     /** The env file of the instance the proxy routes to. */
-    const liveEnv = (h: TestHost) => sh(h, "cat /etc/complinist/instance-$(sed -n 's/^    server i\\([0-9]*\\) 127.0.0.1:[0-9]*$/\\1/p' /etc/complinist/haproxy.cfg).env");
+    const liveEnv = (h: TestHost) => sh(h, "cat /etc/complinist/instance-$(sed -n 's/^    server i\\([0-9]*\\) 127.0.0.1:[0-9]*$/\\1/p' /etc/complinist/haproxy.cfg | head -n 1).env");
 
     // ------------------------------------------------------------ what a healthy host looks like
 

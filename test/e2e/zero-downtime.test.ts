@@ -129,7 +129,7 @@ describe("zero-downtime activation on a real host, under load", function () {
         assert.strictEqual(result.error, undefined);
         assert.deepStrictEqual(load.failedByKind, {}, JSON.stringify(load));
         assert.notStrictEqual(await instancePids(), pids, "a new instance started with the new env");
-        assert.match(await sh(host(), "cat /etc/complinist/instance-$(sed -n 's/^    server i\\([0-9]*\\) 127.0.0.1:[0-9]*$/\\1/p' /etc/complinist/haproxy.cfg).env"), /FEATURE_X="on"/);
+        assert.match(await sh(host(), "cat /etc/complinist/instance-$(sed -n 's/^    server i\\([0-9]*\\) 127.0.0.1:[0-9]*$/\\1/p' /etc/complinist/haproxy.cfg | head -n 1).env"), /FEATURE_X="on"/);
     });
 
     it("a release that degrades during the soak is switched back at once, with no failed page request", async () => {
@@ -169,7 +169,7 @@ describe("zero-downtime activation on a real host, under load", function () {
         const h = host();
         assert.deepStrictEqual((await driver.refresh({ previewOnly: true })).drift.map((d) => d.name), [], "no drift before hand edits");
         // The warm standby stopped by hand: the next rollback would have to start it.
-        await sh(h, "p=$(sed -n 's/^    server i\\([0-9]*\\) 127.0.0.1:[0-9]* disabled$/\\1/p' /etc/complinist/haproxy.cfg); systemctl stop complinist@$p");
+        await sh(h, "p=$(sed -n 's/^    server i\\([0-9]*\\) 127.0.0.1:[0-9]* disabled$/\\1/p' /etc/complinist/haproxy.cfg | head -n 1); systemctl stop complinist@$p");
         let r = await driver.refresh();
         assert.deepStrictEqual(r.drift.map((d) => d.name), ["complinist-zd-1-activation-switch"], "a stopped standby is drift");
         assert.strictEqual((await up(config("1.1.0", "1.0.0"))).error, undefined);

@@ -31,7 +31,7 @@ describe("container mode trust on a real host: service user, limits, images pinn
     const host = () => hosts[0] as TestHost;
     const sh = (cmd: string) => host().run(cmd);
     const served = async () => sh("curl -sS -m 5 http://127.0.0.1:5000/health || true");
-    const liveSlot = async () => sh(`sed -n 's/^    server i\\([0-9]*\\) 127.0.0.1:[0-9]*$/\\1/p' /etc/complinist/haproxy.cfg`);
+    const liveSlot = async () => sh(`sed -n 's/^    server i\\([0-9]*\\) 127.0.0.1:[0-9]*$/\\1/p' /etc/complinist/haproxy.cfg | head -n 1`);
     /** The kernel's view of the container's main process: "<uid> <gid>" (real ids). */
     const processIds = async (name: string) => sh(`pid=$(docker inspect --format '{{.State.Pid}}' ${name}) && awk '/^Uid:/ { u = $2 } /^Gid:/ { g = $2 } END { print u, g }' /proc/$pid/status`);
     /** Mount options of the container's / and /tmp, as its main process sees them. */

@@ -126,7 +126,7 @@ describe("release mode: instances answer on loopback only, enforced by the host"
     const served = () => fetch(target(), "http://127.0.0.1:5000/health");
     /** The instance port the proxy routes to, and the other one. */
     const ports = async () => {
-        const live = await sh(target(), "sed -n 's/^    server i\\([0-9]*\\) 127.0.0.1:[0-9]*$/\\1/p' /etc/complinist/haproxy.cfg");
+        const live = await sh(target(), "sed -n 's/^    server i\\([0-9]*\\) 127.0.0.1:[0-9]*$/\\1/p' /etc/complinist/haproxy.cfg | head -n 1");
         return { live, idle: live === "5001" ? "5002" : "5001" };
     };
 

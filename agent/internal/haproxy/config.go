@@ -96,16 +96,19 @@ func Config(p ConfigParams, r Route) string {
 	line("    use_backend %s if from_host", HostBackend(p.Service))
 	line("    default_backend %s", p.Service)
 	line("backend %s", p.Service)
+	// Each server's own limit, as a default: the server lines keep the form the runbook's tools read.
+	line("    default-server maxconn %d", ServerMaxconn)
 	if r.Canary != 0 {
 		line("    cookie %s_release insert indirect nocache httponly", p.Service)
-		line("    server i%d 127.0.0.1:%d weight %d cookie %s maxconn %d", r.Live, r.Live, 100-r.Percent, p.cookie(r.Live), ServerMaxconn)
-		line("    server i%d 127.0.0.1:%d weight %d cookie %s maxconn %d", r.Canary, r.Canary, r.Percent, p.cookie(r.Canary), ServerMaxconn)
+		line("    server i%d 127.0.0.1:%d weight %d cookie %s", r.Live, r.Live, 100-r.Percent, p.cookie(r.Live))
+		line("    server i%d 127.0.0.1:%d weight %d cookie %s", r.Canary, r.Canary, r.Percent, p.cookie(r.Canary))
 	} else {
-		servers(line, p.Ports, r.Live, ServerMaxconn)
+		servers(line, p.Ports, r.Live)
 	}
 	// Both slots' lines here too, the canary's disabled, so that a flip works on both backends alike.
 	line("backend %s", HostBackend(p.Service))
-	servers(line, p.Ports, r.Live, HostMaxconn)
+	line("    default-server maxconn %d", HostMaxconn)
+	servers(line, p.Ports, r.Live)
 	line("listen stats")
 	line("    bind %s mode 600", p.StatsSocket)
 	line("    stats enable")
@@ -114,13 +117,13 @@ func Config(p ConfigParams, r Route) string {
 }
 
 // servers writes both slots' server lines, every one but live's disabled.
-func servers(line func(string, ...any), ports [2]int, live, maxconn int) {
+func servers(line func(string, ...any), ports [2]int, live int) {
 	for _, port := range ports {
 		state := ""
 		if port != live {
 			state = " disabled"
 		}
-		line("    server i%d 127.0.0.1:%d%s maxconn %d", port, port, state, maxconn)
+		line("    server i%d 127.0.0.1:%d%s", port, port, state)
 	}
 }
 
@@ -133,7 +136,7 @@ func (p ConfigParams) cookie(port int) string {
 
 var (
 	// An enabled server line, either form (proxy_live_port's sed).
-	// The agent's lines end in " maxconn N" and may carry a cookie token; the bash program's did not.
+	// The agent's may carry a cookie token (and, written by an agent of this round's first builds, " maxconn N").
 	enabledServerRe = regexp.MustCompile(`^    server i([0-9]+) 127\.0\.0\.1:[0-9]+( weight ([0-9]+) cookie i[0-9]+(-[0-9a-f]+)?)?( maxconn [0-9]+)?$`)
 )
 

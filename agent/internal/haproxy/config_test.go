@@ -74,8 +74,9 @@ func TestConfigHostBackendAndLimits(t *testing.T) {
 	for _, want := range []string{
 		"    timeout queue 5s\n",
 		"    acl from_host src 127.0.0.0/8 ::1 172.17.0.3 fe80::42:acff:fe11:3\n    use_backend complinist_host if from_host\n    default_backend complinist\n",
-		"    server i5001 127.0.0.1:5001 weight 90 cookie i5001-0123456789abcdef maxconn 1000\n    server i5002 127.0.0.1:5002 weight 10 cookie i5002-0123456789abcdef maxconn 1000\n",
-		"backend complinist_host\n    server i5001 127.0.0.1:5001 maxconn 100\n    server i5002 127.0.0.1:5002 disabled maxconn 100\n",
+		"backend complinist\n    default-server maxconn 1000\n",
+		"    server i5001 127.0.0.1:5001 weight 90 cookie i5001-0123456789abcdef\n    server i5002 127.0.0.1:5002 weight 10 cookie i5002-0123456789abcdef\n",
+		"backend complinist_host\n    default-server maxconn 100\n    server i5001 127.0.0.1:5001\n    server i5002 127.0.0.1:5002 disabled\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("config lacks %q:\n%s", want, got)
@@ -89,7 +90,7 @@ func TestConfigHostBackendAndLimits(t *testing.T) {
 // The bash program's unrouted config (testdata/golden) had both lines disabled; the agent's too.
 func TestConfigUnrouted(t *testing.T) {
 	unrouted := Config(agentParams, Route{})
-	for _, l := range []string{"    server i5001 127.0.0.1:5001 disabled maxconn 1000\n", "    server i5002 127.0.0.1:5002 disabled maxconn 1000\n"} {
+	for _, l := range []string{"    server i5001 127.0.0.1:5001 disabled\n", "    server i5002 127.0.0.1:5002 disabled\n"} {
 		if !strings.Contains(unrouted, l) {
 			t.Errorf("unrouted lacks %q", l)
 		}

@@ -186,7 +186,7 @@ describe("release mode: instances answer on loopback only, enforced by the host"
         assert.deepStrictEqual((await driver.refresh({ previewOnly: true })).drift.map((d) => d.name), [], "no drift after converging");
     });
 
-    it("the service user holding the idle port first, in its own user slice named like the unit: the gate refuses its answers, the live release keeps serving", async () => {
+    it("the service user holding the idle port first, in its own user slice named like the unit: refused before anything starts, the live release keeps serving", async () => {
         const h = target();
         // No standby: the idle port is free for the squatter.
         assert.strictEqual((await up(config("1.0.0", undefined))).error, undefined);
@@ -212,10 +212,11 @@ describe("release mode: instances answer on loopback only, enforced by the host"
             const r = await up(config("2.0.0", undefined));
             assert.match(
                 String(r.error),
-                new RegExp(`version 2\\.0\\.0 failed its gate .*saw: port ${idle} is also held by pid .*uid ${uid}, cgroup \\S*/user@${uid}\\.service/app\\.slice/\\S*complinist@${idle}\\.service\\) - not only by complinist@${idle}\\.service.*It never took a request: 1\\.0\\.0 serves`),
+                // Found before anything starts (issue 29 finding 10): a unit named like the instance in a user slice is not the service's own.
+                new RegExp(`version 2\\.0\\.0 was not started: the idle instance port ${idle} is held by pid .*uid ${uid}, cgroup \\S*/user@${uid}\\.service/app\\.slice/\\S*complinist@${idle}\\.service\\) - not this service's own units, so not ended here`),
             );
             assert.match(await served(), /"version": ?"1\.0\.0"/);
-            assert.match(await sh(h, `tail -n 1 ${BASE}/revisions.log`), /version=2\.0\.0.*outcome=failed reason=health-gate live=1\.0\.0/);
+            assert.match(await sh(h, `tail -n 1 ${BASE}/revisions.log`), /version=2\.0\.0.*outcome=failed reason=idle-port live=1\.0\.0/);
         } finally {
             await sh(h, `systemctl stop user@${uid}.service; rm -rf /etc/systemd/system/user@.service.d /usr/local/share/squatter.py; systemctl daemon-reload`);
         }

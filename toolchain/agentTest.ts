@@ -5,7 +5,9 @@
  *                        ${cacheRoot()}/staticcheck-<version>-<key>/staticcheck, key = tools go.mod + go.sum + GOVERSION)
  *   go test ./...
  *   every fuzz target (go test -list '^Fuzz'), one at a time: go test -run '^$' -fuzz '^Name$' -fuzztime $COMPLINIST_FUZZTIME
- *   (default 10s; 0 skips fuzzing). The fuzz corpus cache goes to GOCACHE; a crasher go writes to
+ *   (default 100000x: a count of inputs, not a duration. Go ends a duration-bounded run with "context
+ *   deadline exceeded", a failure, when a worker is mid-input at the deadline, as happened in CI on a
+ *   busy machine; a count ends when the work is done, whatever the load. 0 skips fuzzing.) The fuzz corpus cache goes to GOCACHE; a crasher go writes to
  *   <package>/testdata/fuzz/<Name>/ is kept and named, and any other file a step leaves in agent/ fails the run.
  * Exits non-zero when any step fails.
  */
@@ -104,7 +106,7 @@ function fuzzTargets(): Map<string, string[]> | undefined {
 }
 
 function main(): number {
-    const fuzztime = process.env.COMPLINIST_FUZZTIME ?? "10s";
+    const fuzztime = process.env.COMPLINIST_FUZZTIME ?? "100000x";
     const failures: string[] = [];
     const step = (name: string, ok: () => boolean): boolean => {
         const before = leftovers();

@@ -74,9 +74,13 @@ type Observation struct {
 type State struct {
 	// FailingSince is the first failed tick in a row (zero: the live instance is healthy).
 	FailingSince time.Time
-	// Settled: this failure already ended in a switch or a recorded refusal; nothing more
-	// happens until the live instance is healthy again (or another one is routed).
+	// Settled: this failure already ended in a switch; nothing more happens until the live
+	// instance is healthy again (or another one is routed).
 	Settled bool
+	// Refused is the reason of the refusal recorded for this failure ("" none): recorded once,
+	// but the watch keeps judging, so a standby that turns healthy while the live instance still
+	// fails is switched to.
+	Refused string
 }
 
 // History is what revisions.log says about earlier failovers.
@@ -124,8 +128,14 @@ func Decide(after time.Duration, h History, st State, o Observation) Decision {
 	default:
 		d.Action = Switch
 	}
-	if d.Action == Switch || d.Action == Refuse {
+	switch d.Action {
+	case Switch:
 		d.Next.Settled = true
+	case Refuse:
+		d.Next.Refused = d.Reason
+		if st.Refused == d.Reason {
+			d.Action, d.Reason = Nothing, ""
+		}
 	}
 	return d
 }

@@ -71,6 +71,8 @@ func TestDecide(t *testing.T) {
 		{"never to an unhealthy standby: refused once, recorded once", History{}, repeat(downBadSb, 14), "wwwwwwwwwwR...", []string{ReasonStandbyUnhealthy}},
 		{"no standby running: refused once", History{}, repeat(downNoSb, 11), "wwwwwwwwwwR", []string{ReasonNoStandby}},
 		{"a standby that turns unhealthy at the switch's tick is refused", History{}, cat(repeat(down, 10), repeat(downBadSb, 1)), "wwwwwwwwwwR", []string{ReasonStandbyUnhealthy}},
+		{"a standby that turns healthy while the live instance still fails is switched to", History{}, cat(repeat(downBadSb, 12), repeat(down, 2)), "wwwwwwwwwwR.S.", []string{ReasonStandbyUnhealthy}},
+		{"a refusal with another reason is recorded too", History{}, cat(repeat(downNoSb, 11), repeat(downBadSb, 2)), "wwwwwwwwwwRR.", []string{ReasonNoStandby, ReasonStandbyUnhealthy}},
 		{"a refusal is final for this failure; a new failure after recovery is judged again", History{}, cat(repeat(downBadSb, 12), repeat(up, 1), repeat(down, 11)), "wwwwwwwwwwR..wwwwwwwwwwS", []string{ReasonStandbyUnhealthy}},
 		{"never back and forth: failed over since the last deploy, the host stays", History{Latched: true, Switches: []time.Time{hourAgo(5)}}, repeat(down, 12), "wwwwwwwwwwR.", []string{ReasonAlreadyFailed}},
 		{"at most MaxPerHour failovers in an hour", History{Switches: []time.Time{hourAgo(50), hourAgo(30), hourAgo(10)}}, repeat(down, 11), "wwwwwwwwwwR", []string{ReasonPerHour}},

@@ -98,14 +98,15 @@ describe("operator commands through the real engine", function () {
         const r = await npmRun("preview", []);
         assert.strictEqual(r.code, 0, r.stderr);
         // The new release on the host (its component and its directory), and the activation's version,
-        // sha256 and rollback pin: nothing else.
+        // sha256 and rollback pin, and the failover the kept standby turns on: nothing else.
         assert.match(r.stdout, /\+ complinist:host:Release: \(create\)\n\s*\[urn=[^\]]*::complinist-ops-1-release-1\.1\.0\]/);
         assert.match(r.stdout, /\+ pulumi-nodejs:dynamic\/complinist:ReleaseDir: \(create\)\n\s*\[urn=[^\]]*::complinist-ops-1-release-1\.1\.0-dir\]/);
         const activation = /~ pulumi-nodejs:dynamic\/complinist:Activation: \(update\)\n[^\n]*\n\s*\[urn=[^\]]*::complinist-ops-1-activation-switch\]\n([\s\S]*?)\n(?=@ |\s*--outputs:--|Resources:)/.exec(r.stdout)?.[1];
         assert.ok(activation !== undefined, r.stdout);
         const changedKeys = [...activation.matchAll(/^\s+[~+-] (\w+)\s*:/gm)].map((m) => m[1]).sort();
-        assert.deepStrictEqual(changedKeys, ["rollbackVersion", "sha256", "version"]);
+        assert.deepStrictEqual(changedKeys, ["failoverAfterSeconds", "rollbackVersion", "sha256", "version"]);
         assert.match(activation, /~ version\s*: "1\.0\.0" => "1\.1\.0"/);
+        assert.match(activation, /~ failoverAfterSeconds\s*: 0 => 10/);
         assert.match(activation, /\+ rollbackVersion\s*: "1\.0\.0"/);
         assert.match(r.stdout, /preview: 2 to create, 1 to update \(stack/);
         assert.strictEqual(await hostFingerprint(), before, "the preview changed nothing on the host");

@@ -89,11 +89,7 @@ func (e *env) cmdRollback(args []string) error {
 	}
 	host.CleanLeftovers(l)
 	d := deps(l, c.Runtime, s, record.Log{}, "", nil)
-	live := d.Proxy.Route().Live
-	liveVersion := ""
-	if live != 0 {
-		liveVersion = d.Inst.Version(live)
-	}
+	live, liveVersion := routedLive(d)
 	target := ""
 	if len(args) == 1 {
 		target = args[0]
@@ -137,11 +133,8 @@ func (e *env) cmdRollback(args []string) error {
 		ID: id, Version: target, Sha256: host.ManifestField(l, target, "sha256"), Who: who,
 		Settings: s, LiveHealthPath: s.HealthPath, Service: l.Service, Docker: c.Runtime == "docker",
 	}, resultFile, nil, lk)
-	if b, err := os.ReadFile(l.ActivationsDir + "/" + resultFile); err == nil {
-		var r protocol.Result
-		if json.Unmarshal(b, &r) == nil {
-			printResult(e, r)
-		}
+	if r, err := readResult(l, resultFile); err == nil {
+		printResult(e, r)
 	}
 	if code != 0 {
 		return exitError{code}
@@ -164,6 +157,25 @@ func printResult(e *env, r protocol.Result) {
 	if len(phases) > 0 {
 		fmt.Fprintf(e.stdout, "phasesMs=%s\n", strings.Join(phases, ","))
 	}
+}
+
+// routedLive is the instance port the proxy routes to (0: none) and the release it runs ("" then).
+func routedLive(d activate.Deps) (int, string) {
+	live := d.Proxy.Route().Live
+	if live == 0 {
+		return 0, ""
+	}
+	return live, d.Inst.Version(live)
+}
+
+// readResult is an activation's result file in the activations directory.
+func readResult(l layout.Layout, file string) (protocol.Result, error) {
+	var r protocol.Result
+	b, err := os.ReadFile(l.ActivationsDir + "/" + file)
+	if err == nil {
+		err = json.Unmarshal(b, &r)
+	}
+	return r, err
 }
 
 func orNoneS(s string) string {

@@ -68,11 +68,7 @@ func (e *env) cmdRollbackAll(args []string) error {
 	}
 	host.CleanLeftovers(l)
 	d := deps(l, c.Runtime, s, record.Log{}, "", nil)
-	live := d.Proxy.Route().Live
-	liveVersion := ""
-	if live != 0 {
-		liveVersion = d.Inst.Version(live)
-	}
+	live, liveVersion := routedLive(d)
 	if live == 0 || liveVersion != from {
 		lk.Release()
 		return result(protocol.Result{Outcome: "unchanged", Reason: "rollback-all", Previous: liveVersion, Serving: orNoneS(liveVersion), Seen: fmt.Sprintf("%s is not live here (live: %s): left as it is", from, orNoneS(liveVersion))})
@@ -98,10 +94,9 @@ func (e *env) cmdRollbackAll(args []string) error {
 		Settings: s, LiveHealthPath: s.HealthPath, Service: l.Service, Docker: c.Runtime == "docker",
 		RollbackAll: &activate.RollbackAll{From: from, FromSha256: host.ManifestField(l, from, "sha256"), FailedHost: failed},
 	}, resultFile, nil, lk)
-	var r protocol.Result
-	b, err := os.ReadFile(l.ActivationsDir + "/" + resultFile)
+	r, err := readResult(l, resultFile)
 	_ = os.Remove(l.ActivationsDir + "/" + resultFile)
-	if err != nil || json.Unmarshal(b, &r) != nil {
+	if err != nil {
 		return result(protocol.Result{Outcome: "failed", Reason: "rollback-all", Previous: from, Seen: "the switch back reported no result"})
 	}
 	return result(r)
